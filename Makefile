@@ -1,0 +1,57 @@
+# TableLoop — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := app
+
+.PHONY: run test setup lint translations migrate demo system-deps bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Compiled catalogues are build output; the .po files are the source.
+translations: $(STAMP)
+	@$(BIN)/pybabel compile -q -d app/translations
+
+setup: $(STAMP) translations
+
+migrate: setup
+	$(BIN)/flask db upgrade
+
+demo: migrate
+	$(BIN)/flask demo load
+
+# Everything of the embedded default, together; Ctrl-C stops all of it.
+run: demo
+	@$(BIN)/flask demo urls
+	$(BIN)/honcho start -f Procfile
+
+# Debian's chromium for the browser tests (root on CI machines; otherwise install it yourself).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: sudo apt-get install chromium (browser tests need it)"; fi; \
+	fi
+
+test: setup system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	@echo "see docs/benchmarks.md for each script in bench/"
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3*
+
+# Refresh the catalogues after changing user-facing text; then translate the new zh_CN entries.
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -o app/translations/messages.pot app
+	$(BIN)/pybabel update --no-fuzzy-matching -i app/translations/messages.pot -d app/translations

@@ -1,0 +1,106 @@
+"""TableLoop server: `create_app()` builds the Flask application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from config.settings import CONFIGS, INSTANCE_DIR, ROOT, ProductionConfig
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from a config class, or from the environment's class plus overrides."""
+    import os
+
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
+    if isinstance(config, type):
+        config_class = config
+        overrides: Mapping[str, Any] = {}
+    else:
+        config_class = CONFIGS[os.environ.get("TABLELOOP_ENV", "development")]
+        overrides = config or {}
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    if issubclass(config_class, ProductionConfig):
+        ProductionConfig.check(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    _init_extensions(app)
+    _register_api(app)
+    _register_pages(app)
+    _register_errors(app)
+    _register_cli(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from app.auth.guard import IdConverter
+    from app.extensions import babel, csrf, db, migrate
+    from app.i18n import select_locale
+    from app.sqlite import configure_sqlite
+
+    app.url_map.converters["id"] = IdConverter
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    babel.init_app(app, locale_selector=select_locale)
+    from flask_babel import get_locale
+
+    app.jinja_env.globals["get_locale"] = get_locale
+    csrf.init_app(app)
+
+
+def _register_api(app: Flask) -> None:
+    import swagger_ui_bundle
+
+    from app.audit.routes import blp as audit_blp
+    from app.auth.guard import guard_api_request
+    from app.auth.routes import blp as auth_blp
+    from app.extensions import api, csrf
+    from app.tenants.routes import blp as stores_blp
+
+    api.init_app(app)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearer": []}]
+    for blueprint in (auth_blp, stores_blp, audit_blp):
+        api.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
+    app.before_request(guard_api_request)
+
+    assets = swagger_ui_bundle.swagger_ui_path
+
+    @app.get("/api/docs/assets/<path:filename>")
+    def swagger_assets(filename: str):
+        return send_from_directory(assets, filename, max_age=86400)
+
+
+def _register_pages(app: Flask) -> None:
+    from app.pages.routes import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
+
+
+def _register_errors(app: Flask) -> None:
+    from app.errors import error_response, internal_error_response
+
+    app.register_error_handler(HTTPException, error_response)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error", exc_info=error)
+        return internal_error_response(error)
+
+
+def _register_cli(app: Flask) -> None:
+    from app.cli import demo_cli, tenants_cli
+
+    app.cli.add_command(tenants_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,50 @@
+"""flask-smorest `Api` with our error shape and strict input types."""
+
+from __future__ import annotations
+
+import flask_smorest
+from flask import current_app
+from marshmallow import Schema as _Schema
+from marshmallow import ValidationError, fields, pre_load, validate
+
+from app.errors import error_response
+
+MAX_CENTS = 10**12  # ten billion yuan: far above any bill, far below BIGINT overflow
+
+
+class Api(flask_smorest.Api):
+    def handle_http_exception(self, error):  # type: ignore[override]
+        return error_response(error)
+
+
+class Schema(_Schema):
+    """Base schema: unknown fields are refused (marshmallow's default RAISE), values bounded."""
+
+    @pre_load
+    def _refuse_nul_characters(self, data, **kwargs):
+        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+        if isinstance(data, dict):
+            bad = {key: ["Must not contain NUL characters."] for key, value in data.items()
+                   if isinstance(value, str) and "\x00" in value}
+            if bad:
+                raise ValidationError(bad)
+        return data
+
+
+def Cents(**kwargs) -> fields.Integer:
+    """An amount in fen; strict integers only (no 12.5, no "12")."""
+    kwargs.setdefault("validate", validate.Range(min=-MAX_CENTS, max=MAX_CENTS))
+    return fields.Integer(strict=True, **kwargs)
+
+
+def PositiveCents(**kwargs) -> fields.Integer:
+    return Cents(validate=validate.Range(min=1, max=MAX_CENTS), **kwargs)
+
+
+def Id(**kwargs) -> fields.Integer:
+    """A row id as sent by a client: a positive 32-bit integer."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1), **kwargs)
+
+
+def max_id() -> int:
+    return current_app.config["MAX_ID"]

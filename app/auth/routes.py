@@ -1,0 +1,141 @@
+"""/api/v1/auth, /api/v1/staff and /api/v1/devices."""
+
+from __future__ import annotations
+
+from flask import g
+from flask_smorest import Blueprint
+
+from app.audit.service import record
+from app.auth import schemas, service
+from app.auth.guard import id_argument, public, requires
+from app.auth.models import Device, Staff
+from app.auth.permissions import Permission, Role, can_manage_role
+from app.db import db, get_scoped_or_404, scoped
+from app.errors import Forbidden
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, staff accounts and devices")
+
+id_argument("staff_id", Staff)
+id_argument("device_id", Device)
+
+
+@blp.route("/auth/token", methods=["POST"])
+@public
+@blp.arguments(schemas.TokenRequest)
+@blp.response(200, schemas.TokenOut)
+def issue_token(data):
+    """Exchange a username and password for a bearer token."""
+    staff = service.verify_credentials(data["username"], data["password"])
+    issued = service.issue_token(staff)
+    db.session.commit()
+    return issued
+
+
+@blp.route("/auth/token", methods=["DELETE"])
+@requires(Permission.PROFILE)
+@blp.response(204)
+def revoke_token():
+    """Log out: revoke the token used for this call."""
+    service.revoke_token(g.api_token)
+    db.session.commit()
+
+
+@blp.route("/auth/me", methods=["GET"])
+@requires(Permission.PROFILE)
+@blp.response(200, schemas.StaffOut)
+def me():
+    return g.staff
+
+
+@blp.route("/staff", methods=["GET"])
+@requires(Permission.STAFF_MANAGE)
+@blp.response(200, schemas.StaffList)
+def list_staff():
+    staff = db.session.scalars(scoped(Staff).order_by(Staff.id)).all()
+    return {"staff": staff}
+
+
+@blp.route("/staff", methods=["POST"])
+@requires(Permission.STAFF_MANAGE)
+@blp.arguments(schemas.StaffCreate)
+@blp.response(201, schemas.StaffOut)
+def create_staff(data):
+    staff = service.create_staff(g.staff, merchant_id=g.merchant_id, username=data["username"],
+                                 password=data["password"], role=Role.from_label(data["role"]),
+                                 store_id=data["store_id"], display_name=data["display_name"])
+    db.session.commit()
+    return staff
+
+
+@blp.route("/staff/<id:staff_id>", methods=["GET"])
+@requires(Permission.STAFF_MANAGE)
+@blp.response(200, schemas.StaffOut)
+def get_staff(staff_id):
+    return get_scoped_or_404(Staff, staff_id)
+
+
+@blp.route("/staff/<id:staff_id>", methods=["PATCH"])
+@requires(Permission.STAFF_MANAGE)
+@blp.arguments(schemas.StaffUpdate)
+@blp.response(200, schemas.StaffOut)
+def update_staff(data, staff_id):
+    staff = get_scoped_or_404(Staff, staff_id)
+    if staff.id != g.staff.id and not can_manage_role(g.staff.role, staff.role):
+        raise Forbidden()
+    if "password" in data:
+        staff.set_password(data.pop("password"))
+        service.revoke_staff_tokens(staff)
+        record("staff.password_reset", staff)
+    for key, value in data.items():
+        setattr(staff, key, value)
+    db.session.commit()
+    return staff
+
+
+@blp.route("/staff/<id:staff_id>", methods=["DELETE"])
+@requires(Permission.STAFF_MANAGE)
+@blp.response(204)
+def deactivate_staff(staff_id):
+    """Deactivate an account (it is kept for the audit trail) and revoke its tokens."""
+    service.deactivate_staff(g.staff, get_scoped_or_404(Staff, staff_id))
+    db.session.commit()
+
+
+@blp.route("/devices", methods=["GET"])
+@requires(Permission.DEVICES_MANAGE)
+@blp.response(200, schemas.DeviceList)
+def list_devices():
+    return {"devices": db.session.scalars(scoped(Device).order_by(Device.id)).all()}
+
+
+@blp.route("/devices", methods=["POST"])
+@requires(Permission.DEVICES_MANAGE)
+@blp.arguments(schemas.DeviceCreate)
+@blp.response(201, schemas.DeviceCreated)
+def create_device(data):
+    """Register an on-site agent; the answer carries its token, shown only this once."""
+    device, token = service.create_device(g.staff, store_id=data["store_id"], name=data["name"])
+    db.session.commit()
+    return {"token": token, **{name: getattr(device, name) for name in schemas.DeviceOut().fields}}
+
+
+@blp.route("/devices/<id:device_id>", methods=["DELETE"])
+@requires(Permission.DEVICES_MANAGE)
+@blp.response(204)
+def revoke_device(device_id):
+    service.revoke_device(get_scoped_or_404(Device, device_id))
+    db.session.commit()
+
+
+@blp.route("/devices/me", methods=["GET"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.response(200, schemas.DeviceOut)
+def device_me():
+    """The calling device, for an agent to check its token."""
+    device = g.device
+    if device is None:
+        raise Forbidden()
+    return device
+
+
+

@@ -1,0 +1,122 @@
+from marshmallow import fields, validate
+
+from app.api import Id, Schema
+from app.auth.permissions import Role
+
+ROLE_LABELS = [role.label for role in Role]
+
+
+class TokenRequest(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class StaffOut(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    role = fields.Function(lambda staff: staff.role.label)
+    merchant_id = fields.Integer()
+    store_id = fields.Integer(allow_none=True)
+    is_active = fields.Boolean()
+
+
+class TokenStaff(Schema):
+    id = fields.Integer()
+    role = fields.Function(lambda staff: staff.role.label)
+    merchant_id = fields.Integer()
+    store_id = fields.Integer(allow_none=True)
+
+
+class TokenOut(Schema):
+    token = fields.String()
+    expires_at = fields.DateTime()
+    staff = fields.Nested(TokenStaff)
+
+
+class StaffCreate(Schema):
+    username = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{3,60}$"))
+    password = fields.String(required=True, validate=validate.Length(min=8, max=200))
+    role = fields.String(required=True, validate=validate.OneOf(ROLE_LABELS))
+    store_id = Id(allow_none=True, load_default=None)
+    display_name = fields.String(load_default="", validate=validate.Length(max=60))
+
+
+class StaffUpdate(Schema):
+    display_name = fields.String(validate=validate.Length(max=60))
+    password = fields.String(validate=validate.Length(min=8, max=200))
+    locale = fields.String(validate=validate.OneOf(["zh_CN", "en"]))
+
+
+class StaffList(Schema):
+    staff = fields.List(fields.Nested(StaffOut))
+
+
+class StoreIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    address = fields.String(load_default="", validate=validate.Length(max=200))
+    phone = fields.String(load_default="", validate=validate.Length(max=30))
+
+
+class StoreUpdate(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    address = fields.String(validate=validate.Length(max=200))
+    phone = fields.String(validate=validate.Length(max=30))
+    is_active = fields.Boolean()
+
+
+class StoreOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    address = fields.String()
+    phone = fields.String()
+    is_active = fields.Boolean()
+
+
+class StoreList(Schema):
+    stores = fields.List(fields.Nested(StoreOut))
+
+
+class DeviceCreate(Schema):
+    store_id = Id(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=60))
+
+
+class DeviceOut(Schema):
+    id = fields.Integer()
+    store_id = fields.Integer()
+    name = fields.String()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+    last_seen_at = fields.DateTime(allow_none=True)
+
+
+class DeviceCreated(DeviceOut):
+    token = fields.String(metadata={"description": "Shown once; store it in the agent's YAML."})
+
+
+class DeviceList(Schema):
+    devices = fields.List(fields.Nested(DeviceOut))
+
+
+class AuditOut(Schema):
+    id = fields.Integer()
+    created_at = fields.DateTime()
+    store_id = fields.Integer(allow_none=True)
+    staff_id = fields.Integer(allow_none=True)
+    device_id = fields.Integer(allow_none=True)
+    action = fields.String()
+    object_type = fields.String()
+    object_id = fields.Integer(allow_none=True)
+    details = fields.Dict()
+    ip = fields.String(allow_none=True)
+
+
+class AuditQuery(Schema):
+    object_type = fields.String(validate=validate.Length(max=40))
+    object_id = Id()
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class AuditList(Schema):
+    entries = fields.List(fields.Nested(AuditOut))

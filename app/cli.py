@@ -1,0 +1,57 @@
+"""Command line: `flask --app app tenants create …`, `flask --app app demo load`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.db import db
+from app.errors import APIError
+
+tenants_cli = AppGroup("tenants", help="Merchants (tenants) of this installation.")
+demo_cli = AppGroup("demo", help="The demo restaurant of the embedded default.")
+
+
+@tenants_cli.command("create")
+@click.option("--merchant", "merchant_name", required=True, help="Merchant (business) name.")
+@click.option("--owner", "owner_username", required=True, help="Username of the owner account.")
+@click.option("--password", required=True, help="Password of the owner account (at least 8 characters).")
+@click.option("--store", "store_name", default=None, help="Name of the first store (default: merchant name).")
+def create_tenant_command(merchant_name: str, owner_username: str, password: str, store_name: str | None):
+    """Create a merchant, its first store and its owner; print them as one JSON line."""
+    from app.tenants.service import create_tenant
+
+    if len(password) < 8:
+        click.echo("error: the password needs at least 8 characters", err=True)
+        sys.exit(1)
+    try:
+        merchant, store, owner = create_tenant(merchant_name=merchant_name, owner_username=owner_username,
+                                               password=password, store_name=store_name)
+        db.session.commit()
+    except APIError as error:
+        db.session.rollback()
+        click.echo(f"error: {error.description}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps({"merchant_id": merchant.id, "store_id": store.id, "owner_id": owner.id}))
+
+
+@demo_cli.command("load")
+def load_demo_command():
+    """Load the demo restaurant once (does nothing when it is already there)."""
+    from app.demo.seed import load_demo
+
+    created = load_demo()
+    click.echo("demo data loaded" if created else "demo data already present")
+
+
+@demo_cli.command("urls")
+@click.option("--base", default=None, help="Base URL of the server.")
+def demo_urls_command(base: str | None):
+    """Print where every part of the running system is, with the demo logins."""
+    from app.demo.seed import describe
+
+    click.echo(describe(base or current_app.config["PUBLIC_BASE_URL"]))

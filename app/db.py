@@ -1,0 +1,135 @@
+"""Database base: naming convention, typed base model, column types, tenancy scoping.
+
+Every business table carries `merchant_id` (`TenantMixin`). Queries for tenant rows go through
+`scoped()` / `get_scoped_or_404()`, which read the merchant of the authenticated caller, so a
+route cannot forget the filter without writing raw SQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import g
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def begin_write() -> None:
+    """Open this session's transaction as a writer (SQLite: BEGIN IMMEDIATE; others: no change).
+
+    Call it before the first query of a transaction that will write; the API guard does so for
+    every POST, PUT, PATCH and DELETE.
+    """
+    from app.sqlite import WRITE_OPTION
+
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={WRITE_OPTION: True})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes on every database (SQLite has no time zones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=enum.IntEnum)
+
+
+class IntEnumType(sa.types.TypeDecorator):
+    """An IntEnum stored as a small integer; pair it with `enum_check()` in __table_args__."""
+
+    impl = sa.SmallInteger
+    cache_ok = True
+
+    def __init__(self, enum_cls: type[enum.IntEnum]) -> None:
+        super().__init__()
+        self.enum_cls = enum_cls
+
+    def process_bind_param(self, value: Any, dialect: Any) -> int | None:
+        return None if value is None else int(self.enum_cls(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> enum.IntEnum | None:
+        return None if value is None else self.enum_cls(value)
+
+
+def enum_check(column: str, enum_cls: type[enum.IntEnum]) -> sa.CheckConstraint:
+    values = ", ".join(str(int(member)) for member in enum_cls)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TenantMixin:
+    """A row that belongs to one merchant."""
+
+    @declared_attr
+    def merchant_id(cls) -> Mapped[int]:
+        return mapped_column(sa.ForeignKey("merchant.id", ondelete="CASCADE"), index=True)
+
+
+M = TypeVar("M", bound=TenantMixin)
+
+
+def current_merchant_id() -> int:
+    """The merchant of the authenticated staff member or device; never guessed."""
+    merchant_id = getattr(g, "merchant_id", None)
+    if merchant_id is None:
+        raise RuntimeError("no authenticated merchant in this request")
+    return merchant_id
+
+
+def scoped(model: type[M]) -> sa.Select[tuple[M]]:
+    """`select(model)` already limited to the current merchant."""
+    return sa.select(model).where(model.merchant_id == current_merchant_id())
+
+
+def get_scoped(model: type[M], object_id: int) -> M | None:
+    return db.session.scalar(scoped(model).where(model.id == object_id))  # type: ignore[attr-defined]
+
+
+def get_scoped_or_404(model: type[M], object_id: int) -> M:
+    """The row if it exists *and* belongs to the current merchant; otherwise 404, the same answer."""
+    from app.errors import NotFound
+
+    row = get_scoped(model, object_id)
+    if row is None:
+        raise NotFound(model.__name__.lower())
+    return row

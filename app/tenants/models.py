@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import TenantMixin, TimestampMixin, db
+
+
+class Merchant(TimestampMixin, db.Model):
+    """A restaurant business: the tenant. Its data is its own."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+
+    stores: Mapped[list[Store]] = relationship(back_populates="merchant", order_by="Store.id")
+
+
+class Store(TenantMixin, TimestampMixin, db.Model):
+    """One restaurant location of a merchant."""
+
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    address: Mapped[str] = mapped_column(sa.String(200), default="")
+    phone: Mapped[str] = mapped_column(sa.String(30), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    merchant: Mapped[Merchant] = relationship(back_populates="stores")

@@ -1,0 +1,107 @@
+"""Configuration classes for the server, read from the environment.
+
+`create_app()` picks one by `TABLELOOP_ENV` (development | production | testing) unless given
+a class or a mapping. Every setting has one name, the same in the environment and in Flask's
+config.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _sqlalchemy_url(url: str) -> str:
+    # psycopg 3 is our PostgreSQL driver; accept the usual postgres:// spellings.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    """Shared defaults."""
+
+    SECRET_KEY: str | None = _env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
+        _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tableloop.sqlite3'}")  # type: ignore[arg-type]
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL = _env("REDIS_URL")
+    # Public base URL of this server, used in links sent to diners (QR codes, WeChat messages).
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+    # Bearer tokens for staff using the API.
+    API_TOKEN_TTL = timedelta(hours=int(_env("API_TOKEN_TTL_HOURS", "12")))  # type: ignore[arg-type]
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds it already
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "TableLoop API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    # Served from the swagger-ui-bundle package, so the docs page works without internet.
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
+
+    # i18n: diners and cashiers see Chinese unless they choose otherwise.
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_CN", "en")
+
+    # Largest integer an id or an amount may take in a request; keeps every value inside a
+    # 32-bit INTEGER column (ids) or a BIGINT (money), so no database overflow reaches a 500.
+    MAX_ID = 2**31 - 1
+
+    TESTING = False
+    DEBUG = False
+
+
+class DevelopmentConfig(Config):
+    """The embedded default: SQLite file, in-process doorbell, simulators."""
+
+    SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret")
+    DEBUG = False
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing-secret"
+    SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
+        _env("TEST_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'test.sqlite3'}")  # type: ignore[arg-type]
+    )
+    WTF_CSRF_ENABLED = True
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "1") == "1"
+
+    @classmethod
+    def check(cls, config: dict) -> None:
+        """Refuse to start with a missing or well-known secret."""
+        secret = config.get("SECRET_KEY") or ""
+        if len(secret) < 32 or secret in {"dev-only-not-secret", "testing-secret", "change-me"}:
+            raise RuntimeError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in production "
+                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

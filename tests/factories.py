@@ -1,0 +1,91 @@
+"""Test data built through the real services, and an API client that carries a bearer token."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class Tenant:
+    merchant: Any
+    store: Any
+    owner: Any
+
+
+class ApiClient:
+    """`api.get("/members/1")` → response, with the token and the /api/v1 prefix added."""
+
+    def __init__(self, client, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    def _headers(self, extra: dict | None) -> dict:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    def request(self, method: str, path: str, *, json: Any = None, headers: dict | None = None, **kwargs):
+        url = path if path.startswith("/api") else f"/api/v1{path}"
+        return self.client.open(url, method=method, json=json, headers=self._headers(headers), **kwargs)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def patch(self, path, json=None, **kw):
+        return self.request("PATCH", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+class Factory:
+    PASSWORD = "password123"
+
+    def __init__(self, db, client) -> None:
+        self.db = db
+        self.client = client
+
+    def tenant(self, name: str | None = None) -> Tenant:
+        from app.tenants.service import create_tenant
+
+        n = next(_counter)
+        merchant, store, owner = create_tenant(merchant_name=name or f"商户{n}",
+                                               owner_username=f"owner{n}", password=self.PASSWORD)
+        self.db.session.commit()
+        return Tenant(merchant, store, owner)
+
+    def staff(self, tenant: Tenant, role: str, *, store=None, active: bool = True):
+        from app.auth.permissions import Role
+        from app.auth.service import create_staff
+
+        role_enum = Role.from_label(role)
+        store_id = (store or tenant.store).id if role in {"cashier", "kitchen"} else None
+        staff = create_staff(None, merchant_id=tenant.merchant.id, username=f"{role}{next(_counter)}",
+                             password=self.PASSWORD, role=role_enum, store_id=store_id)
+        staff.is_active = active
+        self.db.session.commit()
+        return staff
+
+    def token(self, staff) -> str:
+        response = self.client.post("/api/v1/auth/token",
+                                    json={"username": staff.username, "password": self.PASSWORD})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["token"]
+
+    def api(self, staff=None, token: str | None = None) -> ApiClient:
+        return ApiClient(self.client, token or (self.token(staff) if staff is not None else None))
+
+    def device(self, tenant: Tenant, name: str = "till-1") -> tuple[Any, str]:
+        response = self.api(tenant.owner).post("/devices", json={"store_id": tenant.store.id, "name": name})
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        from app.auth.models import Device
+
+        return self.db.session.get(Device, body["id"]), body["token"]

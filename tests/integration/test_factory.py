@@ -1,0 +1,47 @@
+import pytest
+
+from app import create_app
+from config.settings import ProductionConfig, TestingConfig
+
+
+def test_factory_builds_a_configured_app(app):
+    assert app.config["TESTING"] is True
+    assert "api-docs.openapi_json" in app.view_functions
+    assert app.url_map.converters["id"].__name__ == "IdConverter"
+
+
+def test_factory_takes_overrides_on_top_of_the_environment_class(monkeypatch, tmp_path):
+    monkeypatch.setenv("TABLELOOP_ENV", "testing")
+    built = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}", "PUBLIC_BASE_URL": "http://x"})
+    assert built.config["TESTING"] is True
+    assert built.config["PUBLIC_BASE_URL"] == "http://x"
+
+
+@pytest.mark.parametrize("secret", [None, "", "short", "dev-only-not-secret"])
+def test_production_refuses_to_start_without_a_real_secret(secret, tmp_path):
+    class Config(ProductionConfig):
+        SECRET_KEY = secret
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(Config)
+
+
+def test_production_starts_with_a_real_secret(tmp_path):
+    class Config(ProductionConfig):
+        SECRET_KEY = "x" * 48
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+
+    assert create_app(Config).config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_sqlite_connections_use_wal_and_foreign_keys(app, db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_testing_config_reads_test_database_url():
+    assert TestingConfig.SQLALCHEMY_DATABASE_URI
