@@ -65,12 +65,13 @@ def _register_api(app: Flask) -> None:
     from app.auth.guard import guard_api_request
     from app.auth.routes import blp as auth_blp
     from app.extensions import api, csrf
+    from app.members.routes import blp as members_blp
     from app.tenants.routes import blp as stores_blp
 
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (auth_blp, stores_blp, audit_blp):
+    for blueprint in (auth_blp, stores_blp, audit_blp, members_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(guard_api_request)

@@ -92,6 +92,7 @@ def _delete_all_rows(app) -> None:
                 names = ", ".join(f'"{t.name}"' for t in tables)
                 conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
             else:
+                conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")  # self-references, cycles
                 for table in tables:
                     conn.execute(table.delete())
 

@@ -89,3 +89,29 @@ class Factory:
         from app.auth.models import Device
 
         return self.db.session.get(Device, body["id"]), body["token"]
+
+
+def create_member(make: Factory, tenant: Tenant, phone: str | None = None, name: str = "张三"):
+    """A member through the API, as the till creates one; returns the response body."""
+    api = make.api(tenant.owner)
+    response = api.post("/members", json={"phone": phone or f"138{next(_counter):08d}", "name": name})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def create_dish(make: Factory, tenant: Tenant, name: str | None = None, price_cents: int = 3800,
+                category: str = "热菜", **fields: Any) -> dict:
+    """A dish through the API, as a manager adds one; returns the response body."""
+    response = make.api(tenant.owner).post("/menu/dishes", json={
+        "name": name or f"菜品{next(_counter)}", "price_cents": price_cents, "category": category, **fields})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def create_table(make: Factory, tenant: Tenant, code: str | None = None, seats: int = 4, store=None) -> dict:
+    """A dining table through the API; returns the response body."""
+    store_id = (store or tenant.store).id
+    response = make.api(tenant.owner).post(f"/stores/{store_id}/tables", json={
+        "code": code or f"T{next(_counter)}", "seats": seats})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

@@ -47,6 +47,7 @@ class Permission(enum.StrEnum):
     MEMBERS_READ = "members.read"
     MEMBERS_WRITE = "members.write"
     MEMBERS_ADJUST = "members.adjust"  # manual balance / points corrections
+    MEMBERS_CONFIG = "members.config"  # tiers, points and top-up rules
     MONEY = "money"  # settle, top up, refund, shift close
     ORDERS = "orders"
     KITCHEN = "kitchen"

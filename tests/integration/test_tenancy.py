@@ -1,5 +1,8 @@
 """Another merchant's id answers 404 on every id-taking route, exactly like a missing one."""
 
+import uuid
+
+from tests.factories import create_dish, create_member, create_table
 from tests.routes import api_routes
 
 
@@ -9,7 +12,25 @@ def _objects_of(make, tenant):
         "store_id": lambda: tenant.store.id,
         "staff_id": lambda: make.staff(tenant, "cashier").id,
         "device_id": lambda: make.device(tenant, name=f"till-{make.staff(tenant, 'kitchen').id}")[0].id,
+        "member_id": lambda: create_member(make, tenant)["id"],
+        "card_id": lambda: _card(make, tenant),
+        "topup_id": lambda: _topup(make, tenant),
+        "dish_id": lambda: create_dish(make, tenant)["id"],
+        "table_id": lambda: create_table(make, tenant)["id"],
     }
+
+
+def _card(make, tenant):
+    member = create_member(make, tenant)
+    response = make.api(tenant.owner).post(f"/members/{member['id']}/cards", json={"card_no": uuid.uuid4().hex[:12]})
+    return response.get_json()["id"]
+
+
+def _topup(make, tenant):
+    member = create_member(make, tenant)
+    response = make.api(tenant.owner).post(f"/members/{member['id']}/topups", json={
+        "amount_cents": 100, "tender": "cash", "idempotency_key": uuid.uuid4().hex})
+    return response.get_json()["topup_id"]
 
 
 def test_every_id_route_answers_404_for_another_merchants_id(make):

@@ -1,0 +1,77 @@
+"""Idempotent writes: the same key returns the first answer, and nothing is applied twice.
+
+A request carrying an idempotency key first inserts its record. A concurrent twin blocks on the
+UNIQUE index until the first commits, then fails and replays the stored answer; a failed
+attempt rolls its record back with everything else, so a retry runs afresh. A key reused with
+a different body answers 409 `idempotency_key_reused`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import TenantMixin, UTCDateTime, db, utcnow
+from app.errors import Conflict
+
+
+class IdempotencyRecord(TenantMixin, db.Model):
+    __tablename__ = "idempotency_record"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(120))
+    scope: Mapped[str] = mapped_column(sa.String(60))
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int | None]
+    response: Mapped[dict | None] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def fingerprint(scope: str, payload: Any) -> str:
+    canonical = json.dumps([scope, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, print_: str) -> tuple[dict, int]:
+    if record.fingerprint != print_ or record.status_code is None:
+        raise Conflict(gettext("This idempotency key was already used for a different request."),
+                       error_code="idempotency_key_reused")
+    return record.response or {}, record.status_code
+
+
+def _find(merchant_id: int, key: str) -> IdempotencyRecord | None:
+    return db.session.scalar(sa.select(IdempotencyRecord).where(
+        IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key))
+
+
+def run_once(merchant_id: int, key: str, scope: str, payload: Any,
+             work: Callable[[], tuple[dict, int]]) -> tuple[dict, int]:
+    """Run `work` (which returns the JSON body and status) once per key, and commit."""
+    print_ = fingerprint(scope, payload)
+    existing = _find(merchant_id, key)
+    if existing is not None:
+        return _replay(existing, print_)
+    record = IdempotencyRecord(merchant_id=merchant_id, key=key, scope=scope, fingerprint=print_)
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+    except IntegrityError:
+        # A twin got in first and has committed: answer what it answered.
+        db.session.rollback()
+        existing = _find(merchant_id, key)
+        if existing is None:  # pragma: no cover - the twin rolled back; let the client retry
+            raise Conflict(gettext("Please retry this request."), error_code="retry") from None
+        return _replay(existing, print_)
+    body, status = work()
+    record.response, record.status_code = body, status
+    db.session.commit()
+    return body, status

@@ -1,0 +1,312 @@
+"""/api/v1/members and the member-card rules."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import g, jsonify
+from flask_babel import gettext
+from flask_smorest import Blueprint
+
+from app.audit.service import record
+from app.auth.guard import id_argument, requires
+from app.auth.permissions import Permission
+from app.db import db, get_scoped_or_404, scoped, utcnow
+from app.errors import NotFound, Unprocessable
+from app.idempotency import run_once
+from app.members import history, schemas, service
+from app.members.ledger import lock_member
+from app.members.models import Account, Gender, LedgerEntry, Member, MemberCard, TopUpRule
+from app.tenants.models import Store
+
+blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members, cards, stored value and points")
+
+id_argument("member_id", Member)
+id_argument("card_id", MemberCard)
+id_argument("topup_id", LedgerEntry)
+
+
+def _stored_value(member: Member) -> dict:
+    return {"total_cents": member.stored_value_cents, "principal_cents": member.principal_cents,
+            "bonus_cents": member.bonus_cents}
+
+
+def _replayable(body: dict, status: int):
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+# --- members ---------------------------------------------------------------------------------
+
+@blp.route("/members", methods=["POST"])
+@requires(Permission.MEMBERS_WRITE)
+@blp.arguments(schemas.MemberCreate)
+@blp.response(201, schemas.MemberOut)
+def create_member(data):
+    if data["source_store_id"] is not None:
+        get_scoped_or_404(Store, data["source_store_id"])
+    member = service.create_member(g.merchant_id, gender=Gender[data.pop("gender").upper()], **data)
+    db.session.commit()
+    return member
+
+
+@blp.route("/members", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.arguments(schemas.MemberSearch, location="query")
+@blp.response(200, schemas.MemberList)
+def search_members(query):
+    """Search by phone, name or member number (prefix match on phone and number)."""
+    stmt = scoped(Member)
+    text = query["q"].strip()
+    if text:
+        stmt = stmt.where(sa.or_(Member.phone.startswith(text, autoescape=True),
+                                 Member.member_no.startswith(text, autoescape=True),
+                                 Member.name.contains(text, autoescape=True)))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    members = db.session.scalars(stmt.order_by(Member.id.desc()).limit(query["limit"]).offset(query["offset"]))
+    return {"members": members.all(), "total": total}
+
+
+@blp.route("/members/lookup", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.arguments(schemas.MemberLookup, location="query")
+@blp.response(200, schemas.MemberOut)
+def lookup_member(query):
+    """Find one member by phone, physical card, member number or the dynamic code on the phone."""
+    if len(query) != 1:
+        raise Unprocessable(gettext("Give exactly one of phone, card_no, member_no or code."),
+                            error_code="one_lookup_key")
+    (key, value), = query.items()
+    if key == "card_no":
+        return service.find_by_card(value)
+    if key == "code":
+        return service.find_by_code(value, utcnow(), consume=False)
+    member = service.find_by_phone(value) if key == "phone" else service.find_by_member_no(value)
+    if member is None:
+        raise NotFound("member")
+    return member
+
+
+@blp.route("/members/<id:member_id>", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.response(200, schemas.MemberOut)
+def get_member(member_id):
+    return get_scoped_or_404(Member, member_id)
+
+
+@blp.route("/members/<id:member_id>", methods=["PATCH"])
+@requires(Permission.MEMBERS_WRITE)
+@blp.arguments(schemas.MemberUpdate)
+@blp.response(200, schemas.MemberOut)
+def update_member(data, member_id):
+    member = get_scoped_or_404(Member, member_id)
+    if "gender" in data:
+        data["gender"] = Gender[data["gender"].upper()]
+    for key, value in data.items():
+        setattr(member, key, value)
+    db.session.commit()
+    return member
+
+
+@blp.route("/members/<id:member_id>/ledger", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.arguments(schemas.LedgerQuery, location="query")
+@blp.response(200, schemas.LedgerOut)
+def member_ledger(query, member_id):
+    """Newest first."""
+    stmt = scoped(LedgerEntry).where(LedgerEntry.member_id == member_id)
+    if "account" in query:
+        stmt = stmt.where(LedgerEntry.account == Account[query["account"].upper()])
+    if "before_id" in query:
+        stmt = stmt.where(LedgerEntry.id < query["before_id"])
+    return {"entries": db.session.scalars(stmt.order_by(LedgerEntry.id.desc()).limit(query["limit"])).all()}
+
+
+@blp.route("/members/<id:member_id>/visits", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.response(200, schemas.VisitList)
+def member_visits(member_id):
+    """The consumption history: each paid visit with items, tenders, points and stored value."""
+    return {"visits": history.visits(get_scoped_or_404(Member, member_id))}
+
+
+# --- stored value ----------------------------------------------------------------------------
+
+@blp.route("/members/<id:member_id>/topups", methods=["POST"])
+@requires(Permission.MONEY)
+@blp.arguments(schemas.TopUpIn)
+@blp.alt_response(201, schema=schemas.TopUpOut, description="Topped up (also the replay of the same key)")
+def top_up(data, member_id):
+    """Top up stored value; top-up rules add the bonus, a large top-up may lift the tier."""
+
+    def work():
+        result = service.top_up(member_id, data["amount_cents"], key=data["idempotency_key"],
+                                tender=data["tender"], now=utcnow(), store_id=_store_id())
+        member = db.session.get(Member, member_id)
+        body = schemas.TopUpOut().dump({
+            "topup_id": result.entries[0].id, "principal_cents": result.principal_cents,
+            "bonus_cents": result.bonus_cents, "stored_value": _stored_value(member), "tier": member.tier})
+        return body, 201
+
+    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "topup",
+                                 {"member_id": member_id, **data}, work))
+
+
+@blp.route("/members/<id:member_id>/topups/<id:topup_id>/refund", methods=["POST"])
+@requires(Permission.MONEY)
+@blp.arguments(schemas.ReasonIn)
+@blp.alt_response(200, schema=schemas.StoredValueOut)
+def refund_topup(data, member_id, topup_id):
+    """Give back a whole top-up (principal and its bonus) while it is still on the card."""
+
+    def work():
+        service.refund_topup(member_id, topup_id, key=data["idempotency_key"], reason=data["reason"])
+        return _stored_value(db.session.get(Member, member_id)), 200
+
+    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "topup_refund",
+                                 {"member_id": member_id, "topup_id": topup_id, **data}, work))
+
+
+@blp.route("/members/<id:member_id>/cashouts", methods=["POST"])
+@requires(Permission.MONEY)
+@blp.arguments(schemas.CashOutIn)
+@blp.alt_response(200, schema=schemas.CashOutOut)
+def cash_out(data, member_id):
+    """Pay principal out in cash; the bonus goes with it in proportion."""
+
+    def work():
+        result = service.cash_out(member_id, key=data["idempotency_key"], amount_cents=data["amount_cents"],
+                                  reason=data["reason"])
+        member = db.session.get(Member, member_id)
+        return {"paid_cents": result.paid_cents, "bonus_forfeited_cents": result.bonus_forfeited_cents,
+                "stored_value": _stored_value(member)}, 200
+
+    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "cashout",
+                                 {"member_id": member_id, **data}, work))
+
+
+@blp.route("/members/<id:member_id>/adjustments", methods=["POST"])
+@requires(Permission.MEMBERS_ADJUST)
+@blp.arguments(schemas.AdjustIn)
+@blp.alt_response(201, schema=schemas.EntryOut)
+def adjust(data, member_id):
+    """A manager's manual correction of principal, bonus or points, with a reason (audited)."""
+
+    def work():
+        entry = service.adjust(member_id, Account[data["account"].upper()], data["delta"],
+                               key=data["idempotency_key"], reason=data["reason"])
+        return schemas.EntryOut().dump(entry), 201
+
+    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "adjust",
+                                 {"member_id": member_id, **data}, work))
+
+
+def _store_id() -> int | None:
+    actor = g.get("staff") or g.get("device")
+    return getattr(actor, "store_id", None)
+
+
+# --- cards -----------------------------------------------------------------------------------
+
+@blp.route("/members/<id:member_id>/cards", methods=["POST"])
+@requires(Permission.MEMBERS_WRITE)
+@blp.arguments(schemas.CardIn)
+@blp.response(201, schemas.CardOut)
+def bind_card(data, member_id):
+    card = service.bind_card(get_scoped_or_404(Member, member_id), data["card_no"])
+    db.session.commit()
+    return card
+
+
+@blp.route("/members/<id:member_id>/cards/<id:card_id>/lost", methods=["POST"])
+@requires(Permission.MEMBERS_WRITE)
+@blp.response(200, schemas.CardOut)
+def report_lost(member_id, card_id):
+    card = service.report_card_lost(lock_member(member_id), card_id)
+    db.session.commit()
+    return card
+
+
+@blp.route("/members/<id:member_id>/cards/<id:card_id>/replace", methods=["POST"])
+@requires(Permission.MEMBERS_WRITE)
+@blp.arguments(schemas.CardIn)
+@blp.response(201, schemas.CardOut)
+def replace_card(data, member_id, card_id):
+    card = service.replace_card(lock_member(member_id), card_id, data["card_no"])
+    db.session.commit()
+    return card
+
+
+@blp.route("/members/<id:member_id>/cards/<id:card_id>", methods=["DELETE"])
+@requires(Permission.MEMBERS_WRITE)
+@blp.response(200, schemas.CardOut)
+def unbind_card(member_id, card_id):
+    card = service.unbind_card(lock_member(member_id), card_id)
+    db.session.commit()
+    return card
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+@blp.route("/member-tiers", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.response(200, schemas.TierList)
+def list_tiers():
+    tiers = service.tiers_of(g.merchant_id)
+    db.session.commit()
+    return {"tiers": tiers}
+
+
+@blp.route("/member-tiers", methods=["PUT"])
+@requires(Permission.MEMBERS_CONFIG)
+@blp.arguments(schemas.TiersIn)
+@blp.response(200, schemas.TierList)
+def replace_tiers(data):
+    """Set the tier table. Tiers are matched by rank; members keep their tier row."""
+    tiers = service.set_tiers(g.merchant_id, data["tiers"])
+    record("member_tiers.update", None, tiers=[t["name"] for t in data["tiers"]])
+    db.session.commit()
+    return {"tiers": tiers}
+
+
+@blp.route("/member-settings", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.response(200, schemas.SettingsSchema)
+def get_settings():
+    settings = service.settings_for(g.merchant_id)
+    db.session.commit()
+    return settings
+
+
+@blp.route("/member-settings", methods=["PATCH"])
+@requires(Permission.MEMBERS_CONFIG)
+@blp.arguments(schemas.SettingsSchema)
+@blp.response(200, schemas.SettingsSchema)
+def update_settings(data):
+    settings = service.update_settings(g.merchant_id, data)
+    record("member_settings.update", settings, **data)
+    db.session.commit()
+    return settings
+
+
+@blp.route("/topup-rules", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.response(200, schemas.TopUpRules)
+def get_topup_rules():
+    service.settings_for(g.merchant_id)
+    db.session.commit()
+    rows = db.session.scalars(scoped(TopUpRule).order_by(TopUpRule.min_cents)).all()
+    return {"rules": rows}
+
+
+@blp.route("/topup-rules", methods=["PUT"])
+@requires(Permission.MEMBERS_CONFIG)
+@blp.arguments(schemas.TopUpRules)
+@blp.response(200, schemas.TopUpRules)
+def set_topup_rules(data):
+    rows = service.set_topup_rules(g.merchant_id, data["rules"])
+    record("topup_rules.update", None, rules=data["rules"])
+    db.session.commit()
+    return {"rules": rows}
+
+

@@ -1,0 +1,470 @@
+"""Member operations: sign-up, lookup, cards, tiers, top-ups, cash-outs, adjustments, points.
+
+Every balance change goes through `app.members.ledger.post`; every rule comes from
+`app.members.rules`. Functions here run inside the caller's transaction and never commit,
+so a settlement can combine several of them atomically.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext
+
+from app.audit.service import record
+from app.db import current_merchant_id, db, get_scoped_or_404, scoped, utcnow
+from app.errors import Conflict, NotFound, Unprocessable
+from app.members import rules
+from app.members.ledger import Move, Refs, lock_member, post
+from app.members.models import (
+    Account,
+    CardStatus,
+    EntryKind,
+    Gender,
+    LedgerEntry,
+    Member,
+    MemberCard,
+    MemberCodeUse,
+    MemberSettings,
+    PointsLot,
+    PointsLotMove,
+    Tier,
+    TierChangeLog,
+    TopUpRule,
+)
+
+DEFAULT_TIERS = (
+    # name, name_en, rank, % off, points multiplier %, 12-month spend, single top-up (fen)
+    ("普通会员", "Member", 0, 0, 100, None, None),
+    ("银卡", "Silver", 1, 5, 120, 200_000, 100_000),
+    ("金卡", "Gold", 2, 12, 150, 500_000, 300_000),
+    ("钻石卡", "Diamond", 3, 20, 200, 2_000_000, 1_000_000),
+)
+DEFAULT_TOPUP_RULES = ((50_000, 5_000), (100_000, 15_000), (300_000, 60_000))
+
+
+# --- merchant set-up -------------------------------------------------------------------------
+
+def settings_for(merchant_id: int) -> MemberSettings:
+    """The merchant's member rules, created with sensible defaults on first use."""
+    settings = db.session.scalar(sa.select(MemberSettings).where(MemberSettings.merchant_id == merchant_id))
+    if settings is None:
+        settings = MemberSettings(merchant_id=merchant_id, member_code_secret=secrets.token_hex(32))
+        db.session.add(settings)
+        for name, name_en, rank, off, multiplier, spend, topup in DEFAULT_TIERS:
+            db.session.add(Tier(merchant_id=merchant_id, name=name, name_en=name_en, rank=rank,
+                                discount_percent=off, points_multiplier_percent=multiplier,
+                                spend_threshold_cents=spend, topup_threshold_cents=topup))
+        for min_cents, bonus_cents in DEFAULT_TOPUP_RULES:
+            db.session.add(TopUpRule(merchant_id=merchant_id, min_cents=min_cents, bonus_cents=bonus_cents))
+        db.session.flush()
+    return settings
+
+
+def tiers_of(merchant_id: int) -> list[Tier]:
+    settings_for(merchant_id)
+    return list(db.session.scalars(sa.select(Tier).where(Tier.merchant_id == merchant_id).order_by(Tier.rank)))
+
+
+def tier_rule(tier: Tier) -> rules.TierRule:
+    return rules.TierRule(id=tier.id, name=tier.name, rank=tier.rank, discount_percent=tier.discount_percent,
+                          points_multiplier_percent=tier.points_multiplier_percent,
+                          spend_threshold_cents=tier.spend_threshold_cents,
+                          topup_threshold_cents=tier.topup_threshold_cents)
+
+
+def topup_rules_of(merchant_id: int) -> list[rules.TopUpRule]:
+    rows = db.session.scalars(sa.select(TopUpRule).where(TopUpRule.merchant_id == merchant_id))
+    return [rules.TopUpRule(r.min_cents, r.bonus_cents, r.is_repeat) for r in rows]
+
+
+def earn_rule(settings: MemberSettings) -> rules.PointsEarnRule:
+    return rules.PointsEarnRule(settings.points_per_yuan, frozenset(settings.earning_tenders))
+
+
+def expiry_rule(settings: MemberSettings) -> rules.PointsExpiryRule:
+    return rules.PointsExpiryRule(settings.points_expiry_kind, days=settings.points_expiry_days,
+                                  months=settings.points_expiry_months)
+
+
+# --- members ---------------------------------------------------------------------------------
+
+def _new_member_no(merchant_id: int) -> str:
+    while True:
+        number = str(1_000_000_000 + secrets.randbelow(9_000_000_000))
+        taken = db.session.scalar(sa.select(Member.id).where(Member.merchant_id == merchant_id,
+                                                             Member.member_no == number))
+        if taken is None:
+            return number
+
+
+def create_member(merchant_id: int, *, phone: str, name: str, birthday: date | None = None,
+                  gender: Gender = Gender.UNKNOWN, openid: str | None = None,
+                  source_store_id: int | None = None, source_table_id: int | None = None,
+                  source_campaign: str | None = None, tags: Iterable[str] = (), notes: str = "") -> Member:
+    if db.session.scalar(sa.select(Member.id).where(Member.merchant_id == merchant_id, Member.phone == phone)):
+        raise Conflict(gettext("A member with this phone number already exists."), error_code="member_exists")
+    base_tier = tiers_of(merchant_id)[0]
+    member = Member(merchant_id=merchant_id, member_no=_new_member_no(merchant_id), phone=phone, name=name,
+                    birthday=birthday, gender=gender, openid=openid, source_store_id=source_store_id,
+                    source_table_id=source_table_id, source_campaign=source_campaign, tags=list(tags),
+                    notes=notes, tier=base_tier)
+    db.session.add(member)
+    db.session.flush()
+    return member
+
+
+def find_by_phone(phone: str) -> Member | None:
+    return db.session.scalar(scoped(Member).where(Member.phone == phone))
+
+
+def find_by_member_no(member_no: str) -> Member | None:
+    return db.session.scalar(scoped(Member).where(Member.member_no == member_no))
+
+
+def find_by_card(card_no: str) -> Member:
+    card = db.session.scalar(scoped(MemberCard).where(MemberCard.card_no == card_no))
+    if card is None:
+        raise NotFound("member_card", gettext("No member has this card."))
+    if card.status is not CardStatus.ACTIVE:
+        raise Conflict(gettext("This card was reported lost or replaced; it cannot be used."),
+                       error_code="card_not_active", details={"status": card.status.name.lower()})
+    return card.member
+
+
+def find_by_code(code: str, now: datetime, *, consume: bool) -> Member:
+    """The member whose phone shows this dynamic code now; `consume` spends it (settle)."""
+    settings = settings_for(current_merchant_id())
+    try:
+        match = rules.verify_member_code(bytes.fromhex(settings.member_code_secret), code, now)
+    except rules.MemberCodeError as error:
+        raise Unprocessable(_CODE_MESSAGES[error.reason](), error_code=f"member_code_{error.reason.value}") from None
+    member = find_by_member_no(match.member_no)
+    if member is None:
+        raise NotFound("member")
+    if consume:
+        used = db.session.scalar(sa.select(MemberCodeUse.id).where(
+            MemberCodeUse.merchant_id == member.merchant_id, MemberCodeUse.member_id == member.id,
+            MemberCodeUse.step == match.step))
+        if used is not None:
+            raise Conflict(gettext("This member code was already used; ask for a fresh one."),
+                           error_code="member_code_used")
+        db.session.add(MemberCodeUse(merchant_id=member.merchant_id, member_id=member.id, step=match.step))
+        db.session.flush()
+    return member
+
+
+_CODE_MESSAGES = {
+    rules.MemberCodeReason.MALFORMED: lambda: gettext("This is not a member code."),
+    rules.MemberCodeReason.EXPIRED: lambda: gettext("This member code has expired; ask for a fresh one."),
+    rules.MemberCodeReason.BAD_MAC: lambda: gettext("This member code is not valid."),
+}
+
+
+def current_code(member: Member, now: datetime) -> dict:
+    settings = settings_for(member.merchant_id)
+    step = rules.code_step(now)
+    return {"code": rules.member_code(bytes.fromhex(settings.member_code_secret), member.member_no, step),
+            "expires_at": datetime.fromtimestamp((step + 1) * 60, tz=now.tzinfo)}
+
+
+# --- cards -----------------------------------------------------------------------------------
+
+def bind_card(member: Member, card_no: str) -> MemberCard:
+    existing = db.session.scalar(scoped(MemberCard).where(MemberCard.card_no == card_no))
+    if existing is not None:
+        raise Conflict(gettext("This card number is already registered."), error_code="card_taken")
+    card = MemberCard(merchant_id=member.merchant_id, member_id=member.id, card_no=card_no)
+    db.session.add(card)
+    db.session.flush()
+    record("member_card.bind", card, member_id=member.id, card_no=card_no)
+    return card
+
+
+def _active_card(member: Member, card_id: int) -> MemberCard:
+    card = get_scoped_or_404(MemberCard, card_id)
+    if card.member_id != member.id:
+        raise NotFound("member_card")
+    if card.status is not CardStatus.ACTIVE:
+        raise Conflict(gettext("This card is not active."), error_code="card_not_active")
+    return card
+
+
+def _set_status(card: MemberCard, status: CardStatus) -> None:
+    card.status, card.status_changed_at = status, utcnow()
+
+
+def report_card_lost(member: Member, card_id: int) -> MemberCard:
+    card = _active_card(member, card_id)
+    _set_status(card, CardStatus.LOST)
+    record("member_card.lost", card, member_id=member.id, card_no=card.card_no)
+    return card
+
+
+def unbind_card(member: Member, card_id: int) -> MemberCard:
+    card = _active_card(member, card_id)
+    _set_status(card, CardStatus.UNBOUND)
+    record("member_card.unbind", card, member_id=member.id, card_no=card.card_no)
+    return card
+
+
+def replace_card(member: Member, card_id: int, new_card_no: str) -> MemberCard:
+    """A new card for a lost (or active) one; the old number is refused from now on."""
+    old = get_scoped_or_404(MemberCard, card_id)
+    if old.member_id != member.id:
+        raise NotFound("member_card")
+    if old.status not in (CardStatus.ACTIVE, CardStatus.LOST):
+        raise Conflict(gettext("This card cannot be replaced."), error_code="card_not_replaceable")
+    new = bind_card(member, new_card_no)
+    _set_status(old, CardStatus.REPLACED)
+    old.replaced_by_id = new.id
+    record("member_card.replace", old, member_id=member.id, new_card_id=new.id)
+    return new
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+def apply_tier_change(member: Member, change: rules.TierChange | None) -> TierChangeLog | None:
+    if change is None:
+        return None
+    log = TierChangeLog(merchant_id=member.merchant_id, member_id=member.id, from_tier_id=member.tier_id,
+                        to_tier_id=change.to_tier.id, reason_code=change.reason_code, reason=change.reason_zh)
+    member.tier_id = change.to_tier.id
+    member.tier_changed_at = utcnow()
+    db.session.add(log)
+    db.session.expire(member, ["tier"])
+    return log
+
+
+def spend_12m_cents(member: Member, now: datetime) -> int:
+    """What the member paid in the trailing 12 months (orders record it as SPEND-linked visits)."""
+    from app.members.history import paid_since
+
+    return paid_since(member, now - timedelta(days=365))
+
+
+def consider_upgrade(member: Member, now: datetime, topup_cents: int = 0) -> TierChangeLog | None:
+    tiers = [tier_rule(t) for t in tiers_of(member.merchant_id)]
+    change = rules.upgrade_decision(tier_rule(member.tier), tiers, spend_12m_cents(member, now), topup_cents)
+    return apply_tier_change(member, change)
+
+
+# --- stored value ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TopUpResult:
+    principal_cents: int
+    bonus_cents: int
+    entries: list[LedgerEntry]
+
+
+def top_up(member_id: int, amount_cents: int, *, key: str, tender: str, now: datetime,
+           store_id: int | None = None, payment_id: int | None = None) -> TopUpResult:
+    if amount_cents <= 0:
+        raise Unprocessable(gettext("The amount must be more than zero."), error_code="invalid_amount")
+    member = lock_member(member_id)
+    credit = rules.topup_credit(topup_rules_of(member.merchant_id), amount_cents)
+    entries = post(member, key, [
+        Move(Account.PRINCIPAL, EntryKind.TOPUP, credit.principal_cents, note=tender),
+        Move(Account.BONUS, EntryKind.TOPUP, credit.bonus_cents, note=tender),
+    ], Refs(payment_id=payment_id, store_id=store_id))
+    consider_upgrade(member, now, topup_cents=amount_cents)
+    return TopUpResult(credit.principal_cents, credit.bonus_cents, entries)
+
+
+def refund_topup(member_id: int, entry_id: int, *, key: str, reason: str) -> list[LedgerEntry]:
+    """Give back a whole top-up while its principal and bonus are still on the card."""
+    member = lock_member(member_id)
+    principal = db.session.scalar(scoped(LedgerEntry).where(
+        LedgerEntry.id == entry_id, LedgerEntry.member_id == member.id, LedgerEntry.kind == EntryKind.TOPUP,
+        LedgerEntry.account == Account.PRINCIPAL))
+    if principal is None:
+        raise NotFound("topup")
+    refunded = db.session.scalar(scoped(LedgerEntry).where(
+        LedgerEntry.ref_entry_id == principal.id, LedgerEntry.kind == EntryKind.TOPUP_REFUND))
+    if refunded is not None:
+        raise Conflict(gettext("This top-up was already refunded."), error_code="already_refunded")
+    operation = principal.idempotency_key.rsplit(":", 2)[0]
+    bonus = db.session.scalar(scoped(LedgerEntry).where(
+        LedgerEntry.idempotency_key == f"{operation}:topup:bonus"))
+    moves = [Move(Account.PRINCIPAL, EntryKind.TOPUP_REFUND, -principal.delta, reason, principal.id)]
+    if bonus is not None:
+        moves.append(Move(Account.BONUS, EntryKind.TOPUP_REFUND, -bonus.delta, reason, bonus.id))
+    entries = post(member, key, moves)
+    record("member.topup_refund", member, entry_id=entry_id, amount_cents=principal.delta, reason=reason)
+    return entries
+
+
+def cash_out(member_id: int, *, key: str, amount_cents: int | None, reason: str) -> rules.CashOut:
+    member = lock_member(member_id)
+    try:
+        result = rules.cashout_amount(member.principal_cents, member.bonus_cents, amount_cents)
+    except ValueError as error:
+        raise Conflict(str(error), error_code="insufficient_balance") from None
+    post(member, key, [Move(Account.PRINCIPAL, EntryKind.CASHOUT, -result.paid_cents, reason),
+                       Move(Account.BONUS, EntryKind.BONUS_FORFEIT, -result.bonus_forfeited_cents, reason)])
+    record("member.cashout", member, paid_cents=result.paid_cents,
+           bonus_forfeited_cents=result.bonus_forfeited_cents, reason=reason)
+    return result
+
+
+def spend_stored_value(member: Member, amount_cents: int, *, key: str, refs: Refs) -> rules.StoredValueSplit:
+    """Pay `amount_cents` from the card, drawn from principal and bonus in proportion.
+    The caller holds the member lock (`lock_member`)."""
+    try:
+        split = rules.split_spend(member.principal_cents, member.bonus_cents, amount_cents)
+    except rules.InsufficientBalance:
+        raise Conflict(gettext("Not enough stored value."), error_code="insufficient_balance",
+                       details={"available_cents": member.stored_value_cents,
+                                "requested_cents": amount_cents}) from None
+    post(member, key, [Move(Account.PRINCIPAL, EntryKind.SPEND, -split.principal_cents),
+                       Move(Account.BONUS, EntryKind.SPEND, -split.bonus_cents)], refs)
+    return split
+
+
+def adjust(member_id: int, account: Account, delta: int, *, key: str, reason: str) -> LedgerEntry:
+    """A manager's manual correction, audited with its reason."""
+    if delta == 0:
+        raise Unprocessable(gettext("The adjustment cannot be zero."), error_code="invalid_amount")
+    member = lock_member(member_id)
+    if account is Account.POINTS:
+        entries = adjust_points(member, delta, key=key, reason=reason)
+    else:
+        entries = post(member, key, [Move(account, EntryKind.ADJUST, delta, reason)])
+    record("member.adjust", member, account=account.label, delta=delta, reason=reason)
+    return entries[0]
+
+
+# --- points ----------------------------------------------------------------------------------
+
+def _lots(member: Member) -> list[PointsLot]:
+    return list(db.session.scalars(sa.select(PointsLot).where(
+        PointsLot.member_id == member.id, PointsLot.remaining_points > 0).order_by(PointsLot.id)))
+
+
+def _plain(lot: PointsLot) -> rules.PointsLot:
+    return rules.PointsLot(lot.id, lot.remaining_points, lot.earned_at, lot.expires_at)
+
+
+def _take_from_lots(entry: LedgerEntry, takes: Iterable[rules.LotPoints]) -> None:
+    for lot_id, points in takes:
+        db.session.execute(sa.update(PointsLot).where(PointsLot.id == lot_id)
+                           .values(remaining_points=PointsLot.remaining_points - points))
+        db.session.add(PointsLotMove(merchant_id=entry.merchant_id, lot_id=lot_id, entry_id=entry.id,
+                                     points=-points))
+
+
+def earn_points(member: Member, points: int, *, key: str, now: datetime, refs: Refs,
+                kind: EntryKind = EntryKind.POINTS_EARN, note: str = "") -> PointsLot | None:
+    if points <= 0:
+        return None
+    settings = settings_for(member.merchant_id)
+    (entry,) = post(member, key, [Move(Account.POINTS, kind, points, note)], refs)
+    lot = PointsLot(merchant_id=member.merchant_id, member_id=member.id, entry_id=entry.id, earned_points=points,
+                    remaining_points=points, earned_at=now, expires_at=rules.lot_expiry(now, expiry_rule(settings)),
+                    order_id=refs.order_id)
+    db.session.add(lot)
+    db.session.flush()
+    return lot
+
+
+def redeem_points(member: Member, points: int, *, key: str, now: datetime, refs: Refs,
+                  kind: EntryKind = EntryKind.POINTS_REDEEM, note: str = "") -> LedgerEntry | None:
+    """Spend points, oldest-expiring lots first. The caller holds the member lock."""
+    if points <= 0:
+        return None
+    try:
+        takes = rules.plan_redemption([_plain(lot) for lot in _lots(member)], points, now)
+    except rules.InsufficientPoints:
+        raise Conflict(gettext("Not enough points."), error_code="insufficient_points") from None
+    (entry,) = post(member, key, [Move(Account.POINTS, kind, -points, note)], refs)
+    _take_from_lots(entry, takes)
+    return entry
+
+
+def adjust_points(member: Member, delta: int, *, key: str, reason: str) -> list[LedgerEntry]:
+    now = utcnow()
+    if delta > 0:
+        lot = earn_points(member, delta, key=key, now=now, refs=Refs(), kind=EntryKind.ADJUST, note=reason)
+        return [db.session.get(LedgerEntry, lot.entry_id)]
+    return [redeem_points(member, -delta, key=key, now=now, refs=Refs(), kind=EntryKind.ADJUST, note=reason)]
+
+
+def expire_points(member_id: int, now: datetime, merchant_id: int | None = None) -> int:
+    """Expire what is left of the member's lapsed lots; returns the points expired."""
+    member = lock_member(member_id, merchant_id)
+    takes = rules.plan_expiry([_plain(lot) for lot in _lots(member)], now)
+    total = sum(points for _lot, points in takes)
+    if total == 0:
+        return 0
+    step = int(now.timestamp())
+    (entry,) = post(member, f"expire:{member.id}:{step}", [Move(Account.POINTS, EntryKind.POINTS_EXPIRE, -total)])
+    _take_from_lots(entry, takes)
+    return total
+
+
+def expire_all_points(merchant_id: int, now: datetime) -> int:
+    """The scheduled job: expire lapsed lots of every member of a merchant."""
+    member_ids = db.session.scalars(sa.select(PointsLot.member_id).distinct().where(
+        PointsLot.merchant_id == merchant_id, PointsLot.remaining_points > 0, PointsLot.expires_at <= now)).all()
+    return sum(expire_points(member_id, now, merchant_id) for member_id in member_ids)
+
+
+# --- rule editing ----------------------------------------------------------------------------
+
+def set_tiers(merchant_id: int, wanted: list[dict]) -> list[Tier]:
+    """Replace the tier table; tiers keep their rows by rank so members stay on them."""
+    try:
+        rules.check_tiers([rules.TierRule(id=i, **{k: v for k, v in t.items() if k != "name_en"})
+                           for i, t in enumerate(wanted)])
+    except (rules.InvalidTiers, ValueError) as error:
+        raise Unprocessable(str(error), error_code="invalid_tiers") from None
+    current = {tier.rank: tier for tier in tiers_of(merchant_id)}
+    wanted_ranks = {t["rank"] for t in wanted}
+    for rank, tier in current.items():
+        if rank not in wanted_ranks:
+            in_use = db.session.scalar(sa.select(Member.id).where(Member.tier_id == tier.id).limit(1))
+            if in_use is not None:
+                raise Unprocessable(gettext("A tier that members hold cannot be removed."), error_code="tier_in_use")
+            db.session.delete(tier)
+    db.session.flush()
+    # Names are unique: park the old ones first so a swap of two names does not collide.
+    for tier in current.values():
+        if tier.rank in wanted_ranks:
+            tier.name = f"~{tier.id}"
+    db.session.flush()
+    for values in wanted:
+        tier = current.get(values["rank"]) or Tier(merchant_id=merchant_id)
+        for key, value in values.items():
+            setattr(tier, key, value)
+        db.session.add(tier)
+    db.session.flush()
+    return tiers_of(merchant_id)
+
+
+def update_settings(merchant_id: int, changes: dict) -> MemberSettings:
+    settings = settings_for(merchant_id)
+    for key, value in changes.items():
+        setattr(settings, key, value)
+    try:
+        expiry_rule(settings)
+    except ValueError as error:
+        raise Unprocessable(str(error), error_code="invalid_expiry_rule") from None
+    return settings
+
+
+def set_topup_rules(merchant_id: int, wanted: list[dict]) -> list[TopUpRule]:
+    try:
+        rules.check_topup_rules([rules.TopUpRule(r["min_cents"], r["bonus_cents"], r["is_repeat"]) for r in wanted])
+    except ValueError as error:
+        raise Unprocessable(str(error), error_code="invalid_topup_rules") from None
+    settings_for(merchant_id)
+    db.session.execute(sa.delete(TopUpRule).where(TopUpRule.merchant_id == merchant_id))
+    rows = [TopUpRule(merchant_id=merchant_id, **r) for r in sorted(wanted, key=lambda r: r["min_cents"])]
+    db.session.add_all(rows)
+    db.session.flush()
+    return rows
