@@ -1,0 +1,76 @@
+"""Kitchen tickets: big, short, and impossible to misread from a metre away."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from .models import KitchenTicket, TicketItem
+from .ops import Op
+from .page import Page, local_time
+
+MARKS: dict[str, str] = {"add": "加菜 ADD", "cancel": "退菜 CANCEL"}
+REPRINT_MARK = "重打 REPRINT"
+
+
+def build_kitchen_ticket(
+    ticket: KitchenTicket,
+    *,
+    columns: int,
+    timezone: str,
+    printed_at: datetime,
+    reprint: bool = False,
+) -> list[Op]:
+    page = Page(columns)
+    marks = _marks(ticket, reprint)
+    for mark in marks:
+        page.text(mark, align="center", bold=True, width=2, height=2)
+    page.text(f"桌号 {ticket.table}", bold=True, width=2, height=2)
+    guests = f"   人数 Guests {ticket.guests}" if ticket.guests else ""
+    page.text(f"单号 No. {ticket.ticket_no}{guests}")
+    page.text(f"下单 Ordered {local_time(ticket.ordered_at, timezone)}")
+    groups = group_by_station(ticket.items)
+    for station, items in groups:
+        page.rule("=")
+        page.text(f"【{station}】", bold=True, height=2)
+        for item in items:
+            _item(page, item, cancel=ticket.mark == "cancel")
+    page.rule("=")
+    if ticket.note:
+        page.text(f"整单备注 Note: {ticket.note}", bold=True, height=2)
+    if ticket.waiter:
+        page.text(f"服务员 Waiter: {ticket.waiter}")
+    page.text(f"打印 Printed {local_time(printed_at, timezone, '%H:%M:%S')}")
+    # The mark again at the bottom: tickets are speared on a rail and read from either end.
+    for mark in marks:
+        page.text(mark, align="center", bold=True, width=2, height=2)
+    page.cut()
+    return page.ops
+
+
+def _marks(ticket: KitchenTicket, reprint: bool) -> list[str]:
+    marks = []
+    if reprint:
+        marks.append(REPRINT_MARK)
+    if ticket.mark in MARKS:
+        marks.append(MARKS[ticket.mark])
+    return marks
+
+
+def _item(page: Page, item: TicketItem, *, cancel: bool) -> None:
+    quantity = f"x{item.quantity}{item.unit}"
+    page.text(f"{'退 ' if cancel else ''}{item.name} {quantity}", bold=True, width=2, height=2)
+    if item.options:
+        page.indented(" / ".join(item.options), height=2)
+    if item.note:
+        page.indented(f"备注: {item.note}", bold=True, height=2)
+
+
+def group_by_station(items: Sequence[TicketItem]) -> list[tuple[str, list[TicketItem]]]:
+    """Items grouped by station in order of first appearance, labelled by the station's name."""
+    groups: dict[str, list[TicketItem]] = {}
+    names: dict[str, str] = {}
+    for item in items:
+        groups.setdefault(item.station, []).append(item)
+        names.setdefault(item.station, item.station_name or item.station)
+    return [(names[station], grouped) for station, grouped in groups.items()]
