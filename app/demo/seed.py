@@ -1,4 +1,5 @@
-"""The demo restaurant of the embedded default: one merchant, two stores, a login per role."""
+"""The demo restaurant of the embedded default: one merchant, two stores, a login per role,
+a Hunan menu of about 60 dishes, and the dining tables of both stores."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from app.auth.models import Staff
 from app.auth.permissions import Role
 from app.auth.service import create_staff
 from app.db import db
+from app.demo import menu_data
+from app.menu.models import Category, Dish, OptionChoice, OptionGroup
+from app.tables.models import Area, DiningTable
+from app.tables.service import qr_secret, table_token
+from app.tenants.models import Store
 from app.tenants.service import create_store, create_tenant
 
 MERCHANT = "湘味小馆 Xiangwei Bistro"
@@ -22,8 +28,34 @@ ACCOUNTS = (
 
 
 def load_demo() -> bool:
-    if db.session.scalar(sa.select(Staff.id).where(Staff.username == "owner")) is not None:
-        return False
+    """Load whatever part of the demo is missing; False when everything was already there."""
+    created = False
+    owner = _demo_owner()
+    if owner is None:
+        _load_merchant()
+        owner = _demo_owner()
+        created = True
+    merchant_id = owner.merchant_id
+    if db.session.scalar(sa.select(Dish.id).where(Dish.merchant_id == merchant_id).limit(1)) is None:
+        _load_menu(merchant_id)
+        created = True
+    stores = _demo_stores(merchant_id)
+    if db.session.scalar(sa.select(DiningTable.id).where(DiningTable.merchant_id == merchant_id).limit(1)) is None:
+        _load_tables(stores)
+        created = True
+    db.session.commit()
+    return created
+
+
+def _demo_owner() -> Staff | None:
+    return db.session.scalar(sa.select(Staff).where(Staff.username == "owner"))
+
+
+def _demo_stores(merchant_id: int) -> list[Store]:
+    return list(db.session.scalars(sa.select(Store).where(Store.merchant_id == merchant_id).order_by(Store.id)))
+
+
+def _load_merchant() -> None:
     merchant, first_store, _owner = create_tenant(merchant_name=MERCHANT, owner_username="owner",
                                                   password=PASSWORD, store_name=STORES[0])
     first_store.address = "长沙市芙蓉区人民路 88 号"
@@ -32,8 +64,51 @@ def load_demo() -> bool:
     for username, role, store_index, name in ACCOUNTS[1:]:
         create_staff(None, merchant_id=merchant.id, username=username, password=PASSWORD, role=role,
                      store_id=stores[store_index].id if store_index is not None else None, display_name=name)
-    db.session.commit()
-    return True
+    db.session.flush()
+
+
+def _load_menu(merchant_id: int) -> None:
+    # Plain rows rather than the audited services: the demo menu is nobody's action.
+    categories = {}
+    for position, (name, name_en) in enumerate(menu_data.CATEGORIES, start=1):
+        categories[name] = Category(merchant_id=merchant_id, name=name, name_en=name_en, sort_order=position)
+    groups = {key: spec for key, *spec in menu_data.OPTION_GROUPS}
+    for position, (category, name, name_en, price_cents, unit, station, is_discountable, options) \
+            in enumerate(menu_data.DISHES, start=1):
+        dish = Dish(merchant_id=merchant_id, category=categories[category], name=name, name_en=name_en,
+                    price_cents=price_cents, unit=unit, station=station, is_discountable=is_discountable,
+                    sort_order=position)
+        for group_position, key in enumerate(options, start=1):
+            group_name, group_name_en, is_required, max_choices, choices = groups[key]
+            dish.option_groups.append(OptionGroup(
+                merchant_id=merchant_id, name=group_name, name_en=group_name_en, is_required=is_required,
+                max_choices=max_choices, sort_order=group_position,
+                choices=[OptionChoice(merchant_id=merchant_id, name=choice, name_en=choice_en,
+                                      price_delta_cents=delta, sort_order=choice_position)
+                         for choice_position, (choice, choice_en, delta) in enumerate(choices, start=1)]))
+        db.session.add(dish)
+    db.session.flush()
+
+
+def _load_tables(stores: list[Store]) -> None:
+    for store, plan in zip(stores, menu_data.FLOOR_PLANS, strict=False):
+        for position, (name, name_en, tables) in enumerate(plan, start=1):
+            area = Area(merchant_id=store.merchant_id, store_id=store.id, name=name, name_en=name_en,
+                        sort_order=position)
+            db.session.add(area)
+            for code, seats in tables:
+                db.session.add(DiningTable(merchant_id=store.merchant_id, store_id=store.id, area=area,
+                                           code=code, seats=seats))
+        qr_secret(store.merchant_id)
+    db.session.flush()
+
+
+def _demo_table() -> DiningTable | None:
+    owner = _demo_owner()
+    if owner is None:
+        return None
+    return db.session.scalar(sa.select(DiningTable).where(DiningTable.merchant_id == owner.merchant_id)
+                             .order_by(DiningTable.store_id, DiningTable.code).limit(1))
 
 
 def describe(base: str) -> str:
@@ -44,6 +119,13 @@ def describe(base: str) -> str:
         ("OpenAPI", f"{base}/api/openapi.json"),
         ("Manager pages / 管理后台", f"{base}/manage/"),
     ]
+    table = _demo_table()
+    if table is not None:
+        rows += [
+            ("Table QR sheet / 桌台二维码", f"{base}/manage/stores/{table.store_id}/qr-sheet"),
+            (f"Diner page, table {table.code} / 扫码点餐", f"{base}/t/{table_token(table)}"),
+        ]
+        db.session.commit()  # the QR key, should this be its first use
     width = max(len(label) for label, _ in rows)
     lines = ["", "TableLoop is running / 系统已启动:"]
     lines += [f"  {label.ljust(width)}  {url}" for label, url in rows]

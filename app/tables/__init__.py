@@ -1,0 +1,1 @@
+"""Dining areas and tables, their state, and the signed table QR codes diners scan."""
