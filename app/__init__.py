@@ -56,6 +56,9 @@ def _init_extensions(app: Flask) -> None:
 
     app.jinja_env.globals["get_locale"] = get_locale
     csrf.init_app(app)
+    from app.events.doorbell import make_doorbell
+
+    app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"])
 
 
 def _register_api(app: Flask) -> None:
@@ -64,19 +67,30 @@ def _register_api(app: Flask) -> None:
     from app.audit.routes import blp as audit_blp
     from app.auth.guard import guard_api_request
     from app.auth.routes import blp as auth_blp
+    from app.coupons.routes import blp as coupons_blp
+    from app.events.routes import blp as events_blp
     from app.extensions import api, csrf
+    from app.orders.routes import blp as orders_blp
     from app.members.routes import blp as members_blp
+    from app.menu.routes import blp as menu_blp
+    from app.tables.routes import blp as tables_blp
     from app.tenants.routes import blp as stores_blp
 
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (auth_blp, stores_blp, audit_blp, members_blp):
+    for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
+                      coupons_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(guard_api_request)
 
     assets = swagger_ui_bundle.swagger_ui_path
+
+    @app.get("/healthz")
+    def healthz():
+        """Liveness for load balancers and benchmarks: no database, no auth."""
+        return {"status": "ok"}
 
     @app.get("/api/docs/assets/<path:filename>")
     def swagger_assets(filename: str):
@@ -84,9 +98,13 @@ def _register_api(app: Flask) -> None:
 
 
 def _register_pages(app: Flask) -> None:
+    from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
+    from app.tables.pages import bp as tables_pages_bp
 
     app.register_blueprint(pages_bp)
+    app.register_blueprint(member_pages_bp)
+    app.register_blueprint(tables_pages_bp)
 
 
 def _register_errors(app: Flask) -> None:
@@ -102,6 +120,8 @@ def _register_errors(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from app.cli import demo_cli, tenants_cli
+    from app.scheduler import scheduler_cli
 
     app.cli.add_command(tenants_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(scheduler_cli)

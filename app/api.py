@@ -41,6 +41,10 @@ def PositiveCents(**kwargs) -> fields.Integer:
     return Cents(validate=validate.Range(min=1, max=MAX_CENTS), **kwargs)
 
 
+def NonNegativeCents(**kwargs) -> fields.Integer:
+    return Cents(validate=validate.Range(min=0, max=MAX_CENTS), **kwargs)
+
+
 def Id(**kwargs) -> fields.Integer:
     """A row id as sent by a client: a positive 32-bit integer."""
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1), **kwargs)
@@ -48,3 +52,31 @@ def Id(**kwargs) -> fields.Integer:
 
 def max_id() -> int:
     return current_app.config["MAX_ID"]
+
+
+class Text(fields.String):
+    """A name as typed by a person: surrounding spaces dropped, blank refused."""
+
+    def __init__(self, max_length: int, *, allow_blank: bool = False, **kwargs) -> None:
+        self.allow_blank = allow_blank
+        super().__init__(validate=validate.Length(max=max_length), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text and not self.allow_blank:
+            raise ValidationError("Must not be blank.")
+        return text
+
+
+class Flag(fields.Boolean):
+    """A JSON true or false; nothing else (no 1, no "yes")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def QueryId(**kwargs) -> fields.Integer:
+    """A row id in a query string (text there, so not strict)."""
+    return fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), **kwargs)

@@ -133,3 +133,17 @@ def get_scoped_or_404(model: type[M], object_id: int) -> M:
     if row is None:
         raise NotFound(model.__name__.lower())
     return row
+
+
+def insert_unique(row: Any) -> bool:
+    """Add `row` inside a savepoint; False (and nothing added) when a UNIQUE key already holds it.
+
+    For get-or-create and "name taken" checks that must stay right when two requests race on
+    PostgreSQL: the loser's INSERT fails on the constraint instead of answering a 500.
+    """
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except sa.exc.IntegrityError:
+        return False
+    return True

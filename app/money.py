@@ -14,6 +14,12 @@ def to_yuan(cents: int) -> str:
     return f"{sign}{whole}.{frac:02d}"
 
 
+def to_yuan_short(cents: int) -> str:
+    """Whole yuan without the fen, as on menus and posters: 10000 -> '100'; 1250 -> '12.50'."""
+    text = to_yuan(cents)
+    return text.removesuffix(".00")
+
+
 def format_cny(cents: int) -> str:
     """1250 -> '￥12.50' (full-width yen sign, as printed on Chinese receipts)."""
     return ("-" if cents < 0 else "") + "￥" + to_yuan(abs(cents))

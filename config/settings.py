@@ -66,6 +66,9 @@ class Config:
     # 32-bit INTEGER column (ids) or a BIGINT (money), so no database overflow reaches a 500.
     MAX_ID = 2**31 - 1
 
+    # Live streams send a comment this often so proxies and clients know the line is alive.
+    EVENT_HEARTBEAT_SECONDS = 15
+
     TESTING = False
     DEBUG = False
 

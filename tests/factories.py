@@ -99,19 +99,36 @@ def create_member(make: Factory, tenant: Tenant, phone: str | None = None, name:
     return response.get_json()
 
 
-def create_dish(make: Factory, tenant: Tenant, name: str | None = None, price_cents: int = 3800,
-                category: str = "热菜", **fields: Any) -> dict:
-    """A dish through the API, as a manager adds one; returns the response body."""
-    response = make.api(tenant.owner).post("/menu/dishes", json={
-        "name": name or f"菜品{next(_counter)}", "price_cents": price_cents, "category": category, **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
 def create_table(make: Factory, tenant: Tenant, code: str | None = None, seats: int = 4, store=None) -> dict:
     """A dining table through the API; returns the response body."""
     store_id = (store or tenant.store).id
     response = make.api(tenant.owner).post(f"/stores/{store_id}/tables", json={
         "code": code or f"T{next(_counter)}", "seats": seats})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def create_dish(make: Factory, tenant: Tenant, name: str = "剁椒鱼头", price_cents: int = 12_800, **fields):
+    """A dish through the API (category by name, created if new); returns the response body."""
+    body = {"name": name, "price_cents": price_cents, "category": fields.pop("category", "热菜"), **fields}
+    response = make.api(tenant.owner).post("/menu/dishes", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def create_coupon_template(make: Factory, tenant: Tenant, **fields: Any) -> dict:
+    """A coupon template through the API (a 20-yuan cash voucher, 30 days, unless told)."""
+    body = {"name": f"券{next(_counter)}", "kind": "cash", "value_cents": 2000, "valid_days": 30, **fields}
+    response = make.api(tenant.owner).post("/coupon-templates", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def issue_coupon(make: Factory, tenant: Tenant, member_id: int, template_id: int | None = None) -> dict:
+    """A coupon issued to a member through the API (of a new default template unless told)."""
+    if template_id is None:
+        template_id = create_coupon_template(make, tenant)["id"]
+    response = make.api(tenant.owner).post(f"/members/{member_id}/coupons", json={
+        "template_id": template_id, "idempotency_key": f"issue-{next(_counter):08d}-{member_id}"})
     assert response.status_code == 201, response.get_json()
     return response.get_json()

@@ -18,8 +18,13 @@ class ApiRoute:
     view: Any
 
     @property
-    def id_args(self) -> list[str]:
+    def args(self) -> list[str]:
         return _ARG.findall(self.rule)
+
+    @property
+    def id_args(self) -> list[str]:
+        """The arguments the guard resolves within the caller's merchant."""
+        return [arg for arg in self.args if arg.endswith("_id")]
 
     @property
     def permission(self):
@@ -30,7 +35,8 @@ class ApiRoute:
         return getattr(self.view, "_public", False)
 
     def url(self, **values: Any) -> str:
-        return _ARG.sub(lambda m: str(values[m.group(1)]), self.rule)
+        # Arguments that are not ids (a signed table token, say) get a value that matches nothing.
+        return _ARG.sub(lambda m: str(values.get(m.group(1), 1 if "id:" in m.group(0) else "x")), self.rule)
 
     def schemas(self, location: str) -> list:
         params = getattr(self.view, "_apidoc", {}).get("arguments", {}).get("parameters", [])

@@ -22,7 +22,7 @@ def record(action: str, obj: Any = None, *, store_id: int | None = None,
         store_id = getattr(obj, "store_id", None) or getattr(staff, "store_id", None) \
             or getattr(device, "store_id", None)
     entry = AuditEntry(
-        merchant_id=merchant_id if merchant_id is not None else current_merchant_id(),
+        merchant_id=merchant_id or getattr(obj, "merchant_id", None) or current_merchant_id(),
         store_id=store_id,
         staff_id=staff.id if staff else None,
         device_id=device.id if device else None,

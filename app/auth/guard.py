@@ -54,7 +54,15 @@ def public(view: F) -> F:
     return view
 
 
-def _bearer_token() -> str | None:
+def token_in_query(view: F) -> F:
+    """Also accept `?access_token=` (browsers' EventSource cannot send headers)."""
+    view._token_in_query = True  # type: ignore[attr-defined]
+    return view
+
+
+def _bearer_token(view: Any) -> str | None:
+    if getattr(view, "_token_in_query", False) and "Authorization" not in request.headers:
+        return request.args.get("access_token") or None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -74,7 +82,7 @@ def guard_api_request() -> None:
     if permission is None:
         raise RuntimeError(f"API view {request.endpoint} declares no permission")
 
-    token = _bearer_token()
+    token = _bearer_token(view)
     if token is None:
         raise Unauthorized(gettext("A bearer token is required."), error_code="token_missing")
     if token.startswith(DEVICE_TOKEN_PREFIX):

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import g, jsonify
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
-from app.audit.service import record
 from app.auth.guard import id_argument, requires
 from app.auth.permissions import Permission
-from app.db import db, get_scoped_or_404, scoped, utcnow
+from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound, Unprocessable
 from app.idempotency import run_once
 from app.members import history, schemas, service
 from app.members.ledger import lock_member
-from app.members.models import Account, Gender, LedgerEntry, Member, MemberCard, TopUpRule
+from app.members.models import Account, Gender, LedgerEntry, Member, MemberCard
 from app.tenants.models import Store
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members, cards, stored value and points")
@@ -56,15 +54,8 @@ def create_member(data):
 @blp.response(200, schemas.MemberList)
 def search_members(query):
     """Search by phone, name or member number (prefix match on phone and number)."""
-    stmt = scoped(Member)
-    text = query["q"].strip()
-    if text:
-        stmt = stmt.where(sa.or_(Member.phone.startswith(text, autoescape=True),
-                                 Member.member_no.startswith(text, autoescape=True),
-                                 Member.name.contains(text, autoescape=True)))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
-    members = db.session.scalars(stmt.order_by(Member.id.desc()).limit(query["limit"]).offset(query["offset"]))
-    return {"members": members.all(), "total": total}
+    members, total = service.search_members(query["q"], limit=query["limit"], offset=query["offset"])
+    return {"members": members, "total": total}
 
 
 @blp.route("/members/lookup", methods=["GET"])
@@ -114,12 +105,10 @@ def update_member(data, member_id):
 @blp.response(200, schemas.LedgerOut)
 def member_ledger(query, member_id):
     """Newest first."""
-    stmt = scoped(LedgerEntry).where(LedgerEntry.member_id == member_id)
-    if "account" in query:
-        stmt = stmt.where(LedgerEntry.account == Account[query["account"].upper()])
-    if "before_id" in query:
-        stmt = stmt.where(LedgerEntry.id < query["before_id"])
-    return {"entries": db.session.scalars(stmt.order_by(LedgerEntry.id.desc()).limit(query["limit"])).all()}
+    account = Account[query["account"].upper()] if "account" in query else None
+    entries = service.ledger_entries(get_scoped_or_404(Member, member_id), account=account,
+                                     before_id=query.get("before_id"), limit=query["limit"])
+    return {"entries": entries}
 
 
 @blp.route("/members/<id:member_id>/visits", methods=["GET"])
@@ -264,7 +253,6 @@ def list_tiers():
 def replace_tiers(data):
     """Set the tier table. Tiers are matched by rank; members keep their tier row."""
     tiers = service.set_tiers(g.merchant_id, data["tiers"])
-    record("member_tiers.update", None, tiers=[t["name"] for t in data["tiers"]])
     db.session.commit()
     return {"tiers": tiers}
 
@@ -284,7 +272,6 @@ def get_settings():
 @blp.response(200, schemas.SettingsSchema)
 def update_settings(data):
     settings = service.update_settings(g.merchant_id, data)
-    record("member_settings.update", settings, **data)
     db.session.commit()
     return settings
 
@@ -293,9 +280,8 @@ def update_settings(data):
 @requires(Permission.MEMBERS_READ)
 @blp.response(200, schemas.TopUpRules)
 def get_topup_rules():
-    service.settings_for(g.merchant_id)
+    rows = service.topup_rule_rows(g.merchant_id)
     db.session.commit()
-    rows = db.session.scalars(scoped(TopUpRule).order_by(TopUpRule.min_cents)).all()
     return {"rules": rows}
 
 
@@ -305,7 +291,6 @@ def get_topup_rules():
 @blp.response(200, schemas.TopUpRules)
 def set_topup_rules(data):
     rows = service.set_topup_rules(g.merchant_id, data["rules"])
-    record("topup_rules.update", None, rules=data["rules"])
     db.session.commit()
     return {"rules": rows}
 

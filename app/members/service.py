@@ -77,6 +77,13 @@ def tier_rule(tier: Tier) -> rules.TierRule:
                           topup_threshold_cents=tier.topup_threshold_cents)
 
 
+def topup_rule_rows(merchant_id: int) -> list[TopUpRule]:
+    """The merchant's top-up rules as stored, smallest amount first (defaults on first use)."""
+    settings_for(merchant_id)
+    return list(db.session.scalars(sa.select(TopUpRule).where(TopUpRule.merchant_id == merchant_id)
+                                   .order_by(TopUpRule.min_cents)))
+
+
 def topup_rules_of(merchant_id: int) -> list[rules.TopUpRule]:
     rows = db.session.scalars(sa.select(TopUpRule).where(TopUpRule.merchant_id == merchant_id))
     return [rules.TopUpRule(r.min_cents, r.bonus_cents, r.is_repeat) for r in rows]
@@ -116,6 +123,47 @@ def create_member(merchant_id: int, *, phone: str, name: str, birthday: date | N
     db.session.add(member)
     db.session.flush()
     return member
+
+
+def search_members(text: str, *, limit: int, offset: int = 0) -> tuple[list[Member], int]:
+    """This merchant's members matching `text` (phone or member number prefix, or part of the
+    name), newest first, and how many match in all."""
+    stmt = scoped(Member)
+    text = text.strip()
+    if text:
+        stmt = stmt.where(sa.or_(Member.phone.startswith(text, autoescape=True),
+                                 Member.member_no.startswith(text, autoescape=True),
+                                 Member.name.contains(text, autoescape=True)))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    members = db.session.scalars(stmt.order_by(Member.id.desc()).limit(limit).offset(offset)).all()
+    return list(members), total
+
+
+def members_per_tier(merchant_id: int) -> list[tuple[Tier, int]]:
+    """Every tier, lowest rank first, with how many members hold it."""
+    counts = dict(db.session.execute(
+        sa.select(Member.tier_id, sa.func.count()).where(Member.merchant_id == merchant_id)
+        .group_by(Member.tier_id)).all())
+    return [(tier, counts.get(tier.id, 0)) for tier in tiers_of(merchant_id)]
+
+
+def ledger_entries(member: Member, *, account: Account | None = None, before_id: int | None = None,
+                   limit: int = 100) -> list[LedgerEntry]:
+    """The member's ledger, newest first; `before_id` pages back."""
+    stmt = sa.select(LedgerEntry).where(LedgerEntry.merchant_id == member.merchant_id,
+                                        LedgerEntry.member_id == member.id)
+    if account is not None:
+        stmt = stmt.where(LedgerEntry.account == account)
+    if before_id is not None:
+        stmt = stmt.where(LedgerEntry.id < before_id)
+    return list(db.session.scalars(stmt.order_by(LedgerEntry.id.desc()).limit(limit)))
+
+
+def tier_changes(member: Member) -> list[TierChangeLog]:
+    """The member's tier history, newest first."""
+    return list(db.session.scalars(sa.select(TierChangeLog).where(
+        TierChangeLog.merchant_id == member.merchant_id, TierChangeLog.member_id == member.id)
+        .order_by(TierChangeLog.id.desc())))
 
 
 def find_by_phone(phone: str) -> Member | None:
@@ -416,20 +464,49 @@ def expire_all_points(merchant_id: int, now: datetime) -> int:
 
 # --- rule editing ----------------------------------------------------------------------------
 
+_TIER_MESSAGES = {
+    "rank_negative": lambda: gettext("The rank cannot be negative."),
+    "discount_range": lambda: gettext("The discount must be between 0 and 100 percent off."),
+    "multiplier_negative": lambda: gettext("The points multiplier cannot be negative."),
+    "threshold_negative": lambda: gettext("Thresholds cannot be negative."),
+    "base_with_threshold": lambda: gettext("The base tier (rank 0) takes no thresholds: every member starts there."),
+    "threshold_missing": lambda: gettext("A tier above the base needs a spend or a top-up threshold."),
+    "duplicate_rank": lambda: gettext("Two tiers have the same rank."),
+    "no_base": lambda: gettext("One tier must have rank 0: the base tier every member starts in."),
+}
+
+
+def _tier_held(tier: Tier) -> bool:
+    """Members on the tier, or a tier change that moved someone to it (the history keeps it)."""
+    held = sa.select(Member.id).where(Member.tier_id == tier.id).limit(1)
+    logged = sa.select(TierChangeLog.id).where(TierChangeLog.to_tier_id == tier.id).limit(1)
+    return db.session.scalar(held) is not None or db.session.scalar(logged) is not None
+
+
 def set_tiers(merchant_id: int, wanted: list[dict]) -> list[Tier]:
-    """Replace the tier table; tiers keep their rows by rank so members stay on them."""
+    """Replace the tier table; tiers keep their rows by rank so members stay on them.
+
+    A refusal (422 `invalid_tiers` / `tier_in_use`) names the broken rule in
+    `details["reason"]` and the offending entry of `wanted` in `details["index"]`."""
     try:
         rules.check_tiers([rules.TierRule(id=i, **{k: v for k, v in t.items() if k != "name_en"})
                            for i, t in enumerate(wanted)])
-    except (rules.InvalidTiers, ValueError) as error:
-        raise Unprocessable(str(error), error_code="invalid_tiers") from None
+    except rules.InvalidTiers as error:
+        message = _TIER_MESSAGES[error.reason]() if error.reason in _TIER_MESSAGES else str(error)
+        raise Unprocessable(message, error_code="invalid_tiers",
+                            details={"reason": error.reason, "index": error.tier_id}) from None
+    names = [t["name"] for t in wanted]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise Unprocessable(gettext("Two tiers have the same name."), error_code="invalid_tiers",
+                                details={"reason": "duplicate_name", "index": index})
     current = {tier.rank: tier for tier in tiers_of(merchant_id)}
     wanted_ranks = {t["rank"] for t in wanted}
     for rank, tier in current.items():
         if rank not in wanted_ranks:
-            in_use = db.session.scalar(sa.select(Member.id).where(Member.tier_id == tier.id).limit(1))
-            if in_use is not None:
-                raise Unprocessable(gettext("A tier that members hold cannot be removed."), error_code="tier_in_use")
+            if _tier_held(tier):
+                raise Unprocessable(gettext("A tier that members hold or have held cannot be removed."),
+                                    error_code="tier_in_use", details={"rank": rank})
             db.session.delete(tier)
     db.session.flush()
     # Names are unique: park the old ones first so a swap of two names does not collide.
@@ -443,6 +520,7 @@ def set_tiers(merchant_id: int, wanted: list[dict]) -> list[Tier]:
             setattr(tier, key, value)
         db.session.add(tier)
     db.session.flush()
+    record("member_tiers.update", None, merchant_id=merchant_id, tiers=names)
     return tiers_of(merchant_id)
 
 
@@ -452,19 +530,24 @@ def update_settings(merchant_id: int, changes: dict) -> MemberSettings:
         setattr(settings, key, value)
     try:
         expiry_rule(settings)
-    except ValueError as error:
-        raise Unprocessable(str(error), error_code="invalid_expiry_rule") from None
+    except ValueError:
+        raise Unprocessable(gettext("Points expiring after some days need the days; after some months, the "
+                                    "months; otherwise neither."), error_code="invalid_expiry_rule") from None
+    record("member_settings.update", settings, merchant_id=merchant_id, **changes)
     return settings
 
 
 def set_topup_rules(merchant_id: int, wanted: list[dict]) -> list[TopUpRule]:
     try:
         rules.check_topup_rules([rules.TopUpRule(r["min_cents"], r["bonus_cents"], r["is_repeat"]) for r in wanted])
-    except ValueError as error:
-        raise Unprocessable(str(error), error_code="invalid_topup_rules") from None
+    except ValueError:
+        raise Unprocessable(gettext("Each top-up rule needs its own amount above zero and a bonus of zero or "
+                                    "more; two rules cannot start at the same amount."),
+                            error_code="invalid_topup_rules") from None
     settings_for(merchant_id)
     db.session.execute(sa.delete(TopUpRule).where(TopUpRule.merchant_id == merchant_id))
     rows = [TopUpRule(merchant_id=merchant_id, **r) for r in sorted(wanted, key=lambda r: r["min_cents"])]
     db.session.add_all(rows)
     db.session.flush()
+    record("topup_rules.update", None, merchant_id=merchant_id, rules=wanted)
     return rows

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 from app.money import format_cny
 
@@ -31,9 +32,18 @@ class TierDirection(StrEnum):
 
 
 class InvalidTiers(ValueError):
-    """The tier table itself is inconsistent (a configuration error, not a member's)."""
+    """The tier table itself is inconsistent (a configuration error, not a member's).
+
+    ``reason`` says which rule was broken (stable, for translated messages) and ``tier_id``
+    which tier broke it, when it is one tier's fault.
+    """
 
     code = "invalid_tiers"
+
+    def __init__(self, message: str, reason: str = "", tier_id: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.tier_id = tier_id
 
 
 @dataclass(frozen=True)
@@ -48,18 +58,21 @@ class TierRule:
 
     def __post_init__(self) -> None:
         if self.rank < 0:
-            raise InvalidTiers(f"tier {self.id}: rank must be >= 0")
+            raise InvalidTiers(f"tier {self.id}: rank must be >= 0", "rank_negative", self.id)
         if not 0 <= self.discount_percent <= 100:
-            raise InvalidTiers(f"tier {self.id}: discount_percent must be 0-100")
+            raise InvalidTiers(f"tier {self.id}: discount_percent must be 0-100", "discount_range", self.id)
         if self.points_multiplier_percent < 0:
-            raise InvalidTiers(f"tier {self.id}: points_multiplier_percent must be >= 0")
+            raise InvalidTiers(f"tier {self.id}: points_multiplier_percent must be >= 0", "multiplier_negative",
+                               self.id)
         for threshold in (self.spend_threshold_cents, self.topup_threshold_cents):
             if threshold is not None and threshold < 0:
-                raise InvalidTiers(f"tier {self.id}: thresholds must be >= 0")
+                raise InvalidTiers(f"tier {self.id}: thresholds must be >= 0", "threshold_negative", self.id)
         if self.rank == 0 and self.has_threshold:
-            raise InvalidTiers(f"tier {self.id}: the rank-0 base tier takes no thresholds")
+            raise InvalidTiers(f"tier {self.id}: the rank-0 base tier takes no thresholds", "base_with_threshold",
+                               self.id)
         if self.rank > 0 and not self.has_threshold:
-            raise InvalidTiers(f"tier {self.id}: a tier above base needs a spend or top-up threshold")
+            raise InvalidTiers(f"tier {self.id}: a tier above base needs a spend or top-up threshold",
+                               "threshold_missing", self.id)
 
     @property
     def has_threshold(self) -> bool:
@@ -98,11 +111,12 @@ def check_tiers(tiers: Iterable[TierRule]) -> tuple[TierRule, ...]:
     exactly one tier has rank 0."""
     ordered = tuple(sorted(tiers, key=lambda t: t.rank))
     if len({t.id for t in ordered}) != len(ordered):
-        raise InvalidTiers("tier ids must be unique")
-    if len({t.rank for t in ordered}) != len(ordered):
-        raise InvalidTiers("tier ranks must be unique")
+        raise InvalidTiers("tier ids must be unique", "duplicate_id")
+    for before, tier in pairwise(ordered):
+        if tier.rank == before.rank:
+            raise InvalidTiers("tier ranks must be unique", "duplicate_rank", tier.id)
     if not ordered or ordered[0].rank != 0:
-        raise InvalidTiers("exactly one base tier with rank 0 is required")
+        raise InvalidTiers("exactly one base tier with rank 0 is required", "no_base")
     return ordered
 
 
@@ -126,7 +140,7 @@ def _configured(current: TierRule, ordered: tuple[TierRule, ...]) -> TierRule:
     for tier in ordered:
         if tier.id == current.id:
             return tier
-    raise InvalidTiers(f"tier {current.id} is not one of the configured tiers")
+    raise InvalidTiers(f"tier {current.id} is not one of the configured tiers", "unknown_tier", current.id)
 
 
 def _reached(

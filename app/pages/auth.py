@@ -39,6 +39,12 @@ def login_required(permission: Permission) -> Callable:
     return decorate
 
 
+def can(permission: Permission | str) -> bool:
+    """Whether the logged-in staff member may do this (templates show only what they may use)."""
+    staff = g.get("staff")
+    return staff is not None and role_allows(staff.role, Permission(permission))
+
+
 def log_in(staff: Staff) -> None:
     session.clear()  # a new session id at login: no fixation
     session["staff_id"] = staff.id

@@ -13,10 +13,11 @@ from wtforms.validators import DataRequired, Length
 from app.auth.permissions import Permission
 from app.auth.service import verify_credentials
 from app.errors import APIError
-from app.pages.auth import load_page_user, log_in, login_required
+from app.pages.auth import can, load_page_user, log_in, login_required
 
 bp = Blueprint("pages", __name__)
 bp.before_app_request(lambda: None if request.path.startswith("/api/") else load_page_user())
+bp.add_app_template_global(can)
 
 
 class LoginForm(FlaskForm):

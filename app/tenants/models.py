@@ -18,12 +18,19 @@ class Merchant(TimestampMixin, db.Model):
 class Store(TenantMixin, TimestampMixin, db.Model):
     """One restaurant location of a merchant."""
 
-    __table_args__ = (sa.UniqueConstraint("merchant_id", "name"),)
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "name"),
+        sa.CheckConstraint("rounding IN ('none', 'to_jiao', 'to_yuan')", name="rounding_valid"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(100))
     address: Mapped[str] = mapped_column(sa.String(200), default="")
     phone: Mapped[str] = mapped_column(sa.String(30), default="")
     is_active: Mapped[bool] = mapped_column(default=True)
+    # 抹零: how the payable is rounded down ("none", "to_jiao", "to_yuan"); see app.orders.pricing.
+    rounding: Mapped[str] = mapped_column(sa.String(10), default="none", server_default="none")
+    # Diner picks wait for a waiter's confirmation before they reach the kitchen.
+    is_waiter_confirm: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     merchant: Mapped[Merchant] = relationship(back_populates="stores")

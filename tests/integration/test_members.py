@@ -175,3 +175,50 @@ def test_search_and_lookup(shop, make):
     assert api.get("/members/lookup", query_string={"member_no": created["member_no"]}).get_json()["id"] == created["id"]
     assert api.get("/members/lookup", query_string={"phone": "13700000000"}).status_code == 404
     assert api.get("/members/lookup").status_code == 422
+
+
+def _tier_bodies(api) -> list[dict]:
+    return [{k: v for k, v in t.items() if k != "id"} for t in api.get("/member-tiers").get_json()["tiers"]]
+
+
+def test_tier_table_refusals_are_422_with_the_reason_and_change_nothing(shop, make):
+    tenant, api = shop
+    before = api.get("/member-tiers").get_json()
+    same_name = _tier_bodies(api)
+    same_name[3]["name"] = same_name[2]["name"]
+    response = api.request("PUT", "/member-tiers", json={"tiers": same_name})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"] == {"reason": "duplicate_name", "index": 3}
+    no_threshold = _tier_bodies(api)
+    no_threshold[1].update(spend_threshold_cents=None, topup_threshold_cents=None)
+    response = api.request("PUT", "/member-tiers", json={"tiers": no_threshold}, headers={"Accept-Language": "en"})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["details"] == {"reason": "threshold_missing", "index": 1}
+    assert error["message"] == "A tier above the base needs a spend or a top-up threshold."
+    assert api.get("/member-tiers").get_json() == before
+
+
+def test_a_tier_in_members_history_cannot_be_removed(shop, make, db):
+    from app.members.models import Member, Tier
+
+    tenant, api = shop
+    member = create_member(make, tenant)
+    api.post(f"/members/{member['id']}/topups", json={"amount_cents": 100_000, "tender": "cash",
+                                                       "idempotency_key": key()})  # up to 银卡
+    row = db.session.get(Member, member["id"])
+    row.tier_id = db.session.query(Tier).filter_by(merchant_id=tenant.merchant.id, rank=0).one().id
+    db.session.commit()  # as after a review that moved the member back down
+    tiers = _tier_bodies(api)
+    response = api.request("PUT", "/member-tiers", json={"tiers": [tiers[0], tiers[2], tiers[3]]})
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "tier_in_use"
+    assert len(api.get("/member-tiers").get_json()["tiers"]) == 4
+
+
+def test_rule_changes_are_audited(shop, make):
+    tenant, api = shop
+    api.request("PUT", "/topup-rules", json={"rules": [{"min_cents": 10_000, "bonus_cents": 2_000}]})
+    api.patch("/member-settings", json={"points_per_yuan": 2})
+    api.request("PUT", "/member-tiers", json={"tiers": _tier_bodies(api)})
+    actions = [e["action"] for e in api.get("/audit").get_json()["entries"]]
+    assert {"topup_rules.update", "member_settings.update", "member_tiers.update"} <= set(actions)

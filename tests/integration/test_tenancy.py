@@ -2,7 +2,7 @@
 
 import uuid
 
-from tests.factories import create_dish, create_member, create_table
+from tests.factories import create_coupon_template, create_dish, create_member, create_table, issue_coupon
 from tests.routes import api_routes
 
 
@@ -15,9 +15,34 @@ def _objects_of(make, tenant):
         "member_id": lambda: create_member(make, tenant)["id"],
         "card_id": lambda: _card(make, tenant),
         "topup_id": lambda: _topup(make, tenant),
-        "dish_id": lambda: create_dish(make, tenant)["id"],
+        "dish_id": lambda: create_dish(make, tenant, name=f"菜{uuid.uuid4().hex[:8]}")["id"],
         "table_id": lambda: create_table(make, tenant)["id"],
+        "coupon_template_id": lambda: create_coupon_template(make, tenant)["id"],
+        "coupon_id": lambda: issue_coupon(make, tenant, create_member(make, tenant)["id"])["id"],
+        "order_id": lambda: _order(make, tenant)["id"],
+        "line_id": lambda: _order(make, tenant)["items"][0]["id"],
+        "ticket_id": lambda: _ticket(make, tenant),
+        "cart_line_id": lambda: _cart_line(make, tenant),
     }
+
+
+def _order(make, tenant):
+    dish = create_dish(make, tenant, name=f"菜{uuid.uuid4().hex[:8]}")
+    response = make.api(tenant.owner).post("/orders", json={
+        "store_id": tenant.store.id, "idempotency_key": uuid.uuid4().hex, "items": [{"dish_id": dish["id"], "qty": 1}]})
+    return response.get_json()
+
+
+def _ticket(make, tenant):
+    _order(make, tenant)
+    return make.api(tenant.owner).get(f"/stores/{tenant.store.id}/tickets").get_json()["tickets"][-1]["ticket_id"]
+
+
+def _cart_line(make, tenant):
+    table = create_table(make, tenant)
+    dish = create_dish(make, tenant, name=f"菜{uuid.uuid4().hex[:8]}")
+    cart = make.api(tenant.owner).post(f"/tables/{table['id']}/cart/lines", json={"dish_id": dish["id"], "qty": 1})
+    return cart.get_json()["lines"][0]["id"]
 
 
 def _card(make, tenant):

@@ -90,6 +90,21 @@ class TestTierTable:
         with pytest.raises(InvalidTiers):
             TierRule(id=1, name="x", **kwargs)
 
+    @pytest.mark.parametrize(
+        ("make", "reason", "tier_id"),
+        [
+            (lambda: check_tiers([SILVER, GOLD]), "no_base", None),
+            (lambda: check_tiers([BASE, SILVER, TierRule(8, "同级", 1, 0, spend_threshold_cents=1)]),
+             "duplicate_rank", 8),
+            (lambda: TierRule(7, "x", 1, 5), "threshold_missing", 7),
+            (lambda: TierRule(7, "x", 0, 0, topup_threshold_cents=1), "base_with_threshold", 7),
+        ],
+    )
+    def test_a_refusal_names_the_rule_and_the_tier(self, make, reason, tier_id):
+        with pytest.raises(InvalidTiers) as refused:
+            make()
+        assert (refused.value.reason, refused.value.tier_id) == (reason, tier_id)
+
 
 class TestUpgrade:
     def test_topup_upgrades_at_once_with_reason(self):

@@ -1,0 +1,110 @@
+"""/api/v1/stores/{id}/events: read the store event log after a cursor, or stream it (SSE)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response, current_app, g, request
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from app.api import Schema
+from app.auth.guard import requires, token_in_query
+from app.auth.permissions import Permission
+from app.db import db
+from app.errors import Unprocessable
+from app.events.models import EventKind
+from app.events.service import event_json, last_seq, read_after
+
+blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Store event log and live stream")
+
+KIND_NAMES = [kind.label for kind in EventKind]
+
+
+class EventsQuery(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62))
+    kinds = fields.String(load_default="", validate=validate.Length(max=400))
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+    access_token = fields.String(load_default=None)
+
+
+class EventOut(Schema):
+    seq = fields.Integer()
+    kind = fields.String()
+    order_id = fields.Integer(allow_none=True)
+    created_at = fields.String()
+    payload = fields.Dict()
+
+
+class EventList(Schema):
+    events = fields.List(fields.Nested(EventOut))
+    last_seq = fields.Integer(metadata={"description": "The cursor to pass as `after` next time"})
+    head_seq = fields.Integer(metadata={"description": "The store's newest seq (start here to skip history)"})
+
+
+def _kinds(text: str) -> list[EventKind] | None:
+    if not text:
+        return None
+    try:
+        return [EventKind[name.strip().upper()] for name in text.split(",") if name.strip()]
+    except KeyError:
+        raise Unprocessable(details={"fields": {"kinds": [f"Use any of: {', '.join(KIND_NAMES)}"]}}) from None
+
+
+def _check_store(store_id: int) -> None:
+    # Store-bound staff and devices see their own store only.
+    actor = g.get("device") or g.get("staff")
+    if actor is not None and actor.store_id not in (None, store_id):
+        from app.errors import NotFound
+
+        raise NotFound("store")
+
+
+@blp.route("/stores/<id:store_id>/events", methods=["GET"])
+@requires(Permission.KITCHEN, devices=True)
+@blp.arguments(EventsQuery, location="query")
+@blp.response(200, EventList)
+def list_events(query, store_id):
+    """Events after the cursor `after`, oldest first; `kinds` filters (comma-separated)."""
+    _check_store(store_id)
+    events = [event_json(e) for e in read_after(store_id, query["after"], _kinds(query["kinds"]), query["limit"])]
+    return {"events": events, "last_seq": events[-1]["seq"] if events else query["after"],
+            "head_seq": last_seq(store_id)}
+
+
+@blp.route("/stores/<id:store_id>/events/stream", methods=["GET"])
+@token_in_query
+@requires(Permission.KITCHEN, devices=True)
+@blp.arguments(EventsQuery, location="query")
+@blp.doc(description="Server-Sent Events. Resume with the Last-Event-ID header (or `after`).")
+def stream_events(query, store_id):
+    _check_store(store_id)
+    last_id = request.headers.get("Last-Event-ID", "")
+    cursor = int(last_id) if last_id.isdigit() and len(last_id) < 19 else query["after"]
+    kinds = _kinds(query["kinds"])
+    app = current_app._get_current_object()
+    db.session.remove()  # the stream must not hold this request's connection
+    response = Response(_stream(app, store_id, cursor, kinds), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
+    heartbeat = app.config["EVENT_HEARTBEAT_SECONDS"]
+    listener = app.extensions["tableloop_doorbell"].listener(store_id)  # before the first read: no lost ring
+    try:
+        yield "retry: 3000\n\n"
+        while True:
+            with app.app_context():
+                batch = [event_json(e) for e in read_after(store_id, cursor, kinds)]
+                db.session.remove()
+            for event in batch:
+                cursor = event["seq"]
+                yield f"id: {cursor}\nevent: {event['kind']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            if batch:
+                continue
+            if not listener.wait(heartbeat):
+                yield ": heartbeat\n\n"
+    finally:
+        listener.close()

@@ -1,0 +1,197 @@
+"""Orders, their lines and payments; table sessions with the shared cart; kitchen tickets."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import IntEnumType, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check, utcnow
+from app.orders.state import LineStatus, OrderStatus
+
+
+class Tender(enum.IntEnum):
+    CASH = 1
+    STORED_VALUE = 2
+    WECHAT = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class PaymentKind(enum.IntEnum):
+    CHARGE = 1
+    REFUND = 2
+
+
+class TicketStatus(enum.IntEnum):
+    OPEN = 1
+    BUMPED = 2
+    CANCELLED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class SessionStatus(enum.IntEnum):
+    OPEN = 1
+    CLOSED = 2
+
+
+class Order(TenantMixin, TimestampMixin, db.Model):
+    __tablename__ = "customer_order"  # "order" is an SQL keyword
+    __table_args__ = (
+        enum_check("status", OrderStatus),
+        sa.UniqueConstraint("merchant_id", "idempotency_key"),
+        sa.CheckConstraint("subtotal_cents >= 0 AND payable_cents >= 0 AND paid_cents >= 0 "
+                           "AND change_cents >= 0 AND refunded_cents >= 0", name="amounts_not_negative"),
+        sa.Index("ix_customer_order_store_time", "store_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="RESTRICT"))
+    table_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dining_table.id", ondelete="SET NULL"))
+    table_code: Mapped[str] = mapped_column(sa.String(10), default="")
+    status: Mapped[OrderStatus] = mapped_column(IntEnumType(OrderStatus), default=OrderStatus.OPEN)
+    member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id", ondelete="RESTRICT"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(100))
+    subtotal_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    discount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    payable_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    paid_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    change_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    refunded_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # The priced bill as charged: receipts and refunds read it, never a re-pricing.
+    bill: Mapped[dict | None] = mapped_column(sa.JSON)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
+    settled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
+    payments: Mapped[list[Payment]] = relationship(order_by="Payment.id")
+
+
+class OrderLine(TenantMixin, TimestampMixin, db.Model):
+    __tablename__ = "order_line"
+    __table_args__ = (
+        enum_check("status", LineStatus),
+        sa.CheckConstraint("qty > 0", name="qty_positive"),
+        sa.CheckConstraint("unit_price_cents >= 0", name="price_not_negative"),
+        sa.CheckConstraint("refunded_qty >= 0 AND refunded_qty <= qty", name="refunded_within_qty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("customer_order.id", ondelete="CASCADE"), index=True)
+    dish_id: Mapped[int] = mapped_column(sa.ForeignKey("dish.id", ondelete="RESTRICT"))
+    # A snapshot of the dish as ordered: later menu edits never change a bill.
+    name: Mapped[str] = mapped_column(sa.String(60))
+    name_en: Mapped[str] = mapped_column(sa.String(120), default="")
+    category_id: Mapped[int | None]
+    station: Mapped[str] = mapped_column(sa.String(20), default="hot")
+    unit_price_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    qty: Mapped[int]
+    options: Mapped[list] = mapped_column(sa.JSON, default=list)
+    note: Mapped[str] = mapped_column(sa.String(100), default="")
+    is_discountable: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[LineStatus] = mapped_column(IntEnumType(LineStatus))
+    added_by: Mapped[str] = mapped_column(sa.String(60), default="")
+    ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("kitchen_ticket.id", ondelete="SET NULL"))
+    void_reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    refunded_qty: Mapped[int] = mapped_column(default=0)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+    @property
+    def amount_cents(self) -> int:
+        return self.unit_price_cents * self.qty
+
+
+class Payment(TenantMixin, TimestampMixin, db.Model):
+    """Money in (charge) or out (refund) for an order, per tender."""
+
+    __table_args__ = (
+        enum_check("tender", Tender),
+        enum_check("kind", PaymentKind),
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint("change_cents >= 0", name="change_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("customer_order.id", ondelete="RESTRICT"), index=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="RESTRICT"))
+    tender: Mapped[Tender] = mapped_column(IntEnumType(Tender))
+    kind: Mapped[PaymentKind] = mapped_column(IntEnumType(PaymentKind), default=PaymentKind.CHARGE)
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)  # what the tender handed over (cash before change)
+    change_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    external_ref: Mapped[str | None] = mapped_column(sa.String(64))
+    staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
+    device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("device.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    @property
+    def net_cents(self) -> int:
+        """What the business keeps (charge) or gives back (refund)."""
+        return self.amount_cents - self.change_cents
+
+
+class KitchenTicket(TenantMixin, TimestampMixin, db.Model):
+    """The lines of one send for one kitchen station."""
+
+    __tablename__ = "kitchen_ticket"
+    __table_args__ = (
+        enum_check("status", TicketStatus),
+        sa.Index("ix_kitchen_ticket_store_status", "store_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("customer_order.id", ondelete="CASCADE"), index=True)
+    station: Mapped[str] = mapped_column(sa.String(20))
+    table_code: Mapped[str] = mapped_column(sa.String(10), default="")
+    status: Mapped[TicketStatus] = mapped_column(IntEnumType(TicketStatus), default=TicketStatus.OPEN)
+    is_addition: Mapped[bool] = mapped_column(default=False)  # 加菜: not the order's first send
+    bumped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.id")
+
+
+class TableSession(TenantMixin, db.Model):
+    """A party at a table: the shared cart every phone and the cashier see, and its order."""
+
+    __tablename__ = "table_session"
+    __table_args__ = (
+        enum_check("status", SessionStatus),
+        # One open session per table.
+        sa.Index("uq_table_session_open", "table_id", unique=True, sqlite_where=sa.text("status = 1"),
+                 postgresql_where=sa.text("status = 1")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"))
+    table_id: Mapped[int] = mapped_column(sa.ForeignKey("dining_table.id", ondelete="CASCADE"))
+    status: Mapped[SessionStatus] = mapped_column(IntEnumType(SessionStatus), default=SessionStatus.OPEN)
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customer_order.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    cart: Mapped[list[CartLine]] = relationship(order_by="CartLine.id", cascade="all, delete-orphan")
+
+
+class CartLine(TenantMixin, TimestampMixin, db.Model):
+    __tablename__ = "cart_line"
+    __table_args__ = (sa.CheckConstraint("qty > 0 AND qty <= 99", name="qty_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("table_session.id", ondelete="CASCADE"), index=True)
+    dish_id: Mapped[int] = mapped_column(sa.ForeignKey("dish.id", ondelete="CASCADE"))
+    qty: Mapped[int]
+    option_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
+    note: Mapped[str] = mapped_column(sa.String(100), default="")
+    added_by: Mapped[str] = mapped_column(sa.String(60), default="")
+    version: Mapped[int] = mapped_column(default=1)

@@ -1,0 +1,205 @@
+from marshmallow import fields, validate
+
+from app.api import Id, PositiveCents, Schema
+
+KEY = validate.Length(min=8, max=100)
+
+
+class ItemIn(Schema):
+    dish_id = Id(required=True)
+    qty = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=99))
+    option_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=10))
+    note = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class OrderCreate(Schema):
+    store_id = Id(required=True)
+    table = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=10))
+    items = fields.List(fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=100))
+    idempotency_key = fields.String(required=True, validate=KEY)
+
+
+class ItemsAdd(Schema):
+    items = fields.List(fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=100))
+    idempotency_key = fields.String(required=True, validate=KEY)
+
+
+class LineIds(Schema):
+    line_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=100))
+
+
+class VoidIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=200))
+
+
+class OrderLineOut(Schema):
+    id = fields.Integer()
+    dish_id = fields.Integer()
+    name = fields.String()
+    name_en = fields.String()
+    qty = fields.Integer()
+    unit_price_cents = fields.Integer()
+    amount_cents = fields.Integer()
+    options = fields.List(fields.Dict())
+    note = fields.String()
+    status = fields.Function(lambda line: line.status.label)
+    station = fields.String()
+    added_by = fields.String()
+    void_reason = fields.String()
+
+
+class OrderOut(Schema):
+    id = fields.Integer()
+    store_id = fields.Integer()
+    table = fields.String(attribute="table_code")
+    status = fields.Function(lambda order: order.status.label)
+    member_id = fields.Integer(allow_none=True)
+    subtotal_cents = fields.Integer()
+    discount_cents = fields.Integer()
+    payable_cents = fields.Integer()
+    paid_cents = fields.Integer()
+    change_cents = fields.Integer()
+    refunded_cents = fields.Integer()
+    items = fields.List(fields.Nested(OrderLineOut), attribute="lines")
+    created_at = fields.DateTime()
+    paid_at = fields.DateTime(allow_none=True)
+
+
+class OrderList(Schema):
+    orders = fields.List(fields.Nested(OrderOut))
+
+
+class OrderQuery(Schema):
+    store_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    status = fields.String(validate=validate.OneOf(["open", "paid", "refunded", "voided"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class BillQuery(Schema):
+    member_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    points = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**12))
+    coupon_ids = fields.String(load_default="", validate=validate.Regexp(r"^[0-9]{1,10}(,[0-9]{1,10}){0,9}$|^$"))
+
+
+class BillStepOut(Schema):
+    kind = fields.String()
+    label = fields.String()
+    label_en = fields.String()
+    amount_cents = fields.Integer()
+    ref = fields.Integer(allow_none=True)
+
+
+class BillOut(Schema):
+    subtotal_cents = fields.Integer()
+    discount_cents = fields.Integer()
+    payable_cents = fields.Integer()
+    lines = fields.List(fields.Nested(BillStepOut))
+    tier_discount_cents = fields.Integer()
+    coupon_discount_cents = fields.Integer()
+    points_redeemed = fields.Integer()
+    points_value_cents = fields.Integer()
+    rounding_cents = fields.Integer()
+    max_points_redeemable = fields.Integer()
+
+
+class TenderIn(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["cash", "stored_value"]))
+    amount_cents = PositiveCents(required=True)
+
+
+class SettleIn(Schema):
+    member_id = Id(load_default=None, allow_none=True)
+    points = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**12))
+    coupon_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=10))
+    tenders = fields.List(fields.Nested(TenderIn), required=True, validate=validate.Length(min=1, max=10))
+    idempotency_key = fields.String(required=True, validate=KEY)
+
+
+class SettleOut(Schema):
+    id = fields.Integer()
+    status = fields.String()
+    subtotal_cents = fields.Integer()
+    discount_cents = fields.Integer()
+    payable_cents = fields.Integer()
+    paid_cents = fields.Integer()
+    change_cents = fields.Integer()
+    lines = fields.List(fields.Nested(BillStepOut))
+    points_earned = fields.Integer()
+    member = fields.Dict(allow_none=True)
+
+
+class RefundLine(Schema):
+    line_id = Id(required=True)
+    qty = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=99))
+
+
+class RefundIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    idempotency_key = fields.String(required=True, validate=KEY)
+    lines = fields.List(fields.Nested(RefundLine), load_default=None, validate=validate.Length(min=1, max=100),
+                        metadata={"description": "Refund only these lines (partial refund); omit for the whole order"})
+
+
+class RefundOut(Schema):
+    id = fields.Integer()
+    status = fields.String()
+    refunded_cents = fields.Integer()
+    total_refunded_cents = fields.Integer()
+
+
+class TicketOut(Schema):
+    ticket_id = fields.Integer()
+    order_id = fields.Integer()
+    station = fields.String()
+    table = fields.String()
+    status = fields.String()
+    is_addition = fields.Boolean()
+    created_at = fields.String()
+    items = fields.List(fields.Dict())
+
+
+class TicketList(Schema):
+    tickets = fields.List(fields.Nested(TicketOut))
+
+
+class TicketQuery(Schema):
+    status = fields.String(load_default="open", validate=validate.OneOf(["open", "bumped"]))
+    station = fields.String(validate=validate.Length(max=20))
+
+
+class CartAdd(ItemIn):
+    diner = fields.String(load_default="", validate=validate.Length(max=30))
+
+
+class CartChange(Schema):
+    qty = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=99))
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class CartOut(Schema):
+    session_id = fields.Integer()
+    table_id = fields.Integer()
+    version = fields.Integer()
+    order_id = fields.Integer(allow_none=True)
+    total_cents = fields.Integer()
+    lines = fields.List(fields.Dict())
+
+
+class ShiftQuery(Schema):
+    opening_float_cents = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**9))
+
+
+class ShiftCloseIn(Schema):
+    opening_float_cents = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
+    counted_cash_cents = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**11))
+    idempotency_key = fields.String(required=True, validate=KEY)
+
+
+class ShiftOut(Schema):
+    store_id = fields.Integer()
+    staff_id = fields.Integer()
+    opened_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    summary = fields.Dict()
+    counted_cash_cents = fields.Integer(allow_none=True)
+    difference_cents = fields.Integer(allow_none=True)

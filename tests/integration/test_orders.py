@@ -1,0 +1,219 @@
+"""Orders, bills, settlement and refunds: the API.md semantics, one by one."""
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app.members.models import LedgerEntry
+from app.orders.models import Payment
+from tests.factories import create_dish, create_member
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+class Shop:
+    def __init__(self, make):
+        self.make = make
+        self.tenant = make.tenant()
+        self.api = make.api(self.tenant.owner)
+        self.fish = create_dish(make, self.tenant, "剁椒鱼头", 12_800)
+        self.pork = create_dish(make, self.tenant, "小炒黄牛肉", 6_800)
+        self.beer = create_dish(make, self.tenant, "青岛啤酒", 1_200, category="酒水", discountable=False)
+
+    def order(self, *items):
+        items = items or ((self.fish, 1), (self.pork, 2))
+        response = self.api.post("/orders", json={
+            "store_id": self.tenant.store.id, "idempotency_key": key(),
+            "items": [{"dish_id": dish["id"], "qty": qty} for dish, qty in items]})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def member(self, topup_cents=0):
+        member = create_member(self.make, self.tenant)
+        if topup_cents:
+            response = self.api.post(f"/members/{member['id']}/topups", json={
+                "amount_cents": topup_cents, "tender": "cash", "idempotency_key": key()})
+            assert response.status_code == 201
+        return member
+
+    def card(self, member_id):
+        return self.api.get(f"/members/{member_id}").get_json()
+
+    def settle(self, order_id, tenders, **extra):
+        return self.api.post(f"/orders/{order_id}/settle", json={"tenders": tenders, "idempotency_key": key(), **extra})
+
+
+@pytest.fixture
+def shop(make):
+    return Shop(make)
+
+
+def test_create_order_answers_201_open_with_subtotal(shop):
+    order = shop.order()
+    assert order["status"] == "open"
+    assert order["subtotal_cents"] == 12_800 + 2 * 6_800
+    assert [(i["name"], i["qty"], i["status"]) for i in order["items"]] == [
+        ("剁椒鱼头", 1, "confirmed"), ("小炒黄牛肉", 2, "confirmed")]
+    assert shop.api.get(f"/orders/{order['id']}").get_json() == order
+
+
+def test_unknown_dish_is_404_and_sold_out_is_409(shop):
+    body = {"store_id": shop.tenant.store.id, "idempotency_key": key(), "items": [{"dish_id": 999_999, "qty": 1}]}
+    assert shop.api.post("/orders", json=body).status_code == 404
+    shop.api.request("PUT", f"/stores/{shop.tenant.store.id}/sold-out/{shop.fish['id']}", json={"is_sold_out": True})
+    body = {"store_id": shop.tenant.store.id, "idempotency_key": key(), "items": [{"dish_id": shop.fish["id"], "qty": 1}]}
+    response = shop.api.post("/orders", json=body)
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "dish_sold_out"
+
+
+def test_bill_preview_is_exactly_what_settle_charges(shop):
+    member = shop.member(topup_cents=300_000)  # gold: 12% off on discountable dishes
+    order = shop.order((shop.fish, 1), (shop.beer, 3))
+    preview = shop.api.get(f"/orders/{order['id']}/bill", query_string={"member_id": member["id"],
+                                                                        "points": 0}).get_json()
+    assert preview["subtotal_cents"] == 12_800 + 3_600
+    assert preview["payable_cents"] == 12_800 - 12_800 * 12 // 100 + 3_600  # beer is not discountable
+    settled = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": preview["payable_cents"]}],
+                          member_id=member["id"]).get_json()
+    assert settled["status"] == "paid"
+    for field in ("subtotal_cents", "discount_cents", "payable_cents", "lines"):
+        assert settled[field] == preview[field]
+
+
+def test_cash_settle_gives_change(shop):
+    order = shop.order()
+    response = shop.settle(order["id"], [{"type": "cash", "amount_cents": 30_000}])
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["payable_cents"] == 26_400 and body["paid_cents"] == 26_400 and body["change_cents"] == 3_600
+
+
+def test_a_failed_settle_changes_nothing(shop, db):
+    member = shop.member(topup_cents=10_000)
+    order = shop.order()
+    before = shop.card(member["id"])
+    response = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": 26_400}], member_id=member["id"])
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "insufficient_balance"
+    assert shop.api.get(f"/orders/{order['id']}").get_json()["status"] == "open"
+    assert shop.card(member["id"]) == before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)
+                             .where(LedgerEntry.order_id == order["id"])) == 0
+
+
+def test_tenders_must_cover_the_total_and_only_cash_may_exceed_it(shop):
+    member = shop.member(topup_cents=100_000)
+    order = shop.order()
+    short = shop.settle(order["id"], [{"type": "cash", "amount_cents": 100}])
+    assert short.status_code == 422 and short.get_json()["error"]["code"] == "tenders_do_not_cover_total"
+    over = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": 99_999}], member_id=member["id"])
+    assert over.status_code == 422
+
+
+def test_split_tender_stored_value_and_cash(shop):
+    member = shop.member(topup_cents=10_000)
+    order = shop.order()
+    response = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": 10_000},
+                                         {"type": "cash", "amount_cents": 20_000}], member_id=member["id"])
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["change_cents"] == 10_000 + 20_000 - body["payable_cents"]
+    assert shop.card(member["id"])["stored_value"]["total_cents"] == 0
+
+
+def test_settle_replay_returns_the_same_answer_and_pays_once(shop, db):
+    order = shop.order()
+    body = {"tenders": [{"type": "cash", "amount_cents": 26_400}], "idempotency_key": key()}
+    first = shop.api.post(f"/orders/{order['id']}/settle", json=body)
+    second = shop.api.post(f"/orders/{order['id']}/settle", json=body)
+    assert (first.status_code, first.get_json()) == (second.status_code, second.get_json())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1
+    again = shop.settle(order["id"], [{"type": "cash", "amount_cents": 26_400}])
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "order_not_open"
+
+
+def test_points_are_earned_and_redeemed(shop):
+    member = shop.member()
+    order = shop.order((shop.pork, 1))
+    settled = shop.settle(order["id"], [{"type": "cash", "amount_cents": 6_800}], member_id=member["id"]).get_json()
+    assert settled["points_earned"] == 68  # 1 point per yuan, base tier
+    assert shop.card(member["id"])["points"] == 68
+    order = shop.order((shop.pork, 1))
+    settled = shop.settle(order["id"], [{"type": "cash", "amount_cents": 6_800 - 60}],
+                          member_id=member["id"], points=60).get_json()
+    assert settled["payable_cents"] == 6_740
+    assert [line["kind"] for line in settled["lines"]] == ["subtotal", "points", "payable"]
+    assert shop.card(member["id"])["points"] == 68 - 60 + 67
+
+
+def test_refund_restores_the_card_exactly(shop):
+    member = shop.member(topup_cents=50_000)
+    shop.settle(shop.order((shop.pork, 1))["id"], [{"type": "cash", "amount_cents": 6_800}], member_id=member["id"])
+    before = shop.card(member["id"])
+    order = shop.order()
+    settled = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": 20_000},
+                                        {"type": "cash", "amount_cents": 10_000}],
+                          member_id=member["id"], points=50).get_json()
+    assert settled["status"] == "paid"
+    assert shop.card(member["id"]) != before
+    response = shop.api.post(f"/orders/{order['id']}/refund", json={"reason": "菜品问题，全单退款",
+                                                                     "idempotency_key": key()})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "refunded"
+    after = shop.card(member["id"])
+    for field in ("stored_value", "points"):
+        assert after[field] == before[field]
+    again = shop.api.post(f"/orders/{order['id']}/refund", json={"reason": "再退一次", "idempotency_key": key()})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "order_not_paid"
+
+
+def test_ledger_equals_the_balance_after_settles_and_refunds(shop):
+    member = shop.member(topup_cents=100_000)
+    for _ in range(3):
+        order = shop.order()
+        shop.settle(order["id"], [{"type": "stored_value", "amount_cents": 24_000},
+                                  {"type": "cash", "amount_cents": 10_000}], member_id=member["id"])
+    shop.api.post(f"/orders/{order['id']}/refund", json={"reason": "顾客投诉", "idempotency_key": key()})
+    card = shop.card(member["id"])
+    entries = shop.api.get(f"/members/{member['id']}/ledger", query_string={"limit": 1000}).get_json()["entries"]
+    balances = {"principal": card["stored_value"]["principal_cents"],
+                "bonus": card["stored_value"]["bonus_cents"], "points": card["points"]}
+    for account, balance in balances.items():
+        mine = [e for e in entries if e["account"] == account]
+        assert sum(e["delta"] for e in mine) == balance
+        if mine:
+            assert mine[0]["balance_after"] == balance
+
+
+def test_void_a_line_takes_it_off_the_bill(shop):
+    order = shop.order()
+    line = order["items"][1]
+    response = shop.api.post(f"/orders/{order['id']}/lines/{line['id']}/void", json={"reason": "客人不要了"})
+    assert response.status_code == 200
+    assert response.get_json()["subtotal_cents"] == 12_800
+    audit = shop.api.get("/audit", query_string={"object_type": "order"}).get_json()["entries"]
+    assert audit[0]["action"] == "order.void_line"
+
+
+def test_partial_refunds_by_line_add_up_to_the_whole(shop):
+    member = shop.member(topup_cents=50_000)
+    before = shop.card(member["id"])
+    order = shop.order((shop.fish, 1), (shop.pork, 3), (shop.beer, 2))
+    settled = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": 30_000},
+                                        {"type": "cash", "amount_cents": 10_000}], member_id=member["id"]).get_json()
+    pork = next(i for i in order["items"] if i["name"] == "小炒黄牛肉")
+    first = shop.api.post(f"/orders/{order['id']}/refund", json={
+        "reason": "少上一份", "idempotency_key": key(), "lines": [{"line_id": pork["id"], "qty": 1}]}).get_json()
+    assert first["status"] == "paid" and 0 < first["refunded_cents"] < settled["payable_cents"]
+    too_many = shop.api.post(f"/orders/{order['id']}/refund", json={
+        "reason": "多退", "idempotency_key": key(), "lines": [{"line_id": pork["id"], "qty": 3}]})
+    assert too_many.status_code == 422 and too_many.get_json()["error"]["code"] == "refund_exceeds_qty"
+    rest = shop.api.post(f"/orders/{order['id']}/refund", json={"reason": "全部退掉", "idempotency_key": key()})
+    body = rest.get_json()
+    assert body["status"] == "refunded"
+    assert body["total_refunded_cents"] == settled["payable_cents"]
+    after = shop.card(member["id"])
+    assert after["stored_value"] == before["stored_value"] and after["points"] == before["points"]
