@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 # Compiled catalogues are build output; the .po files are the source.
 translations: $(STAMP)
-	@$(BIN)/pybabel compile -q -d app/translations
+	@$(BIN)/pybabel compile -d app/translations 2>/dev/null
 
 setup: $(STAMP) translations
 
@@ -28,6 +28,7 @@ demo: migrate
 
 # Everything of the embedded default, together; Ctrl-C stops all of it.
 run: demo
+	@mkdir -p var
 	@$(BIN)/flask demo urls
 	$(BIN)/honcho start -f Procfile
 

@@ -70,9 +70,9 @@ def _register_api(app: Flask) -> None:
     from app.coupons.routes import blp as coupons_blp
     from app.events.routes import blp as events_blp
     from app.extensions import api, csrf
-    from app.orders.routes import blp as orders_blp
     from app.members.routes import blp as members_blp
     from app.menu.routes import blp as menu_blp
+    from app.orders.routes import blp as orders_blp
     from app.tables.routes import blp as tables_blp
     from app.tenants.routes import blp as stores_blp
 

@@ -213,7 +213,7 @@ def main() -> None:
     _recreate_database()
     seed = _seed(members=CLIENTS)
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": DB_URL, "PORT": str(port), "WEB_CONCURRENCY": WORKERS,
+    env = {**os.environ, "DATABASE_URL": DB_URL, "TABLELOOP_PORT": str(port), "WEB_CONCURRENCY": WORKERS,
            "GUNICORN_THREADS": "16", "SECRET_KEY": "bench-" + "x" * 40, "TABLELOOP_ENV": "production",
            "SESSION_COOKIE_SECURE": "0"}
     try:

@@ -1,13 +1,15 @@
 """gunicorn settings. gthread workers: a Server-Sent Events stream holds one thread, not a worker.
 
-Environment: PORT (8000), WEB_CONCURRENCY (workers), GUNICORN_THREADS (threads per worker).
+Environment: TABLELOOP_PORT or PORT (8000), HOST (127.0.0.1), WEB_CONCURRENCY (workers),
+GUNICORN_THREADS (threads per worker).
 The embedded default runs one worker, because its doorbell for live streams is in-process;
 with REDIS_URL set, run as many workers as cores allow.
 """
 
 import os
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+port = os.environ.get("TABLELOOP_PORT") or os.environ.get("PORT") or "8000"
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{port}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1" if not os.environ.get("REDIS_URL") else "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
@@ -16,5 +18,7 @@ timeout = 60
 graceful_timeout = 10
 keepalive = 5
 accesslog = "-"
+# The control socket is a gunicorn 23+ feature for `gunicornc`; nothing here uses it.
+control_socket_disable = True
 # Never preload: the app must not open database connections in the master.
 preload_app = False

@@ -1,6 +1,6 @@
 from marshmallow import fields, validate
 
-from app.api import Id, Schema
+from app.api import Id, QueryId, Schema
 from app.auth.permissions import Role
 
 ROLE_LABELS = [role.label for role in Role]
@@ -114,7 +114,7 @@ class AuditOut(Schema):
 
 class AuditQuery(Schema):
     object_type = fields.String(validate=validate.Length(max=40))
-    object_id = Id()
+    object_id = QueryId()
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 

@@ -126,6 +126,13 @@ def describe(base: str) -> str:
             (f"Diner page, table {table.code} / 扫码点餐", f"{base}/t/{table_token(table)}"),
         ]
         db.session.commit()  # the QR key, should this be its first use
+    rows += [
+        ("Member pages / 会员管理", f"{base}/manage/members/"),
+        ("WeChat simulator / 微信模拟器", "http://127.0.0.1:8100/"),
+        ("Virtual printers / 虚拟打印机", "http://127.0.0.1:9180/"),
+        ("Card reader & scanner / 读卡器与扫码枪", "http://127.0.0.1:9190/"),
+        ("POS agent / 收银台代理", "http://127.0.0.1:8765/"),
+    ]
     width = max(len(label) for label, _ in rows)
     lines = ["", "TableLoop is running / 系统已启动:"]
     lines += [f"  {label.ljust(width)}  {url}" for label, url in rows]
