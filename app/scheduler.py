@@ -7,6 +7,7 @@ commits; a job that was missed while the process was down runs once when it come
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import click
@@ -75,10 +76,8 @@ def run_scheduler() -> None:
     for job_id, func, cron in JOBS:
         scheduler.add_job(func, "cron", id=job_id, replace_existing=True, **cron)
     click.echo("scheduler started: " + ", ".join(job_id for job_id, _, _ in JOBS))
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
 
 
 @scheduler_cli.command("run-once")

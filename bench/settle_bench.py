@@ -221,7 +221,7 @@ def main() -> None:
 
         redis.Redis.from_url(REDIS_URL).ping()
         env["REDIS_URL"] = REDIS_URL
-    except Exception:  # noqa: BLE001 - Redis is optional for the bench
+    except Exception:
         env.pop("REDIS_URL", None)
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
                                "--access-logfile", "/dev/null", "app:create_app()"], cwd=ROOT, env=env,

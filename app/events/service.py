@@ -14,7 +14,8 @@ from app.events.models import EventKind, StoreEvent, StoreEventCounter
 _PENDING_KEY = "tableloop_rings"
 
 
-def append(merchant_id: int, store_id: int, kind: EventKind, payload: dict, *, order_id: int | None = None) -> StoreEvent:
+def append(merchant_id: int, store_id: int, kind: EventKind, payload: dict, *,
+           order_id: int | None = None) -> StoreEvent:
     """Append one event; its seq is the store's next number, taken under the counter row's lock."""
     seq = db.session.execute(
         sa.update(StoreEventCounter).where(StoreEventCounter.store_id == store_id)

@@ -24,7 +24,7 @@ def _run_in_threads(target, count=THREADS):
         barrier.wait()
         try:
             results.append(target(i))
-        except Exception as error:  # noqa: BLE001 - collected and asserted on below
+        except Exception as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]

@@ -240,7 +240,7 @@ def _tier_form(make) -> dict:
     html = page(make, "/manage/members/tiers")
     fields = dict(re.findall(r'<input[^>]*name="(rows-\d+-\w+)"[^>]*value="([^"]*)"', html))
     fields.update({name: "" for name in re.findall(r'<input[^>]*name="(rows-\d+-\w+)"(?![^>]*value=)', html)})
-    fields = {k: v for k, v in fields.items() if not k.endswith(("-remove"))}
+    fields = {k: v for k, v in fields.items() if not k.endswith("-remove")}
     return {"csrf_token": _csrf(html), **fields}
 
 

@@ -64,7 +64,8 @@ def test_unknown_dish_is_404_and_sold_out_is_409(shop):
     body = {"store_id": shop.tenant.store.id, "idempotency_key": key(), "items": [{"dish_id": 999_999, "qty": 1}]}
     assert shop.api.post("/orders", json=body).status_code == 404
     shop.api.request("PUT", f"/stores/{shop.tenant.store.id}/sold-out/{shop.fish['id']}", json={"is_sold_out": True})
-    body = {"store_id": shop.tenant.store.id, "idempotency_key": key(), "items": [{"dish_id": shop.fish["id"], "qty": 1}]}
+    body = {"store_id": shop.tenant.store.id, "idempotency_key": key(),
+            "items": [{"dish_id": shop.fish["id"], "qty": 1}]}
     response = shop.api.post("/orders", json=body)
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "dish_sold_out"
 

@@ -25,7 +25,8 @@ def test_a_cashiers_shift_over_the_api(make):
     api = make.api(cashier)
     dish = create_dish(make, tenant, "酸菜鱼", 8_800)
     member = create_member(make, tenant)
-    api.post(f"/members/{member['id']}/topups", json={"amount_cents": 50_000, "tender": "cash", "idempotency_key": key()})
+    api.post(f"/members/{member['id']}/topups",
+             json={"amount_cents": 50_000, "tender": "cash", "idempotency_key": key()})
     order = api.post("/orders", json={"store_id": tenant.store.id, "idempotency_key": key(),
                                       "items": [{"dish_id": dish["id"], "qty": 2}]}).get_json()
     api.post(f"/orders/{order['id']}/lines/{order['items'][0]['id']}/void", json={"reason": "点错了"})
