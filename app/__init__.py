@@ -46,6 +46,8 @@ def _init_extensions(app: Flask) -> None:
     from app.i18n import select_locale
     from app.sqlite import configure_sqlite
 
+    from app import models  # noqa: F401 - every table in the metadata
+
     app.url_map.converters["id"] = IdConverter
     db.init_app(app)
     with app.app_context():

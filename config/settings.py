@@ -66,6 +66,13 @@ class Config:
     # 32-bit INTEGER column (ids) or a BIGINT (money), so no database overflow reaches a 500.
     MAX_ID = 2**31 - 1
 
+    # WeChat: the hosts the real wechatpy clients talk to. The embedded default points them at
+    # the WeChat simulator (python -m simulators.wechat); production leaves WeChat's own hosts.
+    WECHAT_API_BASE_URL = _env("WECHAT_API_BASE_URL", "http://127.0.0.1:8100")
+    WECHAT_OAUTH_BASE_URL = _env("WECHAT_OAUTH_BASE_URL", "http://127.0.0.1:8100/connect")
+    WECHAT_PAY_BASE_URL = _env("WECHAT_PAY_BASE_URL", "http://127.0.0.1:8100")
+    WECHAT_TIMEOUT_SECONDS = float(_env("WECHAT_TIMEOUT_SECONDS", "5"))  # type: ignore[arg-type]
+
     # Live streams send a comment this often so proxies and clients know the line is alive.
     EVENT_HEARTBEAT_SECONDS = 15
 
@@ -91,6 +98,9 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "1") == "1"
+    WECHAT_API_BASE_URL = _env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com")
+    WECHAT_OAUTH_BASE_URL = _env("WECHAT_OAUTH_BASE_URL", "https://open.weixin.qq.com/connect")
+    WECHAT_PAY_BASE_URL = _env("WECHAT_PAY_BASE_URL", "https://api.mch.weixin.qq.com")
 
     @classmethod
     def check(cls, config: dict) -> None:

@@ -15,6 +15,7 @@ from app.tables.models import Area, DiningTable
 from app.tables.service import qr_secret, table_token
 from app.tenants.models import Store
 from app.tenants.service import create_store, create_tenant
+from app.wechat.models import WeChatSettings
 
 MERCHANT = "湘味小馆 Xiangwei Bistro"
 PASSWORD = "demo1234"
@@ -43,8 +44,31 @@ def load_demo() -> bool:
     if db.session.scalar(sa.select(DiningTable.id).where(DiningTable.merchant_id == merchant_id).limit(1)) is None:
         _load_tables(stores)
         created = True
+    if db.session.scalar(sa.select(WeChatSettings.id).where(WeChatSettings.merchant_id == merchant_id)) is None:
+        _load_wechat(merchant_id)
+        created = True
     db.session.commit()
     return created
+
+
+def _load_wechat(merchant_id: int) -> None:
+    """The demo account of the WeChat simulator (simulators/wechat/config.py), so that the
+    embedded default works with no credentials."""
+    from simulators.wechat.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID, DEMO_SECRET, DEMO_TOKEN
+
+    db.session.add(WeChatSettings(merchant_id=merchant_id, appid=DEMO_APPID, app_secret=DEMO_SECRET,
+                                  token=DEMO_TOKEN, mch_id=DEMO_MCH_ID, api_key=DEMO_API_KEY,
+                                  templates=DEMO_TEMPLATES))
+
+
+# Template ids of the simulator's demo account and the fields each message fills.
+DEMO_TEMPLATES = {
+    "bill_pushed": {"template_id": "TPL_BILL", "fields": ["first", "keyword1", "keyword2", "keyword3", "remark"]},
+    "payment_success": {"template_id": "TPL_PAID", "fields": ["first", "keyword1", "keyword2", "keyword3", "remark"]},
+    "stored_value_changed": {"template_id": "TPL_BALANCE", "fields": ["first", "keyword1", "keyword2", "remark"]},
+    "points_changed": {"template_id": "TPL_POINTS", "fields": ["first", "keyword1", "keyword2", "remark"]},
+    "coupon_received": {"template_id": "TPL_COUPON", "fields": ["first", "keyword1", "keyword2", "remark"]},
+}
 
 
 def _demo_owner() -> Staff | None:

@@ -1,0 +1,86 @@
+"""The only module that builds wechatpy clients. Everything else asks for one here.
+
+Base URLs come from the app config (WECHAT_API_BASE_URL, WECHAT_OAUTH_BASE_URL,
+WECHAT_PAY_BASE_URL): WeChat's own hosts in production, the simulator in the embedded default
+and the tests — the real library code runs either way. Every call has a timeout; the access
+token is shared by all workers through Redis when REDIS_URL is set.
+"""
+
+from __future__ import annotations
+
+import requests
+from flask import current_app
+from wechatpy import WeChatClient, WeChatOAuth
+from wechatpy.pay import WeChatPay
+from wechatpy.session.memorystorage import MemoryStorage
+
+from app.wechat.models import WeChatSettings
+
+_storages: dict[str, object] = {}
+
+
+class _TimeoutSession(requests.Session):
+    """wechatpy's token fetch and OAuth calls pass no timeout; this gives every call one."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(self, *args, **kwargs):
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(*args, **kwargs)
+
+
+class OfficialAccountClient(WeChatClient):
+    """`WeChatClient` whose token URL follows API_BASE_URL (wechatpy hard-codes the real host)."""
+
+    def __init__(self, appid: str, secret: str, *, base_url: str, timeout: float, session=None) -> None:
+        super().__init__(appid, secret, session=session, timeout=timeout)
+        self.API_BASE_URL = base_url.rstrip("/") + "/cgi-bin/"
+        self._http = _TimeoutSession(timeout)
+
+    def fetch_access_token(self):
+        return self._fetch_access_token(
+            url=self.API_BASE_URL + "token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+
+def _token_storage(settings: WeChatSettings):
+    """Shared with every worker through Redis when configured; per process otherwise."""
+    redis_url = current_app.config.get("REDIS_URL")
+    key = f"{redis_url}|{settings.appid}"
+    if key not in _storages:
+        if redis_url:
+            import redis
+            from wechatpy.session.redisstorage import RedisStorage
+
+            _storages[key] = RedisStorage(redis.Redis.from_url(redis_url, socket_timeout=5),
+                                          prefix="tableloop:wechat")
+        else:
+            _storages[key] = MemoryStorage()
+    return _storages[key]
+
+
+def official_account(settings: WeChatSettings) -> OfficialAccountClient:
+    config = current_app.config
+    return OfficialAccountClient(settings.appid, settings.app_secret, base_url=config["WECHAT_API_BASE_URL"],
+                                 timeout=config["WECHAT_TIMEOUT_SECONDS"], session=_token_storage(settings))
+
+
+def oauth(settings: WeChatSettings, redirect_uri: str, state: str, scope: str = "snsapi_base") -> WeChatOAuth:
+    """A fresh OAuth helper per request (wechatpy's is stateful). The caller checks `state`."""
+    config = current_app.config
+    client = WeChatOAuth(settings.appid, settings.app_secret, redirect_uri, scope, state)
+    client.API_BASE_URL = config["WECHAT_API_BASE_URL"].rstrip("/") + "/"
+    client.OAUTH_BASE_URL = config["WECHAT_OAUTH_BASE_URL"].rstrip("/") + "/"
+    client._http = _TimeoutSession(config["WECHAT_TIMEOUT_SECONDS"])
+    return client
+
+
+def pay(settings: WeChatSettings) -> WeChatPay:
+    config = current_app.config
+    client = WeChatPay(settings.appid, settings.api_key, settings.mch_id, mch_cert=None, mch_key=None,
+                       timeout=config["WECHAT_TIMEOUT_SECONDS"])
+    client.API_BASE_URL = config["WECHAT_PAY_BASE_URL"].rstrip("/") + "/"
+    return client
