@@ -8,6 +8,7 @@ otherwise an in-process condition serves the single-process embedded default.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 CHANNEL = "tableloop:store-events:{store_id}"
@@ -74,11 +75,15 @@ class _RedisListener:
         self._pubsub.subscribe(CHANNEL.format(store_id=store_id))
 
     def wait(self, timeout: float) -> bool:
-        message = self._pubsub.get_message(timeout=timeout)
-        # Drain whatever else arrived: one read of the log answers them all.
-        while message is not None and self._pubsub.get_message(timeout=0) is not None:
-            pass
-        return message is not None
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            # None also comes back when the message read was the (ignored) subscribe confirmation.
+            if self._pubsub.get_message(timeout=remaining) is not None:
+                # Drain whatever else arrived: one read of the log answers them all.
+                while self._pubsub.get_message(timeout=0) is not None:
+                    pass
+                return True
+        return False
 
     def close(self) -> None:
         self._pubsub.close()
