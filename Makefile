@@ -54,5 +54,5 @@ clean:
 
 # Refresh the catalogues after changing user-facing text; then translate the new zh_CN entries.
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -o app/translations/messages.pot app
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -o app/translations/messages.pot app kitchen_display
 	$(BIN)/pybabel update --no-fuzzy-matching -i app/translations/messages.pot -d app/translations

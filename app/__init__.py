@@ -41,12 +41,11 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401 - every table in the metadata
     from app.auth.guard import IdConverter
     from app.extensions import babel, csrf, db, migrate
     from app.i18n import select_locale
     from app.sqlite import configure_sqlite
-
-    from app import models  # noqa: F401 - every table in the metadata
 
     app.url_map.converters["id"] = IdConverter
     db.init_app(app)
@@ -100,6 +99,9 @@ def _register_api(app: Flask) -> None:
 
 
 def _register_pages(app: Flask) -> None:
+    from kitchen_display import bp as kitchen_bp
+
+    app.register_blueprint(kitchen_bp)
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
     from app.tables.pages import bp as tables_pages_bp

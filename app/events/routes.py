@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -14,7 +12,7 @@ from app.auth.permissions import Permission
 from app.db import db
 from app.errors import Unprocessable
 from app.events.models import EventKind
-from app.events.service import event_json, last_seq, read_after
+from app.events.service import event_json, last_seq, read_after, sse_stream
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1", description="Store event log and live stream")
 
@@ -84,27 +82,7 @@ def stream_events(query, store_id):
     kinds = _kinds(query["kinds"])
     app = current_app._get_current_object()
     db.session.remove()  # the stream must not hold this request's connection
-    response = Response(_stream(app, store_id, cursor, kinds), mimetype="text/event-stream")
+    response = Response(sse_stream(app, store_id, cursor, kinds), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
-
-
-def _stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
-    heartbeat = app.config["EVENT_HEARTBEAT_SECONDS"]
-    listener = app.extensions["tableloop_doorbell"].listener(store_id)  # before the first read: no lost ring
-    try:
-        yield "retry: 3000\n\n"
-        while True:
-            with app.app_context():
-                batch = [event_json(e) for e in read_after(store_id, cursor, kinds)]
-                db.session.remove()
-            for event in batch:
-                cursor = event["seq"]
-                yield f"id: {cursor}\nevent: {event['kind']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-            if batch:
-                continue
-            if not listener.wait(heartbeat):
-                yield ": heartbeat\n\n"
-    finally:
-        listener.close()

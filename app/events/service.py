@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -65,3 +66,25 @@ def _ring_after_commit(session: Session) -> None:
 @sa.event.listens_for(Session, "after_rollback")
 def _forget_rings(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+
+
+def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
+    """Server-Sent Events of a store after `cursor`: the log, then whatever the doorbell announces;
+    a heartbeat comment when nothing happened for a while. Holds no database connection between reads."""
+    heartbeat = app.config["EVENT_HEARTBEAT_SECONDS"]
+    listener = app.extensions["tableloop_doorbell"].listener(store_id)  # before the first read: no lost ring
+    try:
+        yield "retry: 3000\n\n"
+        while True:
+            with app.app_context():
+                batch = [event_json(e) for e in read_after(store_id, cursor, kinds)]
+                db.session.remove()
+            for event in batch:
+                cursor = event["seq"]
+                yield f"id: {cursor}\nevent: {event['kind']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            if batch:
+                continue
+            if not listener.wait(heartbeat):
+                yield ": heartbeat\n\n"
+    finally:
+        listener.close()
