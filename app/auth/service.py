@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext
+from sqlalchemy.orm import joinedload
 
 from app.audit.service import record
 from app.auth.models import ApiToken, Device, Staff
@@ -95,7 +96,8 @@ def issue_token(staff: Staff, now: datetime | None = None) -> IssuedToken:
 
 def staff_for_token(token: str, now: datetime | None = None) -> Staff | None:
     now = now or utcnow()
-    row = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = db.session.scalar(sa.select(ApiToken).options(joinedload(ApiToken.staff))
+                            .where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.staff.is_active:
         return None
     return row.staff

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask_babel import gettext
 
 from app.audit.service import record
-from app.db import current_merchant_id, db, get_scoped_or_404, scoped, utcnow
+from app.db import current_merchant_id, db, get_scoped_or_404, insert_unique, scoped, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.members import rules
 from app.members.ledger import Move, Refs, lock_member, post
@@ -50,18 +50,28 @@ DEFAULT_TOPUP_RULES = ((50_000, 5_000), (100_000, 15_000), (300_000, 60_000))
 # --- merchant set-up -------------------------------------------------------------------------
 
 def settings_for(merchant_id: int) -> MemberSettings:
-    """The merchant's member rules, created with sensible defaults on first use."""
-    settings = db.session.scalar(sa.select(MemberSettings).where(MemberSettings.merchant_id == merchant_id))
+    """The merchant's member rules, created with sensible defaults on first use (a racing twin
+    finds the winner's). Looked up once per session: a settlement asks several times."""
+    memo = db.session.info.setdefault("member_settings", {})
+    settings = memo.get(merchant_id)
+    if settings is not None and settings in db.session:
+        return settings
+    query = sa.select(MemberSettings).where(MemberSettings.merchant_id == merchant_id)
+    settings = db.session.scalar(query)
     if settings is None:
-        settings = MemberSettings(merchant_id=merchant_id, member_code_secret=secrets.token_hex(32))
-        db.session.add(settings)
-        for name, name_en, rank, off, multiplier, spend, topup in DEFAULT_TIERS:
-            db.session.add(Tier(merchant_id=merchant_id, name=name, name_en=name_en, rank=rank,
-                                discount_percent=off, points_multiplier_percent=multiplier,
-                                spend_threshold_cents=spend, topup_threshold_cents=topup))
-        for min_cents, bonus_cents in DEFAULT_TOPUP_RULES:
-            db.session.add(TopUpRule(merchant_id=merchant_id, min_cents=min_cents, bonus_cents=bonus_cents))
-        db.session.flush()
+        candidate = MemberSettings(merchant_id=merchant_id, member_code_secret=secrets.token_hex(32))
+        if insert_unique(candidate):
+            for name, name_en, rank, off, multiplier, spend, topup in DEFAULT_TIERS:
+                db.session.add(Tier(merchant_id=merchant_id, name=name, name_en=name_en, rank=rank,
+                                    discount_percent=off, points_multiplier_percent=multiplier,
+                                    spend_threshold_cents=spend, topup_threshold_cents=topup))
+            for min_cents, bonus_cents in DEFAULT_TOPUP_RULES:
+                db.session.add(TopUpRule(merchant_id=merchant_id, min_cents=min_cents, bonus_cents=bonus_cents))
+            db.session.flush()
+            settings = candidate
+        else:
+            settings = db.session.scalars(query).one()
+    memo[merchant_id] = settings
     return settings
 
 
