@@ -20,7 +20,7 @@
         (i.options && i.options.length ? `<small>${esc(i.options.map(o => o.name).join(" · "))}</small>` : "") +
         (i.note ? `<small>${esc(i.note)}</small>` : "") + `</li>`).join("");
       return `<article class="ticket ${cls}" data-id="${tk.ticket_id}">` +
-        `<h2><span>${esc(t.textTable)} ${esc(tk.table || t.textTakeaway)}</span><span>${Math.floor(minutes)}′</span></h2>` +
+        `<h2><span>${tk.table ? esc(t.textTable) + " " + esc(tk.table) : esc(t.textTakeaway)}</span><span>${Math.floor(minutes)}′</span></h2>` +
         `<div class="meta">${esc(tk.station)} · #${tk.ticket_id}` +
         (tk.is_addition ? ` <span class="mark">${esc(t.textAddition)}</span>` : "") + `</div>` +
         `<ul>${items}</ul><button type="button" data-bump="${tk.ticket_id}">${esc(t.textBump)}</button></article>`;
