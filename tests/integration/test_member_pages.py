@@ -181,6 +181,15 @@ def test_adjustment_asks_for_confirmation_then_applies_once(make, shop, db):
     assert 'id="stored-value">￥80.00<' in detail
 
 
+def test_the_confirmation_asks_in_chinese_by_default(make, shop):
+    member = create_member(make, shop)
+    csrf, key = _adjust_form(make, member)
+    summary = make.client.post(f"/manage/members/{member['id']}/adjust", data={
+        "csrf_token": csrf, "idempotency_key": key, "account": "points", "delta": "200", "reason": "补积分"})
+    text = summary.get_data(as_text=True)
+    assert "确认调整？" in text and "积分" in text and ">+200<" in text
+
+
 def test_points_adjustment_takes_whole_points(make, shop, db):
     member = create_member(make, shop)
     csrf, key = _adjust_form(make, member)
