@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Response, jsonify
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import TenantMixin, UTCDateTime, db, utcnow
+from app.db import TenantMixin, UTCDateTime, current_merchant_id, db, utcnow
 from app.errors import Conflict
 
 
@@ -75,3 +76,11 @@ def run_once(merchant_id: int, key: str, scope: str, payload: Any,
     record.response, record.status_code = body, status
     db.session.commit()
     return body, status
+
+
+def respond_once(scope: str, key: str, payload: Any, work: Callable[[], tuple[dict, int]]) -> Response:
+    """`run_once` for a route of the current merchant: the JSON answer with the first status."""
+    body, status = run_once(current_merchant_id(), key, scope, payload, work)
+    response = jsonify(body)
+    response.status_code = status
+    return response

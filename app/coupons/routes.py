@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import g
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
@@ -12,7 +12,7 @@ from app.coupons import schemas, service
 from app.coupons.models import Coupon, CouponSource, CouponStatus, CouponTemplate
 from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import NotFound, Unprocessable
-from app.idempotency import run_once
+from app.idempotency import respond_once
 from app.members import service as members
 from app.members.models import Member
 
@@ -21,11 +21,6 @@ blp = Blueprint("coupons", __name__, url_prefix="/api/v1", description="Coupon t
 id_argument("coupon_template_id", CouponTemplate)
 id_argument("coupon_id", Coupon)
 
-
-def _replayable(body: dict, status: int):
-    response = jsonify(body)
-    response.status_code = status
-    return response
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -84,8 +79,7 @@ def issue_coupon(data, member_id):
                                       source=CouponSource.MANUAL, now=utcnow())
         return schemas.CouponOut().dump(coupon), 201
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "coupon_issue",
-                                 {"member_id": member_id, **data}, work))
+    return respond_once("coupon_issue", data["idempotency_key"], {"member_id": member_id, **data}, work)
 
 
 @blp.route("/members/<id:member_id>/coupons", methods=["GET"])
@@ -140,5 +134,4 @@ def transfer_coupon(data, coupon_id):
                                                  key=data["idempotency_key"], now=utcnow())
         return schemas.CouponTransferOut().dump({"sent": sent, "received": received}), 201
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "coupon_transfer",
-                                 {"coupon_id": coupon_id, **data}, work))
+    return respond_once("coupon_transfer", data["idempotency_key"], {"coupon_id": coupon_id, **data}, work)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import g
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
@@ -10,7 +10,7 @@ from app.auth.guard import id_argument, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound, Unprocessable
-from app.idempotency import run_once
+from app.idempotency import respond_once
 from app.members import history, schemas, service
 from app.members.ledger import lock_member
 from app.members.models import Account, Gender, LedgerEntry, Member, MemberCard
@@ -27,11 +27,6 @@ def _stored_value(member: Member) -> dict:
     return {"total_cents": member.stored_value_cents, "principal_cents": member.principal_cents,
             "bonus_cents": member.bonus_cents}
 
-
-def _replayable(body: dict, status: int):
-    response = jsonify(body)
-    response.status_code = status
-    return response
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -137,8 +132,7 @@ def top_up(data, member_id):
             "bonus_cents": result.bonus_cents, "stored_value": _stored_value(member), "tier": member.tier})
         return body, 201
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "topup",
-                                 {"member_id": member_id, **data}, work))
+    return respond_once("topup", data["idempotency_key"], {"member_id": member_id, **data}, work)
 
 
 @blp.route("/members/<id:member_id>/topups/<id:topup_id>/refund", methods=["POST"])
@@ -152,8 +146,8 @@ def refund_topup(data, member_id, topup_id):
         service.refund_topup(member_id, topup_id, key=data["idempotency_key"], reason=data["reason"])
         return _stored_value(db.session.get(Member, member_id)), 200
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "topup_refund",
-                                 {"member_id": member_id, "topup_id": topup_id, **data}, work))
+    return respond_once("topup_refund", data["idempotency_key"],
+                        {"member_id": member_id, "topup_id": topup_id, **data}, work)
 
 
 @blp.route("/members/<id:member_id>/cashouts", methods=["POST"])
@@ -170,8 +164,7 @@ def cash_out(data, member_id):
         return {"paid_cents": result.paid_cents, "bonus_forfeited_cents": result.bonus_forfeited_cents,
                 "stored_value": _stored_value(member)}, 200
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "cashout",
-                                 {"member_id": member_id, **data}, work))
+    return respond_once("cashout", data["idempotency_key"], {"member_id": member_id, **data}, work)
 
 
 @blp.route("/members/<id:member_id>/adjustments", methods=["POST"])
@@ -186,8 +179,7 @@ def adjust(data, member_id):
                                key=data["idempotency_key"], reason=data["reason"])
         return schemas.EntryOut().dump(entry), 201
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "adjust",
-                                 {"member_id": member_id, **data}, work))
+    return respond_once("adjust", data["idempotency_key"], {"member_id": member_id, **data}, work)
 
 
 def _store_id() -> int | None:
