@@ -56,17 +56,19 @@ def _find(merchant_id: int, key: str) -> IdempotencyRecord | None:
 
 def run_once(merchant_id: int, key: str, scope: str, payload: Any,
              work: Callable[[], tuple[dict, int]]) -> tuple[dict, int]:
-    """Run `work` (which returns the JSON body and status) once per key, and commit."""
+    """Run `work` (which returns the JSON body and status) once per key, and commit.
+
+    Call it before the transaction writes anything: the key is claimed by the first write.
+    """
     print_ = fingerprint(scope, payload)
-    existing = _find(merchant_id, key)
-    if existing is not None:
-        return _replay(existing, print_)
     record = IdempotencyRecord(merchant_id=merchant_id, key=key, scope=scope, fingerprint=print_)
+    db.session.add(record)
     try:
-        with db.session.begin_nested():
-            db.session.add(record)
+        # The first write of the transaction: a twin in flight makes this wait on the UNIQUE
+        # index; a finished one makes it fail at once. Nothing else has been written yet, so a
+        # rollback loses nothing.
+        db.session.flush()
     except IntegrityError:
-        # A twin got in first and has committed: answer what it answered.
         db.session.rollback()
         existing = _find(merchant_id, key)
         if existing is None:  # pragma: no cover - the twin rolled back; let the client retry
