@@ -74,14 +74,16 @@ def _register_api(app: Flask) -> None:
     from app.members.routes import blp as members_blp
     from app.menu.routes import blp as menu_blp
     from app.orders.routes import blp as orders_blp
+    from app.payments.routes import blp as payments_blp
     from app.tables.routes import blp as tables_blp
     from app.tenants.routes import blp as stores_blp
+    from app.wechat.routes import blp as wechat_blp
 
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp):
+                      coupons_blp, wechat_blp, payments_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(guard_api_request)
@@ -102,13 +104,23 @@ def _register_pages(app: Flask) -> None:
     from kitchen_display import bp as kitchen_bp
 
     app.register_blueprint(kitchen_bp)
+    from app.coupons.pages import bp as coupon_pages_bp
+    from app.extensions import csrf
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
+    from app.payments.pages import bp as payment_pages_bp
     from app.tables.pages import bp as tables_pages_bp
+    from app.wechat.callback import bp as wechat_callback_bp
+    from app.wechat.pages import bp as wechat_pages_bp
 
     app.register_blueprint(pages_bp)
     app.register_blueprint(member_pages_bp)
+    app.register_blueprint(coupon_pages_bp)
     app.register_blueprint(tables_pages_bp)
+    app.register_blueprint(payment_pages_bp)
+    app.register_blueprint(wechat_pages_bp)
+    app.register_blueprint(wechat_callback_bp)
+    csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 
 
 def _register_errors(app: Flask) -> None:
@@ -124,8 +136,10 @@ def _register_errors(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from app.cli import demo_cli, tenants_cli
+    from app.outbox.cli import outbox_cli
     from app.scheduler import scheduler_cli
 
     app.cli.add_command(tenants_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(outbox_cli)

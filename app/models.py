@@ -9,6 +9,8 @@ from app.members import models as members  # noqa: F401
 from app.menu import models as menu  # noqa: F401
 from app.orders import models as orders  # noqa: F401
 from app.orders import shift  # noqa: F401
+from app.outbox import models as outbox  # noqa: F401
+from app.payments import models as payments  # noqa: F401
 from app.tables import models as tables  # noqa: F401
 from app.tenants import models as tenants  # noqa: F401
 from app.wechat import models as wechat  # noqa: F401

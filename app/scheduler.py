@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 
 import click
 from flask import current_app
@@ -23,6 +24,7 @@ JOBS = (
     ("expire_points", "app.scheduler:expire_points", {"hour": 3, "minute": 10}),
     ("review_tiers", "app.scheduler:review_tiers", {"day": 1, "hour": 4, "minute": 0}),
     ("expire_coupons", "app.scheduler:expire_coupons", {"hour": 3, "minute": 20}),
+    ("reconcile_payments", "app.scheduler:reconcile_payments", {"minute": "*/5"}),
 )
 
 
@@ -60,6 +62,23 @@ def expire_coupons() -> None:
             db.session.commit()
 
 
+def reconcile_payments() -> None:
+    """WeChat Pay trades still pending after a few minutes: settle the paid, close the expired."""
+    with _app().app_context():
+        import sqlalchemy as sa
+
+        from app.db import db
+        from app.payments.reconcile import reconcile_pending
+        from app.wechat.models import WeChatSettings
+
+        for merchant_id in db.session.scalars(sa.select(WeChatSettings.merchant_id)).all():
+            try:
+                reconcile_pending(merchant_id, utcnow())
+            except Exception:  # one merchant's trouble must not hold up the others
+                logging.getLogger(__name__).exception("reconciling merchant %s failed", merchant_id)
+            db.session.rollback()
+
+
 @scheduler_cli.command("run")
 @with_appcontext
 def run_scheduler() -> None:
@@ -85,5 +104,6 @@ def run_scheduler() -> None:
 @with_appcontext
 def run_once(job: str) -> None:
     """Run one job now (for operators and tests)."""
-    {"expire_points": expire_points, "review_tiers": review_tiers, "expire_coupons": expire_coupons}[job]()
+    {"expire_points": expire_points, "review_tiers": review_tiers, "expire_coupons": expire_coupons,
+     "reconcile_payments": reconcile_payments}[job]()
     click.echo(f"{job} done")

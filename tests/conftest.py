@@ -18,6 +18,9 @@ from flask.testing import FlaskClient
 
 from tests.factories import Factory
 
+# Fixtures of the server's WeChat side (simulator, live server, a merchant with the demo account).
+pytest_plugins = ["tests.integration.wechat_support"]
+
 
 class IsolatedClient(FlaskClient):
     """Each request gets its own app context (its own `g` and DB session), as in production,

@@ -49,6 +49,7 @@ from app.errors import APIError, Conflict, NotFound, Unprocessable
 from app.members.ledger import lock_member
 from app.members.models import Member
 from app.menu.models import Category, Dish
+from app.wechat import notify
 
 CODE_PREFIX = "CP"
 CODE_LENGTH = 10
@@ -331,6 +332,7 @@ def issue_coupon(template_id: int, member_id: int, *, key: str, source: CouponSo
     db.session.flush()
     _append(coupon, CouponEventKind.ISSUE, f"{key}:issue", store_id=store_id)
     db.session.flush()
+    notify.coupon_received(member, coupon, now=now)
     if source is CouponSource.MANUAL:
         record("coupon.issue", coupon, merchant_id=merchant_id, member_id=member.id, template_id=template.id,
                code=coupon.code)
@@ -483,6 +485,7 @@ def transfer_coupon(coupon_id: int, from_member_id: int, to_member_id: int, *, k
             transferred_to_id=received.id)
     _append(received, CouponEventKind.TRANSFER_IN, f"{key}:transfer_in")
     db.session.flush()
+    notify.coupon_received(db.session.get(Member, to_member_id), received, now=now)
     return coupon, received
 
 
@@ -514,6 +517,35 @@ def member_coupons(member: Member, state: CouponStatus | None = None, limit: int
     if state is not None:
         stmt = stmt.where(Coupon.state == state)
     return list(db.session.scalars(stmt.order_by(Coupon.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class TemplateCounts:
+    issued: int = 0  # handed out by the merchant (received transfers not counted again)
+    redeemed: int = 0  # used on a bill
+    active: int = 0  # held and still usable now
+
+
+def template_counts(merchant_id: int, now: datetime) -> dict[int, TemplateCounts]:
+    """For the template list: per template id, how many coupons were issued, used and are live."""
+    def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    rows = db.session.execute(sa.select(
+        Coupon.template_id, count(Coupon.source != CouponSource.TRANSFER), count(Coupon.state == CouponStatus.REDEEMED),
+        count(sa.and_(Coupon.state == CouponStatus.ISSUED, Coupon.expires_at > now)),
+    ).where(Coupon.merchant_id == merchant_id).group_by(Coupon.template_id))
+    return {template_id: TemplateCounts(issued, redeemed, active) for template_id, issued, redeemed, active in rows}
+
+
+def holders(merchant_id: int, coupon_ids: Iterable[int]) -> dict[int, Member]:
+    """The member holding each of these coupons (for "passed on from / to")."""
+    ids = set(coupon_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(Coupon.id, Member).join(Member, Member.id == Coupon.member_id).where(
+        Coupon.merchant_id == merchant_id, Coupon.id.in_(ids)))
+    return {coupon_id: member for coupon_id, member in rows}
 
 
 def find_by_code(code: str) -> Coupon:

@@ -71,17 +71,17 @@ def factor_text(percent: int) -> str:
     return str(whole) if frac == 0 else f"{whole}.{frac:02d}".rstrip("0")
 
 
-def _yuan_or_none(text: str | None) -> int | None:
+def yuan_or_none(text: str | None) -> int | None:
     text = (text or "").strip()
     return parse_yuan(text) if text else None
 
 
 # --- validators ------------------------------------------------------------------------------
 
-def _check_yuan(positive: bool):
+def check_yuan(positive: bool):
     def check(form, field) -> None:
         try:
-            cents = _yuan_or_none(field.data)
+            cents = yuan_or_none(field.data)
         except ValueError:
             raise ValidationError(lazy_gettext("Enter an amount in yuan, such as 100 or 88.50.")) from None
         if cents is not None and positive and cents <= 0:
@@ -180,8 +180,8 @@ class TierRow(_Row):
     rank = IntegerField(lazy_gettext("Rank"), validators=[Optional(), NumberRange(min=0, max=20)])
     discount = StringField(lazy_gettext("Discount (折)"), validators=[_check_zhe])
     multiplier = StringField(lazy_gettext("Points ×"), validators=[Optional(), _check_factor])
-    spend_threshold = StringField(lazy_gettext("12-month spend (yuan)"), validators=[_check_yuan(positive=False)])
-    topup_threshold = StringField(lazy_gettext("Single top-up (yuan)"), validators=[_check_yuan(positive=False)])
+    spend_threshold = StringField(lazy_gettext("12-month spend (yuan)"), validators=[check_yuan(positive=False)])
+    topup_threshold = StringField(lazy_gettext("Single top-up (yuan)"), validators=[check_yuan(positive=False)])
     remove = BooleanField(lazy_gettext("Remove"))
 
     @property
@@ -209,8 +209,8 @@ class TierRow(_Row):
             "rank": self.rank.data,
             "discount_percent": parse_zhe(self.discount.data or ""),
             "points_multiplier_percent": parse_factor(self.multiplier.data) if self.multiplier.data else 100,
-            "spend_threshold_cents": _yuan_or_none(self.spend_threshold.data),
-            "topup_threshold_cents": _yuan_or_none(self.topup_threshold.data),
+            "spend_threshold_cents": yuan_or_none(self.spend_threshold.data),
+            "topup_threshold_cents": yuan_or_none(self.topup_threshold.data),
         }
 
 
@@ -224,8 +224,8 @@ class TiersForm(FlaskForm):
 # --- top-up rules ----------------------------------------------------------------------------
 
 class TopUpRow(_Row):
-    min_yuan = StringField(lazy_gettext("Top up at least (yuan)"), validators=[_check_yuan(positive=True)])
-    bonus_yuan = StringField(lazy_gettext("Bonus (yuan)"), validators=[_check_yuan(positive=False)])
+    min_yuan = StringField(lazy_gettext("Top up at least (yuan)"), validators=[check_yuan(positive=True)])
+    bonus_yuan = StringField(lazy_gettext("Bonus (yuan)"), validators=[check_yuan(positive=False)])
     is_repeat = BooleanField(lazy_gettext("For every such amount"))
     remove = BooleanField(lazy_gettext("Remove"))
 
@@ -275,7 +275,7 @@ class PointsSettingsForm(FlaskForm):
     points_expiry_days = IntegerField(lazy_gettext("Days"), validators=[Optional(), NumberRange(min=1, max=3650)])
     points_expiry_months = IntegerField(lazy_gettext("Months"), validators=[Optional(), NumberRange(min=1, max=120)])
     yuan_per_point = StringField(lazy_gettext("One point is worth (yuan)"),
-                                 validators=[DataRequired(), _check_yuan(positive=True)])
+                                 validators=[DataRequired(), check_yuan(positive=True)])
     max_points_share_percent = IntegerField(lazy_gettext("Points may pay at most this percent of a bill"),
                                             validators=[InputRequired(), NumberRange(min=0, max=100)])
 

@@ -7,7 +7,9 @@ every amount comes from there. Forms (and their text-to-number reading) are in `
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 
 from app.auth.models import Staff
@@ -165,10 +167,28 @@ def member_list():
                            pages=pages, chart=tier_chart(counts), stores=_store_names())
 
 
+# Sections other domains add to a member's page (coupons: `app.coupons.pages`), by name: a function
+# of the member returning (template, context). Those domains depend on members, so they register
+# here when their blueprint is, instead of members importing them.
+SECTIONS = "tableloop_member_sections"
+Section = Callable[[Member], tuple[str, dict]]
+
+
+def add_member_section(app: Flask, name: str, section: Section) -> None:
+    app.extensions.setdefault(SECTIONS, {})[name] = section
+
+
 @bp.route("/<id:member_id>")
 @login_required(Permission.MEMBERS_READ)
 def member_detail(member_id: int):
-    member = get_scoped_or_404(Member, member_id)
+    return render_member_detail(get_scoped_or_404(Member, member_id))
+
+
+def render_member_detail(member: Member, status: int = 200, **posted: tuple[str, dict]):
+    """The member's page. A section whose form was posted with errors comes in `posted`, by name,
+    to be shown as posted rather than afresh."""
+    sections = [posted[name] if name in posted else section(member)
+                for name, section in current_app.extensions.get(SECTIONS, {}).items()]
     before = request.args.get("before", type=int)
     entries = service.ledger_entries(member, before_id=before if before and before > 0 else None,
                                      limit=LEDGER_PAGE_SIZE + 1)
@@ -182,7 +202,7 @@ def member_detail(member_id: int):
     return render_template("manage/members/detail.html", member=member, entries=entries, older=older,
                            newest=before is not None, visits=history.visits(member, limit=20),
                            tier_changes=service.tier_changes(member), tiers=tiers, stores=_store_names(),
-                           staff_names=staff, **_labels())
+                           staff_names=staff, sections=sections, **_labels()), status
 
 
 @bp.route("/<id:member_id>/adjust", methods=["GET", "POST"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import g, jsonify
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
@@ -14,6 +14,9 @@ from app.idempotency import respond_once
 from app.members import history, schemas, service
 from app.members.ledger import lock_member
 from app.members.models import Account, Gender, LedgerEntry, Member, MemberCard
+from app.payments import service as payments
+from app.payments.models import TradeType
+from app.payments.schemas import IntentOut, intent_json
 from app.tenants.models import Store
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members, cards, stored value and points")
@@ -120,19 +123,43 @@ def member_visits(member_id):
 @requires(Permission.MONEY)
 @blp.arguments(schemas.TopUpIn)
 @blp.alt_response(201, schema=schemas.TopUpOut, description="Topped up (also the replay of the same key)")
+@blp.alt_response(202, schema=IntentOut, description="WeChat Pay NATIVE / JSAPI: the trade to pay; the card is "
+                                                     "credited when WeChat Pay notifies the payment")
 def top_up(data, member_id):
-    """Top up stored value; top-up rules add the bonus, a large top-up may lift the tier."""
+    """Top up stored value; top-up rules add the bonus, a large top-up may lift the tier.
 
-    def work():
-        result = service.top_up(member_id, data["amount_cents"], key=data["idempotency_key"],
-                                tender=data["tender"], now=utcnow(), store_id=_store_id())
+    Tender `wechat` with the `auth_code` on the member's phone charges it at the till and credits
+    the card at once; with `trade_type` NATIVE (or JSAPI and `openid`) it answers 202 with the trade
+    to pay, and the card is credited when WeChat Pay confirms the payment."""
+    payload = {"member_id": member_id, **data}
+
+    def answer(result: service.TopUpResult) -> tuple[dict, int]:
         member = db.session.get(Member, member_id)
         body = schemas.TopUpOut().dump({
             "topup_id": result.entries[0].id, "principal_cents": result.principal_cents,
             "bonus_cents": result.bonus_cents, "stored_value": _stored_value(member), "tier": member.tier})
         return body, 201
 
-    return respond_once("topup", data["idempotency_key"], {"member_id": member_id, **data}, work)
+    if data["tender"] == "wechat" and data.get("auth_code"):
+        body, status = payments.top_up_with_code(
+            member_id, data["amount_cents"], auth_code=data["auth_code"], key=data["idempotency_key"],
+            payload=payload, store_id=_store_id(), now=utcnow(), answer=answer)
+        response = jsonify(body)
+        response.status_code = status
+        return response
+    if data["tender"] == "wechat":
+        opened = payments.open_topup_payment(
+            member_id, data["amount_cents"], trade_type=TradeType[data["trade_type"]], key=data["idempotency_key"],
+            payload=payload, store_id=_store_id(), now=utcnow(), openid=data.get("openid"))
+        response = jsonify(intent_json(opened))
+        response.status_code = 202
+        return response
+
+    def work():
+        return answer(service.top_up(member_id, data["amount_cents"], key=data["idempotency_key"],
+                                     tender=data["tender"], now=utcnow(), store_id=_store_id()))
+
+    return respond_once("topup", data["idempotency_key"], payload, work)
 
 
 @blp.route("/members/<id:member_id>/topups/<id:topup_id>/refund", methods=["POST"])

@@ -1,7 +1,8 @@
-from marshmallow import fields, validate
+from marshmallow import fields, validate, validates_schema
 
 from app.api import Cents, Id, PositiveCents, Schema
 from app.members.models import Account, Gender
+from app.payments.schemas import AUTH_CODE, check_wechat_tender
 
 PHONE = validate.Regexp(r"^\+?[0-9]{5,20}$", error="Not a phone number.")
 KEY = validate.Length(min=8, max=100)
@@ -104,8 +105,17 @@ class MemberLookup(Schema):
 
 class TopUpIn(Schema):
     amount_cents = PositiveCents(required=True)
-    tender = fields.String(required=True, validate=validate.OneOf(["cash"]))
+    tender = fields.String(required=True, validate=validate.OneOf(["cash", "wechat"]))
     idempotency_key = fields.String(required=True, validate=KEY)
+    auth_code = fields.String(validate=AUTH_CODE, metadata={
+        "description": "wechat: the payment code on the member's phone, scanned at the till (MICROPAY)"})
+    trade_type = fields.String(validate=validate.OneOf(["NATIVE", "JSAPI"]), metadata={
+        "description": "wechat: NATIVE (QR code to scan) or JSAPI (with openid); answers 202"})
+    openid = fields.String(validate=validate.Length(min=1, max=64))
+
+    @validates_schema
+    def _wechat_fields(self, data, **kwargs):
+        check_wechat_tender(data, kind_field="tender")
 
 
 class TopUpOut(Schema):

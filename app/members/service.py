@@ -36,6 +36,7 @@ from app.members.models import (
     TierChangeLog,
     TopUpRule,
 )
+from app.wechat import notify
 
 DEFAULT_TIERS = (
     # name, name_en, rank, % off, points multiplier %, 12-month spend, single top-up (fen)
@@ -331,6 +332,8 @@ def top_up(member_id: int, amount_cents: int, *, key: str, tender: str, now: dat
         Move(Account.BONUS, EntryKind.TOPUP, credit.bonus_cents, note=tender),
     ], Refs(payment_id=payment_id, store_id=store_id))
     consider_upgrade(member, now, topup_cents=amount_cents)
+    notify.stored_value_changed(member, credit.principal_cents + credit.bonus_cents, member.stored_value_cents,
+                                "充值", ref=f"ledger:{entries[0].id}", now=now)
     return TopUpResult(credit.principal_cents, credit.bonus_cents, entries)
 
 
@@ -394,6 +397,11 @@ def adjust(member_id: int, account: Account, delta: int, *, key: str, reason: st
     else:
         entries = post(member, key, [Move(account, EntryKind.ADJUST, delta, reason)])
     record("member.adjust", member, account=account.label, delta=delta, reason=reason)
+    if account is Account.POINTS:
+        notify.points_changed(member, delta, member.points, f"调整：{reason}", ref=f"ledger:{entries[0].id}")
+    else:
+        notify.stored_value_changed(member, delta, member.stored_value_cents, f"调整：{reason}",
+                                    ref=f"ledger:{entries[0].id}")
     return entries[0]
 
 

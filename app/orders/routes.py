@@ -19,6 +19,9 @@ from app.members.models import Member
 from app.orders import schemas, service, shift
 from app.orders.models import CartLine, KitchenTicket, Order, OrderLine, TicketStatus
 from app.orders.state import OrderStatus
+from app.payments import service as payments
+from app.payments.models import TradeType
+from app.payments.schemas import intent_json
 from app.tables.models import DiningTable
 from app.tables.service import resolve_table_token
 from app.tenants.models import Store
@@ -161,21 +164,39 @@ def preview_bill(query, order_id):
 def settle(data, order_id):
     """Settle with split tenders; all or nothing, once per idempotency key."""
 
+    request = service.SettleRequest(
+        member_id=data["member_id"], points=data["points"], coupon_ids=data["coupon_ids"],
+        tenders=[service.TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]])
+    payload = {"order_id": order_id, **data}
+    wechat = next((t for t in data["tenders"] if t["type"] == "wechat"), None)
+    if wechat is not None:
+        return _settle_by_wechat(order_id, request, wechat, data, payload)
+
     def work():
-        request = service.SettleRequest(
-            member_id=data["member_id"], points=data["points"], coupon_ids=data["coupon_ids"],
-            tenders=[service.TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]])
         if data["member_id"] is not None:
             lock_member(data["member_id"])  # 404 for another merchant's member before anything else
         order = service.settle_order(order_id, request, key=data["idempotency_key"], now=utcnow())
-        bill = order.bill
-        return {"id": order.id, "status": order.status.label, "subtotal_cents": bill["subtotal_cents"],
-                "discount_cents": bill["discount_cents"], "payable_cents": bill["payable_cents"],
-                "paid_cents": order.paid_cents, "change_cents": order.change_cents, "lines": bill["lines"],
-                "points_earned": bill["points_earned"], "member": bill["member"]}, 200
+        return service.settle_result(order), 200
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "settle",
-                                 {"order_id": order_id, **data}, work))
+    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "settle", payload, work))
+
+
+def _settle_by_wechat(order_id: int, request: service.SettleRequest, wechat: dict, data: dict, payload: dict):
+    """A payment code scanned at the till is charged and settled in this request; a NATIVE or
+    JSAPI trade answers 202 with the payment to confirm, and the order is settled when WeChat Pay
+    notifies the payment."""
+    if data["member_id"] is not None:
+        lock_member(data["member_id"])
+    if wechat.get("auth_code"):
+        return _replayable(*payments.settle_with_code(
+            order_id, request, auth_code=wechat["auth_code"], key=data["idempotency_key"], payload=payload,
+            now=utcnow(), answer=lambda order: (service.settle_result(order), 200)))
+    others = [t for t in request.tenders if t.type != "wechat"]
+    opened = payments.open_order_payment(
+        order_id, trade_type=TradeType[wechat["trade_type"]], member_id=data["member_id"], points=data["points"],
+        coupon_ids=data["coupon_ids"], tenders=others, key=data["idempotency_key"], payload=payload, now=utcnow(),
+        openid=wechat.get("openid"), wechat_cents=wechat["amount_cents"])
+    return _replayable(intent_json(opened), 202)
 
 
 @blp.route("/orders/<id:order_id>/refund", methods=["POST"])

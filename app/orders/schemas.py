@@ -1,6 +1,7 @@
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api import Id, PositiveCents, Schema
+from app.payments.schemas import AUTH_CODE, check_wechat_tender
 
 KEY = validate.Length(min=8, max=100)
 
@@ -103,8 +104,18 @@ class BillOut(Schema):
 
 
 class TenderIn(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(["cash", "stored_value"]))
+    type = fields.String(required=True, validate=validate.OneOf(["cash", "stored_value", "wechat"]))
     amount_cents = PositiveCents(required=True)
+    auth_code = fields.String(validate=AUTH_CODE, metadata={
+        "description": "wechat: the payment code on the diner's phone, scanned at the till (MICROPAY)"})
+    trade_type = fields.String(validate=validate.OneOf(["NATIVE", "JSAPI"]), metadata={
+        "description": "wechat: NATIVE (QR code for the diner to scan) or JSAPI (with openid); answers 202"})
+    openid = fields.String(validate=validate.Length(min=1, max=64),
+                           metadata={"description": "wechat JSAPI: the paying diner's openid"})
+
+    @validates_schema
+    def _wechat_fields(self, data, **kwargs):
+        check_wechat_tender(data)
 
 
 class SettleIn(Schema):
@@ -113,6 +124,11 @@ class SettleIn(Schema):
     coupon_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=10))
     tenders = fields.List(fields.Nested(TenderIn), required=True, validate=validate.Length(min=1, max=10))
     idempotency_key = fields.String(required=True, validate=KEY)
+
+    @validates_schema
+    def _one_wechat_tender(self, data, **kwargs):
+        if sum(1 for t in data.get("tenders", []) if t.get("type") == "wechat") > 1:
+            raise ValidationError({"tenders": ["At most one WeChat tender."]})
 
 
 class SettleOut(Schema):

@@ -50,6 +50,7 @@ from app.orders.state import (
     next_line_status,
     next_order_status,
 )
+from app.payments.refunds import refund_order_share
 from app.tables.models import DiningTable
 from app.tables.service import move_table
 from app.tables.state import TableEvent
@@ -68,6 +69,8 @@ class ItemRequest:
 class TenderRequest:
     type: str
     amount_cents: int
+    external_ref: str | None = None  # the provider's transaction id (WeChat Pay)
+    payer: str | None = None  # who paid through the provider (WeChat: openid)
 
 
 @dataclass
@@ -344,11 +347,13 @@ def settle_order(order_id: int, request: SettleRequest, *, key: str, now: dateti
 
     staff = g.get("staff") if has_request_context() else None
     device = g.get("device") if has_request_context() else None
+    references = {TENDER_TYPES[t.type]: t.external_ref for t in request.tenders if t.external_ref}
     for tender, amount in sorted(totals.items()):
         if amount:
             db.session.add(Payment(merchant_id=order.merchant_id, order_id=order.id, store_id=order.store_id,
                                    tender=tender, amount_cents=amount,
                                    change_cents=change if tender is Tender.CASH else 0,
+                                   external_ref=references.get(tender),
                                    staff_id=getattr(staff, "id", None), device_id=getattr(device, "id", None)))
 
     paid_by_tender = [(tender.label, amount - (change if tender is Tender.CASH else 0))
@@ -391,6 +396,15 @@ def settle_order(order_id: int, request: SettleRequest, *, key: str, now: dateti
                  order_id=order.id)
     append_event(order.merchant_id, order.store_id, EventKind.PRINT_JOB, receipt_document(order), order_id=order.id)
     return order
+
+
+def settle_result(order: Order) -> dict:
+    """The answer to a settlement (API.md), from the bill as charged."""
+    bill = order.bill
+    return {"id": order.id, "status": order.status.label, "subtotal_cents": bill["subtotal_cents"],
+            "discount_cents": bill["discount_cents"], "payable_cents": bill["payable_cents"],
+            "paid_cents": order.paid_cents, "change_cents": order.change_cents, "lines": bill["lines"],
+            "points_earned": bill["points_earned"], "member": bill["member"]}
 
 
 def _member_snapshot(member: Member | None) -> dict | None:
@@ -456,11 +470,13 @@ def refund_order(order_id: int, *, reason: str, key: str, now: datetime,
     if member is not None:
         _reverse_member_side(order, member, by_tender, is_last=remaining == 0, reason=reason, key=key, now=now)
     staff = g.get("staff") if has_request_context() else None
+    refunds: dict[Tender, Payment] = {}
     for tender, cents in sorted(by_tender.items()):
         if cents:
-            db.session.add(Payment(merchant_id=order.merchant_id, order_id=order.id, store_id=order.store_id,
-                                   tender=tender, kind=PaymentKind.REFUND, amount_cents=cents,
-                                   staff_id=getattr(staff, "id", None), reason=reason))
+            refunds[tender] = Payment(merchant_id=order.merchant_id, order_id=order.id, store_id=order.store_id,
+                                      tender=tender, kind=PaymentKind.REFUND, amount_cents=cents,
+                                      staff_id=getattr(staff, "id", None), reason=reason)
+            db.session.add(refunds[tender])
     order.refunded_cents += amount
     order.refunded_at = now
     if remaining == 0:
@@ -474,6 +490,12 @@ def refund_order(order_id: int, *, reason: str, key: str, now: datetime,
     append_event(order.merchant_id, order.store_id, EventKind.PRINT_JOB,
                  {**receipt_document(order, kind="refund"), "document_id": f"refund-{order.id}-{key[:16]}",
                   "refunded_cents": amount, "reason": reason}, order_id=order.id)
+    if Tender.WECHAT in refunds:
+        # Last, once everything else holds: WeChat Pay sends the money back before this commits,
+        # and its refusal or silence aborts the whole refund.
+        db.session.flush()
+        refund_order_share(order, refunds[Tender.WECHAT].amount_cents, key=key, reason=reason,
+                           payment=refunds[Tender.WECHAT])
     return order
 
 

@@ -27,10 +27,16 @@ def localized(name: str, name_en: str = "") -> str:
 @bp.route("/t/<token>")
 def table_landing(token: str):
     """Where a table's QR code leads. The diner's menu grows from here."""
+    from app.wechat.pages import diner_at_table, diner_member, diner_openid
+
     table = service.resolve_table_token(token)
     if table is None:
         raise NotFound("table")
-    return render_template("diner/table.html", table=table, store=table.store)
+    sign_in = diner_at_table(table)  # through WeChat first, where the merchant has an account
+    if sign_in is not None:
+        return sign_in
+    return render_template("diner/table.html", table=table, store=table.store, member=diner_member(table),
+                           is_wechat_diner=diner_openid(table.merchant_id) is not None)
 
 
 @bp.route("/manage/stores/<id:store_id>/qr-sheet")

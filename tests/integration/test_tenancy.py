@@ -23,7 +23,21 @@ def _objects_of(make, tenant):
         "line_id": lambda: _order(make, tenant)["items"][0]["id"],
         "ticket_id": lambda: _ticket(make, tenant),
         "cart_line_id": lambda: _cart_line(make, tenant),
+        "intent_id": lambda: _payment_intent(make, tenant),
     }
+
+
+def _payment_intent(make, tenant):
+    """A WeChat Pay attempt of the tenant, as a NATIVE trade leaves it (no simulator needed)."""
+    from app.payments.models import IntentKind, PaymentIntent, TradeType
+
+    intent = PaymentIntent(merchant_id=tenant.merchant.id, store_id=tenant.store.id, kind=IntentKind.ORDER,
+                           trade_type=TradeType.NATIVE, order_id=_order(make, tenant)["id"], amount_cents=100,
+                           out_trade_no=f"TLO{uuid.uuid4().hex[:20]}", idempotency_key=uuid.uuid4().hex,
+                           params={}, code_url="weixin://wxpay/bizpayurl?pr=test")
+    make.db.session.add(intent)
+    make.db.session.commit()
+    return intent.id
 
 
 def _order(make, tenant):

@@ -1,0 +1,74 @@
+"""Which provider a merchant pays through, where its notifications go, and how a provider's
+trouble reads as an API error."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext
+
+from app.db import db
+from app.errors import APIError, Conflict
+from app.payments.provider import PaymentProvider, PaymentResult, ProviderRejected, ProviderUnavailable
+from app.wechat.models import WeChatSettings
+
+
+def wechat_settings(merchant_id: int) -> WeChatSettings | None:
+    settings = db.session.scalar(sa.select(WeChatSettings).where(WeChatSettings.merchant_id == merchant_id))
+    if settings is None or not (settings.mch_id and settings.api_key):
+        return None
+    return settings
+
+
+def provider_for(merchant_id: int) -> PaymentProvider:
+    from app.payments.wechat import WeChatPayProvider
+
+    settings = wechat_settings(merchant_id)
+    if settings is None:
+        raise Conflict(gettext("WeChat Pay is not set up for this merchant."), error_code="wechat_pay_not_configured")
+    return WeChatPayProvider(settings)
+
+
+def _public_url(path: str) -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def payment_notify_url() -> str:
+    return _public_url("/payments/wechat/notify")
+
+
+def refund_notify_url() -> str:
+    return _public_url("/payments/wechat/refund-notify")
+
+
+def unavailable(error: ProviderUnavailable, *, refund: bool = False) -> APIError:
+    if refund:
+        message = gettext("WeChat Pay cannot be reached right now; nothing was refunded. Please try again.")
+    else:
+        message = gettext("WeChat Pay cannot be reached right now; nothing was charged. "
+                          "Please try again or take another tender.")
+    return APIError(message, error_code="payment_provider_unavailable", status=502 if error.bad_answer else 503,
+                    details={"timed_out": error.timed_out})
+
+
+def refused(error: ProviderRejected, *, refund: bool = False) -> APIError:
+    if refund:
+        message = gettext("WeChat Pay refused the refund: %(reason)s", reason=error.message or error.code)
+        return Conflict(message, error_code="payment_refund_refused",
+                        details={"provider_code": error.code, "provider_message": error.message})
+    return APIError(gettext("WeChat Pay refused the request: %(reason)s", reason=error.message or error.code),
+                    error_code="payment_provider_refused", status=502,
+                    details={"provider_code": error.code, "provider_message": error.message})
+
+
+def payment_failed(result: PaymentResult) -> APIError:
+    return APIError(gettext("The WeChat payment failed (%(reason)s); nothing was charged.",
+                            reason=result.message or result.code),
+                    error_code="payment_failed", status=402,
+                    details={"provider_code": result.code, "provider_message": result.message})
+
+
+def payment_not_completed(result: PaymentResult) -> APIError:
+    return Conflict(gettext("The diner did not confirm the payment in time; it was cancelled and nothing "
+                            "was charged."),
+                    error_code="payment_not_completed", details={"provider_code": result.code})

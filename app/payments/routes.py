@@ -1,0 +1,125 @@
+"""/api/v1: WeChat Pay trades for orders (NATIVE QR, JSAPI), their status and QR code; the
+diner's JSAPI payment from the bill page (by signed table QR)."""
+
+from __future__ import annotations
+
+from flask import Response, g, jsonify, session
+from flask_babel import gettext
+from flask_smorest import Blueprint
+
+from app.auth.guard import id_argument, public, requires
+from app.auth.permissions import Permission
+from app.db import db, get_scoped_or_404, utcnow
+from app.errors import NotFound, Unauthorized
+from app.orders import service as orders
+from app.orders.models import Order
+from app.payments import schemas, service
+from app.payments.models import PaymentIntent, TradeType
+from app.tables import qr
+from app.tables.service import resolve_table_token
+
+blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="WeChat Pay trades")
+
+id_argument("intent_id", PaymentIntent)
+
+# What the WeChat OAuth of the diner pages leaves in the session: the diner's openid and the
+# merchant whose official account it belongs to (an openid is per account).
+OPENID_SESSION_KEY, MERCHANT_SESSION_KEY = "wechat_openid", "wechat_merchant_id"
+
+
+def diner_openid(merchant_id: int) -> str | None:
+    openid = session.get(OPENID_SESSION_KEY)
+    if session.get(MERCHANT_SESSION_KEY) == merchant_id and isinstance(openid, str) and openid:
+        return openid
+    return None
+
+
+def _answer(body: dict, status: int):
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+@blp.route("/orders/<id:order_id>/wechat-pay", methods=["POST"])
+@requires(Permission.MONEY)
+@blp.arguments(schemas.WeChatPayIn)
+@blp.alt_response(201, schema=schemas.IntentOut, description="The trade to pay (also the replay of the same key)")
+def order_wechat_pay(data, order_id):
+    """A WeChat Pay trade for what is left of the bill: NATIVE answers the `code_url` to show as a
+    QR code (screen, receipt), JSAPI the parameters for the diner's phone. The order is settled,
+    with the other tenders, when WeChat Pay notifies the payment; poll `GET /payments/{id}`."""
+    tenders = [orders.TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]]
+    opened = service.open_order_payment(
+        order_id, trade_type=TradeType[data["trade_type"]], member_id=data["member_id"], points=data["points"],
+        coupon_ids=data["coupon_ids"], tenders=tenders, key=data["idempotency_key"],
+        payload={"order_id": order_id, **data}, now=utcnow(), openid=data["openid"])
+    return _answer(schemas.intent_json(opened), 201)
+
+
+@blp.route("/payments/<id:intent_id>", methods=["GET"])
+@requires(Permission.MONEY)
+@blp.response(200, schemas.IntentOut)
+def get_payment(intent_id):
+    """A payment attempt and where it stands: pending until WeChat Pay confirms it."""
+    return schemas.intent_json(service.Opened(get_scoped_or_404(PaymentIntent, intent_id)))
+
+
+@blp.route("/payments/<id:intent_id>/qr.svg", methods=["GET"])
+@requires(Permission.MONEY)
+@blp.response(200, description="The NATIVE trade's code_url as an SVG QR code", content_type="image/svg+xml")
+def intent_qr(intent_id):
+    intent = get_scoped_or_404(PaymentIntent, intent_id)
+    if not intent.code_url:
+        raise NotFound("code_url", gettext("This payment has no QR code."))
+    return Response(qr.qr_svg(intent.code_url), mimetype="image/svg+xml")
+
+
+# --- the diner's phone ----------------------------------------------------------------------------
+
+def _diner_order(token: str, order_id: int) -> Order:
+    table = resolve_table_token(token)
+    if table is None or not table.is_active:
+        raise NotFound("table", gettext("This table code is not valid any more; please scan the code on the table."))
+    order = db.session.get(Order, order_id)
+    if order is None or order.merchant_id != table.merchant_id or order.table_id != table.id:
+        raise NotFound("order")
+    g.merchant_id = table.merchant_id
+    return order
+
+
+@blp.route("/diner/tables/<token>/wechat-pay", methods=["POST"])
+@public
+@blp.arguments(schemas.DinerPayIn)
+@blp.alt_response(201, schema=schemas.DinerPaymentOut)
+def diner_wechat_pay(data, token):
+    """The diner pays the table's bill in WeChat (JSAPI): answers the parameters for
+    `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`. The order is settled by WeChat Pay's
+    notification, never by the page."""
+    order = _diner_order(token, data["order_id"])
+    openid = diner_openid(order.merchant_id)
+    if openid is None:
+        raise Unauthorized(gettext("Open this page in WeChat to pay with WeChat Pay."),
+                           error_code="wechat_login_required")
+    opened = service.open_diner_payment(order, openid=openid, now=utcnow())
+    return _answer(_diner_json(opened), 201)
+
+
+@blp.route("/diner/tables/<token>/wechat-pay/<id:intent>", methods=["GET"])
+@public
+@blp.response(200, schemas.DinerPaymentOut)
+def diner_wechat_payment(token, intent):
+    """Where the diner's payment stands (the page polls it after the payment sheet closes)."""
+    found = db.session.get(PaymentIntent, intent)
+    if found is None or found.order_id is None:
+        raise NotFound("payment")
+    order = _diner_order(token, found.order_id)
+    if found.merchant_id != order.merchant_id or not found.openid or found.openid != diner_openid(order.merchant_id):
+        raise NotFound("payment")
+    return _diner_json(service.Opened(found))
+
+
+def _diner_json(opened: service.Opened) -> dict:
+    intent = opened.intent
+    order = db.session.get(Order, intent.order_id)
+    return {"intent_id": intent.id, "status": intent.status.label, "amount_cents": intent.amount_cents,
+            "order_status": order.status.label, "jsapi": opened.client_params}

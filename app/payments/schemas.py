@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import url_for
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from app.api import Id, PositiveCents, Schema
+
+if TYPE_CHECKING:
+    from app.payments.service import Opened
+
+KEY = validate.Length(min=8, max=100)
+AUTH_CODE = validate.Regexp(r"^[0-9]{10,32}$")
+
+
+def check_wechat_tender(data: dict, kind_field: str = "type") -> None:
+    """A WeChat tender is either a payment code (`auth_code`, charged at the till) or a trade
+    type (NATIVE, or JSAPI with the payer's `openid`); other tenders have none of these."""
+    given = [name for name in ("auth_code", "trade_type", "openid") if data.get(name) is not None]
+    if data.get(kind_field) != "wechat":
+        if given:
+            raise ValidationError({name: ["Only for WeChat Pay."] for name in given})
+        return
+    if ("auth_code" in given) == ("trade_type" in given):
+        raise ValidationError({"auth_code": ["Give auth_code (payment code) or trade_type, one of them."]})
+    if data.get("trade_type") == "JSAPI" and "openid" not in given:
+        raise ValidationError({"openid": ["JSAPI needs the payer's openid."]})
+    if data.get("trade_type") != "JSAPI" and "openid" in given:
+        raise ValidationError({"openid": ["Only for JSAPI."]})
+
+
+class OtherTenderIn(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["cash", "stored_value"]))
+    amount_cents = PositiveCents(required=True)
+
+
+class WeChatPayIn(Schema):
+    trade_type = fields.String(required=True, validate=validate.OneOf(["NATIVE", "JSAPI"]))
+    openid = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
+                           metadata={"description": "JSAPI: the paying diner's openid"})
+    member_id = Id(load_default=None, allow_none=True)
+    points = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**12))
+    coupon_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=10))
+    tenders = fields.List(fields.Nested(OtherTenderIn), load_default=list, validate=validate.Length(max=9),
+                          metadata={"description": "Other tenders; WeChat Pay collects what is left of the bill"})
+    idempotency_key = fields.String(required=True, validate=KEY)
+
+    @validates_schema
+    def _openid_for_jsapi(self, data, **kwargs):
+        if (data.get("trade_type") == "JSAPI") != (data.get("openid") is not None):
+            raise ValidationError({"openid": ["Needed for JSAPI, and only there."]})
+
+
+class DinerPayIn(Schema):
+    order_id = Id(required=True)
+
+
+class IntentOut(Schema):
+    intent_id = fields.Integer()
+    kind = fields.String(metadata={"description": "order | topup"})
+    trade_type = fields.String(metadata={"description": "JSAPI | NATIVE | MICROPAY"})
+    status = fields.String(metadata={"description": "pending | paid | failed | reversed | closed | "
+                                                    "paid_unapplied | refunded"})
+    amount_cents = fields.Integer()
+    out_trade_no = fields.String()
+    order_id = fields.Integer(allow_none=True)
+    member_id = fields.Integer(allow_none=True)
+    code_url = fields.String(allow_none=True, metadata={"description": "NATIVE: what the QR code says"})
+    qr_svg_url = fields.String(allow_none=True)
+    transaction_id = fields.String(allow_none=True)
+    expires_at = fields.String(allow_none=True)
+    paid_at = fields.String(allow_none=True)
+    jsapi = fields.Dict(allow_none=True, metadata={"description": "JSAPI: getBrandWCPayRequest parameters"})
+
+
+class DinerPaymentOut(Schema):
+    intent_id = fields.Integer()
+    status = fields.String()
+    amount_cents = fields.Integer()
+    order_status = fields.String()
+    jsapi = fields.Dict(allow_none=True)
+
+
+def intent_json(opened: Opened) -> dict:
+    intent = opened.intent
+    return {
+        "intent_id": intent.id, "kind": intent.kind.label, "trade_type": intent.trade_type.label,
+        "status": intent.status.label, "amount_cents": intent.amount_cents, "out_trade_no": intent.out_trade_no,
+        "order_id": intent.order_id, "member_id": intent.member_id, "code_url": intent.code_url,
+        "qr_svg_url": url_for("payments.intent_qr", intent_id=intent.id) if intent.code_url else None,
+        "transaction_id": intent.transaction_id,
+        "expires_at": intent.expires_at.isoformat() if intent.expires_at else None,
+        "paid_at": intent.paid_at.isoformat() if intent.paid_at else None,
+        "jsapi": opened.client_params,
+    }

@@ -1,0 +1,357 @@
+"""Collecting money through a payment provider, for orders and for stored-value top-ups.
+
+Every attempt is a `PaymentIntent`, committed *before* the provider hears of it, so the
+provider never holds a trade we do not know; each later step is its own short transaction
+(`app.payments.intents`), which is why this module commits where the other services leave it
+to the route.
+
+Money is applied — the order settled through `app.orders.service.settle_order`, the card
+credited through `app.members.service.top_up` — only once the provider says it is in: at the
+till for a payment code (here), otherwise on the verified notification or the reconciliation
+query (`app.payments.notices`, `app.payments.reconcile`), never on the word of a browser. A
+payment-code trade the till gives up on is reversed, and a reversed trade can never be paid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext
+
+from app.db import current_merchant_id, db, get_scoped_or_404
+from app.errors import APIError, Conflict, Unprocessable
+from app.idempotency import IdempotencyRecord, fingerprint, run_once
+from app.members import service as members
+from app.members.models import Member
+from app.orders import service as orders
+from app.orders.models import Order
+from app.payments.intents import (
+    Attempt,
+    acting_staff_id,
+    begin,
+    expire_minutes,
+    finish,
+    give_back,
+    leave,
+    lock_intent,
+    mark_paid,
+    max_polls,
+    new_out_trade_no,
+    poll_seconds,
+    save_new,
+)
+from app.payments.intents import description as describe
+from app.payments.models import IntentKind, PaymentIntent, TradeType
+from app.payments.provider import (
+    PaymentProvider,
+    PaymentResult,
+    PayStatus,
+    Prepared,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from app.payments.providers import (
+    payment_failed,
+    payment_not_completed,
+    payment_notify_url,
+    provider_for,
+    refused,
+    unavailable,
+)
+from app.payments.state import IntentEvent, IntentStatus
+
+log = logging.getLogger(__name__)
+
+# Intents that hold (or held) money: the same idempotency key finds them again.
+_LIVE = (IntentStatus.PENDING, IntentStatus.PAID, IntentStatus.PAID_UNAPPLIED, IntentStatus.REFUNDED)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An intent for the payer to confirm, and what their page needs to open the payment sheet."""
+
+    intent: PaymentIntent
+    client_params: dict | None = None
+
+
+def _dry_run(work: Callable[[], object]) -> None:
+    """Run `work` in a savepoint and roll it back: every check the real thing makes, nothing kept."""
+    savepoint = db.session.begin_nested()
+    try:
+        work()
+    finally:
+        savepoint.rollback()
+
+
+def _answered_before(merchant_id: int, key: str, scope: str, payload: dict) -> tuple[dict, int] | None:
+    """The first answer for this idempotency key, if there is one (run_once replays it)."""
+    exists = db.session.scalar(sa.select(IdempotencyRecord.id).where(
+        IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key))
+    if exists is None:
+        return None
+
+    def unreachable() -> tuple[dict, int]:  # pragma: no cover - run_once replays a stored answer
+        raise RuntimeError("an answered idempotency key ran again")
+
+    return run_once(merchant_id, key, scope, payload, unreachable)
+
+
+# --- payment codes at the till (MICROPAY) ----------------------------------------------------------
+
+def _collect_code(provider: PaymentProvider, attempt: Attempt, auth_code: str) -> PaymentResult:
+    """Charge a payment code; answers once the money is in, raises once it is certain it is not.
+
+    While the diner is typing the password (USERPAYING), or the answer is unknown, the trade is
+    queried a few times; if it is still not paid then, it is reversed.
+    """
+    try:
+        result = provider.micropay(attempt.charge(), auth_code=auth_code)
+    except ProviderUnavailable as error:
+        give_back(provider, attempt)  # the request may have reached WeChat
+        raise unavailable(error) from None
+    polls = 0
+    while result.status is PayStatus.PENDING and polls < max_polls():
+        time.sleep(poll_seconds())
+        polls += 1
+        try:
+            result = provider.query(attempt.out_trade_no)
+        except ProviderError as error:
+            log.info("payment %s: query failed (%s); asking again", attempt.out_trade_no, error)
+    if result.status is PayStatus.SUCCESS and result.amount_cents in (None, attempt.amount_cents):
+        return result
+    if result.status in (PayStatus.SUCCESS, PayStatus.PENDING):
+        if result.status is PayStatus.SUCCESS:
+            log.error("payment %s: paid %s instead of %s; reversing", attempt.out_trade_no, result.amount_cents,
+                      attempt.amount_cents)
+        give_back(provider, attempt)
+        raise payment_not_completed(result)
+    finish(attempt.id, IntentEvent.FAIL, result.code)
+    raise payment_failed(result)
+
+
+def _apply_collected(provider: PaymentProvider, attempt: Attempt, apply: Callable[[], tuple[dict, int]]):
+    """The money is in: apply it in one transaction, or give it back if that fails."""
+    begin()
+    try:
+        return apply()
+    except Exception:
+        db.session.rollback()
+        log.warning("payment %s: paid but not applied; reversing", attempt.out_trade_no)
+        give_back(provider, attempt)
+        raise
+
+
+def _wechat_tender(request: orders.SettleRequest) -> orders.TenderRequest:
+    tenders = [t for t in request.tenders if t.type == "wechat"]
+    if len(tenders) != 1:
+        raise Unprocessable(gettext("Give exactly one WeChat tender."), error_code="one_wechat_tender")
+    return tenders[0]
+
+
+def _with_payment(request: orders.SettleRequest, result: PaymentResult) -> orders.SettleRequest:
+    tenders = [replace(t, external_ref=result.transaction_id, payer=result.payer) if t.type == "wechat" else t
+               for t in request.tenders]
+    return replace(request, tenders=tenders)
+
+
+def _params(request: orders.SettleRequest) -> dict:
+    """The settlement to apply when the money is in, as the intent keeps it."""
+    return {"points": request.points, "coupon_ids": list(request.coupon_ids),
+            "tenders": [{"type": t.type, "amount_cents": t.amount_cents} for t in request.tenders
+                        if t.type != "wechat"]}
+
+
+def settle_with_code(order_id: int, request: orders.SettleRequest, *, auth_code: str, key: str, payload: dict,
+                     now: datetime, answer: Callable[[Order], tuple[dict, int]]) -> tuple[dict, int]:
+    """Settle at the till with the payment code on the diner's phone (and any other tenders).
+
+    Everything the settlement checks is checked before the code is charged; once it is paid,
+    the order is settled in one transaction with the intent marked paid — or, if that fails
+    after all, the payment is reversed and the error answered.
+    """
+    merchant_id = current_merchant_id()
+    earlier = _answered_before(merchant_id, key, "settle", payload)
+    if earlier is not None:
+        return earlier
+    provider = provider_for(merchant_id)
+    wechat = _wechat_tender(request)
+    _dry_run(lambda: orders.settle_order(order_id, request, key=key, now=now))
+    order = db.session.get(Order, order_id)
+    attempt = save_new(PaymentIntent(
+        merchant_id=merchant_id, store_id=order.store_id, kind=IntentKind.ORDER, trade_type=TradeType.MICROPAY,
+        order_id=order_id, member_id=request.member_id, amount_cents=wechat.amount_cents,
+        out_trade_no=new_out_trade_no(IntentKind.ORDER), idempotency_key=key, params=_params(request),
+        created_by_id=acting_staff_id()))
+    result = _collect_code(provider, attempt, auth_code)
+
+    def apply() -> tuple[dict, int]:
+        mark_paid(attempt.id, result, now)
+        settled = orders.settle_order(order_id, _with_payment(request, result), key=key, now=now)
+        return answer(settled)
+
+    return _apply_collected(provider, attempt, lambda: run_once(merchant_id, key, "settle", payload, apply))
+
+
+def top_up_with_code(member_id: int, amount_cents: int, *, auth_code: str, key: str, payload: dict,
+                     store_id: int | None, now: datetime,
+                     answer: Callable[[members.TopUpResult], tuple[dict, int]]) -> tuple[dict, int]:
+    """Top up stored value with the payment code on the member's phone; credited at once when paid."""
+    merchant_id = current_merchant_id()
+    earlier = _answered_before(merchant_id, key, "topup", payload)
+    if earlier is not None:
+        return earlier
+    provider = provider_for(merchant_id)
+    get_scoped_or_404(Member, member_id)
+    attempt = save_new(PaymentIntent(
+        merchant_id=merchant_id, store_id=store_id, kind=IntentKind.TOPUP, trade_type=TradeType.MICROPAY,
+        member_id=member_id, amount_cents=amount_cents, out_trade_no=new_out_trade_no(IntentKind.TOPUP),
+        idempotency_key=key, params={}, created_by_id=acting_staff_id()))
+    result = _collect_code(provider, attempt, auth_code)
+
+    def apply() -> tuple[dict, int]:
+        mark_paid(attempt.id, result, now)
+        topped = members.top_up(member_id, amount_cents, key=key, tender="wechat", now=now, store_id=store_id,
+                                payment_id=attempt.id)
+        return answer(topped)
+
+    return _apply_collected(provider, attempt, lambda: run_once(merchant_id, key, "topup", payload, apply))
+
+
+# --- trades the payer confirms on the phone (JSAPI, NATIVE) ---------------------------------------------
+
+def _live_intent(merchant_id: int, key: str) -> PaymentIntent | None:
+    return db.session.scalar(sa.select(PaymentIntent).where(
+        PaymentIntent.merchant_id == merchant_id, PaymentIntent.idempotency_key == key,
+        PaymentIntent.status.in_(_LIVE)).order_by(PaymentIntent.id.desc()).limit(1))
+
+
+def _client_params(provider: PaymentProvider, intent: PaymentIntent) -> dict | None:
+    if intent.trade_type is TradeType.JSAPI and intent.status is IntentStatus.PENDING and intent.prepay_id:
+        return provider.client_params(Prepared(intent.out_trade_no, intent.prepay_id))
+    return None
+
+
+def _prepare(provider: PaymentProvider, intent_id: int) -> Opened:
+    """Create the provider's trade for a saved intent (again, with the same trade number, when an
+    earlier try got no answer: the provider answers the same trade)."""
+    intent = db.session.get(PaymentIntent, intent_id)
+    attempt = Attempt(intent.id, intent.out_trade_no, intent.amount_cents, describe(intent))
+    trade_type, openid, expires_at = intent.trade_type, intent.openid, intent.expires_at
+    leave()
+    try:
+        if trade_type is TradeType.JSAPI:
+            prepared = provider.create_jsapi(attempt.charge(payer_ip=True), payer=openid or "",
+                                             notify_url=payment_notify_url(),
+                                             expires_at=expires_at)
+        else:
+            prepared = provider.create_native(attempt.charge(), product_id=attempt.out_trade_no,
+                                              notify_url=payment_notify_url(), expires_at=expires_at)
+    except ProviderUnavailable as error:
+        raise unavailable(error) from None  # still pending: reconciliation closes or settles it
+    except ProviderRejected as error:
+        finish(intent_id, IntentEvent.FAIL, error.code)
+        raise refused(error) from None
+    begin()
+    intent = lock_intent(id=intent_id)
+    intent.prepay_id, intent.code_url = prepared.prepay_id, prepared.code_url
+    db.session.commit()
+    return Opened(intent, _client_params(provider, intent))
+
+
+def _resume(provider: PaymentProvider, intent: PaymentIntent, print_: str) -> Opened:
+    if intent.params.get("fingerprint") != print_:
+        raise Conflict(gettext("This idempotency key was already used for a different request."),
+                       error_code="idempotency_key_reused")
+    if intent.status is IntentStatus.PENDING and not intent.prepay_id:
+        return _prepare(provider, intent.id)
+    return Opened(intent, _client_params(provider, intent))
+
+
+def _open(provider: PaymentProvider, intent: PaymentIntent, print_: str) -> Opened:
+    try:
+        save_new(intent)
+    except APIError as error:
+        if error.error_code != "payment_in_progress":
+            raise
+        twin = _live_intent(intent.merchant_id, intent.idempotency_key)  # a concurrent twin got in first
+        if twin is None:
+            raise
+        return _resume(provider, twin, print_)
+    return _prepare(provider, intent.id)
+
+
+def open_order_payment(order_id: int, *, trade_type: TradeType, member_id: int | None, points: int,
+                       coupon_ids: list[int], tenders: list[orders.TenderRequest], key: str, payload: dict,
+                       now: datetime, openid: str | None = None, wechat_cents: int | None = None) -> Opened:
+    """A JSAPI or NATIVE trade for what is left of the bill after `tenders` (`wechat_cents`, when
+    the caller names it, must be exactly that); the order is settled with all of them when the
+    provider confirms the payment. The same key answers the same intent."""
+    merchant_id = current_merchant_id()
+    print_ = fingerprint("wechat_pay", payload)
+    provider = provider_for(merchant_id)
+    existing = _live_intent(merchant_id, key)
+    if existing is not None:
+        return _resume(provider, existing, print_)
+    order = get_scoped_or_404(Order, order_id)
+    member = get_scoped_or_404(Member, member_id) if member_id is not None else None
+    bill = orders.price_order(order, member=member, points=points, coupon_ids=coupon_ids, now=now, lock=False)
+    amount = bill.payable_cents - sum(t.amount_cents for t in tenders)
+    if amount <= 0:
+        raise Unprocessable(gettext("The other tenders already cover the bill; nothing is left for WeChat Pay."),
+                            error_code="nothing_left_to_pay", details={"payable_cents": bill.payable_cents})
+    if wechat_cents is not None and wechat_cents != amount:
+        raise Unprocessable(gettext("The WeChat tender must be what is left of the bill after the other tenders."),
+                            error_code="tenders_do_not_cover_total",
+                            details={"payable_cents": bill.payable_cents, "wechat_cents": amount})
+    request = orders.SettleRequest(member_id=member_id, points=points, coupon_ids=coupon_ids,
+                                   tenders=[*tenders, orders.TenderRequest("wechat", amount)])
+    _dry_run(lambda: orders.settle_order(order_id, request, key=key, now=now))
+    intent = PaymentIntent(
+        merchant_id=merchant_id, store_id=order.store_id, kind=IntentKind.ORDER, trade_type=trade_type,
+        order_id=order_id, member_id=member_id, amount_cents=amount, out_trade_no=new_out_trade_no(IntentKind.ORDER),
+        idempotency_key=key, params={**_params(request), "fingerprint": print_}, openid=openid,
+        created_by_id=acting_staff_id(), expires_at=now + timedelta(minutes=expire_minutes()))
+    return _open(provider, intent, print_)
+
+
+def open_topup_payment(member_id: int, amount_cents: int, *, trade_type: TradeType, key: str, payload: dict,
+                       store_id: int | None, now: datetime, openid: str | None = None) -> Opened:
+    """A JSAPI or NATIVE trade for a top-up; the card is credited when the provider confirms it."""
+    merchant_id = current_merchant_id()
+    print_ = fingerprint("wechat_topup", payload)
+    provider = provider_for(merchant_id)
+    existing = _live_intent(merchant_id, key)
+    if existing is not None:
+        return _resume(provider, existing, print_)
+    get_scoped_or_404(Member, member_id)
+    intent = PaymentIntent(
+        merchant_id=merchant_id, store_id=store_id, kind=IntentKind.TOPUP, trade_type=trade_type,
+        member_id=member_id, amount_cents=amount_cents, out_trade_no=new_out_trade_no(IntentKind.TOPUP),
+        idempotency_key=key, params={"fingerprint": print_}, openid=openid, created_by_id=acting_staff_id(),
+        expires_at=now + timedelta(minutes=expire_minutes()))
+    return _open(provider, intent, print_)
+
+
+def diner_member(merchant_id: int, openid: str | None) -> Member | None:
+    if not openid:
+        return None
+    return db.session.scalar(sa.select(Member).where(Member.merchant_id == merchant_id, Member.openid == openid))
+
+
+def open_diner_payment(order: Order, *, openid: str, now: datetime) -> Opened:
+    """The diner pays the bill on the phone (JSAPI), priced for the member they are, if any.
+    Tapping again for the same bill finds the same trade."""
+    member = diner_member(order.merchant_id, openid)
+    bill = orders.price_order(order, member=member, points=0, coupon_ids=[], now=now, lock=False)
+    member_id = member.id if member is not None else None
+    digest = hashlib.sha256(f"{order.id}:{openid}:{member_id}:{bill.payable_cents}".encode()).hexdigest()
+    payload = {"order_id": order.id, "openid": openid, "member_id": member_id, "payable_cents": bill.payable_cents}
+    return open_order_payment(order.id, trade_type=TradeType.JSAPI, member_id=member_id, points=0, coupon_ids=[],
+                              tenders=[], key=f"jsapi-{digest[:40]}", payload=payload, now=now, openid=openid)
