@@ -72,6 +72,14 @@ class Config:
     WECHAT_OAUTH_BASE_URL = _env("WECHAT_OAUTH_BASE_URL", "http://127.0.0.1:8100/connect")
     WECHAT_PAY_BASE_URL = _env("WECHAT_PAY_BASE_URL", "http://127.0.0.1:8100")
     WECHAT_TIMEOUT_SECONDS = float(_env("WECHAT_TIMEOUT_SECONDS", "5"))  # type: ignore[arg-type]
+    # A payment code at the till: ask WeChat this many times, this far apart, while the diner
+    # confirms on the phone; then cancel (reverse) it.
+    WECHAT_PAY_POLLS = int(_env("WECHAT_PAY_POLLS", "10"))  # type: ignore[arg-type]
+    WECHAT_PAY_POLL_SECONDS = float(_env("WECHAT_PAY_POLL_SECONDS", "2"))  # type: ignore[arg-type]
+    WECHAT_PAY_EXPIRE_MINUTES = float(_env("WECHAT_PAY_EXPIRE_MINUTES", "15"))  # type: ignore[arg-type]
+    WECHAT_PAY_RECONCILE_AFTER_MINUTES = float(_env("WECHAT_PAY_RECONCILE_AFTER_MINUTES", "2"))  # type: ignore[arg-type]
+    # This server's public address, sent as spbill_create_ip for trades not paid in a browser.
+    WECHAT_PAY_SERVER_IP = _env("WECHAT_PAY_SERVER_IP", "127.0.0.1")
 
     # Live streams send a comment this often so proxies and clients know the line is alive.
     EVENT_HEARTBEAT_SECONDS = 15

@@ -55,6 +55,7 @@ from app.tables.models import DiningTable
 from app.tables.service import move_table
 from app.tables.state import TableEvent
 from app.tenants.models import Store
+from app.wechat import notify
 
 
 @dataclass(frozen=True)
@@ -391,6 +392,7 @@ def settle_order(order_id: int, request: SettleRequest, *, key: str, now: dateti
         "member": _member_snapshot(member),
     }
     _close_table(order, now)
+    notify.order_paid(order, payer_openid=next((t.payer for t in request.tenders if t.payer), None), now=now)
     append_event(order.merchant_id, order.store_id, EventKind.ORDER_PAID,
                  {"order_id": order.id, "table": order.table_code, "payable_cents": order.payable_cents},
                  order_id=order.id)

@@ -14,9 +14,9 @@ from app.orders.models import Order
 from app.orders.state import OrderStatus
 from app.payments import notices, service
 from app.payments.providers import wechat_settings
-from app.payments.routes import diner_openid
 from app.payments.wechat import MAX_NOTIFICATION_BYTES
 from app.tables.service import resolve_table_token
+from app.wechat.pages import diner_openid, oauth_redirect
 
 bp = Blueprint("payments_pages", __name__)
 
@@ -42,6 +42,8 @@ def diner_bill(token: str):
         raise NotFound("order")
     g.merchant_id = table.merchant_id
     openid = diner_openid(order.merchant_id)
+    if openid is None and order.status is OrderStatus.OPEN and wechat_settings(order.merchant_id) is not None:
+        return oauth_redirect(order.merchant_id, request.full_path)  # who is paying, before the bill
     member = service.diner_member(order.merchant_id, openid)
     lines = orders.billable_lines(order)
     if order.status is OrderStatus.OPEN:

@@ -3,7 +3,7 @@ diner's JSAPI payment from the bill page (by signed table QR)."""
 
 from __future__ import annotations
 
-from flask import Response, g, jsonify, session
+from flask import Response, g, jsonify
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
@@ -17,6 +17,7 @@ from app.payments import schemas, service
 from app.payments.models import PaymentIntent, TradeType
 from app.tables import qr
 from app.tables.service import resolve_table_token
+from app.wechat.pages import diner_openid
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="WeChat Pay trades")
 
@@ -24,16 +25,6 @@ id_argument("intent_id", PaymentIntent)
 
 # What the WeChat OAuth of the diner pages leaves in the session: the diner's openid and the
 # merchant whose official account it belongs to (an openid is per account).
-OPENID_SESSION_KEY, MERCHANT_SESSION_KEY = "wechat_openid", "wechat_merchant_id"
-
-
-def diner_openid(merchant_id: int) -> str | None:
-    openid = session.get(OPENID_SESSION_KEY)
-    if session.get(MERCHANT_SESSION_KEY) == merchant_id and isinstance(openid, str) and openid:
-        return openid
-    return None
-
-
 def _answer(body: dict, status: int):
     response = jsonify(body)
     response.status_code = status

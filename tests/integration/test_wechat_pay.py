@@ -444,13 +444,16 @@ def _sign_in(client, openid, merchant_id):
         session["wechat_openid"], session["wechat_merchant_id"] = openid, merchant_id
 
 
-def test_bill_page_shows_the_priced_bill_and_asks_for_wechat_outside_it(till):
+def test_bill_page_signs_the_diner_in_then_shows_the_priced_bill(till):
     table, token = _diner_table(till)
     order = till.order(table)
+    first = till.make.client.get(f"/t/{token}/bill?order={order['id']}")
+    assert first.status_code == 302 and "/wechat/oauth/start" in first.headers["Location"]
+    _sign_in(till.make.client, "o_bill_reader", till.tenant.merchant.id)
     page = till.make.client.get(f"/t/{token}/bill?order={order['id']}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "剁椒鱼头" in html and "￥152.00" in html and 'id="wechat-pay"' not in html
+    assert "剁椒鱼头" in html and "￥152.00" in html
     assert till.make.client.get(f"/t/{token}/bill?order=999999").status_code == 404
     other_table, other_token = _diner_table(till)
     assert till.make.client.get(f"/t/{other_token}/bill?order={order['id']}").status_code == 404
