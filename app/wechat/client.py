@@ -34,29 +34,53 @@ class _TimeoutSession(requests.Session):
 class OfficialAccountClient(WeChatClient):
     """`WeChatClient` whose token URL follows API_BASE_URL (wechatpy hard-codes the real host)."""
 
-    def __init__(self, appid: str, secret: str, *, base_url: str, timeout: float, session=None) -> None:
+    def __init__(self, appid: str, secret: str, *, base_url: str, timeout: float, session=None,
+                 refresh_lock=None) -> None:
         super().__init__(appid, secret, session=session, timeout=timeout)
         self.API_BASE_URL = base_url.rstrip("/") + "/cgi-bin/"
         self._http = _TimeoutSession(timeout)
+        self._refresh_lock = refresh_lock
 
     def fetch_access_token(self):
+        """Fetch a new token — one worker at a time when they share it through Redis: a worker
+        that waited for the lock uses the token the other just stored instead of fetching again
+        (each fetch makes WeChat retire the previous token)."""
+        if self._refresh_lock is None:
+            return self._fetch()
+        seen = self.session.get(self.access_token_key)
+        with self._refresh_lock:
+            current = self.session.get(self.access_token_key)
+            if current and current != seen:
+                return {"access_token": current}
+            return self._fetch()
+
+    def _fetch(self):
         return self._fetch_access_token(
             url=self.API_BASE_URL + "token",
             params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
         )
 
 
+def _redis():
+    redis_url = current_app.config.get("REDIS_URL")
+    if not redis_url:
+        return None
+    if redis_url not in _storages:
+        import redis
+
+        _storages[redis_url] = redis.Redis.from_url(redis_url, socket_timeout=5)
+    return _storages[redis_url]
+
+
 def _token_storage(settings: WeChatSettings):
     """Shared with every worker through Redis when configured; per process otherwise."""
-    redis_url = current_app.config.get("REDIS_URL")
-    key = f"{redis_url}|{settings.appid}"
+    client = _redis()
+    key = f"{id(client)}|{settings.appid}"
     if key not in _storages:
-        if redis_url:
-            import redis
+        if client is not None:
             from wechatpy.session.redisstorage import RedisStorage
 
-            _storages[key] = RedisStorage(redis.Redis.from_url(redis_url, socket_timeout=5),
-                                          prefix="tableloop:wechat")
+            _storages[key] = RedisStorage(client, prefix="tableloop:wechat")
         else:
             _storages[key] = MemoryStorage()
     return _storages[key]
@@ -64,8 +88,12 @@ def _token_storage(settings: WeChatSettings):
 
 def official_account(settings: WeChatSettings) -> OfficialAccountClient:
     config = current_app.config
+    client = _redis()
+    lock = None if client is None else client.lock(f"tableloop:wechat:{settings.appid}:token-refresh",
+                                                   timeout=30, blocking_timeout=config["WECHAT_TIMEOUT_SECONDS"] * 2)
     return OfficialAccountClient(settings.appid, settings.app_secret, base_url=config["WECHAT_API_BASE_URL"],
-                                 timeout=config["WECHAT_TIMEOUT_SECONDS"], session=_token_storage(settings))
+                                 timeout=config["WECHAT_TIMEOUT_SECONDS"], session=_token_storage(settings),
+                                 refresh_lock=lock)
 
 
 def oauth(settings: WeChatSettings, redirect_uri: str, state: str, scope: str = "snsapi_base") -> WeChatOAuth:
