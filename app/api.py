@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import flask_smorest
-from flask import current_app
+from flask import Response, current_app, jsonify
 from marshmallow import Schema as _Schema
 from marshmallow import ValidationError, fields, pre_load, validate
 
@@ -80,3 +80,10 @@ class Flag(fields.Boolean):
 def QueryId(**kwargs) -> fields.Integer:
     """A row id in a query string (text there, so not strict)."""
     return fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), **kwargs)
+
+
+def json_response(body: dict, status: int) -> Response:
+    """A JSON answer with its own status, for views that choose it (replays, 202 pending)."""
+    response = jsonify(body)
+    response.status_code = status
+    return response

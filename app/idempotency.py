@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify
+from flask import Response
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -82,7 +82,6 @@ def run_once(merchant_id: int, key: str, scope: str, payload: Any,
 
 def respond_once(scope: str, key: str, payload: Any, work: Callable[[], tuple[dict, int]]) -> Response:
     """`run_once` for a route of the current merchant: the JSON answer with the first status."""
-    body, status = run_once(current_merchant_id(), key, scope, payload, work)
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    from app.api import json_response
+
+    return json_response(*run_once(current_merchant_id(), key, scope, payload, work))

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import g, jsonify
+from flask import g
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
+from app.api import json_response
 from app.auth.guard import id_argument, public, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import NotFound, Unprocessable
 from app.events.models import EventKind
 from app.events.service import append as append_event
-from app.idempotency import run_once
+from app.idempotency import respond_once
 from app.members.ledger import lock_member
 from app.members.models import Member
 from app.orders import schemas, service, shift
@@ -33,11 +34,6 @@ id_argument("line_id", OrderLine)
 id_argument("ticket_id", KitchenTicket)
 id_argument("cart_line_id", CartLine)
 
-
-def _replayable(body: dict, status: int):
-    response = jsonify(body)
-    response.status_code = status
-    return response
 
 
 def _items(data: list[dict]) -> list[service.ItemRequest]:
@@ -73,7 +69,7 @@ def create_order(data):
         db.session.flush()
         return schemas.OrderOut().dump(order), 201
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "order_create", data, work))
+    return respond_once("order_create", data["idempotency_key"], data, work)
 
 
 @blp.route("/orders", methods=["GET"])
@@ -110,8 +106,7 @@ def add_items(data, order_id):
         db.session.flush()
         return schemas.OrderOut().dump(order), 201
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "order_items",
-                                 {"order_id": order_id, **data}, work))
+    return respond_once("order_items", data["idempotency_key"], {"order_id": order_id, **data}, work)
 
 
 @blp.route("/orders/<id:order_id>/lines/confirm", methods=["POST"])
@@ -178,7 +173,7 @@ def settle(data, order_id):
         order = service.settle_order(order_id, request, key=data["idempotency_key"], now=utcnow())
         return service.settle_result(order), 200
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "settle", payload, work))
+    return respond_once("settle", data["idempotency_key"], payload, work)
 
 
 def _settle_by_wechat(order_id: int, request: service.SettleRequest, wechat: dict, data: dict, payload: dict):
@@ -188,7 +183,7 @@ def _settle_by_wechat(order_id: int, request: service.SettleRequest, wechat: dic
     if data["member_id"] is not None:
         lock_member(data["member_id"])
     if wechat.get("auth_code"):
-        return _replayable(*payments.settle_with_code(
+        return json_response(*payments.settle_with_code(
             order_id, request, auth_code=wechat["auth_code"], key=data["idempotency_key"], payload=payload,
             now=utcnow(), answer=lambda order: (service.settle_result(order), 200)))
     others = [t for t in request.tenders if t.type != "wechat"]
@@ -196,7 +191,7 @@ def _settle_by_wechat(order_id: int, request: service.SettleRequest, wechat: dic
         order_id, trade_type=TradeType[wechat["trade_type"]], member_id=data["member_id"], points=data["points"],
         coupon_ids=data["coupon_ids"], tenders=others, key=data["idempotency_key"], payload=payload, now=utcnow(),
         openid=wechat.get("openid"), wechat_cents=wechat["amount_cents"])
-    return _replayable(intent_json(opened), 202)
+    return json_response(intent_json(opened), 202)
 
 
 @blp.route("/orders/<id:order_id>/refund", methods=["POST"])
@@ -218,8 +213,7 @@ def refund(data, order_id):
         return {"id": order.id, "status": order.status.label, "refunded_cents": order.refunded_cents - before,
                 "total_refunded_cents": order.refunded_cents}, 200
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "refund",
-                                 {"order_id": order_id, **data}, work))
+    return respond_once("refund", data["idempotency_key"], {"order_id": order_id, **data}, work)
 
 
 # --- kitchen tickets -------------------------------------------------------------------------
@@ -418,4 +412,4 @@ def close_shift(data):
             "difference_cents": closing.difference_cents})
         return schemas.ShiftOut().dump(closing), 201
 
-    return _replayable(*run_once(g.merchant_id, data["idempotency_key"], "shift_close", data, work))
+    return respond_once("shift_close", data["idempotency_key"], data, work)

@@ -3,10 +3,11 @@ diner's JSAPI payment from the bill page (by signed table QR)."""
 
 from __future__ import annotations
 
-from flask import Response, g, jsonify
+from flask import Response, g
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
+from app.api import json_response
 from app.auth.guard import id_argument, public, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
@@ -25,11 +26,6 @@ id_argument("intent_id", PaymentIntent)
 
 # What the WeChat OAuth of the diner pages leaves in the session: the diner's openid and the
 # merchant whose official account it belongs to (an openid is per account).
-def _answer(body: dict, status: int):
-    response = jsonify(body)
-    response.status_code = status
-    return response
-
 
 @blp.route("/orders/<id:order_id>/wechat-pay", methods=["POST"])
 @requires(Permission.MONEY)
@@ -44,7 +40,7 @@ def order_wechat_pay(data, order_id):
         order_id, trade_type=TradeType[data["trade_type"]], member_id=data["member_id"], points=data["points"],
         coupon_ids=data["coupon_ids"], tenders=tenders, key=data["idempotency_key"],
         payload={"order_id": order_id, **data}, now=utcnow(), openid=data["openid"])
-    return _answer(schemas.intent_json(opened), 201)
+    return json_response(schemas.intent_json(opened), 201)
 
 
 @blp.route("/payments/<id:intent_id>", methods=["GET"])
@@ -92,7 +88,7 @@ def diner_wechat_pay(data, token):
         raise Unauthorized(gettext("Open this page in WeChat to pay with WeChat Pay."),
                            error_code="wechat_login_required")
     opened = service.open_diner_payment(order, openid=openid, now=utcnow())
-    return _answer(_diner_json(opened), 201)
+    return json_response(_diner_json(opened), 201)
 
 
 @blp.route("/diner/tables/<token>/wechat-pay/<id:intent>", methods=["GET"])
