@@ -5,11 +5,12 @@ import threading
 import redis
 
 from app.wechat import client as wechat_client
+from app.wechat.models import WeChatSettings
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
-def test_workers_share_one_token_and_only_one_fetches_it(app, oa):
+def test_workers_share_one_token_and_only_one_fetches_it(app, db, oa):
     redis.Redis.from_url(REDIS_URL).flushdb()
     saved = app.config.get("REDIS_URL")
     app.config["REDIS_URL"] = REDIS_URL
@@ -17,11 +18,13 @@ def test_workers_share_one_token_and_only_one_fetches_it(app, oa):
     issued_before = len(oa.sim.state.access_tokens)
     tokens, errors = [], []
     barrier = threading.Barrier(8)
+    settings_id = oa.settings.id  # read here: ORM objects of the test's session stay in this thread
 
     def worker():
         try:
             with app.app_context():
-                client = wechat_client.official_account(oa.settings)  # a client per request, as the app does
+                settings = db.session.get(WeChatSettings, settings_id)
+                client = wechat_client.official_account(settings)  # a client per request, as the app does
                 barrier.wait()
                 tokens.append(client.access_token)
         except Exception as error:
