@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, render_template, request
 from flask_babel import gettext
 
+from app.auth.guard import require_store
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped
 from app.errors import NotFound
@@ -21,8 +22,7 @@ bp = Blueprint("kitchen", __name__, url_prefix="/kitchen", template_folder="temp
 def _store(store_id: int | None) -> Store:
     """The screen's store: a store-bound account's own; an owner or manager picks one."""
     if g.staff.store_id is not None:
-        if store_id not in (None, g.staff.store_id):
-            raise NotFound("store")
+        require_store(store_id if store_id is not None else g.staff.store_id)
         return db.session.get(Store, g.staff.store_id)
     if store_id is None:
         store = db.session.scalar(scoped(Store).order_by(Store.id).limit(1))

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from flask_babel import gettext
 from werkzeug.routing import IntegerConverter
 
 from app.auth.permissions import DEVICE_GRANTS, Permission, role_allows
 from app.auth.service import DEVICE_TOKEN_PREFIX, device_for_token, staff_for_token
 from app.db import begin_write, get_scoped_or_404
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, NotFound, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,3 +107,16 @@ def guard_api_request() -> None:
             if model is None:
                 raise RuntimeError(f"URL argument {name} of {request.endpoint} has no model in ID_ARGUMENTS")
             get_scoped_or_404(model, value)
+
+
+def works_at(store_id: int) -> bool:
+    """Store-bound staff (cashiers, kitchen, a store's manager) and devices act in their own store
+    only; owners and unbound managers in every store of their merchant."""
+    actor = (g.get("device") or g.get("staff")) if has_request_context() else None
+    return actor is None or actor.store_id in (None, store_id)
+
+
+def require_store(store_id: int, what: str = "store") -> None:
+    """404 for a store the caller does not work at — the same answer as a missing one."""
+    if not works_at(store_id):
+        raise NotFound(what)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from app.api import Schema
-from app.auth.guard import requires, token_in_query
+from app.auth.guard import require_store, requires, token_in_query
 from app.auth.permissions import Permission
 from app.db import db
 from app.errors import Unprocessable
@@ -49,22 +49,13 @@ def _kinds(text: str) -> list[EventKind] | None:
         raise Unprocessable(details={"fields": {"kinds": [f"Use any of: {', '.join(KIND_NAMES)}"]}}) from None
 
 
-def _check_store(store_id: int) -> None:
-    # Store-bound staff and devices see their own store only.
-    actor = g.get("device") or g.get("staff")
-    if actor is not None and actor.store_id not in (None, store_id):
-        from app.errors import NotFound
-
-        raise NotFound("store")
-
-
 @blp.route("/stores/<id:store_id>/events", methods=["GET"])
 @requires(Permission.KITCHEN, devices=True)
 @blp.arguments(EventsQuery, location="query")
 @blp.response(200, EventList)
 def list_events(query, store_id):
     """Events after the cursor `after`, oldest first; `kinds` filters (comma-separated)."""
-    _check_store(store_id)
+    require_store(store_id)
     events = [event_json(e) for e in read_after(store_id, query["after"], _kinds(query["kinds"]), query["limit"])]
     return {"events": events, "last_seq": events[-1]["seq"] if events else query["after"],
             "head_seq": last_seq(store_id)}
@@ -76,7 +67,7 @@ def list_events(query, store_id):
 @blp.arguments(EventsQuery, location="query")
 @blp.doc(description="Server-Sent Events. Resume with the Last-Event-ID header (or `after`).")
 def stream_events(query, store_id):
-    _check_store(store_id)
+    require_store(store_id)
     last_id = request.headers.get("Last-Event-ID", "")
     cursor = int(last_id) if last_id.isdigit() and len(last_id) < 19 else query["after"]
     kinds = _kinds(query["kinds"])

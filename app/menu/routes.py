@@ -6,7 +6,7 @@ from flask import g
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
-from app.auth.guard import id_argument, requires
+from app.auth.guard import id_argument, requires, works_at
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped
 from app.errors import Forbidden
@@ -102,7 +102,7 @@ def list_sold_out(store_id):
 def set_sold_out(data, store_id, dish_id):
     """Mark a dish sold out (沽清) at a store, or back in stock; it takes effect at once."""
     store = get_scoped_or_404(Store, store_id)
-    if g.staff.store_id is not None and g.staff.store_id != store.id:
+    if not works_at(store.id):
         raise Forbidden(gettext("You can only change your own store."))
     availability = service.set_sold_out(store, get_scoped_or_404(Dish, dish_id), data["is_sold_out"])
     db.session.commit()

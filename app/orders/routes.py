@@ -8,7 +8,7 @@ from flask_babel import gettext
 from flask_smorest import Blueprint
 
 from app.api import json_response
-from app.auth.guard import id_argument, public, requires
+from app.auth.guard import id_argument, public, require_store, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import NotFound, Unprocessable
@@ -42,9 +42,7 @@ def _items(data: list[dict]) -> list[service.ItemRequest]:
 
 def _store_for_actor(store_id: int) -> Store:
     store = get_scoped_or_404(Store, store_id)
-    actor = g.get("staff") or g.get("device")
-    if actor is not None and actor.store_id not in (None, store.id):
-        raise NotFound("store")
+    require_store(store.id)
     return store
 
 

@@ -13,14 +13,15 @@ from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context
+from flask import current_app
 from flask_babel import gettext
 from wechatpy.client.api import WeChatQRCode
 from wechatpy.exceptions import WeChatClientException
 
 from app.audit.service import record
+from app.auth.guard import require_store
 from app.db import db, insert_unique
-from app.errors import APIError, Conflict, NotFound
+from app.errors import APIError, Conflict
 from app.events.models import EventKind
 from app.events.service import append as append_event
 from app.members import service as members
@@ -199,9 +200,7 @@ def push_bill(order_id: int, now: datetime) -> PushedBill:
     from app.orders.service import lock_order, price_order
 
     order = lock_order(order_id)
-    actor = (g.get("staff") or g.get("device")) if has_request_context() else None
-    if actor is not None and actor.store_id not in (None, order.store_id):
-        raise NotFound("order")
+    require_store(order.store_id, "order")
     if order.status is not OrderStatus.OPEN:
         raise Conflict(gettext("This order is no longer open."), error_code="order_not_open",
                        details={"status": order.status.label})
