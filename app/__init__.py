@@ -37,6 +37,7 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     _register_pages(app)
     _register_errors(app)
     _register_cli(app)
+    _register_subscribers(app)
     return app
 
 
@@ -132,6 +133,13 @@ def _register_errors(app: Flask) -> None:
     def _unexpected(error: Exception):
         log.exception("unhandled error", exc_info=error)
         return internal_error_response(error)
+
+
+def _register_subscribers(app: Flask) -> None:
+    """The one dispatch table of domain events to channels, filled here and nowhere else."""
+    from app.events.subscriptions import register_all
+
+    register_all()
 
 
 def _register_cli(app: Flask) -> None:

@@ -235,8 +235,9 @@ def measure(app, pop: Population, ids: dict, lookups: int, topups: int, threads:
 
     from app.db import utcnow
     from app.extensions import db
-    from app.members import rules, service
+    from app.members import service
     from app.members.models import MemberSettings
+    from tablerules import members as rules
 
     rng = random.Random(7)
     client = app.test_client()

@@ -1,6 +1,6 @@
 """Forms of the manager's coupon pages: the template editor and the issue form on a member's page.
 
-Amounts are typed in yuan (`app.money.parse_yuan`), a percent coupon's discount the way the tier
+Amounts are typed in yuan (`tablerules.money.parse_yuan`), a percent coupon's discount the way the tier
 editor takes it (8.8 for 8.8折), dates as calendar days in the merchant's time zone. The form only
 reads text; whether a template makes sense is for the coupon rules to say (through
 `service.create_template` / `update_template`), and `show_refusal` puts their answer beside the
@@ -27,11 +27,11 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from app.coupons import rules
 from app.coupons.models import CouponTemplate, TemplateKind
 from app.errors import APIError
 from app.members.forms import check_yuan, parse_zhe, yuan_or_none
-from app.money import to_yuan
+from tablerules import coupons as rules
+from tablerules.money import to_yuan
 
 KEY_RE = r"^[0-9a-f]{32}$"
 

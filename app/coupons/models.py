@@ -1,7 +1,7 @@
 """Coupon templates, issued coupons and the append-only coupon ledger.
 
 The rules (what a template may say, when a coupon may be used, transferred or restored, and
-which state follows which event) live in `app.coupons.rules`; these tables store their inputs
+which state follows which event) live in `tablerules.coupons`; these tables store their inputs
 and results. The enums here are the rules' enums stored as small integers: each member's
 lower-case name is the rules' value (`CouponStatus.ISSUED.label == rules.CouponState.ISSUED`).
 """

@@ -13,7 +13,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import format_date, get_locale, gettext, lazy_gettext, ngettext
 
 from app.auth.permissions import Permission
-from app.coupons import rules, schemas, service
+from app.coupons import schemas, service
 from app.coupons.forms import CouponTemplateForm, IssueCouponForm, first_day, last_day, new_key
 from app.coupons.models import Coupon, CouponSource, CouponStatus, CouponTemplate, TemplateKind
 from app.db import begin_write, db, get_scoped_or_404, scoped, utcnow
@@ -23,6 +23,7 @@ from app.members.models import Member
 from app.members.pages import add_member_section, render_member_detail
 from app.menu.models import Category, Dish
 from app.pages.auth import can, login_required
+from tablerules import coupons as rules
 
 bp = Blueprint("coupon_pages", __name__, url_prefix="/manage")
 

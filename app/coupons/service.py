@@ -1,6 +1,6 @@
 """Coupon operations: templates, issue, the coupons of a bill, redeem, restore, transfer, expiry.
 
-Every rule comes from `app.coupons.rules`. Every state change goes through
+Every rule comes from `tablerules.coupons`. Every state change goes through
 `rules.transition()`, is applied with a conditional UPDATE (`… WHERE state = <the state it was
 read in>`), and writes one `CouponEvent` in the same transaction. Nothing here commits, so the
 settlement can redeem coupons together with its payments and ledger entries.
@@ -34,7 +34,6 @@ from flask import g, has_request_context
 from flask_babel import gettext
 
 from app.audit.service import record
-from app.coupons import rules
 from app.coupons.models import (
     Coupon,
     CouponEvent,
@@ -50,6 +49,7 @@ from app.members.ledger import lock_member
 from app.members.models import Member
 from app.menu.models import Category, Dish
 from app.wechat import notify
+from tablerules import coupons as rules
 
 CODE_PREFIX = "CP"
 CODE_LENGTH = 10

@@ -1,6 +1,6 @@
 """Forms of the manager's member pages: text as a manager types it, turned into what the services take.
 
-Money is typed in yuan and read with `app.money.parse_yuan`; a tier discount is typed the way
+Money is typed in yuan and read with `tablerules.money.parse_yuan`; a tier discount is typed the way
 Chinese menus print it (8.8 for 8.8折); a points multiplier as a factor (1.5 for 1.5×).
 """
 
@@ -24,8 +24,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from app.members.models import Account
-from app.members.points import ExpiryKind
-from app.money import parse_yuan, to_yuan
+from tablerules.money import parse_yuan, to_yuan
+from tablerules.points import ExpiryKind
 
 # --- text <-> numbers ------------------------------------------------------------------------
 

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.db import db
-from app.members import rules, service
+from app.members import service
 from app.members.models import Account, EntryKind, LedgerEntry, Member, Tier
 from app.tenants.models import Merchant
+from tablerules import members as rules
 
 
 def review_member(member: Member, tiers: list[Tier], now: datetime):

@@ -27,10 +27,10 @@ from app.members.forms import (
     zhe_text,
 )
 from app.members.models import Account, CardStatus, EntryKind, Member, Tier, TopUpRule
-from app.members.tiers import REVIEW_NOT_REQUALIFIED, SINGLE_TOPUP_REACHED, SPEND_12M_REACHED
-from app.money import format_cny, to_yuan, to_yuan_short
 from app.pages.auth import login_required
 from app.tenants.models import Store
+from tablerules.money import format_cny, to_yuan, to_yuan_short
+from tablerules.tiers import REVIEW_NOT_REQUALIFIED, SINGLE_TOPUP_REACHED, SPEND_12M_REACHED
 
 bp = Blueprint("member_pages", __name__, url_prefix="/manage/members")
 

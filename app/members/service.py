@@ -1,7 +1,7 @@
 """Member operations: sign-up, lookup, cards, tiers, top-ups, cash-outs, adjustments, points.
 
 Every balance change goes through `app.members.ledger.post`; every rule comes from
-`app.members.rules`. Functions here run inside the caller's transaction and never commit,
+`tablerules.members`. Functions here run inside the caller's transaction and never commit,
 so a settlement can combine several of them atomically.
 """
 
@@ -18,7 +18,6 @@ from flask_babel import gettext
 from app.audit.service import record
 from app.db import current_merchant_id, db, get_scoped_or_404, insert_unique, scoped, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
-from app.members import rules
 from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import (
     Account,
@@ -37,6 +36,7 @@ from app.members.models import (
     TopUpRule,
 )
 from app.wechat import notify
+from tablerules import members as rules
 
 DEFAULT_TIERS = (
     # name, name_en, rank, % off, points multiplier %, 12-month spend, single top-up (fen)

@@ -13,9 +13,9 @@ from sqlalchemy.orm import contains_eager, selectinload
 from app.audit.service import record
 from app.db import db, insert_unique, utcnow
 from app.errors import Conflict, Unprocessable
-from app.menu import rules
 from app.menu.models import Category, Dish, DishAvailability, OptionChoice, OptionGroup
 from app.tenants.models import Store
+from tablerules import menu as rules
 
 _OPTION_MESSAGES = {
     rules.OPTION_REQUIRED: lazy_gettext("Please choose %(group)s."),

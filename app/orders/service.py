@@ -20,14 +20,11 @@ from app.db import current_merchant_id, db, get_scoped, utcnow
 from app.errors import Conflict, NotFound, Unprocessable
 from app.events.models import EventKind
 from app.events.service import append as append_event
-from app.members import rules as member_rules
 from app.members import service as members
 from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, LedgerEntry, Member, MemberVisit, PointsLot, PointsLotMove
 from app.menu import service as menu
 from app.menu.models import Dish
-from app.menu.rules import OptionError, choose_options
-from app.orders import pricing
 from app.orders.models import (
     CartLine,
     KitchenTicket,
@@ -56,6 +53,9 @@ from app.tables.service import move_table
 from app.tables.state import TableEvent
 from app.tenants.models import Store
 from app.wechat import notify
+from tablerules import members as member_rules
+from tablerules import pricing
+from tablerules.menu import OptionError, choose_options
 
 
 @dataclass(frozen=True)

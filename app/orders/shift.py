@@ -17,8 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.audit.models import AuditEntry
 from app.db import TenantMixin, UTCDateTime, db, utcnow
 from app.members.models import Account, EntryKind, LedgerEntry
-from app.members.points import CHINA_TZ
 from app.orders.models import Payment, PaymentKind, Tender
+from tablerules.points import CHINA_TZ
 
 
 @dataclass(frozen=True)

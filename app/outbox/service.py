@@ -47,14 +47,13 @@ class PermanentFailure(Exception):
     """Raised by a handler when the receiver refused the message for good: no retry."""
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that sends messages of `kind` (it must not write to the database)."""
+def register(kind: str, function: Handler) -> None:
+    """The function that sends messages of `kind`; called at app start (`app.events.subscriptions`)."""
+    _HANDLERS[kind] = function
 
-    def register(function: Handler) -> Handler:
-        _HANDLERS[kind] = function
-        return function
 
-    return register
+def unregister(kind: str) -> None:
+    _HANDLERS.pop(kind, None)
 
 
 def enqueue(merchant_id: int, kind: str, key: str, payload: dict, *, now: datetime | None = None) -> bool:

@@ -28,7 +28,7 @@ class Store(TenantMixin, TimestampMixin, db.Model):
     address: Mapped[str] = mapped_column(sa.String(200), default="")
     phone: Mapped[str] = mapped_column(sa.String(30), default="")
     is_active: Mapped[bool] = mapped_column(default=True)
-    # 抹零: how the payable is rounded down ("none", "to_jiao", "to_yuan"); see app.orders.pricing.
+    # 抹零: how the payable is rounded down ("none", "to_jiao", "to_yuan"); see tablerules.pricing.
     rounding: Mapped[str] = mapped_column(sa.String(10), default="none", server_default="none")
     # Diner picks wait for a waiter's confirmation before they reach the kitchen.
     is_waiter_confirm: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

@@ -1,6 +1,6 @@
 """WeChat template messages to diners and members: one function per kind.
 
-Each function builds the message (Chinese text; amounts through `app.money`) and puts it in the
+Each function builds the message (Chinese text; amounts through `tablerules.money`) and puts it in the
 outbox in the caller's transaction, under a key named after the event, so it is sent after
 commit and never twice for the same event. Nothing is sent when the merchant has no WeChat
 account, the kind has no template, or the member has no openid.
@@ -24,12 +24,12 @@ from wechatpy.exceptions import WeChatClientException
 
 from app.db import db, utcnow
 from app.members.models import Account, EntryKind, LedgerEntry, Member
-from app.members.points import CHINA_TZ
-from app.money import format_cny
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.wechat.client import official_account
 from app.wechat.models import WeChatSettings
+from tablerules.money import format_cny
+from tablerules.points import CHINA_TZ
 
 if TYPE_CHECKING:
     from app.coupons.models import Coupon
@@ -206,7 +206,6 @@ def order_paid(order: Order, *, payer_openid: str | None = None, now: datetime |
 
 # --- sending (the outbox worker) -----------------------------------------------------------------
 
-@outbox.handler(TEMPLATE_MESSAGE)
 def deliver_template(message: OutboxMessage) -> None:
     settings = settings_for(message.merchant_id)
     if settings is None:

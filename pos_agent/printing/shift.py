@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.money import format_cny
+from tablerules.money import format_cny
 
 from ..config import StoreInfo
 from .models import ShiftSummary

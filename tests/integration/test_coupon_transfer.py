@@ -8,10 +8,11 @@ import pytest
 import sqlalchemy as sa
 from flask import g
 
-from app.coupons import rules, service
+from app.coupons import service
 from app.coupons.models import Coupon, CouponEvent
 from app.db import begin_write, utcnow
 from app.errors import APIError
+from tablerules import coupons as rules
 from tests.factories import create_coupon_template, create_member, issue_coupon
 
 WHOLE_BILL = [rules.CouponLine(line_id=1, dish_id=1, category_id=None, qty=1, amount_cents=10_000)]

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from flask import g
 
 from app.audit.models import AuditEntry
-from app.coupons import rules, service
+from app.coupons import service
 from app.coupons.models import Coupon, CouponEvent, CouponEventKind, CouponStatus
 from app.db import begin_write, utcnow
 from app.errors import APIError
+from tablerules import coupons as rules
 from tests.factories import create_coupon_template, create_dish, create_member, issue_coupon
 
 

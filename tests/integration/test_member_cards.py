@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from app.db import utcnow
-from app.members import rules
 from app.members.models import MemberSettings
+from tablerules import members as rules
 from tests.factories import create_member
 
 

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from app.coupons.rules import TRANSITIONS, CouponEvent, CouponState, IllegalTransition, transition
+from tablerules.coupons import TRANSITIONS, CouponEvent, CouponState, IllegalTransition, transition
 
 LEGAL = {
     ("issued", "redeem"): "redeemed",

@@ -3,7 +3,7 @@
 import pytest
 
 from app.members.forms import factor_text, parse_factor, parse_zhe, zhe_text
-from app.money import to_yuan_short
+from tablerules.money import to_yuan_short
 
 
 @pytest.mark.parametrize(("text", "percent_off"), [

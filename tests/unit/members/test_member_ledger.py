@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from app.members.rules import (
+from tablerules.members import (
     NOTHING_REFUNDED,
     ExpiryKind,
     LedgerMismatch,

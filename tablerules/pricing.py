@@ -42,7 +42,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from app.coupons.rules import (
+from tablerules.coupons import (
     CouponKind,
     CouponLine,
     IssuedCoupon,
@@ -54,7 +54,7 @@ from app.coupons.rules import (
     zhe,
 )
 
-# Error codes besides the coupon eligibility reasons (see app.coupons.rules.ELIGIBILITY_REASONS).
+# Error codes besides the coupon eligibility reasons (see tablerules.coupons.ELIGIBILITY_REASONS).
 POINTS_EXCEED_LIMIT = "points_exceed_limit"
 INSUFFICIENT_POINTS = "insufficient_points"
 INVALID_POINTS = "invalid_points"

@@ -14,7 +14,7 @@ Decisions:
 - FIFO: lots are used in order of ``expires_at`` (never-expiring last), then ``id``; lots whose
   ``expires_at <= now`` are never used.
 - The points' redemption VALUE and the maximum share of a bill are pricing rules
-  (``app.orders.pricing``), not here.
+  (``tablerules.pricing``), not here.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.coupons.rules import (
+from tablerules.coupons import (
     ELIGIBILITY_REASONS,
     TRANSFER_REASONS,
     Allowed,

@@ -2,7 +2,7 @@
 
 Pure functions over frozen dataclasses: no database, no Flask, no clock (``now`` is passed in).
 Amounts are integer fen. The bill-level arithmetic (ordering, stacking, allocation to lines)
-lives in ``app.orders.pricing``; this module answers questions about one coupon at a time.
+lives in ``tablerules.pricing``; this module answers questions about one coupon at a time.
 
 Decisions, so every caller reads them the same way:
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from app.money import to_yuan
+from tablerules.money import to_yuan
 
 
 class CouponKind(StrEnum):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.menu.rules import (
+from tablerules.menu import (
     DUPLICATE_OPTION,
     OPTION_REQUIRED,
     TOO_MANY_OPTIONS,

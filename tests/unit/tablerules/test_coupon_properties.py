@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.coupons.rules import CouponKind, CouponLine, CouponTemplate, coupon_discount, discount_lines
+from tablerules.coupons import CouponKind, CouponLine, CouponTemplate, coupon_discount, discount_lines
 
 PROPERTY = settings(max_examples=300, deadline=None)
 scopes = st.none() | st.frozensets(st.integers(1, 5), min_size=1, max_size=3)

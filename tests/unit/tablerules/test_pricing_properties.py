@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.coupons.rules import ELIGIBILITY_REASONS, CouponKind, CouponState, CouponTemplate, IssuedCoupon
-from app.orders.pricing import (
+from tablerules.coupons import ELIGIBILITY_REASONS, CouponKind, CouponState, CouponTemplate, IssuedCoupon
+from tablerules.pricing import (
     BillLine,
     PointsRedeemRule,
     PricedBill,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
 
-from app.money import format_cny
+from tablerules.money import format_cny
 
 # Reason codes (stable: stored with each tier change).
 SPEND_12M_REACHED = "spend_12m_reached"

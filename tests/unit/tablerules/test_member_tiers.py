@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.members.rules import (
+from tablerules.members import (
     REVIEW_NOT_REQUALIFIED,
     SINGLE_TOPUP_REACHED,
     SPEND_12M_REACHED,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.members.rules import (
+from tablerules.members import (
     CHINA_TZ,
     MemberCodeError,
     MemberCodeReason,

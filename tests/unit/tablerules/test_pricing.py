@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.coupons.rules import CouponKind, CouponState, CouponTemplate, IssuedCoupon
-from app.orders.pricing import (
+from tablerules.coupons import CouponKind, CouponState, CouponTemplate, IssuedCoupon
+from tablerules.pricing import (
     BillLine,
     BillStep,
     PointsRedeemRule,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from app.members.member_code import (
+from tablerules.member_code import (
     MemberCodeError,
     MemberCodeMatch,
     MemberCodeReason,
@@ -19,7 +19,7 @@ from app.members.member_code import (
     parse_member_code,
     verify_member_code,
 )
-from app.members.points import (
+from tablerules.points import (
     CHINA_TZ,
     ExpiryKind,
     InsufficientPoints,
@@ -40,7 +40,7 @@ from app.members.points import (
     points_to_reverse,
     usable_points,
 )
-from app.members.stored_value import (
+from tablerules.stored_value import (
     NOTHING_REFUNDED,
     CashOut,
     InsufficientBalance,
@@ -54,7 +54,7 @@ from app.members.stored_value import (
     topup_bonus,
     topup_credit,
 )
-from app.members.tiers import (
+from tablerules.tiers import (
     REVIEW_NOT_REQUALIFIED,
     SINGLE_TOPUP_REACHED,
     SPEND_12M_REACHED,
