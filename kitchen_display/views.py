@@ -10,6 +10,7 @@ from app.db import db, get_scoped_or_404, scoped
 from app.errors import NotFound
 from app.events.models import KITCHEN_KINDS
 from app.events.service import last_seq, sse_stream
+from app.orders import documents
 from app.orders import service as orders
 from app.orders.models import KitchenTicket, TicketStatus
 from app.pages.auth import login_required
@@ -49,7 +50,7 @@ def open_tickets(store_id: int):
     store = _store(store_id)
     tickets = db.session.scalars(scoped(KitchenTicket).where(
         KitchenTicket.store_id == store.id, KitchenTicket.status == TicketStatus.OPEN).order_by(KitchenTicket.id))
-    return {"tickets": [orders.ticket_json(t) for t in tickets], "head_seq": last_seq(store.id)}
+    return {"tickets": [documents.ticket_json(t) for t in tickets], "head_seq": last_seq(store.id)}
 
 
 @bp.route("/stores/<id:store_id>/stream")
@@ -73,4 +74,4 @@ def ticket_action(ticket_id: int, action: str):
     _store(ticket.store_id)
     orders.set_ticket(ticket, bumped=action == "bump")
     db.session.commit()
-    return {"ticket": orders.ticket_json(ticket), "message": gettext("Done.")}
+    return {"ticket": documents.ticket_json(ticket), "message": gettext("Done.")}

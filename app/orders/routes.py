@@ -17,7 +17,7 @@ from app.events.service import append as append_event
 from app.idempotency import respond_once
 from app.members.ledger import lock_member
 from app.members.models import Member
-from app.orders import schemas, service, shift
+from app.orders import documents, schemas, service, shift
 from app.orders.models import CartLine, KitchenTicket, Order, OrderLine, TicketStatus
 from app.orders.state import OrderStatus
 from app.payments import service as payments
@@ -226,7 +226,7 @@ def list_tickets(query, store_id):
                                        KitchenTicket.status == TicketStatus[query["status"].upper()])
     if "station" in query:
         stmt = stmt.where(KitchenTicket.station == query["station"])
-    return {"tickets": [service.ticket_json(t) for t in db.session.scalars(stmt.order_by(KitchenTicket.id))]}
+    return {"tickets": [documents.ticket_json(t) for t in db.session.scalars(stmt.order_by(KitchenTicket.id))]}
 
 
 def _ticket_action(ticket_id: int, bumped: bool):
@@ -235,7 +235,7 @@ def _ticket_action(ticket_id: int, bumped: bool):
     _store_for_actor(ticket.store_id)
     service.set_ticket(ticket, bumped)
     db.session.commit()
-    return service.ticket_json(ticket)
+    return documents.ticket_json(ticket)
 
 
 @blp.route("/tickets/<id:ticket_id>/bump", methods=["POST"])

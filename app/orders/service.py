@@ -25,6 +25,7 @@ from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, LedgerEntry, Member, MemberVisit, PointsLot, PointsLotMove
 from app.menu import service as menu
 from app.menu.models import Dish
+from app.orders.documents import billable_lines, line_json, receipt_document, ticket_json
 from app.orders.models import (
     CartLine,
     KitchenTicket,
@@ -38,7 +39,6 @@ from app.orders.models import (
     TicketStatus,
 )
 from app.orders.state import (
-    BILLABLE,
     IllegalTransition,
     LineEvent,
     LineStatus,
@@ -92,10 +92,6 @@ def lock_order(order_id: int) -> Order:
     if order is None:
         raise NotFound("order")
     return order
-
-
-def billable_lines(order: Order) -> list[OrderLine]:
-    return [line for line in order.lines if line.status in BILLABLE]
 
 
 def _actor_label() -> str:
@@ -168,7 +164,7 @@ def add_items(order: Order, items: Sequence[ItemRequest], *, added_by: str, conf
     else:
         append_event(order.merchant_id, order.store_id, EventKind.ORDER_SUBMITTED,
                      {"order_id": order.id, "table": order.table_code,
-                      "items": [_line_json(line) for line in lines]}, order_id=order.id)
+                      "items": [line_json(line) for line in lines]}, order_id=order.id)
     _refresh_subtotal(order)
     return lines
 
@@ -207,19 +203,6 @@ def _line_move(line: OrderLine, event: LineEvent) -> LineStatus:
                        details={"line_id": line.id, "status": line.status.label, "event": str(event)}) from None
 
 
-def _line_json(line: OrderLine) -> dict:
-    return {"line_id": line.id, "dish_id": line.dish_id, "name": line.name, "name_en": line.name_en,
-            "qty": line.qty, "options": line.options, "note": line.note, "status": line.status.label,
-            "unit_price_cents": line.unit_price_cents, "added_by": line.added_by}
-
-
-def ticket_json(ticket: KitchenTicket) -> dict:
-    return {"ticket_id": ticket.id, "order_id": ticket.order_id, "station": ticket.station,
-            "table": ticket.table_code, "status": ticket.status.label, "is_addition": ticket.is_addition,
-            "created_at": (ticket.created_at or utcnow()).isoformat(),
-            "items": [_line_json(line) for line in ticket.lines]}
-
-
 def void_line(order: Order, line_id: int, reason: str) -> OrderLine:
     _require_open(order)
     line = next((line for line in order.lines if line.id == line_id), None)
@@ -232,7 +215,7 @@ def void_line(order: Order, line_id: int, reason: str) -> OrderLine:
     if line.ticket_id is not None:
         append_event(order.merchant_id, order.store_id, EventKind.TICKET_CANCELLED,
                      {"ticket_id": line.ticket_id, "table": order.table_code, "reason": reason,
-                      "items": [_line_json(line)]}, order_id=order.id)
+                      "items": [line_json(line)]}, order_id=order.id)
     _refresh_subtotal(order)
     return line
 
@@ -426,27 +409,6 @@ def _close_table(order: Order, now: datetime) -> None:
                                                                TableSession.status == SessionStatus.OPEN))
     if session is not None:
         session.status, session.closed_at = SessionStatus.CLOSED, now
-
-
-def receipt_document(order: Order, *, kind: str = "receipt") -> dict:
-    """The customer receipt as plain data for the on-site agent's printer."""
-    store = db.session.get(Store, order.store_id)
-    bill = order.bill or {}
-    return {
-        "document": kind, "document_id": f"{kind}-{order.id}", "version": 1,
-        "store": {"name": store.name, "address": store.address, "phone": store.phone},
-        "order_id": order.id, "table": order.table_code,
-        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
-        "items": [{"name": line.name, "name_en": line.name_en, "qty": line.qty,
-                   "unit_price_cents": line.unit_price_cents, "amount_cents": line.amount_cents,
-                   "options": [o["name"] for o in line.options], "note": line.note}
-                  for line in billable_lines(order)],
-        "steps": bill.get("lines", []),
-        "tenders": bill.get("tenders", []),
-        "change_cents": order.change_cents,
-        "member": bill.get("member"),
-        "points_earned": bill.get("points_earned", 0),
-    }
 
 
 # --- refunds ---------------------------------------------------------------------------------
@@ -697,7 +659,7 @@ def send_cart(table: DiningTable, *, by_staff: bool) -> Order:
     else:
         append_event(order.merchant_id, order.store_id, EventKind.ORDER_SUBMITTED,
                      {"order_id": order.id, "table": order.table_code,
-                      "items": [_line_json(line) for line in lines]}, order_id=order.id)
+                      "items": [line_json(line) for line in lines]}, order_id=order.id)
         if table.state.label != "ordering":
             move_table(table, TableEvent.ORDER)
     for line in list(session.cart):
