@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := app
 
-.PHONY: run test setup lint translations migrate demo system-deps bench clean
+PROCFILE ?= Procfile
+
+.PHONY: run start test setup lint translations migrate demo system-deps bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +28,16 @@ migrate: setup
 demo: migrate
 	$(BIN)/flask demo load
 
-# Everything of the embedded default, together; Ctrl-C stops all of it.
+# Everything of the embedded default, together; Ctrl-C stops all of it, also when the output
+# goes through a pipe (`make run | tee run.log`): see bin/run.
 run: demo
 	@mkdir -p var
 	@$(BIN)/flask demo urls
-	$(BIN)/honcho start -f Procfile
+	@$(MAKE) --no-print-directory start
+
+# Only the processes of $(PROCFILE), on what is already set up.
+start:
+	$(BIN)/python bin/run -f $(PROCFILE)
 
 # Debian's chromium for the browser tests (root on CI machines; otherwise install it yourself).
 system-deps:

@@ -100,6 +100,12 @@ def _register_api(app: Flask) -> None:
     def swagger_assets(filename: str):
         return send_from_directory(assets, filename, max_age=86400)
 
+    @app.get("/favicon.ico")
+    def favicon():
+        """Browsers ask for this path whatever the page links, the API docs included."""
+        return send_from_directory(app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                                   max_age=86400)
+
 
 def _register_pages(app: Flask) -> None:
     from kitchen_display import bp as kitchen_bp

@@ -1,8 +1,9 @@
 """Database base: naming convention, typed base model, column types, tenancy scoping.
 
 Every business table carries `merchant_id` (`TenantMixin`). Queries for tenant rows go through
-`scoped()` / `get_scoped_or_404()`, which read the merchant of the authenticated caller, so a
-route cannot forget the filter without writing raw SQL.
+`scoped()` / `get_scoped_or_404()`, limited to the actor's merchant (a service passes
+`actor.merchant_id`; a route may leave it to the authenticated caller's), so no query forgets the
+filter without writing raw SQL.
 """
 
 from __future__ import annotations
@@ -116,20 +117,22 @@ def current_merchant_id() -> int:
     return merchant_id
 
 
-def scoped(model: type[M]) -> sa.Select[tuple[M]]:
-    """`select(model)` already limited to the current merchant."""
-    return sa.select(model).where(model.merchant_id == current_merchant_id())
+def scoped(model: type[M], merchant_id: int | None = None) -> sa.Select[tuple[M]]:
+    """`select(model)` already limited to `merchant_id` (services pass the actor's), or in a route
+    to the authenticated caller's merchant."""
+    merchant_id = current_merchant_id() if merchant_id is None else merchant_id
+    return sa.select(model).where(model.merchant_id == merchant_id)
 
 
-def get_scoped(model: type[M], object_id: int) -> M | None:
-    return db.session.scalar(scoped(model).where(model.id == object_id))  # type: ignore[attr-defined]
+def get_scoped(model: type[M], object_id: int, merchant_id: int | None = None) -> M | None:
+    return db.session.scalar(scoped(model, merchant_id).where(model.id == object_id))  # type: ignore[attr-defined]
 
 
-def get_scoped_or_404(model: type[M], object_id: int) -> M:
-    """The row if it exists *and* belongs to the current merchant; otherwise 404, the same answer."""
+def get_scoped_or_404(model: type[M], object_id: int, merchant_id: int | None = None) -> M:
+    """The row if it exists *and* belongs to the merchant; otherwise 404, the same answer."""
     from app.errors import NotFound
 
-    row = get_scoped(model, object_id)
+    row = get_scoped(model, object_id, merchant_id)
     if row is None:
         raise NotFound(model.__name__.lower())
     return row

@@ -10,12 +10,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.actor import Actor
 from app.db import utcnow
+
+log = logging.getLogger(__name__)
 
 scheduler_cli = AppGroup("scheduler", help="The scheduler process (exactly one per installation).")
 
@@ -35,31 +40,51 @@ def _app():
     return create_app()
 
 
+Work = Callable[..., object]  # work(now, *, actor) for one merchant
+
+
+def for_every_merchant(work: Work, now: datetime, merchant_ids: Iterable[int] | None = None) -> dict[int, object]:
+    """Run `work` for each merchant (every merchant, or the ids given) as that merchant's system
+    actor, one transaction each: one merchant's trouble is logged and never holds up the others.
+    Answers each merchant's result (None where it failed)."""
+    import sqlalchemy as sa
+
+    from app.db import db
+    from app.tenants.models import Merchant
+
+    if merchant_ids is None:
+        merchant_ids = db.session.scalars(sa.select(Merchant.id).order_by(Merchant.id)).all()
+    results: dict[int, object] = {}
+    for merchant_id in list(merchant_ids):
+        try:
+            results[merchant_id] = work(now, actor=Actor.system(merchant_id))
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            results[merchant_id] = None
+            log.exception("%s for merchant %s failed", getattr(work, "__name__", work), merchant_id)
+    return results
+
+
 def expire_points() -> None:
     with _app().app_context():
-        from app.members.jobs import run_for_every_merchant
+        from app.members.service import expire_all_points
 
-        run_for_every_merchant("expire_points", utcnow())
+        for_every_merchant(expire_all_points, utcnow())
 
 
 def review_tiers() -> None:
     with _app().app_context():
-        from app.members.jobs import run_for_every_merchant
+        from app.members.jobs import review_tiers as review
 
-        run_for_every_merchant("review_tiers", utcnow())
+        for_every_merchant(review, utcnow())
 
 
 def expire_coupons() -> None:
     with _app().app_context():
-        import sqlalchemy as sa
+        from app.coupons.service import expire_coupons as expire
 
-        from app.coupons import service as coupons
-        from app.db import db
-        from app.tenants.models import Merchant
-
-        for merchant_id in db.session.scalars(sa.select(Merchant.id)).all():
-            coupons.expire_coupons(merchant_id, utcnow())
-            db.session.commit()
+        for_every_merchant(expire, utcnow())
 
 
 def reconcile_payments() -> None:
@@ -71,12 +96,10 @@ def reconcile_payments() -> None:
         from app.payments.reconcile import reconcile_pending
         from app.wechat.models import WeChatSettings
 
-        for merchant_id in db.session.scalars(sa.select(WeChatSettings.merchant_id)).all():
-            try:
-                reconcile_pending(merchant_id, utcnow())
-            except Exception:  # one merchant's trouble must not hold up the others
-                logging.getLogger(__name__).exception("reconciling merchant %s failed", merchant_id)
-            db.session.rollback()
+        def reconcile(now: datetime, *, actor: Actor) -> object:
+            return reconcile_pending(now, actor=actor)
+
+        for_every_merchant(reconcile, utcnow(), db.session.scalars(sa.select(WeChatSettings.merchant_id)).all())
 
 
 @scheduler_cli.command("run")

@@ -162,10 +162,10 @@ def _load_sqlite(engine: sa.Engine, rows: Iterator[tuple], table: str, columns: 
 
 def load(app, pop: Population) -> dict:
     """The merchant through the services, then members and cards in bulk; returns ids and timings."""
+    from app.auth.service import create_tenant
     from app.extensions import db
     from app.members import service
     from app.members.models import Member
-    from app.tenants.service import create_tenant
 
     with app.app_context():
         if db.session.scalar(sa.select(sa.func.count()).select_from(Member)):
@@ -231,8 +231,7 @@ def _timed(calls: list[Callable[[], int]], ok: int) -> dict:
 
 
 def measure(app, pop: Population, ids: dict, lookups: int, topups: int, threads: int) -> list[tuple[str, dict]]:
-    from flask import g
-
+    from app.actor import Actor
     from app.db import utcnow
     from app.extensions import db
     from app.members import service
@@ -270,8 +269,8 @@ def measure(app, pop: Population, ids: dict, lookups: int, topups: int, threads:
     results.append(("API lookup by member code", _timed(
         [api_lookup(lambda i=i: {"code": code_of(pop.member_nos[i])}) for i in sample()], 200)))
 
+    actor = Actor.system(ids["merchant_id"])
     with app.test_request_context():
-        g.merchant_id = ids["merchant_id"]
 
         def service_call(find: Callable[[], object]) -> Callable[[], int]:
             def call() -> int:
@@ -281,11 +280,11 @@ def measure(app, pop: Population, ids: dict, lookups: int, topups: int, threads:
             return call
 
         results.append(("service find_by_phone", _timed(
-            [service_call(lambda i=i: service.find_by_phone(pop.phones[i])) for i in sample()], 200)))
+            [service_call(lambda i=i: service.find_by_phone(pop.phones[i], actor=actor)) for i in sample()], 200)))
         results.append(("service find_by_card", _timed(
-            [service_call(lambda i=i: service.find_by_card(pop.card_nos[i])) for i in sample()], 200)))
+            [service_call(lambda i=i: service.find_by_card(pop.card_nos[i], actor=actor)) for i in sample()], 200)))
         results.append(("service find_by_code", _timed([service_call(lambda i=i: service.find_by_code(
-            code_of(pop.member_nos[i]), utcnow(), consume=False)) for i in sample()], 200)))
+            code_of(pop.member_nos[i]), utcnow(), consume=False, actor=actor)) for i in sample()], 200)))
 
     def topup_call(member_id: int, own_client=None) -> Callable[[], int]:
         def call() -> int:

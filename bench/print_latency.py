@@ -44,13 +44,14 @@ def receipt(number: int) -> dict:
     payable = subtotal + discount
     return {
         "kind": "receipt",
+        "document_id": f"bench-{number}",
         "order_no": f"20240501-{number:04d}",
         "table": "A12",
         "guests": 4,
         "cashier": "王芳",
-        "closed_at": "2024-05-01T04:30:00Z",
+        "paid_at": "2024-05-01T04:30:00Z",
         "items": [
-            {"name": name, "quantity": q, "amount_cents": amount, "options": opts, "note": "不要香菜" if q > 1 else ""}
+            {"name": name, "qty": q, "amount_cents": amount, "options": opts, "note": "不要香菜" if q > 1 else ""}
             for name, q, amount, opts in items
         ],
         "steps": [
@@ -58,7 +59,7 @@ def receipt(number: int) -> dict:
             {"kind": "tier_discount", "label": "会员折扣 9折", "amount_cents": discount},
         ],
         "payable_cents": payable,
-        "tenders": [{"kind": "wechat", "amount_cents": payable, "reference": "4200001234"}],
+        "tenders": [{"type": "wechat", "amount_cents": payable, "reference": "4200001234"}],
         "member": {"name": "李雷", "phone": "138****1234", "tier": "金卡 Gold", "points_earned": payable // 100,
                    "points_balance": 1296, "balance_cents": 52000},
     }  # fmt: skip

@@ -57,12 +57,13 @@ def _seed(members: int) -> dict:
     from flask_migrate import upgrade
 
     from app import create_app
+    from app.actor import Actor
+    from app.auth.service import create_tenant
     from app.db import db
     from app.members import service as members_service
     from app.members.ledger import Move, Refs, post
     from app.members.models import Account, EntryKind
     from app.menu import service as menu
-    from app.tenants.service import create_tenant
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": DB_URL.replace("postgresql://", "postgresql+psycopg://")})
     with app.app_context():
@@ -74,12 +75,13 @@ def _seed(members: int) -> dict:
 
         create_staff(None, merchant_id=merchant.id, username="bench_cashier", password="bench-password",
                      role=Role.CASHIER, store_id=store.id)
-        dishes = [menu.create_dish(merchant.id, name=f"菜{i}", price_cents=1_000 + 100 * i, category="热菜").id
+        actor = Actor.system(merchant.id)
+        dishes = [menu.create_dish(actor=actor, name=f"菜{i}", price_cents=1_000 + 100 * i, category="热菜").id
                   for i in range(10)]
         member_ids = []
         for i in range(members):
-            member = members_service.create_member(merchant.id, phone=f"139{i:08d}", name=f"会员{i}")
-            post(member, f"seed-{i}", [Move(Account.PRINCIPAL, EntryKind.TOPUP, 10**9)], Refs())
+            member = members_service.create_member(actor=actor, phone=f"139{i:08d}", name=f"会员{i}")
+            post(member, f"seed-{i}", [Move(Account.PRINCIPAL, EntryKind.TOPUP, 10**9)], Refs(), actor=actor)
             member_ids.append(member.id)
         db.session.commit()
         return {"store_id": store.id, "dishes": dishes, "members": member_ids}

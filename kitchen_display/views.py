@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, g, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext
 
-from app.auth.guard import require_store
+from app.auth.guard import current_actor
 from app.auth.permissions import Permission
-from app.db import db, get_scoped_or_404, scoped
+from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import NotFound
 from app.events.models import KITCHEN_KINDS
 from app.events.service import last_seq, sse_stream
-from app.orders import documents
-from app.orders import service as orders
+from app.orders import documents, kitchen
 from app.orders.models import KitchenTicket, TicketStatus
 from app.pages.auth import login_required
 from app.tenants.models import Store
@@ -22,9 +21,11 @@ bp = Blueprint("kitchen", __name__, url_prefix="/kitchen", template_folder="temp
 
 def _store(store_id: int | None) -> Store:
     """The screen's store: a store-bound account's own; an owner or manager picks one."""
-    if g.staff.store_id is not None:
-        require_store(store_id if store_id is not None else g.staff.store_id)
-        return db.session.get(Store, g.staff.store_id)
+    actor = current_actor()
+    if actor.store_id is not None:
+        if store_id is not None and not actor.works_at(store_id):
+            raise NotFound("store")
+        return db.session.get(Store, actor.store_id)
     if store_id is None:
         store = db.session.scalar(scoped(Store).order_by(Store.id).limit(1))
         if store is None:
@@ -70,8 +71,6 @@ def stream(store_id: int):
 @bp.route("/tickets/<id:ticket_id>/<any(bump, recall):action>", methods=["POST"])
 @login_required(Permission.KITCHEN)
 def ticket_action(ticket_id: int, action: str):
-    ticket = get_scoped_or_404(KitchenTicket, ticket_id)
-    _store(ticket.store_id)
-    orders.set_ticket(ticket, bumped=action == "bump")
+    ticket = kitchen.set_ticket(ticket_id, bumped=action == "bump", actor=current_actor(), now=utcnow())
     db.session.commit()
     return {"ticket": documents.ticket_json(ticket), "message": gettext("Done.")}

@@ -16,9 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tablerules.documents import DocumentError
+
 from .agent import Agent
 from .printing.adapter import PrinterError
-from .printing.models import DocumentError
 from .printing.spooler import PrintRequest
 from .status_page import render_status_page
 

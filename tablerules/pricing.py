@@ -149,6 +149,10 @@ class BillStep:
             "ref": self.ref,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BillStep:
+        return cls(data["kind"], data["label"], data["label_en"], data["amount_cents"], data.get("ref"))
+
 
 @dataclass(frozen=True)
 class LineAllocation:
@@ -181,6 +185,12 @@ class LineAllocation:
             "net_cents": self.net_cents,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LineAllocation:
+        """The allocation as `to_dict` wrote it (its discount and net are derived again)."""
+        return cls(data["line_id"], data["gross_cents"], data["tier_discount_cents"], data["coupon_discount_cents"],
+                   data["points_cents"], data["rounding_cents"])
+
 
 @dataclass(frozen=True)
 class PricedBill:
@@ -212,6 +222,24 @@ class PricedBill:
             "rounding_cents": self.rounding_cents,
             "line_allocations": [a.to_dict() for a in self.line_allocations],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PricedBill:
+        """The bill as `to_dict` wrote it: the same fields, the steps under `lines`."""
+        return cls(
+            subtotal_cents=data["subtotal_cents"],
+            discount_cents=data["discount_cents"],
+            payable_cents=data["payable_cents"],
+            steps=tuple(BillStep.from_dict(step) for step in data["lines"]),
+            line_allocations=tuple(LineAllocation.from_dict(a) for a in data["line_allocations"]),
+            coupon_ids_used=tuple(data["coupon_ids_used"]),
+            points_redeemed=data["points_redeemed"],
+            points_value_cents=data["points_value_cents"],
+            tier_discount_cents=data["tier_discount_cents"],
+            coupon_discount_cents=data["coupon_discount_cents"],
+            rounding_cents=data["rounding_cents"],
+            max_points_redeemable=data["max_points_redeemable"],
+        )
 
 
 def allocate(total: int, weights: Sequence[int]) -> list[int]:

@@ -145,6 +145,22 @@ class Till:
     def bill(self, order_id: int, **query) -> dict:
         return self.api.get(f"/orders/{order_id}/bill", query_string=query).get_json()
 
+    @property
+    def system(self):
+        """The merchant's system actor (what scheduled jobs act as)."""
+        from app.actor import Actor
+
+        return Actor.system(self.tenant.merchant.id)
+
+    def send_outbox(self, now=None):
+        """Run the outbox worker once (it sends refunds to WeChat Pay after their commit)."""
+        from app.outbox.service import deliver_due
+
+        self.fresh()
+        report = deliver_due(now)
+        self.fresh()
+        return report
+
     def fresh(self) -> None:
         """End the test's own read snapshot, to see what the server wrote meanwhile."""
         self.db.session.commit()

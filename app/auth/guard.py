@@ -16,6 +16,7 @@ from flask import current_app, g, has_request_context, request
 from flask_babel import gettext
 from werkzeug.routing import IntegerConverter
 
+from app.actor import Actor
 from app.auth.permissions import DEVICE_GRANTS, Permission, role_allows
 from app.auth.service import DEVICE_TOKEN_PREFIX, device_for_token, staff_for_token
 from app.db import begin_write, get_scoped_or_404
@@ -107,6 +108,23 @@ def guard_api_request() -> None:
             if model is None:
                 raise RuntimeError(f"URL argument {name} of {request.endpoint} has no model in ID_ARGUMENTS")
             get_scoped_or_404(model, value)
+
+
+def current_actor() -> Actor:
+    """The authenticated caller of this request (API token, device token or page session) as the
+    Actor that services take. Only routes and pages call it."""
+    device, staff = g.get("device"), g.get("staff")
+    ip = request.remote_addr
+    if device is not None:
+        return Actor(merchant_id=device.merchant_id, device_id=device.id, store_id=device.store_id,
+                     name=device.name, ip=ip)
+    if staff is not None:
+        return Actor(merchant_id=staff.merchant_id, staff_id=staff.id, store_id=staff.store_id,
+                     name=staff.display_name or staff.username, ip=ip)
+    merchant_id = g.get("merchant_id")
+    if merchant_id is None:
+        raise Unauthorized(gettext("A bearer token is required."), error_code="token_missing")
+    return Actor.system(merchant_id)
 
 
 def works_at(store_id: int) -> bool:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask import g
 from flask_smorest import Blueprint
 
-from app.audit.service import record
 from app.auth import schemas, service
-from app.auth.guard import id_argument, public, requires
+from app.auth.guard import current_actor, id_argument, public, requires
 from app.auth.models import Device, Staff
-from app.auth.permissions import Permission, Role, can_manage_role
-from app.db import db, get_scoped_or_404, scoped
+from app.auth.permissions import Permission, Role
+from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import Forbidden
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, staff accounts and devices")
@@ -26,7 +25,7 @@ id_argument("device_id", Device)
 def issue_token(data):
     """Exchange a username and password for a bearer token."""
     staff = service.verify_credentials(data["username"], data["password"])
-    issued = service.issue_token(staff)
+    issued = service.issue_token(staff, utcnow())
     db.session.commit()
     return issued
 
@@ -36,7 +35,7 @@ def issue_token(data):
 @blp.response(204)
 def revoke_token():
     """Log out: revoke the token used for this call."""
-    service.revoke_token(g.api_token)
+    service.revoke_token(g.api_token, now=utcnow())
     db.session.commit()
 
 
@@ -60,7 +59,8 @@ def list_staff():
 @blp.arguments(schemas.StaffCreate)
 @blp.response(201, schemas.StaffOut)
 def create_staff(data):
-    staff = service.create_staff(g.staff, merchant_id=g.merchant_id, username=data["username"],
+    actor = current_actor()
+    staff = service.create_staff(actor, merchant_id=actor.merchant_id, username=data["username"],
                                  password=data["password"], role=Role.from_label(data["role"]),
                                  store_id=data["store_id"], display_name=data["display_name"])
     db.session.commit()
@@ -79,15 +79,7 @@ def get_staff(staff_id):
 @blp.arguments(schemas.StaffUpdate)
 @blp.response(200, schemas.StaffOut)
 def update_staff(data, staff_id):
-    staff = get_scoped_or_404(Staff, staff_id)
-    if staff.id != g.staff.id and not can_manage_role(g.staff.role, staff.role):
-        raise Forbidden()
-    if "password" in data:
-        staff.set_password(data.pop("password"))
-        service.revoke_staff_tokens(staff)
-        record("staff.password_reset", staff)
-    for key, value in data.items():
-        setattr(staff, key, value)
+    staff = service.update_staff(current_actor(), get_scoped_or_404(Staff, staff_id), data, now=utcnow())
     db.session.commit()
     return staff
 
@@ -97,7 +89,7 @@ def update_staff(data, staff_id):
 @blp.response(204)
 def deactivate_staff(staff_id):
     """Deactivate an account (it is kept for the audit trail) and revoke its tokens."""
-    service.deactivate_staff(g.staff, get_scoped_or_404(Staff, staff_id))
+    service.deactivate_staff(current_actor(), get_scoped_or_404(Staff, staff_id), now=utcnow())
     db.session.commit()
 
 
@@ -114,7 +106,7 @@ def list_devices():
 @blp.response(201, schemas.DeviceCreated)
 def create_device(data):
     """Register an on-site agent; the answer carries its token, shown only this once."""
-    device, token = service.create_device(g.staff, store_id=data["store_id"], name=data["name"])
+    device, token = service.create_device(current_actor(), store_id=data["store_id"], name=data["name"])
     db.session.commit()
     return {"token": token, **{name: getattr(device, name) for name in schemas.DeviceOut().fields}}
 
@@ -123,7 +115,7 @@ def create_device(data):
 @requires(Permission.DEVICES_MANAGE)
 @blp.response(204)
 def revoke_device(device_id):
-    service.revoke_device(get_scoped_or_404(Device, device_id))
+    service.revoke_device(get_scoped_or_404(Device, device_id), actor=current_actor(), now=utcnow())
     db.session.commit()
 
 

@@ -1,4 +1,4 @@
-"""Staff accounts, bearer tokens and device tokens."""
+"""Staff accounts, bearer tokens and device tokens; a new merchant with its owner."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from flask import current_app
 from flask_babel import gettext
 from sqlalchemy.orm import joinedload
 
+from app.actor import Actor
 from app.audit.service import record
 from app.auth.models import ApiToken, Device, Staff
 from app.auth.permissions import STORE_BOUND_ROLES, Role, can_manage_role
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import Conflict, Forbidden, Unauthorized, Unprocessable
-from app.tenants.models import Store
+from app.tenants.models import Merchant, Store
+from app.tenants.service import new_store
 
 STAFF_TOKEN_PREFIX = "tls_"
 DEVICE_TOKEN_PREFIX = "tld_"
@@ -32,6 +34,20 @@ def _new_token(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
 
 
+# --- a new merchant --------------------------------------------------------------------------
+
+def create_tenant(*, merchant_name: str, owner_username: str, password: str,
+                  store_name: str | None = None) -> tuple[Merchant, Store, Staff]:
+    """A merchant, its first store and its owner — the bootstrap of a new restaurant business."""
+    merchant = Merchant(name=merchant_name)
+    db.session.add(merchant)
+    db.session.flush()
+    store = new_store(merchant.id, name=store_name or merchant_name)
+    owner = create_staff(None, merchant_id=merchant.id, username=owner_username, password=password,
+                         role=Role.OWNER, display_name=owner_username)
+    return merchant, store, owner
+
+
 # --- staff -----------------------------------------------------------------------------------
 
 def verify_credentials(username: str, password: str) -> Staff:
@@ -41,18 +57,27 @@ def verify_credentials(username: str, password: str) -> Staff:
     return staff
 
 
-def create_staff(actor: Staff | None, *, merchant_id: int, username: str, password: str, role: Role,
+def _acting_staff(actor: Actor) -> Staff:
+    """The staff member behind `actor`; only staff manage staff and devices."""
+    staff = db.session.get(Staff, actor.staff_id) if actor.staff_id is not None else None
+    if staff is None or staff.merchant_id != actor.merchant_id:
+        raise Forbidden()
+    return staff
+
+
+def create_staff(actor: Actor | None, *, merchant_id: int, username: str, password: str, role: Role,
                  store_id: int | None = None, display_name: str = "") -> Staff:
     """Create a staff account; `actor` None means the command line (bootstrap)."""
-    if actor is not None and not can_manage_role(actor.role, role):
+    acting = _acting_staff(actor) if actor is not None else None
+    if acting is not None and not can_manage_role(acting.role, role):
         raise Forbidden(gettext("You cannot create an account with this role."))
     if role in STORE_BOUND_ROLES and store_id is None:
         raise Unprocessable(gettext("Cashiers and kitchen staff must belong to a store."),
                             details={"fields": {"store_id": ["required for this role"]}})
-    if store_id is not None and actor is not None:
-        get_scoped_or_404(Store, store_id)
-    if actor is not None and actor.role is Role.MANAGER and actor.store_id is not None \
-            and store_id != actor.store_id:
+    if store_id is not None and acting is not None:
+        get_scoped_or_404(Store, store_id, merchant_id)
+    if acting is not None and acting.role is Role.MANAGER and acting.store_id is not None \
+            and store_id != acting.store_id:
         raise Forbidden(gettext("A store manager can only add staff to their own store."))
     if db.session.scalar(sa.select(Staff.id).where(Staff.username == username)) is not None:
         raise Conflict(gettext("This username is taken."), error_code="username_taken")
@@ -62,18 +87,34 @@ def create_staff(actor: Staff | None, *, merchant_id: int, username: str, passwo
     db.session.add(staff)
     db.session.flush()
     if actor is not None:
-        record("staff.create", staff, role=role.label)
+        record("staff.create", staff, actor=actor, role=role.label)
     return staff
 
 
-def deactivate_staff(actor: Staff, staff: Staff) -> None:
-    if staff.id == actor.id:
+def deactivate_staff(actor: Actor, staff: Staff, *, now: datetime) -> None:
+    acting = _acting_staff(actor)
+    if staff.id == acting.id:
         raise Conflict(gettext("You cannot deactivate your own account."), error_code="cannot_deactivate_self")
-    if not can_manage_role(actor.role, staff.role):
+    if not can_manage_role(acting.role, staff.role):
         raise Forbidden(gettext("You cannot manage an account with this role."))
     staff.is_active = False
-    revoke_staff_tokens(staff)
-    record("staff.deactivate", staff)
+    revoke_staff_tokens(staff, now=now)
+    record("staff.deactivate", staff, actor=actor)
+
+
+def update_staff(actor: Actor, staff: Staff, changes: dict, *, now: datetime) -> Staff:
+    """A staff member edits their own account, or one whose role theirs may manage."""
+    acting = _acting_staff(actor)
+    if staff.id != acting.id and not can_manage_role(acting.role, staff.role):
+        raise Forbidden()
+    changes = dict(changes)
+    if "password" in changes:
+        staff.set_password(changes.pop("password"))
+        revoke_staff_tokens(staff, now=now)
+        record("staff.password_reset", staff, actor=actor)
+    for key, value in changes.items():
+        setattr(staff, key, value)
+    return staff
 
 
 # --- bearer tokens ---------------------------------------------------------------------------
@@ -103,24 +144,24 @@ def staff_for_token(token: str, now: datetime | None = None) -> Staff | None:
     return row.staff
 
 
-def revoke_token(token: str) -> None:
+def revoke_token(token: str, *, now: datetime) -> None:
     db.session.execute(sa.update(ApiToken).where(ApiToken.token_hash == hash_token(token),
                                                  ApiToken.revoked_at.is_(None))
-                       .values(revoked_at=utcnow()))
+                       .values(revoked_at=now))
 
 
-def revoke_staff_tokens(staff: Staff) -> int:
+def revoke_staff_tokens(staff: Staff, *, now: datetime) -> int:
     result = db.session.execute(sa.update(ApiToken).where(ApiToken.staff_id == staff.id,
                                                           ApiToken.revoked_at.is_(None))
-                                .values(revoked_at=utcnow()))
+                                .values(revoked_at=now))
     return result.rowcount
 
 
 # --- devices ---------------------------------------------------------------------------------
 
-def create_device(actor: Staff, *, store_id: int, name: str) -> tuple[Device, str]:
+def create_device(actor: Actor, *, store_id: int, name: str) -> tuple[Device, str]:
     """A device and its token; the token is shown once and only its hash is kept."""
-    store = get_scoped_or_404(Store, store_id)
+    store = get_scoped_or_404(Store, store_id, actor.merchant_id)
     exists = db.session.scalar(sa.select(Device.id).where(
         Device.merchant_id == actor.merchant_id, Device.store_id == store.id, Device.name == name))
     if exists is not None:
@@ -128,10 +169,10 @@ def create_device(actor: Staff, *, store_id: int, name: str) -> tuple[Device, st
                        error_code="device_exists")
     token = _new_token(DEVICE_TOKEN_PREFIX)
     device = Device(merchant_id=actor.merchant_id, store_id=store.id, name=name,
-                    token_hash=hash_token(token), created_by_id=actor.id)
+                    token_hash=hash_token(token), created_by_id=actor.staff_id)
     db.session.add(device)
     db.session.flush()
-    record("device.create", device, name=name)
+    record("device.create", device, actor=actor, name=name)
     return device, token
 
 
@@ -140,7 +181,7 @@ def device_for_token(token: str) -> Device | None:
     return device if device is not None and device.is_active else None
 
 
-def revoke_device(device: Device) -> None:
+def revoke_device(device: Device, *, actor: Actor, now: datetime) -> None:
     if device.revoked_at is None:
-        device.revoked_at = utcnow()
-        record("device.revoke", device)
+        device.revoked_at = now
+        record("device.revoke", device, actor=actor)

@@ -12,6 +12,7 @@ from datetime import datetime
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_date, get_locale, gettext, lazy_gettext, ngettext
 
+from app.auth.guard import current_actor
 from app.auth.permissions import Permission
 from app.coupons import schemas, service
 from app.coupons.forms import CouponTemplateForm, IssueCouponForm, first_day, last_day, new_key
@@ -159,7 +160,7 @@ def create_template():
     created: list[CouponTemplate] = []
 
     def work():
-        template = service.create_template(g.merchant_id, **values)
+        template = service.create_template(actor=current_actor(), **values)
         created.append(template)
         return schemas.CouponTemplateOut().dump(template), 201
 
@@ -197,7 +198,7 @@ def edit_template(coupon_template_id: int):
         db.session.rollback()
         return _render_editor(form, get_scoped_or_404(CouponTemplate, coupon_template_id), 422)
     try:
-        service.update_template(template, **form.values(saved=template))
+        service.update_template(template, actor=current_actor(), **form.values(saved=template))
     except APIError as error:
         db.session.rollback()
         form.show_refusal(error)
@@ -220,7 +221,7 @@ def switch_template(coupon_template_id: int):
                                dishes=_dishes())
         db.session.rollback()
         return page
-    service.update_template(template, is_active=turn_on)
+    service.update_template(template, actor=current_actor(), is_active=turn_on)
     db.session.commit()
     if turn_on:
         flash(gettext("“%(name)s” is switched on: it can be issued again.", name=template.name))
@@ -285,7 +286,8 @@ def issue(member_id: int):
     issued: list[Coupon] = []
 
     def work():
-        coupon = service.issue_coupon(template_id, member.id, key=key, source=CouponSource.MANUAL, now=utcnow())
+        coupon = service.issue_coupon(template_id, member.id, key=key, source=CouponSource.MANUAL, now=utcnow(),
+                                      actor=current_actor())
         issued.append(coupon)
         return schemas.CouponOut().dump(coupon), 201
 

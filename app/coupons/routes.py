@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import g
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
-from app.auth.guard import id_argument, requires
+from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.coupons import schemas, service
 from app.coupons.models import Coupon, CouponSource, CouponStatus, CouponTemplate
@@ -40,7 +39,7 @@ def list_templates():
 def create_template(data):
     """A cash voucher, a percent-off coupon or a free dish; 422 `invalid_coupon_template` lists
     what contradicts."""
-    template = service.create_template(g.merchant_id, **data)
+    template = service.create_template(actor=current_actor(), **data)
     db.session.commit()
     return template
 
@@ -59,7 +58,8 @@ def get_template(coupon_template_id):
 def update_template(data, coupon_template_id):
     """Change a template (audited). Once it has issued a coupon, what the coupon is worth is
     frozen (409 `template_in_use`); name, validity for new issues, limits and switches are not."""
-    template = service.update_template(get_scoped_or_404(CouponTemplate, coupon_template_id), **data)
+    template = service.update_template(get_scoped_or_404(CouponTemplate, coupon_template_id), actor=current_actor(),
+                                       **data)
     db.session.commit()
     return template
 
@@ -76,7 +76,7 @@ def issue_coupon(data, member_id):
 
     def work():
         coupon = service.issue_coupon(data["template_id"], member_id, key=data["idempotency_key"],
-                                      source=CouponSource.MANUAL, now=utcnow())
+                                      source=CouponSource.MANUAL, now=utcnow(), actor=current_actor())
         return schemas.CouponOut().dump(coupon), 201
 
     return respond_once("coupon_issue", data["idempotency_key"], {"member_id": member_id, **data}, work)
@@ -100,7 +100,7 @@ def member_coupons(query, member_id):
 @blp.response(200, schemas.CouponOut)
 def lookup_coupon(query):
     """The till scanner: a code starting with 'CP' is a coupon."""
-    return service.find_by_code(query["code"])
+    return service.find_by_code(query["code"], actor=current_actor())
 
 
 @blp.route("/coupons/<id:coupon_id>", methods=["GET"])
@@ -123,15 +123,16 @@ def transfer_coupon(data, coupon_id):
         raise Unprocessable(gettext("Give exactly one of to_member_id or to_phone."), error_code="one_receiver")
 
     def work():
+        actor = current_actor()
         coupon = get_scoped_or_404(Coupon, coupon_id)
         if "to_member_id" in data:
             receiver = get_scoped_or_404(Member, data["to_member_id"])
         else:
-            receiver = members.find_by_phone(data["to_phone"])
+            receiver = members.find_by_phone(data["to_phone"], actor=actor)
             if receiver is None:
                 raise NotFound("member")
         sent, received = service.transfer_coupon(coupon.id, coupon.member_id, receiver.id,
-                                                 key=data["idempotency_key"], now=utcnow())
+                                                 key=data["idempotency_key"], now=utcnow(), actor=actor)
         return schemas.CouponTransferOut().dump({"sent": sent, "received": received}), 201
 
     return respond_once("coupon_transfer", data["idempotency_key"], {"coupon_id": coupon_id, **data}, work)

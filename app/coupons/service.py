@@ -30,9 +30,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, has_request_context
 from flask_babel import gettext
 
+from app.actor import Actor
 from app.audit.service import record
 from app.coupons.models import (
     Coupon,
@@ -43,12 +43,12 @@ from app.coupons.models import (
     CouponTemplate,
     TemplateKind,
 )
-from app.db import current_merchant_id, db
+from app.db import db
 from app.errors import APIError, Conflict, NotFound, Unprocessable
+from app.events.domain import DomainEvent, publish
 from app.members.ledger import lock_member
 from app.members.models import Member
 from app.menu.models import Category, Dish
-from app.wechat import notify
 from tablerules import coupons as rules
 
 CODE_PREFIX = "CP"
@@ -190,17 +190,18 @@ def _audit_values(values: dict[str, Any]) -> dict[str, Any]:
     return {name: plain(value) for name, value in values.items()}
 
 
-def create_template(merchant_id: int, **values: Any) -> CouponTemplate:
+def create_template(*, actor: Actor, **values: Any) -> CouponTemplate:
+    merchant_id = actor.merchant_id
     values = _normalise({name: value for name, value in values.items() if name in TEMPLATE_FIELDS})
     _check_template(merchant_id, values)
     template = CouponTemplate(merchant_id=merchant_id, **values)
     db.session.add(template)
     db.session.flush()
-    record("coupon_template.create", template, merchant_id=merchant_id, **_audit_values(values))
+    record("coupon_template.create", template, actor=actor, **_audit_values(values))
     return template
 
 
-def update_template(template: CouponTemplate, **changes: Any) -> CouponTemplate:
+def update_template(template: CouponTemplate, *, actor: Actor, **changes: Any) -> CouponTemplate:
     changes = _normalise({name: value for name, value in changes.items() if name in TEMPLATE_FIELDS})
     changed = {name: value for name, value in changes.items() if getattr(template, name) != value}
     if not changed:
@@ -213,7 +214,7 @@ def update_template(template: CouponTemplate, **changes: Any) -> CouponTemplate:
     for name, value in changed.items():
         setattr(template, name, value)
     db.session.flush()
-    record("coupon_template.update", template, merchant_id=template.merchant_id,
+    record("coupon_template.update", template, actor=actor,
            changes={name: [before[name], value] for name, value in _audit_values(changed).items()})
     return template
 
@@ -238,21 +239,18 @@ def _event_for_key(merchant_id: int, key: str) -> CouponEvent | None:
 
 
 def _append(coupon: Coupon, kind: CouponEventKind, key: str, *, order_id: int | None = None,
-            store_id: int | None = None) -> CouponEvent:
-    staff = g.get("staff") if has_request_context() else None
-    device = g.get("device") if has_request_context() else None
+            store_id: int | None = None, actor: Actor) -> CouponEvent:
     event = CouponEvent(
         merchant_id=coupon.merchant_id, coupon_id=coupon.id, member_id=coupon.member_id, kind=kind,
-        order_id=order_id, idempotency_key=key, staff_id=getattr(staff, "id", None),
-        store_id=store_id or getattr(staff, "store_id", None) or getattr(device, "store_id", None),
-        device_id=getattr(device, "id", None),
+        order_id=order_id, idempotency_key=key, staff_id=actor.staff_id,
+        store_id=store_id or actor.store_id, device_id=actor.device_id,
     )
     db.session.add(event)
     return event
 
 
 def _change(coupon: Coupon, event: rules.CouponEvent, kind: CouponEventKind, key: str, *,
-            order_id: int | None = None, store_id: int | None = None, **values: Any) -> CouponEvent:
+            order_id: int | None = None, store_id: int | None = None, actor: Actor, **values: Any) -> CouponEvent:
     """Move `coupon` along the rules' transition table and append its ledger row."""
     before = coupon.state
     try:
@@ -266,7 +264,7 @@ def _change(coupon: Coupon, event: rules.CouponEvent, kind: CouponEventKind, key
         raise Conflict(gettext("This coupon was just changed; please try again."), error_code="coupon_changed",
                        details={"coupon_id": coupon.id})
     db.session.expire(coupon, ["state", *values])
-    return _append(coupon, kind, key, order_id=order_id, store_id=store_id)
+    return _append(coupon, kind, key, order_id=order_id, store_id=store_id, actor=actor)
 
 
 def _new_code(merchant_id: int) -> str:
@@ -277,21 +275,28 @@ def _new_code(merchant_id: int) -> str:
             return code
 
 
-def _lock(merchant_id: int, coupon_ids: Iterable[int]) -> list[Coupon]:
-    """These coupons of the merchant, locked after their members, in id order; 404 if any is missing."""
+def _lock(actor: Actor, coupon_ids: Iterable[int]) -> list[Coupon]:
+    """These coupons of the actor's merchant, locked after their members, in id order; 404 if any
+    is missing."""
+    merchant_id = actor.merchant_id
     ids = sorted(set(coupon_ids))
     if not ids:
         return []
     member_ids = db.session.scalars(sa.select(Coupon.member_id).distinct().where(
         Coupon.merchant_id == merchant_id, Coupon.id.in_(ids))).all()
     for member_id in sorted(member_ids):  # a coupon's member never changes: safe to read before locking
-        lock_member(member_id, merchant_id)
+        lock_member(member_id, actor=actor)
     coupons = db.session.scalars(
         sa.select(Coupon).where(Coupon.merchant_id == merchant_id, Coupon.id.in_(ids)).order_by(Coupon.id)
         .with_for_update().execution_options(populate_existing=True)).all()
     if len(coupons) != len(ids):
         raise NotFound("coupon")
     return list(coupons)
+
+
+def _received(coupon: Coupon, now: datetime) -> None:
+    publish(coupon.merchant_id, DomainEvent.COUPON_RECEIVED, str(coupon.id),
+            {"member_id": coupon.member_id, "coupon_id": coupon.id}, now=now)
 
 
 # --- issue -----------------------------------------------------------------------------------
@@ -303,14 +308,14 @@ def held_count(template_id: int, member_id: int) -> int:
 
 
 def issue_coupon(template_id: int, member_id: int, *, key: str, source: CouponSource = CouponSource.MANUAL,
-                 now: datetime, merchant_id: int | None = None, store_id: int | None = None) -> Coupon:
+                 now: datetime, actor: Actor, store_id: int | None = None) -> Coupon:
     """Give `member_id` a coupon of the template. 409 `per_member_limit`, `template_ended`,
     `template_inactive`; 404 for a template or member of another merchant. A replay of `key`
     returns the coupon it issued."""
     if source is CouponSource.TRANSFER:
         raise ValueError("transferred coupons are made by transfer_coupon")
-    merchant_id = current_merchant_id() if merchant_id is None else merchant_id
-    member = lock_member(member_id, merchant_id)  # serialises issues to one member: the limit holds
+    merchant_id = actor.merchant_id
+    member = lock_member(member_id, actor=actor)  # serialises issues to one member: the limit holds
     replay = _event_for_key(merchant_id, f"{key}:issue")
     if replay is not None:
         coupon = db.session.get(Coupon, replay.coupon_id)
@@ -330,11 +335,11 @@ def issue_coupon(template_id: int, member_id: int, *, key: str, source: CouponSo
                     expires_at=issued.expires_at)
     db.session.add(coupon)
     db.session.flush()
-    _append(coupon, CouponEventKind.ISSUE, f"{key}:issue", store_id=store_id)
+    _append(coupon, CouponEventKind.ISSUE, f"{key}:issue", store_id=store_id, actor=actor)
     db.session.flush()
-    notify.coupon_received(member, coupon, now=now)
+    _received(coupon, now)
     if source is CouponSource.MANUAL:
-        record("coupon.issue", coupon, merchant_id=merchant_id, member_id=member.id, template_id=template.id,
+        record("coupon.issue", coupon, actor=actor, member_id=member.id, template_id=template.id,
                code=coupon.code)
     return coupon
 
@@ -342,7 +347,7 @@ def issue_coupon(template_id: int, member_id: int, *, key: str, source: CouponSo
 # --- the coupons of a bill -------------------------------------------------------------------
 
 def coupons_for_bill(member_id: int | None, coupon_ids: Sequence[int], now: datetime | None = None, *,
-                     lock: bool = True) -> list[rules.IssuedCoupon]:
+                     lock: bool = True, actor: Actor) -> list[rules.IssuedCoupon]:
     """The coupons a bill asks for, as the rules see them, in the order given (repeats kept, so
     pricing can answer `duplicate_coupon`). Whether each may be used is pricing's question
     (`rules.eligibility` at the bill's `now`): a coupon used, expired or passed on is returned
@@ -355,11 +360,11 @@ def coupons_for_bill(member_id: int | None, coupon_ids: Sequence[int], now: date
     """
     if not coupon_ids:
         return []
-    merchant_id = current_merchant_id()
+    merchant_id = actor.merchant_id
     if lock:
         if member_id is not None:
-            lock_member(member_id, merchant_id)
-        rows = _lock(merchant_id, coupon_ids)
+            lock_member(member_id, actor=actor)
+        rows = _lock(actor, coupon_ids)
     else:
         rows = list(db.session.scalars(sa.select(Coupon).where(
             Coupon.merchant_id == merchant_id, Coupon.id.in_(set(coupon_ids)))))
@@ -374,7 +379,8 @@ def coupons_for_bill(member_id: int | None, coupon_ids: Sequence[int], now: date
 # --- redeem and restore ----------------------------------------------------------------------
 
 def redeem_coupons(coupon_ids: Sequence[int], *, order_id: int, key: str, now: datetime,
-                   member_id: int | None = None, store_id: int | None = None) -> list[Coupon]:
+                   member_id: int | None = None, store_id: int | None = None,
+                   actor: Actor) -> list[Coupon]:
     """Mark the coupons of a settled order used (issued → redeemed), one `redeem` event each.
 
     Call after pricing accepted them (normally in the transaction that called
@@ -384,8 +390,8 @@ def redeem_coupons(coupon_ids: Sequence[int], *, order_id: int, key: str, now: d
     """
     if len(set(coupon_ids)) != len(coupon_ids):
         raise Unprocessable(gettext("The same coupon was given twice."), error_code="duplicate_coupon")
-    merchant_id = current_merchant_id()
-    coupons = _lock(merchant_id, coupon_ids)
+    merchant_id = actor.merchant_id
+    coupons = _lock(actor, coupon_ids)
     if member_id is not None and any(coupon.member_id != member_id for coupon in coupons):
         raise NotFound("coupon")
     keys = {coupon.id: f"{key}:redeem:{coupon.id}" for coupon in coupons}
@@ -399,7 +405,7 @@ def redeem_coupons(coupon_ids: Sequence[int], *, order_id: int, key: str, now: d
         if now >= coupon.expires_at and coupon.state is CouponStatus.ISSUED:
             raise refusal(rules.EXPIRED, coupon.id)
         _change(coupon, rules.CouponEvent.REDEEM, CouponEventKind.REDEEM, keys[coupon.id], order_id=order_id,
-                store_id=store_id, redeemed_order_id=order_id, redeemed_at=now)
+                store_id=store_id, actor=actor, redeemed_order_id=order_id, redeemed_at=now)
     db.session.flush()
     return coupons
 
@@ -416,17 +422,18 @@ class RestoreResult:
     not_restored: list[NotRestored]
 
 
-def restore_coupons(order_id: int, *, key: str, now: datetime, store_id: int | None = None) -> RestoreResult:
+def restore_coupons(order_id: int, *, key: str, now: datetime, store_id: int | None = None,
+                    actor: Actor) -> RestoreResult:
     """A refund of `order_id` gives back the coupons it redeemed (redeemed → issued, one `restore`
     event each) while `rules.can_restore` allows; the others stay redeemed and are reported.
     The same `key` again reports the same coupons restored and changes nothing."""
-    merchant_id = current_merchant_id()
+    merchant_id = actor.merchant_id
     redeemed_ids = db.session.scalars(sa.select(CouponEvent.coupon_id).distinct().where(
         CouponEvent.merchant_id == merchant_id, CouponEvent.order_id == order_id,
         CouponEvent.kind == CouponEventKind.REDEEM)).all()
     restored: list[Coupon] = []
     not_restored: list[NotRestored] = []
-    for coupon in _lock(merchant_id, redeemed_ids):
+    for coupon in _lock(actor, redeemed_ids):
         event_key = f"{key}:restore:{coupon.id}"
         if _event_for_key(merchant_id, event_key) is not None:
             restored.append(coupon)
@@ -438,7 +445,7 @@ def restore_coupons(order_id: int, *, key: str, now: datetime, store_id: int | N
             not_restored.append(NotRestored(coupon, verdict.reason))
             continue
         _change(coupon, rules.CouponEvent.RESTORE, CouponEventKind.RESTORE, event_key, order_id=order_id,
-                store_id=store_id, redeemed_order_id=None, redeemed_at=None)
+                store_id=store_id, actor=actor, redeemed_order_id=None, redeemed_at=None)
         restored.append(coupon)
     db.session.flush()
     return RestoreResult(restored, not_restored)
@@ -446,8 +453,8 @@ def restore_coupons(order_id: int, *, key: str, now: datetime, store_id: int | N
 
 # --- transfer --------------------------------------------------------------------------------
 
-def transfer_coupon(coupon_id: int, from_member_id: int, to_member_id: int, *, key: str,
-                    now: datetime) -> tuple[Coupon, Coupon]:
+def transfer_coupon(coupon_id: int, from_member_id: int, to_member_id: int, *, key: str, now: datetime,
+                    actor: Actor) -> tuple[Coupon, Coupon]:
     """Pass a coupon to another member of the same merchant: the sender's instance becomes
     `transferred`, the receiver gets a new one (`transfer_depth` + 1, same expiry) and the two
     are linked both ways, with a `transfer_out` and a `transfer_in` event.
@@ -456,10 +463,10 @@ def transfer_coupon(coupon_id: int, from_member_id: int, to_member_id: int, *, k
     409 `not_transferable`, `chain_limit`, `not_active`, `expired`; 422 `same_member`.
     Returns (the sender's instance, the receiver's); the same `key` again returns the same pair.
     """
-    merchant_id = current_merchant_id()
+    merchant_id = actor.merchant_id
     for member_id in sorted({from_member_id, to_member_id}):
-        lock_member(member_id, merchant_id)
-    (coupon,) = _lock(merchant_id, [coupon_id])
+        lock_member(member_id, actor=actor)
+    (coupon,) = _lock(actor, [coupon_id])
     replay = _event_for_key(merchant_id, f"{key}:transfer_out")
     if replay is not None:
         received = db.session.get(Coupon, coupon.transferred_to_id) if coupon.transferred_to_id else None
@@ -482,18 +489,19 @@ def transfer_coupon(coupon_id: int, from_member_id: int, to_member_id: int, *, k
     db.session.add(received)
     db.session.flush()
     _change(coupon, rules.CouponEvent.TRANSFER, CouponEventKind.TRANSFER_OUT, f"{key}:transfer_out",
-            transferred_to_id=received.id)
-    _append(received, CouponEventKind.TRANSFER_IN, f"{key}:transfer_in")
+            actor=actor, transferred_to_id=received.id)
+    _append(received, CouponEventKind.TRANSFER_IN, f"{key}:transfer_in", actor=actor)
     db.session.flush()
-    notify.coupon_received(db.session.get(Member, to_member_id), received, now=now)
+    _received(received, now)
     return coupon, received
 
 
 # --- expiry ----------------------------------------------------------------------------------
 
-def expire_coupons(merchant_id: int, now: datetime) -> int:
-    """The scheduled job: issued coupons of the merchant whose time is up become expired, one
-    `expire` event each. Returns how many. Safe to run again (and beside the settlement)."""
+def expire_coupons(now: datetime, *, actor: Actor) -> int:
+    """The scheduled job: issued coupons of the actor's merchant whose time is up become expired,
+    one `expire` event each. Returns how many. Safe to run again (and beside the settlement)."""
+    merchant_id = actor.merchant_id
     due = db.session.execute(sa.select(Coupon.member_id, Coupon.id).where(
         Coupon.merchant_id == merchant_id, Coupon.state == CouponStatus.ISSUED, Coupon.expires_at <= now,
     ).order_by(Coupon.member_id, Coupon.id)).all()
@@ -502,9 +510,9 @@ def expire_coupons(merchant_id: int, now: datetime) -> int:
         by_member.setdefault(member_id, []).append(coupon_id)
     expired = 0
     for coupon_ids in by_member.values():
-        for coupon in _lock(merchant_id, coupon_ids):
+        for coupon in _lock(actor, coupon_ids):
             if rules.is_due_to_expire(coupon_rule(coupon), now):
-                _change(coupon, rules.CouponEvent.EXPIRE, CouponEventKind.EXPIRE, f"expire:{coupon.id}")
+                _change(coupon, rules.CouponEvent.EXPIRE, CouponEventKind.EXPIRE, f"expire:{coupon.id}", actor=actor)
                 expired += 1
     db.session.flush()
     return expired
@@ -548,9 +556,9 @@ def holders(merchant_id: int, coupon_ids: Iterable[int]) -> dict[int, Member]:
     return {coupon_id: member for coupon_id, member in rows}
 
 
-def find_by_code(code: str) -> Coupon:
+def find_by_code(code: str, *, actor: Actor) -> Coupon:
     """The till scanner's look-up: 'CP' + 10, any letter case."""
-    coupon = db.session.scalar(sa.select(Coupon).where(Coupon.merchant_id == current_merchant_id(),
+    coupon = db.session.scalar(sa.select(Coupon).where(Coupon.merchant_id == actor.merchant_id,
                                                        Coupon.code == code.strip().upper()))
     if coupon is None:
         raise NotFound("coupon", gettext("No coupon has this code."))

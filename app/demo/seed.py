@@ -7,14 +7,14 @@ import sqlalchemy as sa
 
 from app.auth.models import Staff
 from app.auth.permissions import Role
-from app.auth.service import create_staff
+from app.auth.service import create_staff, create_tenant
 from app.db import db
 from app.demo import menu_data
 from app.menu.models import Category, Dish, OptionChoice, OptionGroup
 from app.tables.models import Area, DiningTable
 from app.tables.service import qr_secret, table_token
 from app.tenants.models import Store
-from app.tenants.service import create_store, create_tenant
+from app.tenants.service import new_store
 from app.wechat.models import WeChatSettings
 
 MERCHANT = "湘味小馆 Xiangwei Bistro"
@@ -84,7 +84,7 @@ def _load_merchant() -> None:
                                                   password=PASSWORD, store_name=STORES[0])
     first_store.address = "长沙市芙蓉区人民路 88 号"
     first_store.phone = "0731-8888 6666"
-    stores = [first_store, create_store(merchant.id, name=STORES[1], address="长沙市岳麓区滨江路 16 号")]
+    stores = [first_store, new_store(merchant.id, name=STORES[1], address="长沙市岳麓区滨江路 16 号")]
     for username, role, store_index, name in ACCOUNTS[1:]:
         create_staff(None, merchant_id=merchant.id, username=username, password=PASSWORD, role=role,
                      store_id=stores[store_index].id if store_index is not None else None, display_name=name)

@@ -22,9 +22,11 @@ from app.outbox.models import OutboxMessage
 
 class DomainEvent(enum.StrEnum):
     ORDER_PAID = "order_paid"  # {order_id, payer_openid?}
-    BILL_PUSHED = "bill_pushed"  # {order_id, openids, payable_cents, url}
-    STORED_VALUE_CHANGED = "stored_value_changed"  # {member_id, delta_cents, balance_cents, reason, ref}
-    POINTS_CHANGED = "points_changed"  # {member_id, delta, balance, reason, ref}
+    # one per diner: {order_id, openid, payable_cents (theirs), items [[name, qty]], url, pushed_at}
+    BILL_PUSHED = "bill_pushed"
+    # reason: "topup" | "adjust" (with the manager's note)
+    STORED_VALUE_CHANGED = "stored_value_changed"  # {member_id, delta_cents, balance_cents, reason, note, ref}
+    POINTS_CHANGED = "points_changed"  # {member_id, delta, balance, reason, note, ref}
     COUPON_RECEIVED = "coupon_received"  # {member_id, coupon_id}
     REFUND_REQUESTED = "refund_requested"  # {refund_id}: money to send back through a provider
 
@@ -37,7 +39,7 @@ _DISPATCH: dict[DomainEvent, list[str]] = {}
 
 def subscribe(kind: DomainEvent, name: str, deliver: Subscriber) -> None:
     """Call `deliver` (after commit, from the outbox) for every `kind` event. `name` is the
-    subscriber's outbox kind, e.g. "wechat.order_paid"; registering it twice is a mistake."""
+    subscriber's outbox kind, e.g. "wechat.paid.member"; registering it twice is a mistake."""
     names = _DISPATCH.setdefault(DomainEvent(kind), [])
     if name in names:
         raise ValueError(f"{name} already subscribes to {kind}")
@@ -58,10 +60,8 @@ def reset() -> None:
 
 
 def publish(merchant_id: int, kind: DomainEvent, key: str, payload: dict, *, now: datetime) -> int:
-    """Record that `kind` happened, in the caller's transaction. `key` names this occurrence
-    (e.g. the order id): the same event published twice reaches each subscriber once. Answers
-    how many subscriber messages were queued."""
-    queued = 0
-    for name in subscribers(kind):
-        queued += outbox.enqueue(merchant_id, name, f"{name}:{key}", {"event": str(kind), **payload}, now=now)
-    return queued
+    """Record that `kind` happened, in the caller's transaction (one statement, whatever the number
+    of subscribers). `key` names this occurrence (e.g. the order id): the same event published
+    twice reaches each subscriber once. Answers how many subscriber messages were queued."""
+    body = {"event": str(kind), **payload}
+    return outbox.enqueue_many(merchant_id, [(name, f"{name}:{key}", body) for name in subscribers(kind)], now=now)

@@ -1,17 +1,36 @@
 """The dispatch table: which channel handles which domain event (and outbox kind).
 
-Filled once at app start by `create_app`; registering is idempotent, so several apps in one
-process (tests) share one table.
+Filled once at app start by `create_app`; registering again starts from an empty table, so
+several apps in one process (tests) share one table. This module and the app factory are the
+only ones that wire channels to domains: the import-graph test lets them import both.
+
+| domain event          | published by                         | subscriber (outbox kind)  | does             |
+|-----------------------|--------------------------------------|---------------------------|------------------|
+| BILL_PUSHED           | orders.bill.push_bill, per diner     | wechat.bill               | the bill message |
+| ORDER_PAID            | the settlement                       | wechat.paid.member        | payment success  |
+|                       |                                      | wechat.paid.payer         | payment success  |
+|                       |                                      | wechat.paid.stored_value  | balance change   |
+|                       |                                      | wechat.paid.points        | points change    |
+| STORED_VALUE_CHANGED  | members top-up, adjustment           | wechat.stored_value       | balance change   |
+| POINTS_CHANGED        | members adjustment                   | wechat.points             | points change    |
+| COUPON_RECEIVED       | coupons issue, transfer              | wechat.coupon             | coupon message   |
+| REFUND_REQUESTED      | payments.refunds.record_refund       | payments.refund           | provider refund  |
 """
 
 from __future__ import annotations
 
 from app.events import domain
 from app.outbox import service as outbox
+from app.payments import subscribers as payments
+from app.wechat import notify
+from app.wechat import subscribers as wechat
 
 
 def register_all() -> None:
-    from app.wechat import notify
-
+    """Every channel's subscriptions. A channel lists its own in one `register()`; this is the
+    one place that decides which channels run."""
     domain.reset()
+    wechat.register()
+    payments.register()
+    # Outbox rows that hold a whole template message.
     outbox.register(notify.TEMPLATE_MESSAGE, notify.deliver_template)

@@ -1,4 +1,5 @@
-"""Scheduled member work: points expiry and the tier review. Called by the scheduler process."""
+"""Scheduled member work: points expiry and the tier review. The scheduler process runs them for
+each merchant with the merchant's system actor (`app.scheduler`)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from app.actor import Actor
 from app.db import db
 from app.members import service
 from app.members.models import Account, EntryKind, LedgerEntry, Member, Tier
-from app.tenants.models import Merchant
 from tablerules import members as rules
 
 
@@ -21,11 +22,13 @@ def review_member(member: Member, tiers: list[Tier], now: datetime):
         LedgerEntry.account == Account.PRINCIPAL, LedgerEntry.created_at >= since)) or 0
     change = rules.review_decision(service.tier_rule(member.tier), [service.tier_rule(t) for t in tiers],
                                    service.spend_12m_cents(member, now), int(largest_topup))
-    return service.apply_tier_change(member, change)
+    return service.apply_tier_change(member, change, now=now)
 
 
-def review_tiers(merchant_id: int, now: datetime) -> int:
-    """Review every member above the base tier; returns how many changed tier. Commits per batch."""
+def review_tiers(now: datetime, *, actor: Actor) -> int:
+    """Review every member of the actor's merchant above the base tier; returns how many changed
+    tier. Commits per batch."""
+    merchant_id = actor.merchant_id
     tiers = service.tiers_of(merchant_id)
     base = tiers[0]
     changed = 0
@@ -41,12 +44,3 @@ def review_tiers(merchant_id: int, now: datetime) -> int:
             last_id = member.id
         db.session.commit()
 
-
-def run_for_every_merchant(job: str, now: datetime) -> dict[int, int]:
-    """Run one of the jobs below for each merchant; the scheduler's entry point."""
-    work = {"expire_points": service.expire_all_points, "review_tiers": review_tiers}[job]
-    results = {}
-    for merchant_id in db.session.scalars(sa.select(Merchant.id).order_by(Merchant.id)).all():
-        results[merchant_id] = work(merchant_id, now)
-        db.session.commit()
-    return results

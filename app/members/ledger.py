@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import g, has_request_context
 from flask_babel import gettext
 
-from app.db import current_merchant_id, db
+from app.actor import Actor
+from app.db import db
 from app.errors import Conflict, NotFound
 from app.members.models import Account, EntryKind, LedgerEntry, Member
 
@@ -46,10 +46,13 @@ class InsufficientFunds(Conflict):
     error_code = "insufficient_balance"
 
 
-def lock_member(member_id: int, merchant_id: int | None = None) -> Member:
-    """The member row of this merchant, locked until the end of the transaction (PostgreSQL row
-    lock; SQLite writers already queue). 404 if it is not the merchant's."""
-    merchant_id = current_merchant_id() if merchant_id is None else merchant_id
+def lock_member(member_id: int, merchant_id: int | None = None, *, actor: Actor) -> Member:
+    """The member row of the actor's merchant, locked until the end of the transaction
+    (PostgreSQL row lock; SQLite writers already queue). 404 if it is not the merchant's."""
+    if merchant_id is None:
+        merchant_id = actor.merchant_id
+    elif merchant_id != actor.merchant_id:
+        raise NotFound("member")
     member = db.session.scalars(
         sa.select(Member).where(Member.id == member_id, Member.merchant_id == merchant_id)
         .with_for_update().execution_options(populate_existing=True)
@@ -59,10 +62,12 @@ def lock_member(member_id: int, merchant_id: int | None = None) -> Member:
     return member
 
 
-def post(member: Member, key: str, moves: Sequence[Move], refs: Refs = Refs()) -> list[LedgerEntry]:
+def post(member: Member, key: str, moves: Sequence[Move], refs: Refs = Refs(), *,
+         actor: Actor) -> list[LedgerEntry]:
     """Apply `moves` to `member` atomically; raise InsufficientFunds and change nothing if any
     account would go below zero. `key` is the operation's idempotency key; each entry's key is
-    derived from it, so the UNIQUE constraint refuses a second application."""
+    derived from it, so the UNIQUE constraint refuses a second application. The entries name the
+    actor's staff member, device and (unless `refs` names one) store."""
     moves = [m for m in moves if m.delta != 0]
     if not moves:
         return []
@@ -93,8 +98,6 @@ def post(member: Member, key: str, moves: Sequence[Move], refs: Refs = Refs()) -
         running[move.account] -= move.delta
     balances.reverse()
 
-    staff = g.get("staff") if has_request_context() else None
-    device = g.get("device") if has_request_context() else None
     entries = []
     seen: dict[tuple, int] = defaultdict(int)
     for move, balance_after in zip(moves, balances, strict=True):
@@ -105,8 +108,8 @@ def post(member: Member, key: str, moves: Sequence[Move], refs: Refs = Refs()) -
             delta=move.delta, balance_after=balance_after,
             idempotency_key=f"{key}:{move.kind.label}:{move.account.label}" + (f":{n}" if n else ""),
             order_id=refs.order_id, payment_id=refs.payment_id, ref_entry_id=move.ref_entry_id,
-            store_id=refs.store_id or getattr(staff, "store_id", None) or getattr(device, "store_id", None),
-            staff_id=getattr(staff, "id", None), device_id=getattr(device, "id", None), note=move.note,
+            store_id=refs.store_id or actor.store_id, staff_id=actor.staff_id, device_id=actor.device_id,
+            note=move.note,
         )
         db.session.add(entry)
         entries.append(entry)

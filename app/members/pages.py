@@ -12,9 +12,10 @@ from collections.abc import Callable
 from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 
+from app.auth.guard import current_actor
 from app.auth.models import Staff
 from app.auth.permissions import Permission
-from app.db import begin_write, db, get_scoped_or_404, scoped
+from app.db import begin_write, db, get_scoped_or_404, scoped, utcnow
 from app.errors import APIError
 from app.idempotency import run_once
 from app.members import history, schemas, service
@@ -159,8 +160,9 @@ def tier_chart(counts: list[tuple[Tier, int]]) -> dict:
 def member_list():
     text = request.args.get("q", "")[:60]
     page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
-    members, total = service.search_members(text, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    counts = service.members_per_tier(g.merchant_id)
+    actor = current_actor()
+    members, total = service.search_members(text, actor=actor, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    counts = service.members_per_tier(actor.merchant_id)
     db.session.commit()  # the first visit saves the default tiers
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template("manage/members/list.html", members=members, total=total, q=text, page=page,
@@ -229,7 +231,8 @@ def adjust(member_id: int):
     applied = []
 
     def work():
-        entry = service.adjust(member.id, account, delta, key=key, reason=reason)
+        entry = service.adjust(member.id, account, delta, key=key, reason=reason, actor=current_actor(),
+                               now=utcnow())
         applied.append(entry)
         return schemas.EntryOut().dump(entry), 201
 
@@ -291,7 +294,7 @@ def tiers():
         form = TiersForm()
         if form.validate():
             try:
-                service.set_tiers(g.merchant_id, form.wanted())
+                service.set_tiers(form.wanted(), actor=current_actor())
             except APIError as error:
                 db.session.rollback()
                 _refusal(form, error, _kept(form))
@@ -300,7 +303,7 @@ def tiers():
                 flash(gettext("The tiers are saved."))
                 return redirect(url_for(".tiers"))
         return render_template("manage/members/tiers.html", form=form), 422
-    rows = [_tier_row(tier) for tier in service.tiers_of(g.merchant_id)]
+    rows = [_tier_row(tier) for tier in service.tiers_of(current_actor().merchant_id)]
     db.session.commit()
     return render_template("manage/members/tiers.html", form=TiersForm(data={"rows": [*rows, {}]}))
 
@@ -313,7 +316,7 @@ def topup_rules():
         form = TopUpRulesForm()
         if form.validate():
             try:
-                service.set_topup_rules(g.merchant_id, form.wanted())
+                service.set_topup_rules(form.wanted(), actor=current_actor())
             except APIError as error:
                 db.session.rollback()
                 _refusal(form, error, _kept(form))
@@ -322,8 +325,8 @@ def topup_rules():
                 flash(gettext("The top-up rules are saved."))
                 return redirect(url_for(".topup_rules"))
         return render_template("manage/members/topup_rules.html", form=form,
-                               saved=service.topup_rule_rows(g.merchant_id)), 422
-    saved = service.topup_rule_rows(g.merchant_id)
+                               saved=service.topup_rule_rows(current_actor().merchant_id)), 422
+    saved = service.topup_rule_rows(current_actor().merchant_id)
     rows = [{"min_yuan": to_yuan(rule.min_cents), "bonus_yuan": to_yuan(rule.bonus_cents),
              "is_repeat": rule.is_repeat} for rule in saved]
     db.session.commit()
@@ -339,7 +342,7 @@ def points_settings():
         form = PointsSettingsForm()
         if form.validate():
             try:
-                service.update_settings(g.merchant_id, form.changes())
+                service.update_settings(form.changes(), actor=current_actor())
             except APIError as error:
                 db.session.rollback()
                 form.form_errors.append(str(error.description))
@@ -349,6 +352,6 @@ def points_settings():
                 return redirect(url_for(".points_settings"))
         return render_template("manage/members/points.html", form=form), 422
     form = PointsSettingsForm()
-    form.fill(service.settings_for(g.merchant_id))
+    form.fill(service.settings_for(current_actor().merchant_id))
     db.session.commit()
     return render_template("manage/members/points.html", form=form)

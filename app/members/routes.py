@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import jsonify
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
-from app.auth.guard import id_argument, requires
+from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound, Unprocessable
@@ -41,7 +41,7 @@ def _stored_value(member: Member) -> dict:
 def create_member(data):
     if data["source_store_id"] is not None:
         get_scoped_or_404(Store, data["source_store_id"])
-    member = service.create_member(g.merchant_id, gender=Gender[data.pop("gender").upper()], **data)
+    member = service.create_member(actor=current_actor(), gender=Gender[data.pop("gender").upper()], **data)
     db.session.commit()
     return member
 
@@ -52,7 +52,8 @@ def create_member(data):
 @blp.response(200, schemas.MemberList)
 def search_members(query):
     """Search by phone, name or member number (prefix match on phone and number)."""
-    members, total = service.search_members(query["q"], limit=query["limit"], offset=query["offset"])
+    members, total = service.search_members(query["q"], actor=current_actor(), limit=query["limit"],
+                                            offset=query["offset"])
     return {"members": members, "total": total}
 
 
@@ -66,11 +67,13 @@ def lookup_member(query):
         raise Unprocessable(gettext("Give exactly one of phone, card_no, member_no or code."),
                             error_code="one_lookup_key")
     (key, value), = query.items()
+    actor = current_actor()
     if key == "card_no":
-        return service.find_by_card(value)
+        return service.find_by_card(value, actor=actor)
     if key == "code":
-        return service.find_by_code(value, utcnow(), consume=False)
-    member = service.find_by_phone(value) if key == "phone" else service.find_by_member_no(value)
+        return service.find_by_code(value, utcnow(), consume=False, actor=actor)
+    find = service.find_by_phone if key == "phone" else service.find_by_member_no
+    member = find(value, actor=actor)
     if member is None:
         raise NotFound("member")
     return member
@@ -142,22 +145,24 @@ def top_up(data, member_id):
 
     if data["tender"] == "wechat" and data.get("auth_code"):
         body, status = payments.top_up_with_code(
-            member_id, data["amount_cents"], auth_code=data["auth_code"], key=data["idempotency_key"],
-            payload=payload, store_id=_store_id(), now=utcnow(), answer=answer)
+            member_id, data["amount_cents"], auth_code=data["auth_code"], actor=current_actor(),
+            key=data["idempotency_key"], payload=payload, store_id=_store_id(), now=utcnow(), answer=answer)
         response = jsonify(body)
         response.status_code = status
         return response
     if data["tender"] == "wechat":
         opened = payments.open_topup_payment(
-            member_id, data["amount_cents"], trade_type=TradeType[data["trade_type"]], key=data["idempotency_key"],
-            payload=payload, store_id=_store_id(), now=utcnow(), openid=data.get("openid"))
+            member_id, data["amount_cents"], trade_type=TradeType[data["trade_type"]], actor=current_actor(),
+            key=data["idempotency_key"], payload=payload, store_id=_store_id(), now=utcnow(),
+            openid=data.get("openid"))
         response = jsonify(intent_json(opened))
         response.status_code = 202
         return response
 
     def work():
         return answer(service.top_up(member_id, data["amount_cents"], key=data["idempotency_key"],
-                                     tender=data["tender"], now=utcnow(), store_id=_store_id()))
+                                     tender=data["tender"], now=utcnow(), store_id=_store_id(),
+                                     actor=current_actor()))
 
     return respond_once("topup", data["idempotency_key"], payload, work)
 
@@ -170,7 +175,8 @@ def refund_topup(data, member_id, topup_id):
     """Give back a whole top-up (principal and its bonus) while it is still on the card."""
 
     def work():
-        service.refund_topup(member_id, topup_id, key=data["idempotency_key"], reason=data["reason"])
+        service.refund_topup(member_id, topup_id, key=data["idempotency_key"], reason=data["reason"],
+                             actor=current_actor())
         return _stored_value(db.session.get(Member, member_id)), 200
 
     return respond_once("topup_refund", data["idempotency_key"],
@@ -186,7 +192,7 @@ def cash_out(data, member_id):
 
     def work():
         result = service.cash_out(member_id, key=data["idempotency_key"], amount_cents=data["amount_cents"],
-                                  reason=data["reason"])
+                                  reason=data["reason"], actor=current_actor())
         member = db.session.get(Member, member_id)
         return {"paid_cents": result.paid_cents, "bonus_forfeited_cents": result.bonus_forfeited_cents,
                 "stored_value": _stored_value(member)}, 200
@@ -203,15 +209,15 @@ def adjust(data, member_id):
 
     def work():
         entry = service.adjust(member_id, Account[data["account"].upper()], data["delta"],
-                               key=data["idempotency_key"], reason=data["reason"])
+                               key=data["idempotency_key"], reason=data["reason"], actor=current_actor(),
+                               now=utcnow())
         return schemas.EntryOut().dump(entry), 201
 
     return respond_once("adjust", data["idempotency_key"], {"member_id": member_id, **data}, work)
 
 
 def _store_id() -> int | None:
-    actor = g.get("staff") or g.get("device")
-    return getattr(actor, "store_id", None)
+    return current_actor().store_id
 
 
 # --- cards -----------------------------------------------------------------------------------
@@ -221,7 +227,7 @@ def _store_id() -> int | None:
 @blp.arguments(schemas.CardIn)
 @blp.response(201, schemas.CardOut)
 def bind_card(data, member_id):
-    card = service.bind_card(get_scoped_or_404(Member, member_id), data["card_no"])
+    card = service.bind_card(get_scoped_or_404(Member, member_id), data["card_no"], actor=current_actor())
     db.session.commit()
     return card
 
@@ -230,7 +236,8 @@ def bind_card(data, member_id):
 @requires(Permission.MEMBERS_WRITE)
 @blp.response(200, schemas.CardOut)
 def report_lost(member_id, card_id):
-    card = service.report_card_lost(lock_member(member_id), card_id)
+    actor = current_actor()
+    card = service.report_card_lost(lock_member(member_id, actor=actor), card_id, actor=actor, now=utcnow())
     db.session.commit()
     return card
 
@@ -240,7 +247,9 @@ def report_lost(member_id, card_id):
 @blp.arguments(schemas.CardIn)
 @blp.response(201, schemas.CardOut)
 def replace_card(data, member_id, card_id):
-    card = service.replace_card(lock_member(member_id), card_id, data["card_no"])
+    actor = current_actor()
+    card = service.replace_card(lock_member(member_id, actor=actor), card_id, data["card_no"], actor=actor,
+                                now=utcnow())
     db.session.commit()
     return card
 
@@ -249,7 +258,8 @@ def replace_card(data, member_id, card_id):
 @requires(Permission.MEMBERS_WRITE)
 @blp.response(200, schemas.CardOut)
 def unbind_card(member_id, card_id):
-    card = service.unbind_card(lock_member(member_id), card_id)
+    actor = current_actor()
+    card = service.unbind_card(lock_member(member_id, actor=actor), card_id, actor=actor, now=utcnow())
     db.session.commit()
     return card
 
@@ -260,7 +270,7 @@ def unbind_card(member_id, card_id):
 @requires(Permission.MEMBERS_READ)
 @blp.response(200, schemas.TierList)
 def list_tiers():
-    tiers = service.tiers_of(g.merchant_id)
+    tiers = service.tiers_of(current_actor().merchant_id)
     db.session.commit()
     return {"tiers": tiers}
 
@@ -271,7 +281,7 @@ def list_tiers():
 @blp.response(200, schemas.TierList)
 def replace_tiers(data):
     """Set the tier table. Tiers are matched by rank; members keep their tier row."""
-    tiers = service.set_tiers(g.merchant_id, data["tiers"])
+    tiers = service.set_tiers(data["tiers"], actor=current_actor())
     db.session.commit()
     return {"tiers": tiers}
 
@@ -280,7 +290,7 @@ def replace_tiers(data):
 @requires(Permission.MEMBERS_READ)
 @blp.response(200, schemas.SettingsSchema)
 def get_settings():
-    settings = service.settings_for(g.merchant_id)
+    settings = service.settings_for(current_actor().merchant_id)
     db.session.commit()
     return settings
 
@@ -290,7 +300,7 @@ def get_settings():
 @blp.arguments(schemas.SettingsSchema)
 @blp.response(200, schemas.SettingsSchema)
 def update_settings(data):
-    settings = service.update_settings(g.merchant_id, data)
+    settings = service.update_settings(data, actor=current_actor())
     db.session.commit()
     return settings
 
@@ -299,7 +309,7 @@ def update_settings(data):
 @requires(Permission.MEMBERS_READ)
 @blp.response(200, schemas.TopUpRules)
 def get_topup_rules():
-    rows = service.topup_rule_rows(g.merchant_id)
+    rows = service.topup_rule_rows(current_actor().merchant_id)
     db.session.commit()
     return {"rules": rows}
 
@@ -309,7 +319,7 @@ def get_topup_rules():
 @blp.arguments(schemas.TopUpRules)
 @blp.response(200, schemas.TopUpRules)
 def set_topup_rules(data):
-    rows = service.set_topup_rules(g.merchant_id, data["rules"])
+    rows = service.set_topup_rules(data["rules"], actor=current_actor())
     db.session.commit()
     return {"rules": rows}
 

@@ -1,8 +1,8 @@
-from marshmallow import fields, validate, validates_schema
+from marshmallow import fields, pre_load, validate, validates_schema
 
 from app.api import Cents, Id, PositiveCents, Schema
 from app.members.models import Account, Gender
-from app.payments.schemas import AUTH_CODE, check_wechat_tender
+from app.payments.schemas import AUTH_CODE, check_wechat_tender, refuse_auth_code_off_wechat
 
 PHONE = validate.Regexp(r"^\+?[0-9]{5,20}$", error="Not a phone number.")
 KEY = validate.Length(min=8, max=100)
@@ -112,6 +112,11 @@ class TopUpIn(Schema):
     trade_type = fields.String(validate=validate.OneOf(["NATIVE", "JSAPI"]), metadata={
         "description": "wechat: NATIVE (QR code to scan) or JSAPI (with openid); answers 202"})
     openid = fields.String(validate=validate.Length(min=1, max=64))
+
+    @pre_load
+    def _no_auth_code(self, data, **kwargs):
+        refuse_auth_code_off_wechat(data, kind_field="tender")
+        return data
 
     @validates_schema
     def _wechat_fields(self, data, **kwargs):

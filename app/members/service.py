@@ -15,9 +15,11 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask_babel import gettext
 
+from app.actor import Actor
 from app.audit.service import record
-from app.db import current_merchant_id, db, get_scoped_or_404, insert_unique, scoped, utcnow
+from app.db import db, insert_unique, scoped
 from app.errors import Conflict, NotFound, Unprocessable
+from app.events.domain import DomainEvent, publish
 from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import (
     Account,
@@ -35,7 +37,6 @@ from app.members.models import (
     TierChangeLog,
     TopUpRule,
 )
-from app.wechat import notify
 from tablerules import members as rules
 
 DEFAULT_TIERS = (
@@ -120,10 +121,11 @@ def _new_member_no(merchant_id: int) -> str:
             return number
 
 
-def create_member(merchant_id: int, *, phone: str, name: str, birthday: date | None = None,
+def create_member(*, actor: Actor, phone: str, name: str, birthday: date | None = None,
                   gender: Gender = Gender.UNKNOWN, openid: str | None = None,
                   source_store_id: int | None = None, source_table_id: int | None = None,
                   source_campaign: str | None = None, tags: Iterable[str] = (), notes: str = "") -> Member:
+    merchant_id = actor.merchant_id
     if db.session.scalar(sa.select(Member.id).where(Member.merchant_id == merchant_id, Member.phone == phone)):
         raise Conflict(gettext("A member with this phone number already exists."), error_code="member_exists")
     base_tier = tiers_of(merchant_id)[0]
@@ -136,10 +138,10 @@ def create_member(merchant_id: int, *, phone: str, name: str, birthday: date | N
     return member
 
 
-def search_members(text: str, *, limit: int, offset: int = 0) -> tuple[list[Member], int]:
-    """This merchant's members matching `text` (phone or member number prefix, or part of the
-    name), newest first, and how many match in all."""
-    stmt = scoped(Member)
+def search_members(text: str, *, actor: Actor, limit: int, offset: int = 0) -> tuple[list[Member], int]:
+    """The actor's merchant's members matching `text` (phone or member number prefix, or part of
+    the name), newest first, and how many match in all."""
+    stmt = scoped(Member, actor.merchant_id)
     text = text.strip()
     if text:
         stmt = stmt.where(sa.or_(Member.phone.startswith(text, autoescape=True),
@@ -177,16 +179,16 @@ def tier_changes(member: Member) -> list[TierChangeLog]:
         .order_by(TierChangeLog.id.desc())))
 
 
-def find_by_phone(phone: str) -> Member | None:
-    return db.session.scalar(scoped(Member).where(Member.phone == phone))
+def find_by_phone(phone: str, *, actor: Actor) -> Member | None:
+    return db.session.scalar(scoped(Member, actor.merchant_id).where(Member.phone == phone))
 
 
-def find_by_member_no(member_no: str) -> Member | None:
-    return db.session.scalar(scoped(Member).where(Member.member_no == member_no))
+def find_by_member_no(member_no: str, *, actor: Actor) -> Member | None:
+    return db.session.scalar(scoped(Member, actor.merchant_id).where(Member.member_no == member_no))
 
 
-def find_by_card(card_no: str) -> Member:
-    card = db.session.scalar(scoped(MemberCard).where(MemberCard.card_no == card_no))
+def find_by_card(card_no: str, *, actor: Actor) -> Member:
+    card = db.session.scalar(scoped(MemberCard, actor.merchant_id).where(MemberCard.card_no == card_no))
     if card is None:
         raise NotFound("member_card", gettext("No member has this card."))
     if card.status is not CardStatus.ACTIVE:
@@ -195,14 +197,14 @@ def find_by_card(card_no: str) -> Member:
     return card.member
 
 
-def find_by_code(code: str, now: datetime, *, consume: bool) -> Member:
+def find_by_code(code: str, now: datetime, *, consume: bool, actor: Actor) -> Member:
     """The member whose phone shows this dynamic code now; `consume` spends it (settle)."""
-    settings = settings_for(current_merchant_id())
+    settings = settings_for(actor.merchant_id)
     try:
         match = rules.verify_member_code(bytes.fromhex(settings.member_code_secret), code, now)
     except rules.MemberCodeError as error:
         raise Unprocessable(_CODE_MESSAGES[error.reason](), error_code=f"member_code_{error.reason.value}") from None
-    member = find_by_member_no(match.member_no)
+    member = find_by_member_no(match.member_no, actor=actor)
     if member is None:
         raise NotFound("member")
     if consume:
@@ -233,67 +235,71 @@ def current_code(member: Member, now: datetime) -> dict:
 
 # --- cards -----------------------------------------------------------------------------------
 
-def bind_card(member: Member, card_no: str) -> MemberCard:
-    existing = db.session.scalar(scoped(MemberCard).where(MemberCard.card_no == card_no))
+def bind_card(member: Member, card_no: str, *, actor: Actor) -> MemberCard:
+    existing = db.session.scalar(scoped(MemberCard, actor.merchant_id).where(MemberCard.card_no == card_no))
     if existing is not None:
         raise Conflict(gettext("This card number is already registered."), error_code="card_taken")
     card = MemberCard(merchant_id=member.merchant_id, member_id=member.id, card_no=card_no)
     db.session.add(card)
     db.session.flush()
-    record("member_card.bind", card, member_id=member.id, card_no=card_no)
+    record("member_card.bind", card, actor=actor, member_id=member.id, card_no=card_no)
+    return card
+
+
+def _card(member: Member, card_id: int) -> MemberCard:
+    card = db.session.scalar(sa.select(MemberCard).where(MemberCard.merchant_id == member.merchant_id,
+                                                         MemberCard.id == card_id))
+    if card is None or card.member_id != member.id:
+        raise NotFound("member_card")
     return card
 
 
 def _active_card(member: Member, card_id: int) -> MemberCard:
-    card = get_scoped_or_404(MemberCard, card_id)
-    if card.member_id != member.id:
-        raise NotFound("member_card")
+    card = _card(member, card_id)
     if card.status is not CardStatus.ACTIVE:
         raise Conflict(gettext("This card is not active."), error_code="card_not_active")
     return card
 
 
-def _set_status(card: MemberCard, status: CardStatus) -> None:
-    card.status, card.status_changed_at = status, utcnow()
+def _set_status(card: MemberCard, status: CardStatus, now: datetime) -> None:
+    card.status, card.status_changed_at = status, now
 
 
-def report_card_lost(member: Member, card_id: int) -> MemberCard:
+def report_card_lost(member: Member, card_id: int, *, actor: Actor, now: datetime) -> MemberCard:
     card = _active_card(member, card_id)
-    _set_status(card, CardStatus.LOST)
-    record("member_card.lost", card, member_id=member.id, card_no=card.card_no)
+    _set_status(card, CardStatus.LOST, now)
+    record("member_card.lost", card, actor=actor, member_id=member.id, card_no=card.card_no)
     return card
 
 
-def unbind_card(member: Member, card_id: int) -> MemberCard:
+def unbind_card(member: Member, card_id: int, *, actor: Actor, now: datetime) -> MemberCard:
     card = _active_card(member, card_id)
-    _set_status(card, CardStatus.UNBOUND)
-    record("member_card.unbind", card, member_id=member.id, card_no=card.card_no)
+    _set_status(card, CardStatus.UNBOUND, now)
+    record("member_card.unbind", card, actor=actor, member_id=member.id, card_no=card.card_no)
     return card
 
 
-def replace_card(member: Member, card_id: int, new_card_no: str) -> MemberCard:
+def replace_card(member: Member, card_id: int, new_card_no: str, *, actor: Actor, now: datetime) -> MemberCard:
     """A new card for a lost (or active) one; the old number is refused from now on."""
-    old = get_scoped_or_404(MemberCard, card_id)
-    if old.member_id != member.id:
-        raise NotFound("member_card")
+    old = _card(member, card_id)
     if old.status not in (CardStatus.ACTIVE, CardStatus.LOST):
         raise Conflict(gettext("This card cannot be replaced."), error_code="card_not_replaceable")
-    new = bind_card(member, new_card_no)
-    _set_status(old, CardStatus.REPLACED)
+    new = bind_card(member, new_card_no, actor=actor)
+    _set_status(old, CardStatus.REPLACED, now)
     old.replaced_by_id = new.id
-    record("member_card.replace", old, member_id=member.id, new_card_id=new.id)
+    record("member_card.replace", old, actor=actor, member_id=member.id, new_card_id=new.id)
     return new
 
 
 # --- tiers -----------------------------------------------------------------------------------
 
-def apply_tier_change(member: Member, change: rules.TierChange | None) -> TierChangeLog | None:
+def apply_tier_change(member: Member, change: rules.TierChange | None, *, now: datetime) -> TierChangeLog | None:
     if change is None:
         return None
     log = TierChangeLog(merchant_id=member.merchant_id, member_id=member.id, from_tier_id=member.tier_id,
                         to_tier_id=change.to_tier.id, reason_code=change.reason_code, reason=change.reason_zh)
     member.tier_id = change.to_tier.id
-    member.tier_changed_at = utcnow()
+    member.tier_changed_at = now
     db.session.add(log)
     db.session.expire(member, ["tier"])
     return log
@@ -306,10 +312,10 @@ def spend_12m_cents(member: Member, now: datetime) -> int:
     return paid_since(member, now - timedelta(days=365))
 
 
-def consider_upgrade(member: Member, now: datetime, topup_cents: int = 0) -> TierChangeLog | None:
+def consider_upgrade(member: Member, now: datetime, topup_cents: int = 0, *, actor: Actor) -> TierChangeLog | None:
     tiers = [tier_rule(t) for t in tiers_of(member.merchant_id)]
     change = rules.upgrade_decision(tier_rule(member.tier), tiers, spend_12m_cents(member, now), topup_cents)
-    return apply_tier_change(member, change)
+    return apply_tier_change(member, change, now=now)
 
 
 # --- stored value ----------------------------------------------------------------------------
@@ -322,58 +328,69 @@ class TopUpResult:
 
 
 def top_up(member_id: int, amount_cents: int, *, key: str, tender: str, now: datetime,
-           store_id: int | None = None, payment_id: int | None = None) -> TopUpResult:
+           store_id: int | None = None, payment_id: int | None = None, actor: Actor) -> TopUpResult:
     if amount_cents <= 0:
         raise Unprocessable(gettext("The amount must be more than zero."), error_code="invalid_amount")
-    member = lock_member(member_id)
+    member = lock_member(member_id, actor=actor)
     credit = rules.topup_credit(topup_rules_of(member.merchant_id), amount_cents)
     entries = post(member, key, [
         Move(Account.PRINCIPAL, EntryKind.TOPUP, credit.principal_cents, note=tender),
         Move(Account.BONUS, EntryKind.TOPUP, credit.bonus_cents, note=tender),
-    ], Refs(payment_id=payment_id, store_id=store_id))
-    consider_upgrade(member, now, topup_cents=amount_cents)
-    notify.stored_value_changed(member, credit.principal_cents + credit.bonus_cents, member.stored_value_cents,
-                                "充值", ref=f"ledger:{entries[0].id}", now=now)
+    ], Refs(payment_id=payment_id, store_id=store_id), actor=actor)
+    consider_upgrade(member, now, topup_cents=amount_cents, actor=actor)
+    _stored_value_changed(member, credit.principal_cents + credit.bonus_cents, "topup", entries, now=now)
     return TopUpResult(credit.principal_cents, credit.bonus_cents, entries)
 
 
-def refund_topup(member_id: int, entry_id: int, *, key: str, reason: str) -> list[LedgerEntry]:
+def refund_topup(member_id: int, entry_id: int, *, key: str, reason: str, actor: Actor) -> list[LedgerEntry]:
     """Give back a whole top-up while its principal and bonus are still on the card."""
-    member = lock_member(member_id)
-    principal = db.session.scalar(scoped(LedgerEntry).where(
+    member = lock_member(member_id, actor=actor)
+    principal = db.session.scalar(scoped(LedgerEntry, actor.merchant_id).where(
         LedgerEntry.id == entry_id, LedgerEntry.member_id == member.id, LedgerEntry.kind == EntryKind.TOPUP,
         LedgerEntry.account == Account.PRINCIPAL))
     if principal is None:
         raise NotFound("topup")
-    refunded = db.session.scalar(scoped(LedgerEntry).where(
+    refunded = db.session.scalar(scoped(LedgerEntry, actor.merchant_id).where(
         LedgerEntry.ref_entry_id == principal.id, LedgerEntry.kind == EntryKind.TOPUP_REFUND))
     if refunded is not None:
         raise Conflict(gettext("This top-up was already refunded."), error_code="already_refunded")
     operation = principal.idempotency_key.rsplit(":", 2)[0]
-    bonus = db.session.scalar(scoped(LedgerEntry).where(
+    bonus = db.session.scalar(scoped(LedgerEntry, actor.merchant_id).where(
         LedgerEntry.idempotency_key == f"{operation}:topup:bonus"))
     moves = [Move(Account.PRINCIPAL, EntryKind.TOPUP_REFUND, -principal.delta, reason, principal.id)]
     if bonus is not None:
         moves.append(Move(Account.BONUS, EntryKind.TOPUP_REFUND, -bonus.delta, reason, bonus.id))
-    entries = post(member, key, moves)
-    record("member.topup_refund", member, entry_id=entry_id, amount_cents=principal.delta, reason=reason)
+    entries = post(member, key, moves, actor=actor)
+    record("member.topup_refund", member, actor=actor, entry_id=entry_id, amount_cents=principal.delta,
+           reason=reason)
     return entries
 
 
-def cash_out(member_id: int, *, key: str, amount_cents: int | None, reason: str) -> rules.CashOut:
-    member = lock_member(member_id)
+def cash_out(member_id: int, *, key: str, amount_cents: int | None, reason: str, actor: Actor) -> rules.CashOut:
+    member = lock_member(member_id, actor=actor)
     try:
         result = rules.cashout_amount(member.principal_cents, member.bonus_cents, amount_cents)
     except ValueError as error:
         raise Conflict(str(error), error_code="insufficient_balance") from None
     post(member, key, [Move(Account.PRINCIPAL, EntryKind.CASHOUT, -result.paid_cents, reason),
-                       Move(Account.BONUS, EntryKind.BONUS_FORFEIT, -result.bonus_forfeited_cents, reason)])
-    record("member.cashout", member, paid_cents=result.paid_cents,
+                       Move(Account.BONUS, EntryKind.BONUS_FORFEIT, -result.bonus_forfeited_cents, reason)],
+         actor=actor)
+    record("member.cashout", member, actor=actor, paid_cents=result.paid_cents,
            bonus_forfeited_cents=result.bonus_forfeited_cents, reason=reason)
     return result
 
 
-def spend_stored_value(member: Member, amount_cents: int, *, key: str, refs: Refs) -> rules.StoredValueSplit:
+def _stored_value_changed(member: Member, delta_cents: int, reason: str, entries: list[LedgerEntry], *,
+                          now: datetime, note: str = "") -> None:
+    """Tell the channels (DomainEvent.STORED_VALUE_CHANGED); `reason` is a code: topup, adjust."""
+    ref = f"ledger:{entries[0].id}"
+    publish(member.merchant_id, DomainEvent.STORED_VALUE_CHANGED, f"{member.id}:{ref}",
+            {"member_id": member.id, "delta_cents": delta_cents, "balance_cents": member.stored_value_cents,
+             "reason": reason, "note": note, "ref": ref}, now=now)
+
+
+def spend_stored_value(member: Member, amount_cents: int, *, key: str, refs: Refs,
+                       actor: Actor) -> rules.StoredValueSplit:
     """Pay `amount_cents` from the card, drawn from principal and bonus in proportion.
     The caller holds the member lock (`lock_member`)."""
     try:
@@ -383,25 +400,27 @@ def spend_stored_value(member: Member, amount_cents: int, *, key: str, refs: Ref
                        details={"available_cents": member.stored_value_cents,
                                 "requested_cents": amount_cents}) from None
     post(member, key, [Move(Account.PRINCIPAL, EntryKind.SPEND, -split.principal_cents),
-                       Move(Account.BONUS, EntryKind.SPEND, -split.bonus_cents)], refs)
+                       Move(Account.BONUS, EntryKind.SPEND, -split.bonus_cents)], refs, actor=actor)
     return split
 
 
-def adjust(member_id: int, account: Account, delta: int, *, key: str, reason: str) -> LedgerEntry:
+def adjust(member_id: int, account: Account, delta: int, *, key: str, reason: str, actor: Actor,
+           now: datetime) -> LedgerEntry:
     """A manager's manual correction, audited with its reason."""
     if delta == 0:
         raise Unprocessable(gettext("The adjustment cannot be zero."), error_code="invalid_amount")
-    member = lock_member(member_id)
+    member = lock_member(member_id, actor=actor)
     if account is Account.POINTS:
-        entries = adjust_points(member, delta, key=key, reason=reason)
+        entries = adjust_points(member, delta, key=key, reason=reason, actor=actor, now=now)
     else:
-        entries = post(member, key, [Move(account, EntryKind.ADJUST, delta, reason)])
-    record("member.adjust", member, account=account.label, delta=delta, reason=reason)
+        entries = post(member, key, [Move(account, EntryKind.ADJUST, delta, reason)], actor=actor)
+    record("member.adjust", member, actor=actor, account=account.label, delta=delta, reason=reason)
     if account is Account.POINTS:
-        notify.points_changed(member, delta, member.points, f"调整：{reason}", ref=f"ledger:{entries[0].id}")
+        publish(member.merchant_id, DomainEvent.POINTS_CHANGED, f"{member.id}:ledger:{entries[0].id}",
+                {"member_id": member.id, "delta": delta, "balance": member.points, "reason": "adjust",
+                 "note": reason, "ref": f"ledger:{entries[0].id}"}, now=now)
     else:
-        notify.stored_value_changed(member, delta, member.stored_value_cents, f"调整：{reason}",
-                                    ref=f"ledger:{entries[0].id}")
+        _stored_value_changed(member, delta, "adjust", entries, now=now, note=reason)
     return entries[0]
 
 
@@ -425,11 +444,11 @@ def _take_from_lots(entry: LedgerEntry, takes: Iterable[rules.LotPoints]) -> Non
 
 
 def earn_points(member: Member, points: int, *, key: str, now: datetime, refs: Refs,
-                kind: EntryKind = EntryKind.POINTS_EARN, note: str = "") -> PointsLot | None:
+                kind: EntryKind = EntryKind.POINTS_EARN, note: str = "", actor: Actor) -> PointsLot | None:
     if points <= 0:
         return None
     settings = settings_for(member.merchant_id)
-    (entry,) = post(member, key, [Move(Account.POINTS, kind, points, note)], refs)
+    (entry,) = post(member, key, [Move(Account.POINTS, kind, points, note)], refs, actor=actor)
     lot = PointsLot(merchant_id=member.merchant_id, member_id=member.id, entry_id=entry.id, earned_points=points,
                     remaining_points=points, earned_at=now, expires_at=rules.lot_expiry(now, expiry_rule(settings)),
                     order_id=refs.order_id)
@@ -439,7 +458,7 @@ def earn_points(member: Member, points: int, *, key: str, now: datetime, refs: R
 
 
 def redeem_points(member: Member, points: int, *, key: str, now: datetime, refs: Refs,
-                  kind: EntryKind = EntryKind.POINTS_REDEEM, note: str = "") -> LedgerEntry | None:
+                  kind: EntryKind = EntryKind.POINTS_REDEEM, note: str = "", actor: Actor) -> LedgerEntry | None:
     """Spend points, oldest-expiring lots first. The caller holds the member lock."""
     if points <= 0:
         return None
@@ -447,37 +466,41 @@ def redeem_points(member: Member, points: int, *, key: str, now: datetime, refs:
         takes = rules.plan_redemption([_plain(lot) for lot in _lots(member)], points, now)
     except rules.InsufficientPoints:
         raise Conflict(gettext("Not enough points."), error_code="insufficient_points") from None
-    (entry,) = post(member, key, [Move(Account.POINTS, kind, -points, note)], refs)
+    (entry,) = post(member, key, [Move(Account.POINTS, kind, -points, note)], refs, actor=actor)
     _take_from_lots(entry, takes)
     return entry
 
 
-def adjust_points(member: Member, delta: int, *, key: str, reason: str) -> list[LedgerEntry]:
-    now = utcnow()
+def adjust_points(member: Member, delta: int, *, key: str, reason: str, actor: Actor,
+                  now: datetime) -> list[LedgerEntry]:
     if delta > 0:
-        lot = earn_points(member, delta, key=key, now=now, refs=Refs(), kind=EntryKind.ADJUST, note=reason)
+        lot = earn_points(member, delta, key=key, now=now, refs=Refs(), kind=EntryKind.ADJUST, note=reason,
+                          actor=actor)
         return [db.session.get(LedgerEntry, lot.entry_id)]
-    return [redeem_points(member, -delta, key=key, now=now, refs=Refs(), kind=EntryKind.ADJUST, note=reason)]
+    return [redeem_points(member, -delta, key=key, now=now, refs=Refs(), kind=EntryKind.ADJUST, note=reason,
+                          actor=actor)]
 
 
-def expire_points(member_id: int, now: datetime, merchant_id: int | None = None) -> int:
+def expire_points(member_id: int, now: datetime, *, actor: Actor) -> int:
     """Expire what is left of the member's lapsed lots; returns the points expired."""
-    member = lock_member(member_id, merchant_id)
+    member = lock_member(member_id, actor=actor)
     takes = rules.plan_expiry([_plain(lot) for lot in _lots(member)], now)
     total = sum(points for _lot, points in takes)
     if total == 0:
         return 0
     step = int(now.timestamp())
-    (entry,) = post(member, f"expire:{member.id}:{step}", [Move(Account.POINTS, EntryKind.POINTS_EXPIRE, -total)])
+    (entry,) = post(member, f"expire:{member.id}:{step}", [Move(Account.POINTS, EntryKind.POINTS_EXPIRE, -total)],
+                    actor=actor)
     _take_from_lots(entry, takes)
     return total
 
 
-def expire_all_points(merchant_id: int, now: datetime) -> int:
-    """The scheduled job: expire lapsed lots of every member of a merchant."""
+def expire_all_points(now: datetime, *, actor: Actor) -> int:
+    """The scheduled job: expire lapsed lots of every member of the actor's merchant."""
     member_ids = db.session.scalars(sa.select(PointsLot.member_id).distinct().where(
-        PointsLot.merchant_id == merchant_id, PointsLot.remaining_points > 0, PointsLot.expires_at <= now)).all()
-    return sum(expire_points(member_id, now, merchant_id) for member_id in member_ids)
+        PointsLot.merchant_id == actor.merchant_id, PointsLot.remaining_points > 0,
+        PointsLot.expires_at <= now)).all()
+    return sum(expire_points(member_id, now, actor=actor) for member_id in member_ids)
 
 
 # --- rule editing ----------------------------------------------------------------------------
@@ -501,7 +524,7 @@ def _tier_held(tier: Tier) -> bool:
     return db.session.scalar(held) is not None or db.session.scalar(logged) is not None
 
 
-def set_tiers(merchant_id: int, wanted: list[dict]) -> list[Tier]:
+def set_tiers(wanted: list[dict], *, actor: Actor) -> list[Tier]:
     """Replace the tier table; tiers keep their rows by rank so members stay on them.
 
     A refusal (422 `invalid_tiers` / `tier_in_use`) names the broken rule in
@@ -518,6 +541,7 @@ def set_tiers(merchant_id: int, wanted: list[dict]) -> list[Tier]:
         if name in names[:index]:
             raise Unprocessable(gettext("Two tiers have the same name."), error_code="invalid_tiers",
                                 details={"reason": "duplicate_name", "index": index})
+    merchant_id = actor.merchant_id
     current = {tier.rank: tier for tier in tiers_of(merchant_id)}
     wanted_ranks = {t["rank"] for t in wanted}
     for rank, tier in current.items():
@@ -538,12 +562,12 @@ def set_tiers(merchant_id: int, wanted: list[dict]) -> list[Tier]:
             setattr(tier, key, value)
         db.session.add(tier)
     db.session.flush()
-    record("member_tiers.update", None, merchant_id=merchant_id, tiers=names)
+    record("member_tiers.update", None, actor=actor, tiers=names)
     return tiers_of(merchant_id)
 
 
-def update_settings(merchant_id: int, changes: dict) -> MemberSettings:
-    settings = settings_for(merchant_id)
+def update_settings(changes: dict, *, actor: Actor) -> MemberSettings:
+    settings = settings_for(actor.merchant_id)
     for key, value in changes.items():
         setattr(settings, key, value)
     try:
@@ -551,21 +575,22 @@ def update_settings(merchant_id: int, changes: dict) -> MemberSettings:
     except ValueError:
         raise Unprocessable(gettext("Points expiring after some days need the days; after some months, the "
                                     "months; otherwise neither."), error_code="invalid_expiry_rule") from None
-    record("member_settings.update", settings, merchant_id=merchant_id, **changes)
+    record("member_settings.update", settings, actor=actor, **changes)
     return settings
 
 
-def set_topup_rules(merchant_id: int, wanted: list[dict]) -> list[TopUpRule]:
+def set_topup_rules(wanted: list[dict], *, actor: Actor) -> list[TopUpRule]:
     try:
         rules.check_topup_rules([rules.TopUpRule(r["min_cents"], r["bonus_cents"], r["is_repeat"]) for r in wanted])
     except ValueError:
         raise Unprocessable(gettext("Each top-up rule needs its own amount above zero and a bonus of zero or "
                                     "more; two rules cannot start at the same amount."),
                             error_code="invalid_topup_rules") from None
+    merchant_id = actor.merchant_id
     settings_for(merchant_id)
     db.session.execute(sa.delete(TopUpRule).where(TopUpRule.merchant_id == merchant_id))
     rows = [TopUpRule(merchant_id=merchant_id, **r) for r in sorted(wanted, key=lambda r: r["min_cents"])]
     db.session.add_all(rows)
     db.session.flush()
-    record("topup_rules.update", None, merchant_id=merchant_id, rules=wanted)
+    record("topup_rules.update", None, actor=actor, rules=wanted)
     return rows

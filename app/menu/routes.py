@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import g
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
-from app.auth.guard import id_argument, requires, works_at
+from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
-from app.db import db, get_scoped_or_404, scoped
+from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import Forbidden
 from app.menu import schemas, service
 from app.menu.models import Category, Dish
@@ -42,7 +41,7 @@ def list_categories():
 @blp.arguments(schemas.CategoryIn)
 @blp.response(201, schemas.CategoryOut)
 def create_category(data):
-    category = service.create_category(g.merchant_id, **data)
+    category = service.create_category(actor=current_actor(), **data)
     db.session.commit()
     return category
 
@@ -53,7 +52,7 @@ def create_category(data):
 @blp.response(201, schemas.DishOut)
 def create_dish(data):
     """Add a dish; `category` is the category's name, created if new."""
-    dish = service.create_dish(g.merchant_id, **data)
+    dish = service.create_dish(actor=current_actor(), **data)
     db.session.commit()
     return dish
 
@@ -71,7 +70,7 @@ def get_dish(dish_id):
 @blp.response(200, schemas.DishOut)
 def update_dish(data, dish_id):
     """Change a dish (price changes are audited with the old and new price)."""
-    dish = service.update_dish(get_scoped_or_404(Dish, dish_id), **data)
+    dish = service.update_dish(get_scoped_or_404(Dish, dish_id), actor=current_actor(), **data)
     db.session.commit()
     return dish
 
@@ -82,7 +81,7 @@ def update_dish(data, dish_id):
 @blp.response(201, schemas.OptionGroupOut)
 def add_option_group(data, dish_id):
     """Add an option group (e.g. 辣度 with 不辣/微辣/中辣/特辣) with its choices to a dish."""
-    group = service.add_option_group(get_scoped_or_404(Dish, dish_id), **data)
+    group = service.add_option_group(get_scoped_or_404(Dish, dish_id), actor=current_actor(), **data)
     db.session.commit()
     return group
 
@@ -101,9 +100,11 @@ def list_sold_out(store_id):
 @blp.response(200, schemas.SoldOutOut)
 def set_sold_out(data, store_id, dish_id):
     """Mark a dish sold out (沽清) at a store, or back in stock; it takes effect at once."""
+    actor = current_actor()
     store = get_scoped_or_404(Store, store_id)
-    if not works_at(store.id):
+    if not actor.works_at(store.id):
         raise Forbidden(gettext("You can only change your own store."))
-    availability = service.set_sold_out(store, get_scoped_or_404(Dish, dish_id), data["is_sold_out"])
+    availability = service.set_sold_out(store, get_scoped_or_404(Dish, dish_id), data["is_sold_out"], actor=actor,
+                                        now=utcnow())
     db.session.commit()
     return availability

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext, lazy_gettext
 from sqlalchemy.orm import contains_eager, selectinload
 
+from app.actor import Actor
 from app.audit.service import record
-from app.db import db, insert_unique, utcnow
+from app.db import db, insert_unique
 from app.errors import Conflict, Unprocessable
 from app.menu.models import Category, Dish, DishAvailability, OptionChoice, OptionGroup
 from app.tenants.models import Store
@@ -27,24 +29,26 @@ _OPTION_MESSAGES = {
 
 # --- categories ------------------------------------------------------------------------------
 
-def create_category(merchant_id: int, *, name: str, name_en: str = "", sort_order: int | None = None) -> Category:
+def create_category(*, actor: Actor, name: str, name_en: str = "", sort_order: int | None = None) -> Category:
+    merchant_id = actor.merchant_id
     category = Category(merchant_id=merchant_id, name=name, name_en=name_en,
                         sort_order=_next_sort_order(merchant_id) if sort_order is None else sort_order)
     if not insert_unique(category):
         raise Conflict(gettext("A category with this name already exists."), error_code="category_exists")
-    record("category.create", category, name=name)
+    record("category.create", category, actor=actor, name=name)
     return category
 
 
-def category_by_name(merchant_id: int, name: str) -> Category:
-    """The merchant's category of this name, created (last in the menu) if it is new."""
+def category_by_name(name: str, *, actor: Actor) -> Category:
+    """The actor's merchant's category of this name, created (last in the menu) if it is new."""
+    merchant_id = actor.merchant_id
     query = sa.select(Category).where(Category.merchant_id == merchant_id, Category.name == name)
     category = db.session.scalar(query)
     if category is not None:
         return category
     category = Category(merchant_id=merchant_id, name=name, sort_order=_next_sort_order(merchant_id))
     if insert_unique(category):
-        record("category.create", category, name=name)
+        record("category.create", category, actor=actor, name=name)
         return category
     return db.session.scalars(query).one()  # created by a concurrent request a moment ago
 
@@ -60,18 +64,18 @@ _DISH_FIELDS = ("name", "name_en", "price_cents", "unit", "is_discountable", "st
                 "sort_order", "is_active")
 
 
-def create_dish(merchant_id: int, *, name: str, price_cents: int, category: str, **fields: Any) -> Dish:
+def create_dish(*, actor: Actor, name: str, price_cents: int, category: str, **fields: Any) -> Dish:
     """A new dish; `category` is a category name, created if new (API.md)."""
-    dish = Dish(merchant_id=merchant_id, name=name, price_cents=price_cents,
-                category=category_by_name(merchant_id, category),
+    dish = Dish(merchant_id=actor.merchant_id, name=name, price_cents=price_cents,
+                category=category_by_name(category, actor=actor),
                 **{key: value for key, value in fields.items() if key in _DISH_FIELDS})
     if not insert_unique(dish):
         raise _dish_exists()
-    record("dish.create", dish, name=name, price_cents=price_cents, category=dish.category.name)
+    record("dish.create", dish, actor=actor, name=name, price_cents=price_cents, category=dish.category.name)
     return dish
 
 
-def update_dish(dish: Dish, **changes: Any) -> Dish:
+def update_dish(dish: Dish, *, actor: Actor, **changes: Any) -> Dish:
     """Change a dish. A price change is audited on its own, with the old and new price."""
     if changes.get("name", dish.name) != dish.name:
         taken = db.session.scalar(sa.select(Dish.id).where(Dish.merchant_id == dish.merchant_id,
@@ -80,7 +84,7 @@ def update_dish(dish: Dish, **changes: Any) -> Dish:
             raise _dish_exists()
     audit: dict[str, list] = {}
     if "category" in changes:
-        category = category_by_name(dish.merchant_id, changes.pop("category"))
+        category = category_by_name(changes.pop("category"), actor=actor)
         if category.id != dish.category_id:
             audit["category"] = [dish.category.name, category.name]
             dish.category = category
@@ -95,9 +99,9 @@ def update_dish(dish: Dish, **changes: Any) -> Dish:
     except sa.exc.IntegrityError:
         raise _dish_exists() from None
     if audit.pop("price_cents", None) is not None:
-        record("dish.price_change", dish, old_price_cents=old_price, new_price_cents=dish.price_cents)
+        record("dish.price_change", dish, actor=actor, old_price_cents=old_price, new_price_cents=dish.price_cents)
     if audit:
-        record("dish.update", dish, changes=audit)
+        record("dish.update", dish, actor=actor, changes=audit)
     return dish
 
 
@@ -105,8 +109,8 @@ def _dish_exists() -> Conflict:
     return Conflict(gettext("A dish with this name already exists."), error_code="dish_exists")
 
 
-def add_option_group(dish: Dish, *, name: str, choices: list[dict], name_en: str = "", is_required: bool = False,
-                     max_choices: int = 1) -> OptionGroup:
+def add_option_group(dish: Dish, *, actor: Actor, name: str, choices: list[dict], name_en: str = "",
+                     is_required: bool = False, max_choices: int = 1) -> OptionGroup:
     if any(group.name == name for group in dish.option_groups):
         raise _option_group_exists()
     # By id, not through dish.option_groups: the savepoint below must not flush a half-added group.
@@ -118,7 +122,7 @@ def add_option_group(dish: Dish, *, name: str, choices: list[dict], name_en: str
     if not insert_unique(group):
         raise _option_group_exists()
     db.session.expire(dish, ["option_groups"])
-    record("dish.option_group_add", dish, group=name, choices=[choice["name"] for choice in choices])
+    record("dish.option_group_add", dish, actor=actor, group=name, choices=[choice["name"] for choice in choices])
     return group
 
 
@@ -154,7 +158,7 @@ def option_error(error: rules.OptionError) -> Unprocessable:
 
 # --- sold out per store ------------------------------------------------------------------------
 
-def set_sold_out(store: Store, dish: Dish, is_sold_out: bool) -> DishAvailability:
+def set_sold_out(store: Store, dish: Dish, is_sold_out: bool, *, actor: Actor, now: datetime) -> DishAvailability:
     """Mark a dish sold out (沽清) or back in stock at one store; orders see it at once."""
     query = sa.select(DishAvailability).where(DishAvailability.store_id == store.id,
                                               DishAvailability.dish_id == dish.id)
@@ -164,9 +168,9 @@ def set_sold_out(store: Store, dish: Dish, is_sold_out: bool) -> DishAvailabilit
         if not insert_unique(row):
             row = db.session.scalars(query).one()
     if row.is_sold_out != is_sold_out:
-        record("dish.sold_out" if is_sold_out else "dish.back_in_stock", dish, store_id=store.id)
+        record("dish.sold_out" if is_sold_out else "dish.back_in_stock", dish, actor=actor, store_id=store.id)
     row.is_sold_out = is_sold_out
-    row.updated_at = utcnow()
+    row.updated_at = now
     db.session.flush()
     return row
 

@@ -1,47 +1,132 @@
-"""What the server hands the on-site agent and the screens, built from the orders' rows: kitchen
-tickets, receipts (and refund slips), as plain data."""
+"""What the server hands the on-site agent and the screens, built from the orders' rows through
+the one document contract (`tablerules.documents`): kitchen tickets, receipts and refund slips,
+and the order lines of the store event log.
+
+Orders have no short number of their own yet: a document's `order_no` is the order's id as text
+and a ticket's `ticket_no` the ticket's id as text (`order_no`, `ticket_no` below); the numeric
+ids travel beside them as `order_id` / `ticket_id`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from app.auth.models import Staff
 from app.db import db, utcnow
 from app.orders.models import KitchenTicket, Order, OrderLine
 from app.orders.state import BILLABLE
 from app.tenants.models import Store
+from tablerules import documents as contract
 
 
 def billable_lines(order: Order) -> list[OrderLine]:
     return [line for line in order.lines if line.status in BILLABLE]
 
 
+def order_no(order_id: int) -> str:
+    return str(order_id)
+
+
+def ticket_no(ticket_id: int) -> str:
+    return str(ticket_id)
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else ""
+
+
+def _option_names(options: Iterable[dict]) -> tuple[str, ...]:
+    return tuple(option["name"] for option in options or ())
+
+
+# --- order lines and kitchen tickets ----------------------------------------------------------
+
+def order_item(line: OrderLine) -> contract.OrderItem:
+    return contract.OrderItem(
+        name=line.name, qty=line.qty, station=line.station, line_id=line.id, dish_id=line.dish_id,
+        name_en=line.name_en, options=_option_names(line.options), note=line.note,
+        unit_price_cents=line.unit_price_cents, added_by=line.added_by, status=line.status.label)
+
+
 def line_json(line: OrderLine) -> dict:
-    return {"line_id": line.id, "dish_id": line.dish_id, "name": line.name, "name_en": line.name_en,
-            "qty": line.qty, "options": line.options, "note": line.note, "status": line.status.label,
-            "unit_price_cents": line.unit_price_cents, "added_by": line.added_by}
+    return order_item(line).to_dict()
+
+
+def kitchen_ticket(ticket: KitchenTicket, *, lines: Sequence[OrderLine] | None = None,
+                   mark: contract.TicketMark | None = None, reason: str = "",
+                   document_id: str | None = None) -> contract.KitchenTicket:
+    """The ticket with its lines (or just `lines` of it, for a cancellation)."""
+    return contract.KitchenTicket(
+        document_id=document_id or f"ticket-{ticket.id}",
+        ticket_no=ticket_no(ticket.id), order_no=order_no(ticket.order_id),
+        ticket_id=ticket.id, order_id=ticket.order_id,
+        created_at=(ticket.created_at or utcnow()).isoformat(),
+        items=tuple(order_item(line) for line in (ticket.lines if lines is None else lines)),
+        mark=mark or ("add" if ticket.is_addition else "new"),
+        status=ticket.status.label, station=ticket.station, table=ticket.table_code, reason=reason)
 
 
 def ticket_json(ticket: KitchenTicket) -> dict:
-    return {"ticket_id": ticket.id, "order_id": ticket.order_id, "station": ticket.station,
-            "table": ticket.table_code, "status": ticket.status.label, "is_addition": ticket.is_addition,
-            "created_at": (ticket.created_at or utcnow()).isoformat(),
-            "items": [line_json(line) for line in ticket.lines]}
+    """The ticket as the kitchen display, the ticket API and the store event log show it."""
+    return kitchen_ticket(ticket).to_dict()
+
+
+def cancelled_ticket_json(line: OrderLine, *, reason: str) -> dict:
+    """退菜: a line taken off the ticket it was sent on (event ``ticket_cancelled``). Each voided
+    line is its own document, so the agent prints every cancellation once."""
+    ticket = db.session.get(KitchenTicket, line.ticket_id)
+    return kitchen_ticket(ticket, lines=[line], mark="cancel", reason=reason,
+                          document_id=f"ticket-{ticket.id}-void-{line.id}").to_dict()
+
+
+# --- receipts and refund slips ----------------------------------------------------------------
+
+def receipt(order: Order, *, kind: str = "receipt", refunded_cents: int | None = None, reason: str = "",
+            document_id: str | None = None) -> contract.Receipt:
+    """The customer receipt from the bill as charged; with kind ``refund``, the refund slip of
+    `refunded_cents` (default: everything refunded so far)."""
+    store = db.session.get(Store, order.store_id)
+    bill = order.charged_bill
+    cashier = db.session.get(Staff, order.settled_by_id) if order.settled_by_id else None
+    is_refund = kind == "refund"
+    member = None
+    # A refund slip leaves the member out: the bill's snapshot is their standing before the refund.
+    if bill is not None and bill.member is not None and not is_refund:
+        member = contract.MemberSummary(
+            name=bill.member.name, member_no=bill.member.member_no, tier=bill.member.tier,
+            points_earned=bill.points_earned, points_redeemed=bill.priced.points_redeemed,
+            points_balance=bill.member.points, balance_cents=bill.member.stored_value_cents)
+    return contract.Receipt(
+        kind=kind,  # type: ignore[arg-type]
+        document_id=document_id or f"{kind}-{order.id}",
+        order_no=order_no(order.id), order_id=order.id,
+        items=tuple(contract.ReceiptItem(
+            name=line.name, name_en=line.name_en, qty=line.qty, unit_price_cents=line.unit_price_cents,
+            amount_cents=line.amount_cents, options=_option_names(line.options), note=line.note)
+            for line in billable_lines(order)),
+        payable_cents=order.payable_cents,
+        steps=contract.steps_from_bill(bill.priced.steps) if bill else (),
+        tenders=tuple(contract.TenderLine(type=t.type.label, amount_cents=t.amount_cents)
+                      for t in (bill.tenders if bill else ())),
+        change_cents=order.change_cents,
+        table=order.table_code,
+        cashier=cashier.display_name if cashier else "",
+        paid_at=_iso(order.paid_at),
+        member=member,
+        store=contract.StoreHeader(name=store.name, address=store.address or "", phone=store.phone or ""),
+        refunded_cents=(order.refunded_cents if refunded_cents is None else refunded_cents) if is_refund else None,
+        refunded_at=_iso(order.refunded_at) if is_refund else "",
+        reason=reason,
+    )
 
 
 def receipt_document(order: Order, *, kind: str = "receipt") -> dict:
-    """The customer receipt as plain data for the on-site agent's printer."""
-    store = db.session.get(Store, order.store_id)
-    bill = order.bill or {}
-    return {
-        "document": kind, "document_id": f"{kind}-{order.id}", "version": 1,
-        "store": {"name": store.name, "address": store.address, "phone": store.phone},
-        "order_id": order.id, "table": order.table_code,
-        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
-        "items": [{"name": line.name, "name_en": line.name_en, "qty": line.qty,
-                   "unit_price_cents": line.unit_price_cents, "amount_cents": line.amount_cents,
-                   "options": [o["name"] for o in line.options], "note": line.note}
-                  for line in billable_lines(order)],
-        "steps": bill.get("lines", []),
-        "tenders": bill.get("tenders", []),
-        "change_cents": order.change_cents,
-        "member": bill.get("member"),
-        "points_earned": bill.get("points_earned", 0),
-    }
+    """The receipt (or, kind ``refund``, the refund slip) as the print job's payload."""
+    return receipt(order, kind=kind).to_dict()
+
+
+def refund_slip_document(order: Order, *, refunded_cents: int, reason: str, key: str) -> dict:
+    """The refund slip of one refund (`key` is its idempotency key: one slip per refund)."""
+    return receipt(order, kind="refund", refunded_cents=refunded_cents, reason=reason,
+                   document_id=f"refund-{order.id}-{key[:16]}").to_dict()

@@ -9,37 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import IntEnumType, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check, utcnow
-from app.orders.state import LineStatus, OrderStatus
-
-
-class Tender(enum.IntEnum):
-    CASH = 1
-    STORED_VALUE = 2
-    WECHAT = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
+from app.orders.state import LineStatus, OrderStatus, SessionStatus, TicketStatus
+from app.tenants.models import Store
+from tablerules.bill import ChargedBill
+from tablerules.tenders import TenderType
 
 
 class PaymentKind(enum.IntEnum):
     CHARGE = 1
     REFUND = 2
-
-
-class TicketStatus(enum.IntEnum):
-    OPEN = 1
-    BUMPED = 2
-    CANCELLED = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class SessionStatus(enum.IntEnum):
-    OPEN = 1
-    CLOSED = 2
 
 
 class Order(TenantMixin, TimestampMixin, db.Model):
@@ -65,7 +43,8 @@ class Order(TenantMixin, TimestampMixin, db.Model):
     paid_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     change_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     refunded_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    # The priced bill as charged: receipts and refunds read it, never a re-pricing.
+    # The bill as charged (`tablerules.bill.ChargedBill.to_dict`): receipts and refunds read it,
+    # never a re-pricing.
     bill: Mapped[dict | None] = mapped_column(sa.JSON)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
     settled_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
@@ -74,6 +53,11 @@ class Order(TenantMixin, TimestampMixin, db.Model):
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
     payments: Mapped[list[Payment]] = relationship(order_by="Payment.id")
+    store: Mapped[Store] = relationship(viewonly=True)
+
+    @property
+    def charged_bill(self) -> ChargedBill | None:
+        return ChargedBill.from_dict(self.bill) if self.bill else None
 
 
 class OrderLine(TenantMixin, TimestampMixin, db.Model):
@@ -115,7 +99,7 @@ class Payment(TenantMixin, TimestampMixin, db.Model):
     """Money in (charge) or out (refund) for an order, per tender."""
 
     __table_args__ = (
-        enum_check("tender", Tender),
+        enum_check("tender", TenderType),
         enum_check("kind", PaymentKind),
         sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
         sa.CheckConstraint("change_cents >= 0", name="change_not_negative"),
@@ -124,7 +108,7 @@ class Payment(TenantMixin, TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(sa.ForeignKey("customer_order.id", ondelete="RESTRICT"), index=True)
     store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="RESTRICT"))
-    tender: Mapped[Tender] = mapped_column(IntEnumType(Tender))
+    tender: Mapped[TenderType] = mapped_column(IntEnumType(TenderType))
     kind: Mapped[PaymentKind] = mapped_column(IntEnumType(PaymentKind), default=PaymentKind.CHARGE)
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)  # what the tender handed over (cash before change)
     change_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)

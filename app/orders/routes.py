@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import g
+from flask import request
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
+from app.actor import Actor
 from app.api import json_response
-from app.auth.guard import id_argument, public, require_store, requires
+from app.auth.guard import current_actor, id_argument, public, require_store, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
-from app.errors import NotFound, Unprocessable
-from app.events.models import EventKind
-from app.events.service import append as append_event
+from app.errors import NotFound
 from app.idempotency import respond_once
-from app.members.ledger import lock_member
-from app.members.models import Member
-from app.orders import documents, schemas, service, shift
+from app.orders import access, cart, documents, kitchen, refunds, schemas, settlement, shift
+from app.orders.kitchen import ItemRequest
 from app.orders.models import CartLine, KitchenTicket, Order, OrderLine, TicketStatus
+from app.orders.settlement import SettleRequest, TenderRequest
 from app.orders.state import OrderStatus
 from app.payments import service as payments
 from app.payments.models import TradeType
+from app.payments.refunds import record_refund
 from app.payments.schemas import intent_json
 from app.tables.models import DiningTable
 from app.tables.service import resolve_table_token
 from app.tenants.models import Store
+from tablerules.tenders import TenderType
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders, bills, settlement, kitchen tickets")
 
@@ -35,9 +35,8 @@ id_argument("ticket_id", KitchenTicket)
 id_argument("cart_line_id", CartLine)
 
 
-
-def _items(data: list[dict]) -> list[service.ItemRequest]:
-    return [service.ItemRequest(i["dish_id"], i["qty"], tuple(i["option_ids"]), i["note"]) for i in data]
+def _items(data: list[dict]) -> list[ItemRequest]:
+    return [ItemRequest(i["dish_id"], i["qty"], tuple(i["option_ids"]), i["note"]) for i in data]
 
 
 def _store_for_actor(store_id: int) -> Store:
@@ -56,14 +55,9 @@ def create_order(data):
     """Open an order with its first dishes; they go straight to the kitchen."""
 
     def work():
-        store = _store_for_actor(data["store_id"])
-        table = None
-        if data["table"]:
-            table = db.session.scalar(scoped(DiningTable).where(DiningTable.store_id == store.id,
-                                                                DiningTable.code == data["table"]))
-            if table is None:
-                raise Unprocessable(gettext("This store has no such table."), error_code="unknown_table")
-        order = service.create_order(store, table=table, items=_items(data["items"]), key=data["idempotency_key"])
+        order = kitchen.create_order(_store_for_actor(data["store_id"]), table_code=data["table"],
+                                     items=_items(data["items"]), key=data["idempotency_key"],
+                                     actor=current_actor(), now=utcnow())
         db.session.flush()
         return schemas.OrderOut().dump(order), 201
 
@@ -75,13 +69,9 @@ def create_order(data):
 @blp.arguments(schemas.OrderQuery, location="query")
 @blp.response(200, schemas.OrderList)
 def list_orders(query):
-    stmt = scoped(Order).order_by(Order.id.desc()).limit(query["limit"])
-    store_id = query.get("store_id") or getattr(g.staff, "store_id", None)
-    if store_id:
-        stmt = stmt.where(Order.store_id == store_id)
-    if "status" in query:
-        stmt = stmt.where(Order.status == OrderStatus[query["status"].upper()])
-    return {"orders": db.session.scalars(stmt).all()}
+    status = OrderStatus[query["status"].upper()] if "status" in query else None
+    return {"orders": access.list_orders(current_actor(), store_id=query.get("store_id"), status=status,
+                                         limit=query["limit"])}
 
 
 @blp.route("/orders/<id:order_id>", methods=["GET"])
@@ -99,8 +89,7 @@ def add_items(data, order_id):
     """加菜: more dishes on the same order, straight to the kitchen."""
 
     def work():
-        order = service.lock_order(order_id)
-        service.add_items(order, _items(data["items"]), added_by=service._actor_label(), confirm=True)
+        order = kitchen.add_to_order(order_id, _items(data["items"]), actor=current_actor(), now=utcnow())
         db.session.flush()
         return schemas.OrderOut().dump(order), 201
 
@@ -113,13 +102,7 @@ def add_items(data, order_id):
 @blp.response(200, schemas.OrderOut)
 def confirm_lines(data, order_id):
     """The waiter confirms diner picks (submitted lines); they go to the kitchen."""
-    order = service.lock_order(order_id)
-    service._require_open(order)
-    wanted = set(data["line_ids"])
-    lines = [line for line in order.lines if line.id in wanted]
-    if len(lines) != len(wanted):
-        raise NotFound("order_line")
-    service.confirm_lines(order, lines)
+    order = kitchen.confirm_order_lines(order_id, data["line_ids"], actor=current_actor(), now=utcnow())
     db.session.commit()
     return order
 
@@ -130,8 +113,7 @@ def confirm_lines(data, order_id):
 @blp.response(200, schemas.OrderOut)
 def void_line(data, order_id, line_id):
     """退菜: cancel a line with a reason (audited); the kitchen is told."""
-    order = service.lock_order(order_id)
-    service.void_line(order, line_id, data["reason"])
+    order = kitchen.void_line(order_id, line_id, reason=data["reason"], actor=current_actor(), now=utcnow())
     db.session.commit()
     return order
 
@@ -142,11 +124,9 @@ def void_line(data, order_id, line_id):
 @blp.response(200, schemas.BillOut)
 def preview_bill(query, order_id):
     """Exactly what settle would charge with the same member, points and coupons."""
-    order = get_scoped_or_404(Order, order_id)
-    member = get_scoped_or_404(Member, query["member_id"]) if query["member_id"] else None
     coupon_ids = [int(c) for c in query["coupon_ids"].split(",") if c]
-    bill = service.price_order(order, member=member, points=query["points"], coupon_ids=coupon_ids, now=utcnow(),
-                               lock=False)
+    bill = settlement.preview_bill(order_id, member_id=query["member_id"], points=query["points"],
+                                   coupon_ids=coupon_ids, actor=current_actor(), now=utcnow())
     return bill.to_dict()
 
 
@@ -156,39 +136,37 @@ def preview_bill(query, order_id):
 @blp.alt_response(200, schema=schemas.SettleOut)
 def settle(data, order_id):
     """Settle with split tenders; all or nothing, once per idempotency key."""
-
-    request = service.SettleRequest(
+    actor = current_actor()
+    settle_request = SettleRequest(
         member_id=data["member_id"], points=data["points"], coupon_ids=data["coupon_ids"],
-        tenders=[service.TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]])
+        tenders=[TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]])
     payload = {"order_id": order_id, **data}
-    wechat = next((t for t in data["tenders"] if t["type"] == "wechat"), None)
+    wechat = next((t for t in data["tenders"] if t["type"] is TenderType.WECHAT), None)
     if wechat is not None:
-        return _settle_by_wechat(order_id, request, wechat, data, payload)
+        return _settle_by_wechat(order_id, settle_request, wechat, data, payload, actor)
 
     def work():
-        if data["member_id"] is not None:
-            lock_member(data["member_id"])  # 404 for another merchant's member before anything else
-        order = service.settle_order(order_id, request, key=data["idempotency_key"], now=utcnow())
-        return service.settle_result(order), 200
+        order = settlement.settle_order(order_id, settle_request, actor=actor, key=data["idempotency_key"],
+                                        now=utcnow())
+        return settlement.settle_result(order), 200
 
     return respond_once("settle", data["idempotency_key"], payload, work)
 
 
-def _settle_by_wechat(order_id: int, request: service.SettleRequest, wechat: dict, data: dict, payload: dict):
+def _settle_by_wechat(order_id: int, settle_request: SettleRequest, wechat: dict, data: dict, payload: dict,
+                      actor: Actor):
     """A payment code scanned at the till is charged and settled in this request; a NATIVE or
     JSAPI trade answers 202 with the payment to confirm, and the order is settled when WeChat Pay
     notifies the payment."""
-    if data["member_id"] is not None:
-        lock_member(data["member_id"])
     if wechat.get("auth_code"):
         return json_response(*payments.settle_with_code(
-            order_id, request, auth_code=wechat["auth_code"], key=data["idempotency_key"], payload=payload,
-            now=utcnow(), answer=lambda order: (service.settle_result(order), 200)))
-    others = [t for t in request.tenders if t.type != "wechat"]
+            order_id, settle_request, auth_code=wechat["auth_code"], actor=actor, key=data["idempotency_key"],
+            payload=payload, now=utcnow(), answer=lambda order: (settlement.settle_result(order), 200)))
     opened = payments.open_order_payment(
         order_id, trade_type=TradeType[wechat["trade_type"]], member_id=data["member_id"], points=data["points"],
-        coupon_ids=data["coupon_ids"], tenders=others, key=data["idempotency_key"], payload=payload, now=utcnow(),
-        openid=wechat.get("openid"), wechat_cents=wechat["amount_cents"])
+        coupon_ids=data["coupon_ids"], tenders=settle_request.other_tenders, actor=actor,
+        key=data["idempotency_key"], payload=payload, now=utcnow(), openid=wechat.get("openid"),
+        wechat_cents=wechat["amount_cents"])
     return json_response(intent_json(opened), 202)
 
 
@@ -197,7 +175,8 @@ def _settle_by_wechat(order_id: int, request: service.SettleRequest, wechat: dic
 @blp.arguments(schemas.RefundIn)
 @blp.alt_response(200, schema=schemas.RefundOut)
 def refund(data, order_id):
-    """Refund the whole order, or some of its lines, with a reason (audited)."""
+    """Refund the whole order, or some of its lines, with a reason (audited). Money WeChat Pay
+    collected goes back through WeChat Pay after the refund is recorded."""
 
     def work():
         lines = None
@@ -205,11 +184,10 @@ def refund(data, order_id):
             lines = {}
             for line in data["lines"]:
                 lines[line["line_id"]] = lines.get(line["line_id"], 0) + line["qty"]
-        before = get_scoped_or_404(Order, order_id).refunded_cents
-        order = service.refund_order(order_id, reason=data["reason"], key=data["idempotency_key"], now=utcnow(),
-                                     lines=lines)
-        return {"id": order.id, "status": order.status.label, "refunded_cents": order.refunded_cents - before,
-                "total_refunded_cents": order.refunded_cents}, 200
+        result = refunds.refund_order(order_id, reason=data["reason"], key=data["idempotency_key"],
+                                      actor=current_actor(), now=utcnow(), provider_refund=record_refund,
+                                      lines=lines)
+        return refunds.refund_result(result), 200
 
     return respond_once("refund", data["idempotency_key"], {"order_id": order_id, **data}, work)
 
@@ -230,10 +208,7 @@ def list_tickets(query, store_id):
 
 
 def _ticket_action(ticket_id: int, bumped: bool):
-    ticket = db.session.scalars(sa.select(KitchenTicket).where(KitchenTicket.id == ticket_id)
-                                .with_for_update()).one()
-    _store_for_actor(ticket.store_id)
-    service.set_ticket(ticket, bumped)
+    ticket = kitchen.set_ticket(ticket_id, bumped=bumped, actor=current_actor(), now=utcnow())
     db.session.commit()
     return documents.ticket_json(ticket)
 
@@ -262,14 +237,15 @@ def _table(table_id: int) -> DiningTable:
     return table
 
 
+def _item(data: dict) -> ItemRequest:
+    return ItemRequest(data["dish_id"], data["qty"], tuple(data["option_ids"]), data["note"])
+
+
 @blp.route("/tables/<id:table_id>/cart", methods=["GET"])
 @requires(Permission.ORDERS)
 @blp.response(200, schemas.CartOut)
 def staff_cart(table_id):
-    session = service.open_session(_table(table_id))
-    body = service.cart_json(session)
-    db.session.commit()
-    return body
+    return cart.cart_of(_table(table_id))
 
 
 @blp.route("/tables/<id:table_id>/cart/lines", methods=["POST"])
@@ -277,10 +253,9 @@ def staff_cart(table_id):
 @blp.arguments(schemas.CartAdd)
 @blp.response(201, schemas.CartOut)
 def staff_cart_add(data, table_id):
-    table = _table(table_id)
-    item = service.ItemRequest(data["dish_id"], data["qty"], tuple(data["option_ids"]), data["note"])
-    service.add_to_cart(table, item, added_by=data["diner"] or service._actor_label())
-    body = service.cart_json(service.open_session(table))
+    table, actor = _table(table_id), current_actor()
+    cart.add_to_cart(table, _item(data), added_by=data["diner"] or actor.name, actor=actor, now=utcnow())
+    body = cart.cart_of(table)
     db.session.commit()
     return body
 
@@ -291,8 +266,9 @@ def staff_cart_add(data, table_id):
 @blp.response(200, schemas.CartOut)
 def staff_cart_change(data, table_id, cart_line_id):
     table = _table(table_id)
-    service.change_cart_line(table, cart_line_id, qty=data["qty"], expected_version=data["version"])
-    body = service.cart_json(service.open_session(table))
+    cart.change_cart_line(table, cart_line_id, qty=data["qty"], expected_version=data["version"],
+                          actor=current_actor(), now=utcnow())
+    body = cart.cart_of(table)
     db.session.commit()
     return body
 
@@ -301,29 +277,26 @@ def staff_cart_change(data, table_id, cart_line_id):
 @requires(Permission.ORDERS)
 @blp.response(200, schemas.OrderOut)
 def staff_cart_send(table_id):
-    order = service.send_cart(_table(table_id), by_staff=True)
+    order = cart.send_cart(_table(table_id), actor=current_actor(), now=utcnow())
     db.session.commit()
     return order
 
 
 # --- the shared table cart: diners, identified by the signed table QR -------------------------
 
-def _diner_table(token: str) -> DiningTable:
+def _diner_table(token: str) -> tuple[DiningTable, Actor]:
     table = resolve_table_token(token)
     if table is None or not table.is_active:
         raise NotFound("table", gettext("This table code is not valid any more; please scan the code on the table."))
-    g.merchant_id = table.merchant_id
-    return table
+    return table, Actor.diner(table.merchant_id, ip=request.remote_addr)
 
 
 @blp.route("/diner/tables/<token>/cart", methods=["GET"])
 @public
 @blp.response(200, schemas.CartOut)
 def diner_cart(token):
-    table = _diner_table(token)
-    body = service.cart_json(service.open_session(table))
-    db.session.commit()
-    return body
+    table, _actor = _diner_table(token)
+    return cart.cart_of(table)
 
 
 @blp.route("/diner/tables/<token>/cart/lines", methods=["POST"])
@@ -331,10 +304,9 @@ def diner_cart(token):
 @blp.arguments(schemas.CartAdd)
 @blp.response(201, schemas.CartOut)
 def diner_cart_add(data, token):
-    table = _diner_table(token)
-    item = service.ItemRequest(data["dish_id"], data["qty"], tuple(data["option_ids"]), data["note"])
-    service.add_to_cart(table, item, added_by=data["diner"] or gettext("Diner"))
-    body = service.cart_json(service.open_session(table))
+    table, actor = _diner_table(token)
+    cart.add_to_cart(table, _item(data), added_by=data["diner"] or gettext("Diner"), actor=actor, now=utcnow())
+    body = cart.cart_of(table)
     db.session.commit()
     return body
 
@@ -344,9 +316,9 @@ def diner_cart_add(data, token):
 @blp.arguments(schemas.CartChange)
 @blp.response(200, schemas.CartOut)
 def diner_cart_change(data, token, line):
-    table = _diner_table(token)
-    service.change_cart_line(table, line, qty=data["qty"], expected_version=data["version"])
-    body = service.cart_json(service.open_session(table))
+    table, actor = _diner_table(token)
+    cart.change_cart_line(table, line, qty=data["qty"], expected_version=data["version"], actor=actor, now=utcnow())
+    body = cart.cart_of(table)
     db.session.commit()
     return body
 
@@ -355,21 +327,14 @@ def diner_cart_change(data, token, line):
 @public
 @blp.response(200, schemas.CartOut)
 def diner_cart_send(token):
-    table = _diner_table(token)
-    service.send_cart(table, by_staff=False)
-    body = service.cart_json(service.open_session(table))
+    table, actor = _diner_table(token)
+    cart.send_cart(table, actor=actor, now=utcnow())
+    body = cart.cart_of(table)
     db.session.commit()
     return body
 
 
 # --- the cashier's shift ---------------------------------------------------------------------
-
-def _cashier():
-    staff = g.get("staff")
-    if staff is None or staff.store_id is None:
-        raise Unprocessable(gettext("Only staff working at a store have shifts."), error_code="no_store")
-    return staff
-
 
 @blp.route("/shifts/current", methods=["GET"])
 @requires(Permission.MONEY)
@@ -377,12 +342,9 @@ def _cashier():
 @blp.response(200, schemas.ShiftOut)
 def current_shift(query):
     """The calling cashier's shift so far: sales, refunds, top-ups by tender and the expected cash."""
-    staff, now = _cashier(), utcnow()
-    start = shift.shift_start(staff.id, now)
-    summary = shift.shift_summary(staff.id, staff.store_id, start, now,
-                                  opening_float_cents=query["opening_float_cents"])
-    return {"store_id": staff.store_id, "staff_id": staff.id, "opened_at": start, "closed_at": None,
-            "summary": summary, "counted_cash_cents": None, "difference_cents": None}
+    now = shift.current_shift(current_actor(), opening_float_cents=query["opening_float_cents"], now=utcnow())
+    return {"store_id": now.store_id, "staff_id": now.staff_id, "opened_at": now.opened_at, "closed_at": None,
+            "summary": now.summary, "counted_cash_cents": None, "difference_cents": None}
 
 
 @blp.route("/shifts/close", methods=["POST"])
@@ -393,21 +355,8 @@ def close_shift(data):
     """Close the shift with the counted cash; prints the summary at the till."""
 
     def work():
-        staff, now = _cashier(), utcnow()
-        start = shift.shift_start(staff.id, now)
-        summary = shift.shift_summary(staff.id, staff.store_id, start, now,
-                                      opening_float_cents=data["opening_float_cents"])
-        closing = shift.ShiftClose(merchant_id=staff.merchant_id, store_id=staff.store_id, staff_id=staff.id,
-                                   opened_at=start, closed_at=now, summary=summary,
-                                   counted_cash_cents=data["counted_cash_cents"],
-                                   difference_cents=data["counted_cash_cents"] - summary["expected_cash_cents"])
-        db.session.add(closing)
-        db.session.flush()
-        append_event(staff.merchant_id, staff.store_id, EventKind.PRINT_JOB, {
-            "document": "shift_summary", "document_id": f"shift-{closing.id}", "version": 1,
-            "cashier": staff.display_name, "opened_at": start.isoformat(), "closed_at": now.isoformat(),
-            "summary": summary, "counted_cash_cents": closing.counted_cash_cents,
-            "difference_cents": closing.difference_cents})
+        closing = shift.close_shift(current_actor(), opening_float_cents=data["opening_float_cents"],
+                                    counted_cash_cents=data["counted_cash_cents"], now=utcnow())
         return schemas.ShiftOut().dump(closing), 201
 
     return respond_once("shift_close", data["idempotency_key"], data, work)

@@ -1,7 +1,8 @@
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from app.api import Id, PositiveCents, Schema
-from app.payments.schemas import AUTH_CODE, check_wechat_tender
+from app.payments.schemas import AUTH_CODE, TenderTypeField, check_wechat_tender, refuse_auth_code_off_wechat
+from tablerules.tenders import TenderType
 
 KEY = validate.Length(min=8, max=100)
 
@@ -104,7 +105,7 @@ class BillOut(Schema):
 
 
 class TenderIn(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(["cash", "stored_value", "wechat"]))
+    type = TenderTypeField(required=True)
     amount_cents = PositiveCents(required=True)
     auth_code = fields.String(validate=AUTH_CODE, metadata={
         "description": "wechat: the payment code on the diner's phone, scanned at the till (MICROPAY)"})
@@ -112,6 +113,11 @@ class TenderIn(Schema):
         "description": "wechat: NATIVE (QR code for the diner to scan) or JSAPI (with openid); answers 202"})
     openid = fields.String(validate=validate.Length(min=1, max=64),
                            metadata={"description": "wechat JSAPI: the paying diner's openid"})
+
+    @pre_load
+    def _no_auth_code(self, data, **kwargs):
+        refuse_auth_code_off_wechat(data)
+        return data
 
     @validates_schema
     def _wechat_fields(self, data, **kwargs):
@@ -127,7 +133,7 @@ class SettleIn(Schema):
 
     @validates_schema
     def _one_wechat_tender(self, data, **kwargs):
-        if sum(1 for t in data.get("tenders", []) if t.get("type") == "wechat") > 1:
+        if sum(1 for t in data.get("tenders", []) if t.get("type") is TenderType.WECHAT) > 1:
             raise ValidationError({"tenders": ["At most one WeChat tender."]})
 
 
@@ -164,13 +170,22 @@ class RefundOut(Schema):
 
 
 class TicketOut(Schema):
+    """A kitchen ticket as the store event log carries it (`tablerules.documents.KitchenTicket`)."""
+
+    kind = fields.String()
+    document_id = fields.String()
+    version = fields.Integer()
+    contract = fields.Integer()
     ticket_id = fields.Integer()
+    ticket_no = fields.String()
     order_id = fields.Integer()
+    order_no = fields.String()
     station = fields.String()
     table = fields.String()
     status = fields.String()
-    is_addition = fields.Boolean()
+    mark = fields.String(metadata={"description": "new, add (加菜), change or cancel (退菜)"})
     created_at = fields.String()
+    reason = fields.String()
     items = fields.List(fields.Dict())
 
 

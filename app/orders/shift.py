@@ -1,7 +1,8 @@
 """A cashier's shift: what came in and went out, by tender, and the cash that should be in the drawer.
 
 `summarize` is pure; `shift_summary` gathers its inputs from the database for one cashier and
-one time window (from their last close, or the start of the day, to now).
+one time window (from their last close, or the start of the day, to now); `shift_document` is
+the closed shift as the till prints it (`tablerules.documents.ShiftSummary`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.actor import Actor
 from app.audit.models import AuditEntry
 from app.db import TenantMixin, UTCDateTime, db, utcnow
+from app.errors import Unprocessable
+from app.events.models import EventKind
+from app.events.service import append as append_event
 from app.members.models import Account, EntryKind, LedgerEntry
-from app.orders.models import Payment, PaymentKind, Tender
+from app.orders.models import Payment, PaymentKind
+from tablerules import documents as contract
 from tablerules.points import CHINA_TZ
+from tablerules.tenders import TenderType
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ def shift_summary(staff_id: int, store_id: int, start: datetime, end: datetime, 
         Payment.created_at >= start, Payment.created_at < end))
     for p in payments:
         kind = "sale" if p.kind is PaymentKind.CHARGE else "refund"
-        movements.append(Movement(Tender(p.tender).label, kind, p.net_cents))
+        movements.append(Movement(TenderType(p.tender).label, kind, p.net_cents))
     entries = db.session.scalars(sa.select(LedgerEntry).where(
         LedgerEntry.staff_id == staff_id, LedgerEntry.store_id == store_id, LedgerEntry.account == Account.PRINCIPAL,
         LedgerEntry.kind.in_([EntryKind.TOPUP, EntryKind.CASHOUT, EntryKind.TOPUP_REFUND]),
@@ -100,3 +108,60 @@ def shift_summary(staff_id: int, store_id: int, start: datetime, end: datetime, 
         AuditEntry.created_at >= start, AuditEntry.created_at < end)).all()
     return summarize(movements, voids=len(voids), void_cents=sum(v.details.get("amount_cents", 0) for v in voids),
                      opening_float_cents=opening_float_cents)
+
+
+def shift_document(closing: ShiftClose, *, cashier: str) -> dict:
+    """The shift summary print job of a closed shift."""
+    summary = closing.summary
+
+    def by_tender(name: str) -> tuple[contract.TenderAmount, ...]:
+        return tuple(contract.TenderAmount(type=t, amount_cents=c) for t, c in summary[name].items())
+
+    return contract.ShiftSummary(
+        document_id=f"shift-{closing.id}", shift_no=str(closing.id), cashier=cashier,
+        opened_at=closing.opened_at.isoformat(), closed_at=closing.closed_at.isoformat(),
+        sales_count=summary["sales_count"], sales_cents=summary["sales_cents"],
+        sales_by_tender=by_tender("sales_by_tender"),
+        refunds_cents=summary["refunds_cents"], refunds_by_tender=by_tender("refunds_by_tender"),
+        topups_by_tender=by_tender("topups_by_tender"), cashouts_cents=summary["cashouts_cents"],
+        voids=summary["voids"], void_cents=summary["void_cents"],
+        opening_float_cents=summary["opening_float_cents"], expected_cash_cents=summary["expected_cash_cents"],
+        counted_cash_cents=closing.counted_cash_cents, difference_cents=closing.difference_cents,
+    ).to_dict()
+
+
+# --- the cashier's shift, for the routes -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shift:
+    store_id: int
+    staff_id: int
+    opened_at: datetime
+    summary: dict
+
+
+def _cashier(actor: Actor) -> tuple[int, int]:
+    if actor.staff_id is None or actor.store_id is None:
+        raise Unprocessable(gettext("Only staff working at a store have shifts."), error_code="no_store")
+    return actor.staff_id, actor.store_id
+
+
+def current_shift(actor: Actor, *, opening_float_cents: int, now: datetime) -> Shift:
+    """The acting cashier's shift so far: sales, refunds, top-ups by tender and the expected cash."""
+    staff_id, store_id = _cashier(actor)
+    start = shift_start(staff_id, now)
+    return Shift(store_id, staff_id, start,
+                 shift_summary(staff_id, store_id, start, now, opening_float_cents=opening_float_cents))
+
+
+def close_shift(actor: Actor, *, opening_float_cents: int, counted_cash_cents: int, now: datetime) -> ShiftClose:
+    """Close the acting cashier's shift with the counted cash; the summary prints at the till."""
+    shift = current_shift(actor, opening_float_cents=opening_float_cents, now=now)
+    closing = ShiftClose(merchant_id=actor.merchant_id, store_id=shift.store_id, staff_id=shift.staff_id,
+                         opened_at=shift.opened_at, closed_at=now, summary=shift.summary,
+                         counted_cash_cents=counted_cash_cents,
+                         difference_cents=counted_cash_cents - shift.summary["expected_cash_cents"])
+    db.session.add(closing)
+    db.session.flush()
+    append_event(actor.merchant_id, shift.store_id, EventKind.PRINT_JOB, shift_document(closing, cashier=actor.name))
+    return closing

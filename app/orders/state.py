@@ -1,8 +1,11 @@
-"""Order and order-line statuses: one transition table each; nothing else changes a status."""
+"""Order, order-line, kitchen-ticket and table-session statuses: one transition table each
+(`tablerules.state.Transitions`); nothing else changes a status."""
 
 from __future__ import annotations
 
 import enum
+
+from tablerules.state import Transitions
 
 
 class OrderStatus(enum.IntEnum):
@@ -42,13 +45,41 @@ class LineEvent(enum.StrEnum):
     CANCEL = "cancel"
 
 
-ORDER_TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
+class TicketStatus(enum.IntEnum):
+    OPEN = 1
+    BUMPED = 2
+    CANCELLED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class TicketEvent(enum.StrEnum):
+    BUMP = "bump"  # every dish on it is done
+    RECALL = "recall"  # back on the screen
+
+
+class SessionStatus(enum.IntEnum):
+    OPEN = 1
+    CLOSED = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class SessionEvent(enum.StrEnum):
+    CLOSE = "close"  # the party paid
+
+
+ORDERS: Transitions[OrderStatus, OrderEvent] = Transitions({
     (OrderStatus.OPEN, OrderEvent.PAY): OrderStatus.PAID,
     (OrderStatus.OPEN, OrderEvent.VOID): OrderStatus.VOIDED,
     (OrderStatus.PAID, OrderEvent.REFUND): OrderStatus.REFUNDED,
-}
+})
 
-LINE_TRANSITIONS: dict[tuple[LineStatus, LineEvent], LineStatus] = {
+LINES: Transitions[LineStatus, LineEvent] = Transitions({
     (LineStatus.SUBMITTED, LineEvent.CONFIRM): LineStatus.CONFIRMED,
     (LineStatus.CONFIRMED, LineEvent.START): LineStatus.COOKING,
     (LineStatus.CONFIRMED, LineEvent.BUMP): LineStatus.DONE,
@@ -58,27 +89,16 @@ LINE_TRANSITIONS: dict[tuple[LineStatus, LineEvent], LineStatus] = {
     (LineStatus.CONFIRMED, LineEvent.CANCEL): LineStatus.CANCELLED,
     (LineStatus.COOKING, LineEvent.CANCEL): LineStatus.CANCELLED,
     (LineStatus.DONE, LineEvent.CANCEL): LineStatus.CANCELLED,
-}
+})
+
+TICKETS: Transitions[TicketStatus, TicketEvent] = Transitions({
+    (TicketStatus.OPEN, TicketEvent.BUMP): TicketStatus.BUMPED,
+    (TicketStatus.BUMPED, TicketEvent.RECALL): TicketStatus.OPEN,
+})
+
+SESSIONS: Transitions[SessionStatus, SessionEvent] = Transitions({
+    (SessionStatus.OPEN, SessionEvent.CLOSE): SessionStatus.CLOSED,
+})
 
 # Lines that are on the bill.
 BILLABLE = frozenset({LineStatus.SUBMITTED, LineStatus.CONFIRMED, LineStatus.COOKING, LineStatus.DONE})
-
-
-class IllegalTransition(ValueError):
-    def __init__(self, state: enum.Enum, event: str) -> None:
-        super().__init__(f"cannot {event} from {state.name.lower()}")
-        self.state, self.event = state, event
-
-
-def next_order_status(status: OrderStatus, event: OrderEvent) -> OrderStatus:
-    try:
-        return ORDER_TRANSITIONS[(status, event)]
-    except KeyError:
-        raise IllegalTransition(status, event) from None
-
-
-def next_line_status(status: LineStatus, event: LineEvent) -> LineStatus:
-    try:
-        return LINE_TRANSITIONS[(status, event)]
-    except KeyError:
-        raise IllegalTransition(status, event) from None

@@ -15,7 +15,7 @@ again, so a crash at that one moment can send a message twice, never lose it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,6 +63,30 @@ def enqueue(merchant_id: int, kind: str, key: str, payload: dict, *, now: dateti
         raise ValueError(f"outbox key must be 1 to {MAX_KEY_LENGTH} characters: {key!r}")
     return insert_unique(OutboxMessage(merchant_id=merchant_id, kind=kind, dedupe_key=key, payload=payload,
                                        next_attempt_at=now or utcnow()))
+
+
+def enqueue_many(merchant_id: int, messages: Iterable[tuple[str, str, dict]], *, now: datetime) -> int:
+    """Add several (kind, key, payload) messages in the caller's transaction with one statement;
+    a key already enqueued for this merchant is skipped. Answers how many were added."""
+    rows = []
+    for kind, key, payload in messages:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise ValueError(f"outbox key must be 1 to {MAX_KEY_LENGTH} characters: {key!r}")
+        rows.append({"merchant_id": merchant_id, "kind": kind, "dedupe_key": key, "payload": payload,
+                     "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "last_error": "",
+                     "created_at": now})
+    if not rows:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the app runs on PostgreSQL and SQLite
+        return sum(enqueue(merchant_id, row["kind"], row["dedupe_key"], row["payload"], now=now) for row in rows)
+    result = db.session.execute(insert(OutboxMessage).values(rows).on_conflict_do_nothing(
+        index_elements=[OutboxMessage.merchant_id, OutboxMessage.dedupe_key]))
+    return result.rowcount
 
 
 @dataclass

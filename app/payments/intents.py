@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context, request
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +24,7 @@ from app.errors import Conflict
 from app.payments.models import IntentKind, PaymentIntent
 from app.payments.provider import Charge, PaymentProvider, PaymentResult, PayStatus, ProviderError
 from app.payments.providers import payment_not_completed
-from app.payments.state import IntentEvent, IntentStatus, next_intent_status
+from app.payments.state import INTENTS, IntentEvent, IntentStatus
 from app.tenants.models import Merchant, Store
 
 log = logging.getLogger(__name__)
@@ -66,15 +66,14 @@ class Attempt:
     amount_cents: int
     description: str = ""
 
-    def charge(self, *, payer_ip: bool = False) -> Charge:
+    def charge(self, *, payer_ip: str | None = None) -> Charge:
         return Charge(self.out_trade_no, self.amount_cents, self.description, client_ip(payer_ip))
 
 
-def client_ip(payer: bool) -> str:
-    """`spbill_create_ip`: the payer's address for a trade paid in their browser (JSAPI), this
-    server's for the others."""
-    address = request.remote_addr if payer and has_request_context() else None
-    address = address or current_app.config.get("WECHAT_PAY_SERVER_IP") or "127.0.0.1"
+def client_ip(payer_ip: str | None = None) -> str:
+    """`spbill_create_ip`: the payer's address for a trade paid in their browser (JSAPI, the
+    acting diner's address), this server's for the others."""
+    address = payer_ip or current_app.config.get("WECHAT_PAY_SERVER_IP") or "127.0.0.1"
     try:
         return str(ipaddress.ip_address(address))
     except ValueError:
@@ -92,11 +91,6 @@ def description(intent: PaymentIntent) -> str:
         name = db.session.get(Merchant, intent.merchant_id).name
     template = ORDER_BODY if intent.kind is IntentKind.ORDER else TOPUP_BODY
     return template.format(name=name)[:40]
-
-
-def acting_staff_id() -> int | None:
-    staff = g.get("staff") if has_request_context() else None
-    return getattr(staff, "id", None)
 
 
 def begin() -> None:
@@ -135,7 +129,7 @@ def finish(intent_id: int, event: IntentEvent, code: str = "") -> bool:
     begin()
     moved = db.session.execute(
         sa.update(PaymentIntent).where(PaymentIntent.id == intent_id, PaymentIntent.status == IntentStatus.PENDING)
-        .values(status=next_intent_status(IntentStatus.PENDING, event), provider_code=code[:32],
+        .values(status=INTENTS.next(IntentStatus.PENDING, event), provider_code=code[:32],
                 finished_at=utcnow())).rowcount
     db.session.commit()
     return moved == 1
@@ -146,7 +140,7 @@ def mark_paid(intent_id: int, result: PaymentResult, now: datetime) -> None:
     first wins: the money went back, so nothing may be applied)."""
     moved = db.session.execute(
         sa.update(PaymentIntent).where(PaymentIntent.id == intent_id, PaymentIntent.status == IntentStatus.PENDING)
-        .values(status=next_intent_status(IntentStatus.PENDING, IntentEvent.PAY), transaction_id=result.transaction_id,
+        .values(status=INTENTS.next(IntentStatus.PENDING, IntentEvent.PAY), transaction_id=result.transaction_id,
                 openid=result.payer, provider_code=result.code[:32], paid_at=now, finished_at=now)).rowcount
     if moved != 1:
         raise payment_not_completed(result)

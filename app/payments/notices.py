@@ -12,16 +12,14 @@ import logging
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import g
 from sqlalchemy.exc import IntegrityError
 
+from app.actor import Actor
 from app.audit.service import record
-from app.auth.models import Staff
 from app.db import db
 from app.errors import APIError
 from app.members import service as members
-from app.orders import service as orders
-from app.orders.state import IllegalTransition
+from app.orders.settlement import SettleRequest, TenderRequest, settle_order
 from app.payments.intents import begin, lock_intent
 from app.payments.models import IntentKind, PaymentIntent, PaymentRefund, TradeType
 from app.payments.provider import (
@@ -31,28 +29,34 @@ from app.payments.provider import (
     ProviderError,
     RefundStatus,
 )
-from app.payments.providers import refund_notify_url
-from app.payments.refunds import out_refund_no
-from app.payments.state import IntentEvent, IntentStatus, RefundState, next_intent_status, next_refund_state
+from app.payments.providers import provider_of
+from app.payments.refunds import RefundRefused, ask_provider, out_refund_no, pending_refund
+from app.payments.state import INTENTS, IntentEvent, IntentStatus, RefundState, next_refund_state
 from app.wechat.models import WeChatSettings
+from tablerules.state import IllegalTransition
+from tablerules.tenders import TenderType
 
 log = logging.getLogger(__name__)
 
 UNAPPLIED_REFUND_REASON = "支付未能入账，原路退回"
 
 
+def intent_actor(intent: PaymentIntent) -> Actor:
+    """Who a payment confirmed later acts for: the staff member who started it, at its store."""
+    return Actor(merchant_id=intent.merchant_id, staff_id=intent.created_by_id, store_id=intent.store_id,
+                 name="微信支付")
+
+
 def _apply(intent: PaymentIntent, now: datetime) -> None:
+    actor = intent_actor(intent)
     if intent.kind is IntentKind.ORDER:
-        params = intent.params or {}
-        tenders = [orders.TenderRequest(t["type"], t["amount_cents"]) for t in params.get("tenders", [])]
-        tenders.append(orders.TenderRequest("wechat", intent.amount_cents, external_ref=intent.transaction_id,
-                                            payer=intent.openid))
-        request = orders.SettleRequest(member_id=intent.member_id, points=params.get("points", 0),
-                                       coupon_ids=params.get("coupon_ids", []), tenders=tenders)
-        orders.settle_order(intent.order_id, request, key=intent.idempotency_key, now=now)
+        wechat = TenderRequest(TenderType.WECHAT, intent.amount_cents, external_ref=intent.transaction_id,
+                               payer=intent.openid)
+        request = SettleRequest.from_params(intent.params or {}, member_id=intent.member_id, wechat=wechat)
+        settle_order(intent.order_id, request, actor=actor, key=intent.idempotency_key, now=now)
     else:
         members.top_up(intent.member_id, intent.amount_cents, key=intent.idempotency_key, tender="wechat", now=now,
-                       store_id=intent.store_id, payment_id=intent.id)
+                       store_id=intent.store_id, payment_id=intent.id, actor=actor)
 
 
 def accept_payment(provider: PaymentProvider, merchant_id: int, notice: PaymentNotice, now: datetime,
@@ -61,8 +65,8 @@ def accept_payment(provider: PaymentProvider, merchant_id: int, notice: PaymentN
     stop sending it. Nothing changes for a replay, a trade of another merchant, or an amount
     that is not the intent's."""
     begin()
-    g.merchant_id = merchant_id
     intent = lock_intent(merchant_id=merchant_id, out_trade_no=notice.out_trade_no)
+    system = Actor.system(merchant_id, "wechat_pay")
     if intent is None:
         db.session.rollback()
         log.warning("payment %s (%s): no such intent for merchant %s; ignored", notice.out_trade_no, source,
@@ -74,14 +78,14 @@ def accept_payment(provider: PaymentProvider, merchant_id: int, notice: PaymentN
     if intent.status is not IntentStatus.PENDING or intent.trade_type is TradeType.MICROPAY:
         log.warning("payment %s (%s): intent is %s; transaction %s ignored", notice.out_trade_no, source,
                     intent.status.label, notice.transaction_id)
-        record("payment.notice_ignored", intent, source=source, status=intent.status.label,
+        record("payment.notice_ignored", intent, actor=system, source=source, status=intent.status.label,
                transaction_id=notice.transaction_id, amount_cents=notice.amount_cents)
         db.session.commit()
         return True, "ignored"
     if notice.amount_cents != intent.amount_cents:
         log.error("payment %s (%s): paid %s, expected %s; refused", notice.out_trade_no, source,
                   notice.amount_cents, intent.amount_cents)
-        record("payment.amount_mismatch", intent, source=source, transaction_id=notice.transaction_id,
+        record("payment.amount_mismatch", intent, actor=system, source=source, transaction_id=notice.transaction_id,
                amount_cents=notice.amount_cents, expected_cents=intent.amount_cents)
         db.session.commit()
         return False, "amount mismatch"
@@ -92,25 +96,26 @@ def accept_payment(provider: PaymentProvider, merchant_id: int, notice: PaymentN
                   notice.transaction_id, taken)
         return False, "transaction belongs to another trade"
 
-    g.staff = db.session.get(Staff, intent.created_by_id) if intent.created_by_id else None
     intent.transaction_id, intent.paid_at, intent.finished_at = notice.transaction_id, now, now
     intent.openid = notice.payer or intent.openid
     intent.provider_code = "SUCCESS"
     db.session.flush()
+    # The settlement itself, not a rehearsal: when it cannot be applied (the order was settled
+    # some other way meanwhile), only it is undone and the money is recorded as unapplied.
     savepoint = db.session.begin_nested()
     try:
         _apply(intent, now)
     except (APIError, IntegrityError) as error:
         savepoint.rollback()
         code = getattr(error, "error_code", type(error).__name__)
-        intent.status = next_intent_status(intent.status, IntentEvent.PAY_UNAPPLIED)
-        record("payment.paid_unapplied", intent, source=source, reason=code, amount_cents=intent.amount_cents,
-               transaction_id=notice.transaction_id)
+        intent.status = INTENTS.next(intent.status, IntentEvent.PAY_UNAPPLIED)
+        record("payment.paid_unapplied", intent, actor=system, source=source, reason=code,
+               amount_cents=intent.amount_cents, transaction_id=notice.transaction_id)
         log.warning("payment %s: paid but cannot be applied (%s); refunding", notice.out_trade_no, code)
         unapplied = intent.id
     else:
         savepoint.commit()
-        intent.status = next_intent_status(intent.status, IntentEvent.PAY)
+        intent.status = INTENTS.next(intent.status, IntentEvent.PAY)
         unapplied = None
     db.session.commit()
     if unapplied is not None:
@@ -119,42 +124,48 @@ def accept_payment(provider: PaymentProvider, merchant_id: int, notice: PaymentN
 
 
 def refund_unapplied(provider: PaymentProvider, intent_id: int, now: datetime) -> bool:
-    """Send back money that was paid when there was nothing left to apply it to (the refund
-    number is fixed per intent, so trying again asks for the same refund)."""
+    """Send back money that was paid when there was nothing left to apply it to: the refund is
+    recorded and committed first, then asked for (its number is fixed per intent, so trying again
+    asks for the same refund)."""
     begin()
     intent = lock_intent(id=intent_id)
     if intent is None or intent.status is not IntentStatus.PAID_UNAPPLIED:
         db.session.rollback()
         return False
     number = out_refund_no(intent.merchant_id, "unapplied", intent.id)
-    if db.session.scalar(sa.select(PaymentRefund.id).where(PaymentRefund.out_refund_no == number)) is None:
-        db.session.add(PaymentRefund(merchant_id=intent.merchant_id, intent_id=intent.id, order_id=intent.order_id,
-                                     out_refund_no=number, amount_cents=intent.amount_cents,
-                                     reason=UNAPPLIED_REFUND_REASON))
-    out_trade_no, amount = intent.out_trade_no, intent.amount_cents
+    row = db.session.scalar(sa.select(PaymentRefund).where(PaymentRefund.out_refund_no == number))
+    if row is None:
+        row = PaymentRefund(merchant_id=intent.merchant_id, intent_id=intent.id, order_id=intent.order_id,
+                            out_refund_no=number, amount_cents=intent.amount_cents, reason=UNAPPLIED_REFUND_REASON,
+                            state=RefundState.PROCESSING)
+        db.session.add(row)
+        db.session.flush()
+    refund_id, merchant_id, state = row.id, intent.merchant_id, row.state
     db.session.commit()
-    try:
-        result = provider.refund(out_trade_no=out_trade_no, out_refund_no=number, total_cents=amount,
-                                 refund_cents=amount, reason=UNAPPLIED_REFUND_REASON, notify_url=refund_notify_url())
-    except ProviderError as error:
-        log.warning("payment %s: refund of unapplied money failed (%s); reconciliation will retry", out_trade_no,
-                    error)
-        return False
+    if state is RefundState.FAILED:
+        return False  # refused for good (audited): the money waits for a person
+    ask = pending_refund(refund_id, merchant_id)
+    if ask is not None:
+        try:
+            ask_provider(provider, ask, now)
+        except (ProviderError, RefundRefused) as error:
+            log.warning("payment %s: refund of unapplied money not taken (%s); reconciliation will retry",
+                        number, error)
+            return False
     begin()
     intent = lock_intent(id=intent_id)
-    row = db.session.scalars(sa.select(PaymentRefund).where(PaymentRefund.out_refund_no == number)).one()
-    row.refund_id = row.refund_id or result.refund_id
     if intent.status is IntentStatus.PAID_UNAPPLIED:
-        intent.status = next_intent_status(intent.status, IntentEvent.REFUND)
+        intent.status = INTENTS.next(intent.status, IntentEvent.REFUND)
         intent.finished_at = now
-        record("payment.unapplied_refunded", intent, amount_cents=amount, out_refund_no=number)
+        record("payment.unapplied_refunded", intent, actor=Actor.system(merchant_id, "wechat_pay"),
+               amount_cents=intent.amount_cents, out_refund_no=number)
     db.session.commit()
     return True
 
 
 def _account(body: bytes) -> tuple[WeChatSettings, PaymentProvider] | str:
     """The merchant account a notification is for and its provider, or why it is refused."""
-    from app.payments.wechat import WeChatPayProvider, notification_account
+    from app.payments.wechat import notification_account
 
     try:
         appid, mch_id = notification_account(body)
@@ -163,7 +174,7 @@ def _account(body: bytes) -> tuple[WeChatSettings, PaymentProvider] | str:
     settings = db.session.scalar(sa.select(WeChatSettings).where(WeChatSettings.appid == appid))
     if settings is None or not settings.api_key or settings.mch_id != mch_id:
         return "unknown merchant account"
-    return settings, WeChatPayProvider(settings)
+    return settings, provider_of(settings)
 
 
 def handle_payment_notification(body: bytes, now: datetime) -> tuple[bool, str]:

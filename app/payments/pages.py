@@ -9,8 +9,9 @@ from markupsafe import escape
 from app.db import db, utcnow
 from app.errors import NotFound
 from app.extensions import csrf
-from app.orders import service as orders
+from app.orders.documents import billable_lines
 from app.orders.models import Order
+from app.orders.settlement import price_order
 from app.orders.state import OrderStatus
 from app.payments import notices, service
 from app.payments.providers import wechat_settings
@@ -45,9 +46,9 @@ def diner_bill(token: str):
     if openid is None and order.status is OrderStatus.OPEN and wechat_settings(order.merchant_id) is not None:
         return oauth_redirect(order.merchant_id, request.full_path)  # who is paying, before the bill
     member = service.diner_member(order.merchant_id, openid)
-    lines = orders.billable_lines(order)
+    lines = billable_lines(order)
     if order.status is OrderStatus.OPEN:
-        bill = orders.price_order(order, member=member, points=0, coupon_ids=[], now=utcnow(), lock=False).to_dict()
+        bill = price_order(order, member=member, points=0, coupon_ids=[], now=utcnow()).to_dict()
     else:
         bill = order.bill or {"subtotal_cents": order.subtotal_cents, "payable_cents": order.payable_cents,
                               "lines": []}

@@ -28,6 +28,7 @@ class RefundStatus(enum.StrEnum):
     PROCESSING = "processing"
     SUCCESS = "success"
     FAILED = "failed"
+    NOT_FOUND = "not_found"  # the provider never heard of this refund
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ class PaymentProvider(Protocol):
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_cents: int, refund_cents: int,
                reason: str, notify_url: str) -> RefundResult:
         """Give money back; the same `out_refund_no` again answers the same refund."""
+
+    def query_refund(self, out_refund_no: str) -> RefundResult:
+        """Where a refund stands (NOT_FOUND when the provider never received it)."""
 
     def parse_payment_notice(self, body: bytes) -> PaymentNotice:
         """Verify and read a payment notification; raises InvalidNotification."""

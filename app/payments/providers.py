@@ -1,7 +1,15 @@
 """Which provider a merchant pays through, where its notifications go, and how a provider's
-trouble reads as an API error."""
+trouble reads as an API error.
+
+Every provider handed out here refuses to be called while the database session holds a
+transaction: a call can take seconds (a diner typing the password, an outage), and locks or
+a snapshot held that long stall the store. Record the intent, commit, call, then record the
+answer in a short transaction of its own.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -20,13 +28,44 @@ def wechat_settings(merchant_id: int) -> WeChatSettings | None:
     return settings
 
 
-def provider_for(merchant_id: int) -> PaymentProvider:
+class TransactionOpen(RuntimeError):
+    """A provider was called while the database session held a transaction."""
+
+
+class OutsideTransactions:
+    """A provider whose calls over the network refuse to run inside an open transaction."""
+
+    CALLS = frozenset({"create_jsapi", "create_native", "micropay", "query", "reverse", "close", "refund",
+                       "query_refund"})
+
+    def __init__(self, provider: PaymentProvider) -> None:
+        self._provider = provider
+        self.name = provider.name
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._provider, name)
+        if name not in self.CALLS:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if db.session().in_transaction():
+                raise TransactionOpen(f"payment provider call {name!r} inside an open database transaction")
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def provider_of(settings: WeChatSettings) -> PaymentProvider:
     from app.payments.wechat import WeChatPayProvider
 
+    return OutsideTransactions(WeChatPayProvider(settings))  # type: ignore[return-value]
+
+
+def provider_for(merchant_id: int) -> PaymentProvider:
     settings = wechat_settings(merchant_id)
     if settings is None:
         raise Conflict(gettext("WeChat Pay is not set up for this merchant."), error_code="wechat_pay_not_configured")
-    return WeChatPayProvider(settings)
+    return provider_of(settings)
 
 
 def _public_url(path: str) -> str:

@@ -3,17 +3,18 @@ diner's JSAPI payment from the bill page (by signed table QR)."""
 
 from __future__ import annotations
 
-from flask import Response, g
+from flask import Response, request
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
+from app.actor import Actor
 from app.api import json_response
-from app.auth.guard import id_argument, public, requires
+from app.auth.guard import current_actor, id_argument, public, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound, Unauthorized
-from app.orders import service as orders
 from app.orders.models import Order
+from app.orders.settlement import TenderRequest
 from app.payments import schemas, service
 from app.payments.models import PaymentIntent, TradeType
 from app.tables import qr
@@ -35,10 +36,10 @@ def order_wechat_pay(data, order_id):
     """A WeChat Pay trade for what is left of the bill: NATIVE answers the `code_url` to show as a
     QR code (screen, receipt), JSAPI the parameters for the diner's phone. The order is settled,
     with the other tenders, when WeChat Pay notifies the payment; poll `GET /payments/{id}`."""
-    tenders = [orders.TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]]
+    tenders = [TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]]
     opened = service.open_order_payment(
         order_id, trade_type=TradeType[data["trade_type"]], member_id=data["member_id"], points=data["points"],
-        coupon_ids=data["coupon_ids"], tenders=tenders, key=data["idempotency_key"],
+        coupon_ids=data["coupon_ids"], tenders=tenders, actor=current_actor(), key=data["idempotency_key"],
         payload={"order_id": order_id, **data}, now=utcnow(), openid=data["openid"])
     return json_response(schemas.intent_json(opened), 201)
 
@@ -70,7 +71,6 @@ def _diner_order(token: str, order_id: int) -> Order:
     order = db.session.get(Order, order_id)
     if order is None or order.merchant_id != table.merchant_id or order.table_id != table.id:
         raise NotFound("order")
-    g.merchant_id = table.merchant_id
     return order
 
 
@@ -87,7 +87,8 @@ def diner_wechat_pay(data, token):
     if openid is None:
         raise Unauthorized(gettext("Open this page in WeChat to pay with WeChat Pay."),
                            error_code="wechat_login_required")
-    opened = service.open_diner_payment(order, openid=openid, now=utcnow())
+    actor = Actor.diner(order.merchant_id, ip=request.remote_addr)
+    opened = service.open_diner_payment(order, openid=openid, actor=actor, now=utcnow())
     return json_response(_diner_json(opened), 201)
 
 

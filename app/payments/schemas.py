@@ -1,24 +1,44 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flask import url_for
-from marshmallow import ValidationError, fields, validate, validates_schema
+from flask_babel import gettext
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
 from app.api import Id, PositiveCents, Schema
+from app.errors import Unprocessable
+from tablerules.tenders import TenderType
 
 if TYPE_CHECKING:
     from app.payments.service import Opened
 
 KEY = validate.Length(min=8, max=100)
 AUTH_CODE = validate.Regexp(r"^[0-9]{10,32}$")
+# The tenders a payment code never belongs to, by their API labels (what a body carries).
+NOT_WECHAT = tuple(t.label for t in TenderType if t is not TenderType.WECHAT)
+
+
+class AuthCodeNotAllowed(Unprocessable):
+    error_code = "auth_code_not_allowed"
+
+
+def refuse_auth_code_off_wechat(tender: object, kind_field: str = "type") -> None:
+    """A payment code pays only a WeChat tender. A cash or stored-value tender carrying one means
+    the till scanned the diner's code into the wrong tender: refused under its own code, before
+    anything is read or charged, so the till can say so instead of "some fields are not valid"."""
+    if isinstance(tender, dict) and tender.get(kind_field) in NOT_WECHAT and "auth_code" in tender:
+        raise AuthCodeNotAllowed(gettext("A payment code can only pay a WeChat tender."),
+                                 details={"tender": tender[kind_field]})
 
 
 def check_wechat_tender(data: dict, kind_field: str = "type") -> None:
     """A WeChat tender is either a payment code (`auth_code`, charged at the till) or a trade
     type (NATIVE, or JSAPI with the payer's `openid`); other tenders have none of these."""
     given = [name for name in ("auth_code", "trade_type", "openid") if data.get(name) is not None]
-    if data.get(kind_field) != "wechat":
+    kind = data.get(kind_field)  # a TenderType once loaded; a top-up names its tender by label
+    if kind is not TenderType.WECHAT and kind != TenderType.WECHAT.label:
         if given:
             raise ValidationError({name: ["Only for WeChat Pay."] for name in given})
         return
@@ -30,9 +50,33 @@ def check_wechat_tender(data: dict, kind_field: str = "type") -> None:
         raise ValidationError({"openid": ["Only for JSAPI."]})
 
 
+class TenderTypeField(fields.String):
+    """A tender type: its label in JSON ("cash"), `tablerules.tenders.TenderType` in Python."""
+
+    def __init__(self, *, choices: Iterable[TenderType] = tuple(TenderType), **kwargs) -> None:
+        self.choices = tuple(choices)
+        metadata = {**kwargs.pop("metadata", {}), "enum": [choice.label for choice in self.choices]}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> TenderType:
+        label = super()._deserialize(value, attr, data, **kwargs)
+        labels = [choice.label for choice in self.choices]
+        if label not in labels:
+            raise ValidationError(f"Must be one of: {', '.join(labels)}.")
+        return TenderType.parse(label)
+
+    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+        return None if value is None else TenderType.parse(value).label
+
+
 class OtherTenderIn(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(["cash", "stored_value"]))
+    type = TenderTypeField(required=True, choices=(TenderType.CASH, TenderType.STORED_VALUE))
     amount_cents = PositiveCents(required=True)
+
+    @pre_load
+    def _no_auth_code(self, data, **kwargs):
+        refuse_auth_code_off_wechat(data)
+        return data
 
 
 class WeChatPayIn(Schema):

@@ -3,13 +3,15 @@
 Every attempt is a `PaymentIntent`, committed *before* the provider hears of it, so the
 provider never holds a trade we do not know; each later step is its own short transaction
 (`app.payments.intents`), which is why this module commits where the other services leave it
-to the route.
+to the route. The provider is never called while a transaction is open.
 
-Money is applied — the order settled through `app.orders.service.settle_order`, the card
-credited through `app.members.service.top_up` — only once the provider says it is in: at the
-till for a payment code (here), otherwise on the verified notification or the reconciliation
-query (`app.payments.notices`, `app.payments.reconcile`), never on the word of a browser. A
-payment-code trade the till gives up on is reversed, and a reversed trade can never be paid.
+An order is checked with the settlement's own checks before any money moves
+(`app.orders.settlement.check_settlement`: pricing, the tender plan, the balances — reading
+only), and settled through the one settlement (`settle_order`) only once the provider says the
+money is in: at the till for a payment code (here), otherwise on the verified notification or
+the reconciliation query (`app.payments.notices`, `app.payments.reconcile`), never on the word
+of a browser. A payment-code trade the till gives up on is reversed, and a reversed trade can
+never be paid.
 """
 
 from __future__ import annotations
@@ -17,23 +19,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext
 
-from app.db import current_merchant_id, db, get_scoped_or_404
-from app.errors import APIError, Conflict, Unprocessable
+from app.actor import Actor
+from app.db import db
+from app.errors import APIError, Conflict, NotFound
 from app.idempotency import IdempotencyRecord, fingerprint, run_once
 from app.members import service as members
 from app.members.models import Member
-from app.orders import service as orders
 from app.orders.models import Order
+from app.orders.settlement import (
+    SettleRequest,
+    TenderRequest,
+    check_settlement,
+    price_order,
+    settle_order,
+    tender_error,
+)
 from app.payments.intents import (
     Attempt,
-    acting_staff_id,
     begin,
     expire_minutes,
     finish,
@@ -66,6 +75,7 @@ from app.payments.providers import (
     unavailable,
 )
 from app.payments.state import IntentEvent, IntentStatus
+from tablerules.tenders import TenderError, wechat_tender
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +91,6 @@ class Opened:
     client_params: dict | None = None
 
 
-def _dry_run(work: Callable[[], object]) -> None:
-    """Run `work` in a savepoint and roll it back: every check the real thing makes, nothing kept."""
-    savepoint = db.session.begin_nested()
-    try:
-        work()
-    finally:
-        savepoint.rollback()
-
-
 def _answered_before(merchant_id: int, key: str, scope: str, payload: dict) -> tuple[dict, int] | None:
     """The first answer for this idempotency key, if there is one (run_once replays it)."""
     exists = db.session.scalar(sa.select(IdempotencyRecord.id).where(
@@ -101,6 +102,13 @@ def _answered_before(merchant_id: int, key: str, scope: str, payload: dict) -> t
         raise RuntimeError("an answered idempotency key ran again")
 
     return run_once(merchant_id, key, scope, payload, unreachable)
+
+
+def _member_of(merchant_id: int, member_id: int) -> Member:
+    member = db.session.scalar(sa.select(Member).where(Member.id == member_id, Member.merchant_id == merchant_id))
+    if member is None:
+        raise NotFound("member")
+    return member
 
 
 # --- payment codes at the till (MICROPAY) ----------------------------------------------------------
@@ -148,77 +156,60 @@ def _apply_collected(provider: PaymentProvider, attempt: Attempt, apply: Callabl
         raise
 
 
-def _wechat_tender(request: orders.SettleRequest) -> orders.TenderRequest:
-    tenders = [t for t in request.tenders if t.type == "wechat"]
-    if len(tenders) != 1:
-        raise Unprocessable(gettext("Give exactly one WeChat tender."), error_code="one_wechat_tender")
-    return tenders[0]
-
-
-def _with_payment(request: orders.SettleRequest, result: PaymentResult) -> orders.SettleRequest:
-    tenders = [replace(t, external_ref=result.transaction_id, payer=result.payer) if t.type == "wechat" else t
-               for t in request.tenders]
-    return replace(request, tenders=tenders)
-
-
-def _params(request: orders.SettleRequest) -> dict:
-    """The settlement to apply when the money is in, as the intent keeps it."""
-    return {"points": request.points, "coupon_ids": list(request.coupon_ids),
-            "tenders": [{"type": t.type, "amount_cents": t.amount_cents} for t in request.tenders
-                        if t.type != "wechat"]}
-
-
-def settle_with_code(order_id: int, request: orders.SettleRequest, *, auth_code: str, key: str, payload: dict,
-                     now: datetime, answer: Callable[[Order], tuple[dict, int]]) -> tuple[dict, int]:
+def settle_with_code(order_id: int, request: SettleRequest, *, auth_code: str, actor: Actor, key: str,
+                     payload: dict, now: datetime, answer: Callable[[Order], tuple[dict, int]]) -> tuple[dict, int]:
     """Settle at the till with the payment code on the diner's phone (and any other tenders).
 
-    Everything the settlement checks is checked before the code is charged; once it is paid,
-    the order is settled in one transaction with the intent marked paid — or, if that fails
-    after all, the payment is reversed and the error answered.
+    Everything the settlement checks is checked, reading only, before the code is charged; once
+    it is paid, the order is settled in one transaction with the intent marked paid — or, if
+    that fails after all, the payment is reversed and the error answered.
     """
-    merchant_id = current_merchant_id()
+    merchant_id = actor.merchant_id
     earlier = _answered_before(merchant_id, key, "settle", payload)
     if earlier is not None:
         return earlier
     provider = provider_for(merchant_id)
-    wechat = _wechat_tender(request)
-    _dry_run(lambda: orders.settle_order(order_id, request, key=key, now=now))
-    order = db.session.get(Order, order_id)
+    try:
+        wechat = wechat_tender(request.tenders)
+    except TenderError as error:
+        raise tender_error(error) from None
+    checked = check_settlement(order_id, request, actor=actor, now=now)
     attempt = save_new(PaymentIntent(
-        merchant_id=merchant_id, store_id=order.store_id, kind=IntentKind.ORDER, trade_type=TradeType.MICROPAY,
-        order_id=order_id, member_id=request.member_id, amount_cents=wechat.amount_cents,
-        out_trade_no=new_out_trade_no(IntentKind.ORDER), idempotency_key=key, params=_params(request),
-        created_by_id=acting_staff_id()))
+        merchant_id=merchant_id, store_id=checked.order.store_id, kind=IntentKind.ORDER,
+        trade_type=TradeType.MICROPAY, order_id=order_id, member_id=request.member_id,
+        amount_cents=wechat.amount_cents, out_trade_no=new_out_trade_no(IntentKind.ORDER), idempotency_key=key,
+        params=request.params(), created_by_id=actor.staff_id))
     result = _collect_code(provider, attempt, auth_code)
 
     def apply() -> tuple[dict, int]:
         mark_paid(attempt.id, result, now)
-        settled = orders.settle_order(order_id, _with_payment(request, result), key=key, now=now)
+        settled = settle_order(order_id, request.paid_through_provider(result.transaction_id, result.payer),
+                               actor=actor, key=key, now=now)
         return answer(settled)
 
     return _apply_collected(provider, attempt, lambda: run_once(merchant_id, key, "settle", payload, apply))
 
 
-def top_up_with_code(member_id: int, amount_cents: int, *, auth_code: str, key: str, payload: dict,
+def top_up_with_code(member_id: int, amount_cents: int, *, auth_code: str, actor: Actor, key: str, payload: dict,
                      store_id: int | None, now: datetime,
                      answer: Callable[[members.TopUpResult], tuple[dict, int]]) -> tuple[dict, int]:
     """Top up stored value with the payment code on the member's phone; credited at once when paid."""
-    merchant_id = current_merchant_id()
+    merchant_id = actor.merchant_id
     earlier = _answered_before(merchant_id, key, "topup", payload)
     if earlier is not None:
         return earlier
     provider = provider_for(merchant_id)
-    get_scoped_or_404(Member, member_id)
+    _member_of(merchant_id, member_id)
     attempt = save_new(PaymentIntent(
         merchant_id=merchant_id, store_id=store_id, kind=IntentKind.TOPUP, trade_type=TradeType.MICROPAY,
         member_id=member_id, amount_cents=amount_cents, out_trade_no=new_out_trade_no(IntentKind.TOPUP),
-        idempotency_key=key, params={}, created_by_id=acting_staff_id()))
+        idempotency_key=key, params={}, created_by_id=actor.staff_id))
     result = _collect_code(provider, attempt, auth_code)
 
     def apply() -> tuple[dict, int]:
         mark_paid(attempt.id, result, now)
         topped = members.top_up(member_id, amount_cents, key=key, tender="wechat", now=now, store_id=store_id,
-                                payment_id=attempt.id)
+                                payment_id=attempt.id, actor=actor)
         return answer(topped)
 
     return _apply_collected(provider, attempt, lambda: run_once(merchant_id, key, "topup", payload, apply))
@@ -238,7 +229,7 @@ def _client_params(provider: PaymentProvider, intent: PaymentIntent) -> dict | N
     return None
 
 
-def _prepare(provider: PaymentProvider, intent_id: int) -> Opened:
+def _prepare(provider: PaymentProvider, intent_id: int, actor: Actor) -> Opened:
     """Create the provider's trade for a saved intent (again, with the same trade number, when an
     earlier try got no answer: the provider answers the same trade)."""
     intent = db.session.get(PaymentIntent, intent_id)
@@ -247,9 +238,8 @@ def _prepare(provider: PaymentProvider, intent_id: int) -> Opened:
     leave()
     try:
         if trade_type is TradeType.JSAPI:
-            prepared = provider.create_jsapi(attempt.charge(payer_ip=True), payer=openid or "",
-                                             notify_url=payment_notify_url(),
-                                             expires_at=expires_at)
+            prepared = provider.create_jsapi(attempt.charge(payer_ip=actor.ip), payer=openid or "",
+                                             notify_url=payment_notify_url(), expires_at=expires_at)
         else:
             prepared = provider.create_native(attempt.charge(), product_id=attempt.out_trade_no,
                                               notify_url=payment_notify_url(), expires_at=expires_at)
@@ -265,16 +255,16 @@ def _prepare(provider: PaymentProvider, intent_id: int) -> Opened:
     return Opened(intent, _client_params(provider, intent))
 
 
-def _resume(provider: PaymentProvider, intent: PaymentIntent, print_: str) -> Opened:
+def _resume(provider: PaymentProvider, intent: PaymentIntent, print_: str, actor: Actor) -> Opened:
     if intent.params.get("fingerprint") != print_:
         raise Conflict(gettext("This idempotency key was already used for a different request."),
                        error_code="idempotency_key_reused")
     if intent.status is IntentStatus.PENDING and not intent.prepay_id:
-        return _prepare(provider, intent.id)
+        return _prepare(provider, intent.id, actor)
     return Opened(intent, _client_params(provider, intent))
 
 
-def _open(provider: PaymentProvider, intent: PaymentIntent, print_: str) -> Opened:
+def _open(provider: PaymentProvider, intent: PaymentIntent, print_: str, actor: Actor) -> Opened:
     try:
         save_new(intent)
     except APIError as error:
@@ -283,60 +273,51 @@ def _open(provider: PaymentProvider, intent: PaymentIntent, print_: str) -> Open
         twin = _live_intent(intent.merchant_id, intent.idempotency_key)  # a concurrent twin got in first
         if twin is None:
             raise
-        return _resume(provider, twin, print_)
-    return _prepare(provider, intent.id)
+        return _resume(provider, twin, print_, actor)
+    return _prepare(provider, intent.id, actor)
 
 
 def open_order_payment(order_id: int, *, trade_type: TradeType, member_id: int | None, points: int,
-                       coupon_ids: list[int], tenders: list[orders.TenderRequest], key: str, payload: dict,
-                       now: datetime, openid: str | None = None, wechat_cents: int | None = None) -> Opened:
+                       coupon_ids: Sequence[int], tenders: Sequence[TenderRequest], actor: Actor, key: str,
+                       payload: dict, now: datetime, openid: str | None = None,
+                       wechat_cents: int | None = None) -> Opened:
     """A JSAPI or NATIVE trade for what is left of the bill after `tenders` (`wechat_cents`, when
     the caller names it, must be exactly that); the order is settled with all of them when the
     provider confirms the payment. The same key answers the same intent."""
-    merchant_id = current_merchant_id()
+    merchant_id = actor.merchant_id
     print_ = fingerprint("wechat_pay", payload)
     provider = provider_for(merchant_id)
     existing = _live_intent(merchant_id, key)
     if existing is not None:
-        return _resume(provider, existing, print_)
-    order = get_scoped_or_404(Order, order_id)
-    member = get_scoped_or_404(Member, member_id) if member_id is not None else None
-    bill = orders.price_order(order, member=member, points=points, coupon_ids=coupon_ids, now=now, lock=False)
-    amount = bill.payable_cents - sum(t.amount_cents for t in tenders)
-    if amount <= 0:
-        raise Unprocessable(gettext("The other tenders already cover the bill; nothing is left for WeChat Pay."),
-                            error_code="nothing_left_to_pay", details={"payable_cents": bill.payable_cents})
-    if wechat_cents is not None and wechat_cents != amount:
-        raise Unprocessable(gettext("The WeChat tender must be what is left of the bill after the other tenders."),
-                            error_code="tenders_do_not_cover_total",
-                            details={"payable_cents": bill.payable_cents, "wechat_cents": amount})
-    request = orders.SettleRequest(member_id=member_id, points=points, coupon_ids=coupon_ids,
-                                   tenders=[*tenders, orders.TenderRequest("wechat", amount)])
-    _dry_run(lambda: orders.settle_order(order_id, request, key=key, now=now))
+        return _resume(provider, existing, print_, actor)
+    request = SettleRequest(member_id=member_id, points=points, coupon_ids=coupon_ids, tenders=tenders)
+    checked = check_settlement(order_id, request, actor=actor, now=now, wechat_rest=True, asked_cents=wechat_cents)
+    wechat = wechat_tender(checked.request.tenders)
     intent = PaymentIntent(
-        merchant_id=merchant_id, store_id=order.store_id, kind=IntentKind.ORDER, trade_type=trade_type,
-        order_id=order_id, member_id=member_id, amount_cents=amount, out_trade_no=new_out_trade_no(IntentKind.ORDER),
-        idempotency_key=key, params={**_params(request), "fingerprint": print_}, openid=openid,
-        created_by_id=acting_staff_id(), expires_at=now + timedelta(minutes=expire_minutes()))
-    return _open(provider, intent, print_)
+        merchant_id=merchant_id, store_id=checked.order.store_id, kind=IntentKind.ORDER, trade_type=trade_type,
+        order_id=order_id, member_id=member_id, amount_cents=wechat.amount_cents,
+        out_trade_no=new_out_trade_no(IntentKind.ORDER), idempotency_key=key,
+        params={**checked.request.params(), "fingerprint": print_}, openid=openid, created_by_id=actor.staff_id,
+        expires_at=now + timedelta(minutes=expire_minutes()))
+    return _open(provider, intent, print_, actor)
 
 
-def open_topup_payment(member_id: int, amount_cents: int, *, trade_type: TradeType, key: str, payload: dict,
-                       store_id: int | None, now: datetime, openid: str | None = None) -> Opened:
+def open_topup_payment(member_id: int, amount_cents: int, *, trade_type: TradeType, actor: Actor, key: str,
+                       payload: dict, store_id: int | None, now: datetime, openid: str | None = None) -> Opened:
     """A JSAPI or NATIVE trade for a top-up; the card is credited when the provider confirms it."""
-    merchant_id = current_merchant_id()
+    merchant_id = actor.merchant_id
     print_ = fingerprint("wechat_topup", payload)
     provider = provider_for(merchant_id)
     existing = _live_intent(merchant_id, key)
     if existing is not None:
-        return _resume(provider, existing, print_)
-    get_scoped_or_404(Member, member_id)
+        return _resume(provider, existing, print_, actor)
+    _member_of(merchant_id, member_id)
     intent = PaymentIntent(
         merchant_id=merchant_id, store_id=store_id, kind=IntentKind.TOPUP, trade_type=trade_type,
         member_id=member_id, amount_cents=amount_cents, out_trade_no=new_out_trade_no(IntentKind.TOPUP),
-        idempotency_key=key, params={"fingerprint": print_}, openid=openid, created_by_id=acting_staff_id(),
+        idempotency_key=key, params={"fingerprint": print_}, openid=openid, created_by_id=actor.staff_id,
         expires_at=now + timedelta(minutes=expire_minutes()))
-    return _open(provider, intent, print_)
+    return _open(provider, intent, print_, actor)
 
 
 def diner_member(merchant_id: int, openid: str | None) -> Member | None:
@@ -345,13 +326,14 @@ def diner_member(merchant_id: int, openid: str | None) -> Member | None:
     return db.session.scalar(sa.select(Member).where(Member.merchant_id == merchant_id, Member.openid == openid))
 
 
-def open_diner_payment(order: Order, *, openid: str, now: datetime) -> Opened:
+def open_diner_payment(order: Order, *, openid: str, actor: Actor, now: datetime) -> Opened:
     """The diner pays the bill on the phone (JSAPI), priced for the member they are, if any.
     Tapping again for the same bill finds the same trade."""
     member = diner_member(order.merchant_id, openid)
-    bill = orders.price_order(order, member=member, points=0, coupon_ids=[], now=now, lock=False)
+    bill = price_order(order, member=member, points=0, coupon_ids=[], now=now)
     member_id = member.id if member is not None else None
     digest = hashlib.sha256(f"{order.id}:{openid}:{member_id}:{bill.payable_cents}".encode()).hexdigest()
     payload = {"order_id": order.id, "openid": openid, "member_id": member_id, "payable_cents": bill.payable_cents}
     return open_order_payment(order.id, trade_type=TradeType.JSAPI, member_id=member_id, points=0, coupon_ids=[],
-                              tenders=[], key=f"jsapi-{digest[:40]}", payload=payload, now=now, openid=openid)
+                              tenders=[], actor=actor, key=f"jsapi-{digest[:40]}", payload=payload, now=now,
+                              openid=openid)

@@ -2,14 +2,16 @@
 
 A reversed, closed or failed intent is final: its trade can never be paid afterwards, so money
 is never taken twice for one bill. Paid money that could not be applied (the order was settled
-some other way meanwhile) is `paid_unapplied` until it has been refunded.
+some other way meanwhile) is `paid_unapplied` until it has been refunded. A provider refund is
+`processing` from the moment it is recorded (before the provider hears of it) until the
+provider's notification or a query says how it ended.
 """
 
 from __future__ import annotations
 
 import enum
 
-from app.orders.state import IllegalTransition
+from tablerules.state import IllegalTransition, Transitions
 
 
 class IntentStatus(enum.IntEnum):
@@ -35,14 +37,16 @@ class IntentEvent(enum.StrEnum):
     REFUND = "refund"  # the unapplied money went back
 
 
-INTENT_TRANSITIONS: dict[tuple[IntentStatus, IntentEvent], IntentStatus] = {
+INTENTS: Transitions[IntentStatus, IntentEvent] = Transitions({
     (IntentStatus.PENDING, IntentEvent.PAY): IntentStatus.PAID,
     (IntentStatus.PENDING, IntentEvent.PAY_UNAPPLIED): IntentStatus.PAID_UNAPPLIED,
     (IntentStatus.PENDING, IntentEvent.FAIL): IntentStatus.FAILED,
     (IntentStatus.PENDING, IntentEvent.REVERSE): IntentStatus.REVERSED,
     (IntentStatus.PENDING, IntentEvent.CLOSE): IntentStatus.CLOSED,
     (IntentStatus.PAID_UNAPPLIED, IntentEvent.REFUND): IntentStatus.REFUNDED,
-}
+})
+INTENT_TRANSITIONS = INTENTS.table
+next_intent_status = INTENTS.next
 
 
 class RefundState(enum.IntEnum):
@@ -55,17 +59,11 @@ class RefundState(enum.IntEnum):
         return self.name.lower()
 
 
-REFUND_TRANSITIONS: dict[tuple[RefundState, RefundState], RefundState] = {
+# The event is the result the provider reports.
+REFUNDS: Transitions[RefundState, RefundState] = Transitions({
     (RefundState.PROCESSING, RefundState.SUCCESS): RefundState.SUCCESS,
     (RefundState.PROCESSING, RefundState.FAILED): RefundState.FAILED,
-}
-
-
-def next_intent_status(status: IntentStatus, event: IntentEvent) -> IntentStatus:
-    try:
-        return INTENT_TRANSITIONS[(status, event)]
-    except KeyError:
-        raise IllegalTransition(status, event) from None
+})
 
 
 def next_refund_state(state: RefundState, result: RefundState) -> RefundState:
@@ -73,6 +71,6 @@ def next_refund_state(state: RefundState, result: RefundState) -> RefundState:
     if state is result:
         return state
     try:
-        return REFUND_TRANSITIONS[(state, result)]
-    except KeyError:
+        return REFUNDS.next(state, result)
+    except IllegalTransition:
         raise IllegalTransition(state, result.label) from None

@@ -201,6 +201,19 @@ class WeChatPayProvider:
         return RefundResult(RefundStatus.PROCESSING, out_refund_no, refund_id=answer.get("refund_id") or None,
                             amount_cents=_cents(answer.get("refund_fee")))
 
+    def query_refund(self, out_refund_no: str) -> RefundResult:
+        try:
+            answer = self._call(self._pay.refund.query, out_refund_no=out_refund_no)
+        except ProviderRejected as error:
+            if error.code == "REFUNDNOTEXIST":
+                return RefundResult(RefundStatus.NOT_FOUND, out_refund_no, code=error.code, message=error.message)
+            raise
+        # One refund per out_refund_no: its fields carry the suffix _0.
+        state = answer.get("refund_status_0") or ""
+        return RefundResult(REFUND_STATES.get(state, RefundStatus.PROCESSING), out_refund_no,
+                            refund_id=answer.get("refund_id_0") or None,
+                            amount_cents=_cents(answer.get("refund_fee_0")), code=state)
+
     # --- notifications -------------------------------------------------------------------------
 
     def parse_payment_notice(self, body: bytes) -> PaymentNotice:

@@ -1,4 +1,5 @@
-"""Pages: the diner's landing page behind a table QR code, and the printable QR sheet of a store."""
+"""Pages: the printable QR sheet of a store. (The diner's landing page behind a table QR code
+signs the diner in through WeChat first: `app.wechat.pages.table_landing`.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from markupsafe import Markup
 
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404
-from app.errors import NotFound
 from app.pages.auth import login_required
 from app.tables import qr, service
 from app.tables.models import Area, DiningTable
@@ -22,21 +22,6 @@ def localized(name: str, name_en: str = "") -> str:
     from flask_babel import get_locale
 
     return name_en if name_en and get_locale().language == "en" else name
-
-
-@bp.route("/t/<token>")
-def table_landing(token: str):
-    """Where a table's QR code leads. The diner's menu grows from here."""
-    from app.wechat.pages import diner_at_table, diner_member, diner_openid
-
-    table = service.resolve_table_token(token)
-    if table is None:
-        raise NotFound("table")
-    sign_in = diner_at_table(table)  # through WeChat first, where the merchant has an account
-    if sign_in is not None:
-        return sign_in
-    return render_template("diner/table.html", table=table, store=table.store, member=diner_member(table),
-                           is_wechat_diner=diner_openid(table.merchant_id) is not None)
 
 
 @bp.route("/manage/stores/<id:store_id>/qr-sheet")

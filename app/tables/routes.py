@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, g
+from flask import Response
 from flask_smorest import Blueprint
 
-from app.auth.guard import id_argument, requires
+from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
-from app.db import db, get_scoped_or_404
+from app.db import db, get_scoped_or_404, utcnow
 from app.tables import qr, schemas, service
 from app.tables.models import Area, DiningTable
 from app.tenants.models import Store
@@ -19,7 +19,7 @@ id_argument("table_id", DiningTable)
 
 def _ensure_qr_secret() -> None:
     # Table answers carry signed URLs: save the merchant's key before the first one is handed out.
-    service.qr_secret(g.merchant_id)
+    service.qr_secret(current_actor().merchant_id)
     db.session.commit()
 
 
@@ -41,7 +41,7 @@ def list_tables(store_id):
 @blp.arguments(schemas.AreaIn)
 @blp.response(201, schemas.AreaOut)
 def create_area(data, store_id):
-    area = service.create_area(get_scoped_or_404(Store, store_id), **data)
+    area = service.create_area(get_scoped_or_404(Store, store_id), actor=current_actor(), **data)
     db.session.commit()
     return area
 
@@ -51,7 +51,7 @@ def create_area(data, store_id):
 @blp.arguments(schemas.TableIn)
 @blp.response(201, schemas.TableOut)
 def create_table(data, store_id):
-    table = service.create_table(get_scoped_or_404(Store, store_id), **data)
+    table = service.create_table(get_scoped_or_404(Store, store_id), actor=current_actor(), **data)
     db.session.commit()
     return table
 
@@ -62,7 +62,7 @@ def create_table(data, store_id):
 @blp.response(200, schemas.RotateOut)
 def rotate_qr_secret(data, store_id):
     """Void every printed table QR code of the merchant (all stores) and sign new ones."""
-    secret = service.rotate_qr_secret(g.merchant_id, store_id=store_id)
+    secret = service.rotate_qr_secret(actor=current_actor(), now=utcnow(), store_id=store_id)
     db.session.commit()
     return secret
 
@@ -80,7 +80,7 @@ def get_table(table_id):
 @blp.arguments(schemas.TableUpdate)
 @blp.response(200, schemas.TableOut)
 def update_table(data, table_id):
-    table = service.update_table(get_scoped_or_404(DiningTable, table_id), **data)
+    table = service.update_table(get_scoped_or_404(DiningTable, table_id), actor=current_actor(), **data)
     db.session.commit()
     return table
 

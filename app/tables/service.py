@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context
+from flask import current_app
 from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.orm import Session, SessionTransaction
 
+from app.actor import Actor
 from app.audit.service import record
 from app.db import db, insert_unique, utcnow
 from app.errors import Conflict, Unprocessable
@@ -25,14 +27,14 @@ _MAX_ID = 2**31 - 1
 
 # --- areas and tables ------------------------------------------------------------------------
 
-def create_area(store: Store, *, name: str, name_en: str = "", sort_order: int | None = None) -> Area:
+def create_area(store: Store, *, actor: Actor, name: str, name_en: str = "", sort_order: int | None = None) -> Area:
     if sort_order is None:
         highest = db.session.scalar(sa.select(sa.func.max(Area.sort_order)).where(Area.store_id == store.id))
         sort_order = (highest or 0) + 1
     area = Area(merchant_id=store.merchant_id, store_id=store.id, name=name, name_en=name_en, sort_order=sort_order)
     if not insert_unique(area):
         raise Conflict(gettext("This store already has an area with this name."), error_code="area_exists")
-    record("area.create", area, name=name)
+    record("area.create", area, actor=actor, name=name)
     return area
 
 
@@ -46,17 +48,17 @@ def _area_of_store(store_id: int, area_id: int | None) -> Area | None:
     return area
 
 
-def create_table(store: Store, *, code: str, seats: int, area_id: int | None = None) -> DiningTable:
+def create_table(store: Store, *, actor: Actor, code: str, seats: int, area_id: int | None = None) -> DiningTable:
     table = DiningTable(merchant_id=store.merchant_id, store=store, code=code, seats=seats,
                         area=_area_of_store(store.id, area_id))
     if not insert_unique(table):
         raise _table_exists()
     qr_secret(store.merchant_id)  # the sticker can be printed in the same breath
-    record("table.create", table, code=code, seats=seats)
+    record("table.create", table, actor=actor, code=code, seats=seats)
     return table
 
 
-def update_table(table: DiningTable, **changes: Any) -> DiningTable:
+def update_table(table: DiningTable, *, actor: Actor, **changes: Any) -> DiningTable:
     if changes.get("code", table.code) != table.code:
         taken = db.session.scalar(sa.select(DiningTable.id).where(DiningTable.store_id == table.store_id,
                                                                   DiningTable.code == changes["code"]))
@@ -78,7 +80,7 @@ def update_table(table: DiningTable, **changes: Any) -> DiningTable:
     except sa.exc.IntegrityError:
         raise _table_exists() from None
     if audit:
-        record("table.update", table, changes=audit)
+        record("table.update", table, actor=actor, changes=audit)
     return table
 
 
@@ -116,21 +118,29 @@ def qr_secret(merchant_id: int) -> TableQrSecret:
     return row
 
 
-def rotate_qr_secret(merchant_id: int, store_id: int | None = None) -> TableQrSecret:
+def rotate_qr_secret(*, actor: Actor, now: datetime, store_id: int | None = None) -> TableQrSecret:
     """A new signing key: every table QR code printed so far stops working (all stores)."""
-    row = qr_secret(merchant_id)
+    row = qr_secret(actor.merchant_id)
     row.secret = secrets.token_hex(32)
-    row.rotated_at = utcnow()
-    _signers().pop(merchant_id, None)
-    record("table_qr.rotate", row, store_id=store_id, merchant_id=merchant_id)
+    row.rotated_at = now
+    _signers().pop(actor.merchant_id, None)
+    record("table_qr.rotate", row, actor=actor, store_id=store_id)
     return row
 
 
+_SIGNERS = "table_qr_signers"
+
+
 def _signers() -> dict[int, URLSafeSerializer]:
-    # One serializer per merchant per request: listing 40 tables reads the key once.
-    if not has_request_context():
-        return {}
-    return g.setdefault("_table_qr_signers", {})
+    # One serializer per merchant per transaction: listing 40 tables reads the key once, and a key
+    # rotated by someone else is read afresh by the next transaction.
+    return db.session.info.setdefault(_SIGNERS, {})
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_signers(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_SIGNERS, None)
 
 
 def _signer(merchant_id: int) -> URLSafeSerializer:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from flask import g
 from flask_smorest import Blueprint
 
-from app.audit.service import record
 from app.auth import schemas
-from app.auth.guard import id_argument, requires
+from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped
 from app.tenants import service
@@ -30,8 +28,7 @@ def list_stores():
 @blp.arguments(schemas.StoreIn)
 @blp.response(201, schemas.StoreOut)
 def create_store(data):
-    store = service.create_store(g.merchant_id, **data)
-    record("store.create", store)
+    store = service.create_store(current_actor(), **data)
     db.session.commit()
     return store
 
@@ -49,7 +46,6 @@ def get_store(store_id):
 @blp.response(200, schemas.StoreOut)
 def update_store(data, store_id):
     store = get_scoped_or_404(Store, store_id)
-    service.update_store(store, **data)
-    record("store.update", store, **{k: v for k, v in data.items()})
+    service.update_store(store, actor=current_actor(), **data)
     db.session.commit()
     return store

@@ -8,6 +8,9 @@ token is shared by all workers through Redis when REDIS_URL is set.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import requests
 from flask import current_app
 from wechatpy import WeChatClient, WeChatOAuth
@@ -17,6 +20,7 @@ from wechatpy.session.memorystorage import MemoryStorage
 from app.wechat.models import WeChatSettings
 
 _storages: dict[str, object] = {}
+_local_locks: dict[str, threading.Lock] = {}
 
 
 class _TimeoutSession(requests.Session):
@@ -32,7 +36,9 @@ class _TimeoutSession(requests.Session):
 
 
 class OfficialAccountClient(WeChatClient):
-    """`WeChatClient` whose token URL follows API_BASE_URL (wechatpy hard-codes the real host)."""
+    """`WeChatClient` whose token URL follows API_BASE_URL (wechatpy hard-codes the real host), and
+    whose token refresh is one worker's job at a time (each fetch makes WeChat retire the token
+    before it)."""
 
     def __init__(self, appid: str, secret: str, *, base_url: str, timeout: float, session=None,
                  refresh_lock=None) -> None:
@@ -40,17 +46,31 @@ class OfficialAccountClient(WeChatClient):
         self.API_BASE_URL = base_url.rstrip("/") + "/cgi-bin/"
         self._http = _TimeoutSession(timeout)
         self._refresh_lock = refresh_lock
+        self._token_used: str | None = None  # the last token this client handed out
+
+    @property
+    def access_token(self) -> str:
+        token = self.session.get(self.access_token_key)
+        if not (token and (not self.expires_at or self.expires_at - time.time() > 60)):
+            self._refresh(stale=token)
+            token = self.session.get(self.access_token_key)
+        self._token_used = token
+        return token
 
     def fetch_access_token(self):
-        """Fetch a new token — one worker at a time when they share it through Redis: a worker
-        that waited for the lock uses the token the other just stored instead of fetching again
-        (each fetch makes WeChat retire the previous token)."""
+        """wechatpy calls this when WeChat refused the token it was given (40001, 42001)."""
+        return self._refresh(stale=self._token_used)
+
+    def _refresh(self, stale: str | None):
+        """A new token unless another worker already replaced `stale` (the token this client found
+        missing, expiring or refused). `stale` must be what the caller saw before waiting for the
+        lock: read again afterwards, it could be the token another worker just fetched, and
+        fetching once more would retire that one under its users."""
         if self._refresh_lock is None:
             return self._fetch()
-        seen = self.session.get(self.access_token_key)
         with self._refresh_lock:
             current = self.session.get(self.access_token_key)
-            if current and current != seen:
+            if current and current != stale:
                 return {"access_token": current}
             return self._fetch()
 
@@ -86,14 +106,21 @@ def _token_storage(settings: WeChatSettings):
     return _storages[key]
 
 
-def official_account(settings: WeChatSettings) -> OfficialAccountClient:
+def _refresh_lock(settings: WeChatSettings):
+    """One token refresh at a time: across workers through Redis, else within this process."""
     config = current_app.config
     client = _redis()
-    lock = None if client is None else client.lock(f"tableloop:wechat:{settings.appid}:token-refresh",
-                                                   timeout=30, blocking_timeout=config["WECHAT_TIMEOUT_SECONDS"] * 2)
+    if client is not None:
+        return client.lock(f"tableloop:wechat:{settings.appid}:token-refresh", timeout=30,
+                           blocking_timeout=config["WECHAT_TIMEOUT_SECONDS"] * 2)
+    return _local_locks.setdefault(settings.appid, threading.Lock())
+
+
+def official_account(settings: WeChatSettings) -> OfficialAccountClient:
+    config = current_app.config
     return OfficialAccountClient(settings.appid, settings.app_secret, base_url=config["WECHAT_API_BASE_URL"],
                                  timeout=config["WECHAT_TIMEOUT_SECONDS"], session=_token_storage(settings),
-                                 refresh_lock=lock)
+                                 refresh_lock=_refresh_lock(settings))
 
 
 def oauth(settings: WeChatSettings, redirect_uri: str, state: str, scope: str = "snsapi_base") -> WeChatOAuth:

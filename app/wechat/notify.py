@@ -1,9 +1,9 @@
-"""WeChat template messages to diners and members: one function per kind.
+"""WeChat template messages to diners and members: how each kind reads, and sending one.
 
-Each function builds the message (Chinese text; amounts through `tablerules.money`) and puts it in the
-outbox in the caller's transaction, under a key named after the event, so it is sent after
-commit and never twice for the same event. Nothing is sent when the merchant has no WeChat
-account, the kind has no template, or the member has no openid.
+The domains never call this module: they publish domain events, and the WeChat subscribers
+(`app.wechat.subscribers`) build the message here after commit and send it. Each builder answers
+None when there is nothing to send: the merchant has no WeChat account, the kind has no
+template, or the diner has no openid.
 
 Templates are data (`WeChatSettings.templates[kind] = {"template_id": …, "fields": …}`): the
 category templates of each account have their own keys. `fields` lists the template's keys for
@@ -13,8 +13,8 @@ this kind's values in the order of `SLOTS[kind]` (e.g. ["first", "keyword1", "ke
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,6 @@ from flask import current_app
 from wechatpy.exceptions import WeChatClientException
 
 from app.db import db, utcnow
-from app.members.models import Account, EntryKind, LedgerEntry, Member
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.wechat.client import official_account
@@ -33,9 +32,11 @@ from tablerules.points import CHINA_TZ
 
 if TYPE_CHECKING:
     from app.coupons.models import Coupon
+    from app.members.models import Member
     from app.orders.models import Order
 
-TEMPLATE_MESSAGE = "wechat_template"  # the outbox kind of every template message
+# The outbox kind of a ready-built template message (rows queued with the whole message).
+TEMPLATE_MESSAGE = "wechat_template"
 
 # The values each kind fills, in the order a `fields` list names them.
 SLOTS = {
@@ -57,18 +58,6 @@ def _base_url() -> str:
     return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
 
 
-def bill_url(order: Order) -> str | None:
-    """Where a diner sees and pays the bill: `{PUBLIC_BASE_URL}/t/<table token>/bill?order=<id>`;
-    None for an order without a table."""
-    from app.tables.models import DiningTable
-    from app.tables.service import table_token
-
-    table = db.session.get(DiningTable, order.table_id) if order.table_id else None
-    if table is None:
-        return None
-    return f"{_base_url()}/t/{table_token(table)}/bill?order={order.id}"
-
-
 def card_url(merchant_id: int) -> str:
     """The member's electronic card (signs the diner in through WeChat first)."""
     return f"{_base_url()}/m/card?merchant={merchant_id}"
@@ -78,7 +67,16 @@ def join_url(merchant_id: int) -> str:
     return f"{_base_url()}/m/join?merchant={merchant_id}"
 
 
-# --- building and queueing --------------------------------------------------------------------
+# --- building ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TemplateMessage:
+    merchant_id: int
+    openid: str
+    template_id: str
+    data: dict[str, dict[str, str]]
+    url: str | None
+
 
 def settings_for(merchant_id: int) -> WeChatSettings | None:
     return db.session.scalar(sa.select(WeChatSettings).where(WeChatSettings.merchant_id == merchant_id))
@@ -97,17 +95,16 @@ def _template(settings: WeChatSettings | None, kind: str) -> tuple[str, dict[str
     return spec["template_id"], keys
 
 
-def _queue(merchant_id: int, kind: str, openid: str | None, event: str, values: dict[str, str],
-           url: str | None, now: datetime | None) -> bool:
+def _build(merchant_id: int, kind: str, openid: str | None, values: dict[str, str],
+           url: str | None) -> TemplateMessage | None:
     if not openid:
-        return False
+        return None
     template = _template(settings_for(merchant_id), kind)
     if template is None:
-        return False
+        return None
     template_id, keys = template
     data = {key: {"value": values[slot]} for key, slot in keys.items() if slot in values}
-    payload = {"openid": openid, "template_id": template_id, "data": data, "url": url}
-    return outbox.enqueue(merchant_id, TEMPLATE_MESSAGE, f"{kind}:{event}", payload, now=now)
+    return TemplateMessage(merchant_id, openid, template_id, data, url)
 
 
 def _china_time(moment: datetime | None) -> str:
@@ -118,7 +115,7 @@ def _signed_cny(cents: int) -> str:
     return ("+" if cents > 0 else "") + format_cny(cents)
 
 
-def _place(order: Order) -> str:
+def place(order: Order) -> str:
     from app.tenants.models import Store
 
     store = db.session.get(Store, order.store_id)
@@ -128,93 +125,65 @@ def _place(order: Order) -> str:
 
 # --- the kinds ---------------------------------------------------------------------------------
 
-def bill_pushed(order: Order, openids: Iterable[str], bill_url: str, *, payable_cents: int,
-                now: datetime | None = None) -> int:
-    """The itemised bill to each diner; returns how many messages were queued. The same bill
-    (same lines, same total) reaches each diner once: pushing it again only reaches diners who
-    did not have it yet."""
-    from app.orders.state import BILLABLE
-
-    lines = [line for line in order.lines if line.status in BILLABLE]
-    items = "、".join(f"{line.name}×{line.qty}" for line in lines)
-    if len(items) > 40:
-        items = items[:39] + "…"
-    version = hashlib.sha256(f"{payable_cents}|{[(line.id, line.qty) for line in lines]}".encode()).hexdigest()[:16]
-    values = {"title": "您的账单已送达，请核对后支付", "place": _place(order), "amount": format_cny(payable_cents),
-              "time": _china_time(now), "remark": f"{items}。点击查看账单并支付"}
-    return sum(_queue(order.merchant_id, "bill_pushed", openid, f"{order.id}:{version}:{openid}", values, bill_url,
-                      now) for openid in sorted(set(openids)))
+def bill_pushed(order: Order, openid: str, *, payable_cents: int, items: Iterable[tuple[str, int]], url: str,
+                pushed_at: datetime) -> TemplateMessage | None:
+    """The itemised bill, with what this diner pays (as their bill page shows it)."""
+    text = "、".join(f"{name}×{qty}" for name, qty in items)
+    if len(text) > 40:
+        text = text[:39] + "…"
+    values = {"title": "您的账单已送达，请核对后支付", "place": place(order), "amount": format_cny(payable_cents),
+              "time": _china_time(pushed_at), "remark": f"{text}。点击查看账单并支付"}
+    return _build(order.merchant_id, "bill_pushed", openid, values, url)
 
 
-def payment_success(order: Order, openid: str | None, *, now: datetime | None = None) -> bool:
-    earned = (order.bill or {}).get("points_earned") or 0
-    values = {"title": "支付成功，感谢您的光临", "place": _place(order), "amount": format_cny(order.payable_cents),
-              "time": _china_time(order.paid_at or now),
-              "remark": f"本次获得 {earned} 积分，欢迎再次光临" if earned else "欢迎再次光临"}
+def payment_success(order: Order, openid: str | None, *, points_earned: int) -> TemplateMessage | None:
+    values = {"title": "支付成功，感谢您的光临", "place": place(order), "amount": format_cny(order.payable_cents),
+              "time": _china_time(order.paid_at),
+              "remark": f"本次获得 {points_earned} 积分，欢迎再次光临" if points_earned else "欢迎再次光临"}
     url = card_url(order.merchant_id) if order.member_id else None
-    return _queue(order.merchant_id, "payment_success", openid, f"{order.id}:{openid}", values, url, now)
+    return _build(order.merchant_id, "payment_success", openid, values, url)
 
 
-def stored_value_changed(member: Member, delta_cents: int, balance_cents: int, reason: str, *, ref: str,
-                         now: datetime | None = None) -> bool:
-    """`ref` names the change (e.g. "ledger:<first entry id>"): one message per change."""
+def stored_value_changed(member: Member, delta_cents: int, balance_cents: int, reason: str) -> TemplateMessage | None:
     values = {"title": "您的储值余额有变动", "change": _signed_cny(delta_cents), "balance": format_cny(balance_cents),
               "remark": reason}
-    return _queue(member.merchant_id, "stored_value_changed", member.openid, f"{member.id}:{ref}", values,
-                  card_url(member.merchant_id), now)
+    return _build(member.merchant_id, "stored_value_changed", member.openid, values, card_url(member.merchant_id))
 
 
-def points_changed(member: Member, delta: int, balance: int, reason: str, *, ref: str,
-                   now: datetime | None = None) -> bool:
+def points_changed(member: Member, delta: int, balance: int, reason: str) -> TemplateMessage | None:
     values = {"title": "您的积分有变动", "change": f"{delta:+d}", "balance": str(balance), "remark": reason}
-    return _queue(member.merchant_id, "points_changed", member.openid, f"{member.id}:{ref}", values,
-                  card_url(member.merchant_id), now)
+    return _build(member.merchant_id, "points_changed", member.openid, values, card_url(member.merchant_id))
 
 
-def coupon_received(member: Member, coupon: Coupon, *, now: datetime | None = None) -> bool:
+def coupon_received(member: Member, coupon: Coupon) -> TemplateMessage | None:
     values = {"title": "您收到一张优惠券", "coupon": coupon.template.name,
               "expires": coupon.expires_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d"),
               "remark": "到店消费时出示会员码即可使用"}
-    return _queue(member.merchant_id, "coupon_received", member.openid, f"{coupon.id}", values,
-                  card_url(member.merchant_id), now)
+    return _build(member.merchant_id, "coupon_received", member.openid, values, card_url(member.merchant_id))
 
 
-def order_paid(order: Order, *, payer_openid: str | None = None, now: datetime | None = None) -> None:
-    """Everything a settled order tells WeChat: payment success to the member and to whoever
-    paid with WeChat Pay, and the member's stored value and points changes. Call it inside the
-    settlement's transaction, after the ledger entries are written."""
-    member = db.session.get(Member, order.member_id) if order.member_id else None
-    for openid in sorted({o for o in (member.openid if member else None, payer_openid) if o}):
-        payment_success(order, openid, now=now)
-    if member is None or not member.openid:
+# --- sending -------------------------------------------------------------------------------------
+
+def send(message: TemplateMessage | None) -> None:
+    """Send through the official account (from the outbox worker, after commit). WeChat's refusals
+    for good become outbox.PermanentFailure; anything else raises and is retried."""
+    if message is None:
         return
-    entries = db.session.scalars(sa.select(LedgerEntry).where(
-        LedgerEntry.merchant_id == order.merchant_id, LedgerEntry.member_id == member.id,
-        LedgerEntry.order_id == order.id,
-        LedgerEntry.kind.in_([EntryKind.SPEND, EntryKind.POINTS_EARN, EntryKind.POINTS_REDEEM]))).all()
-    spent = sum(e.delta for e in entries if e.account in (Account.PRINCIPAL, Account.BONUS))
-    earned = sum(e.delta for e in entries if e.kind is EntryKind.POINTS_EARN)
-    redeemed = -sum(e.delta for e in entries if e.kind is EntryKind.POINTS_REDEEM)
-    place = _place(order)
-    if spent:
-        stored_value_changed(member, spent, member.stored_value_cents, f"{place}消费", ref=f"order:{order.id}",
-                             now=now)
-    if earned or redeemed:
-        parts = ([f"消费获得 {earned} 积分"] if earned else []) + ([f"抵扣使用 {redeemed} 积分"] if redeemed else [])
-        points_changed(member, earned - redeemed, member.points, "，".join(parts), ref=f"order:{order.id}", now=now)
-
-
-# --- sending (the outbox worker) -----------------------------------------------------------------
-
-def deliver_template(message: OutboxMessage) -> None:
     settings = settings_for(message.merchant_id)
     if settings is None:
         raise outbox.PermanentFailure("the merchant has no WeChat account any more")
-    payload = message.payload
     try:
-        official_account(settings).message.send_template(payload["openid"], payload["template_id"],
-                                                         payload["data"], url=payload.get("url"))
+        official_account(settings).message.send_template(message.openid, message.template_id, message.data,
+                                                         url=message.url)
     except WeChatClientException as error:
         if error.errcode in REFUSED_FOR_GOOD:
             raise outbox.PermanentFailure(f"WeChat {error.errcode}: {error.errmsg}") from None
         raise
+
+
+def deliver_template(message: OutboxMessage) -> None:
+    """An outbox row that holds a whole template message."""
+    payload = message.payload
+    send(TemplateMessage(message.merchant_id, payload["openid"], payload["template_id"], payload["data"],
+                         payload.get("url")))
+

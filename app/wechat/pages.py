@@ -22,8 +22,9 @@ from werkzeug.exceptions import HTTPException
 from wtforms import DateField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from app.actor import Actor
 from app.db import begin_write, db, utcnow
-from app.errors import APIError
+from app.errors import APIError, NotFound
 from app.members import history
 from app.members import service as members
 from app.members.models import Member
@@ -159,6 +160,19 @@ def diner_member(table: DiningTable) -> Member | None:
     return service.member_for_openid(table.merchant_id, openid) if openid else None
 
 
+@bp.route("/t/<token>")
+def table_landing(token: str):
+    """Where a table's QR code leads. The diner's menu grows from here."""
+    table = resolve_table_token(token)
+    if table is None:
+        raise NotFound("table")
+    sign_in = diner_at_table(table)  # through WeChat first, where the merchant has an account
+    if sign_in is not None:
+        return sign_in
+    return render_template("diner/table.html", table=table, store=table.store, member=diner_member(table),
+                           is_wechat_diner=diner_openid(table.merchant_id) is not None)
+
+
 # --- sign-up and the member card ----------------------------------------------------------------------
 
 class JoinForm(FlaskForm):
@@ -200,7 +214,8 @@ def join():
     if form.validate_on_submit():
         _start_writing()
         try:
-            service.join(merchant_id, openid, phone=form.phone.data, name=form.name.data.strip(),
+            service.join(Actor.diner(merchant_id, ip=request.remote_addr), openid, phone=form.phone.data,
+                         name=form.name.data.strip(),
                          birthday=form.birthday.data if isinstance(form.birthday.data, date) else None,
                          table=_table_of(merchant_id))
         except APIError as error:

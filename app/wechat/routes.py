@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import g
 from flask_smorest import Blueprint
 
-from app.auth.guard import requires
+from app.auth.guard import current_actor, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound
+from app.orders import bill
 from app.tables.models import DiningTable
 from app.wechat import schemas, service
 
@@ -21,7 +21,7 @@ blp = Blueprint("wechat", __name__, url_prefix="/api/v1", description="WeChat: p
 def push_bill(order_id):
     """Send the itemised bill to every diner at the order's table (WeChat template message) and
     mark the table as waiting for payment. An unchanged bill reaches each diner once."""
-    pushed = service.push_bill(order_id, utcnow())
+    pushed = bill.push_bill(order_id, recipients=service.bill_recipients, actor=current_actor(), now=utcnow())
     db.session.commit()
     return pushed
 
@@ -36,4 +36,4 @@ def follow_qr(store_id, table_id):
     if table.store_id != store_id:
         raise NotFound("dining_table")
     scene = f"table_{table.id}"
-    return {"url": service.scene_qr(g.merchant_id, scene), "scene": scene}
+    return {"url": service.scene_qr(current_actor().merchant_id, scene), "scene": scene}

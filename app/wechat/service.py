@@ -1,6 +1,6 @@
 """The official account's side of a dinner: followers and the QR scene that brought them, the
-diners seen at each table session, scene QR codes, the pushed bill, and member sign-up from
-WeChat. Nothing here commits; pages and routes do.
+diners seen at each table session, scene QR codes, who a pushed bill reaches, and member sign-up
+from WeChat. Nothing here commits; pages and routes do.
 """
 
 from __future__ import annotations
@@ -18,19 +18,14 @@ from flask_babel import gettext
 from wechatpy.client.api import WeChatQRCode
 from wechatpy.exceptions import WeChatClientException
 
+from app.actor import Actor
 from app.audit.service import record
-from app.auth.guard import require_store
 from app.db import db, insert_unique
 from app.errors import APIError, Conflict
-from app.events.models import EventKind
-from app.events.service import append as append_event
 from app.members import service as members
 from app.members.models import Member
-from app.orders.models import SessionStatus, TableSession
-from app.orders.state import BILLABLE, OrderStatus
+from app.orders.models import Order, SessionStatus, TableSession
 from app.tables.models import DiningTable
-from app.tables.service import move_table
-from app.tables.state import TableEvent, TableState
 from app.tenants.models import Store
 from app.wechat import notify
 from app.wechat.client import official_account
@@ -135,7 +130,7 @@ def open_session_of(table: DiningTable) -> TableSession | None:
 
 def record_diner(table: DiningTable, openid: str, now: datetime) -> TableDiner:
     """The diner is at this table now: their phone gets the bill when it is pushed."""
-    from app.orders.service import open_session
+    from app.orders.cart import open_session
 
     session = open_session(table)
     query = sa.select(TableDiner).where(TableDiner.table_session_id == session.id, TableDiner.openid == openid)
@@ -184,48 +179,12 @@ def scene_qr(merchant_id: int, scene: str) -> str:
 
 # --- the pushed bill -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PushedBill:
-    order_id: int
-    bill_url: str
-    payable_cents: int
-    recipients: int  # diners (and the order's member) with an openid
-    sent_to: int  # of them, those who did not have this bill yet
-
-
-def push_bill(order_id: int, now: datetime) -> PushedBill:
-    """Send the priced bill to every diner seen at the order's table (and to the order's member),
-    ask the table for payment, and log it for the store. Pushing an unchanged bill again only
-    reaches diners who did not have it."""
-    from app.orders.service import lock_order, price_order
-
-    order = lock_order(order_id)
-    require_store(order.store_id, "order")
-    if order.status is not OrderStatus.OPEN:
-        raise Conflict(gettext("This order is no longer open."), error_code="order_not_open",
-                       details={"status": order.status.label})
-    if not any(line.status in BILLABLE for line in order.lines):
-        raise Conflict(gettext("There is nothing on this order to pay for."), error_code="order_empty")
-    table = db.session.get(DiningTable, order.table_id) if order.table_id else None
-    if table is None:
-        raise Conflict(gettext("Only a table's order can be pushed to the diners' phones."),
-                       error_code="order_has_no_table")
+def bill_recipients(order: Order, table: DiningTable) -> list[str]:
+    """Who a pushed bill reaches on WeChat: the diners seen at the table's open session (the
+    order adds its member). 409 when the merchant has no WeChat account."""
     if notify.settings_for(order.merchant_id) is None:
         raise _not_configured()
-
-    bill = price_order(order, member=None, points=0, coupon_ids=[], now=now, lock=False)
-    openids = diners_at(table)
-    member = db.session.get(Member, order.member_id) if order.member_id else None
-    if member is not None and member.openid and member.openid not in openids:
-        openids.append(member.openid)
-    url = notify.bill_url(order)
-    sent = notify.bill_pushed(order, openids, url, payable_cents=bill.payable_cents, now=now)
-    if table.state is TableState.ORDERING:
-        move_table(table, TableEvent.REQUEST_BILL, now)
-    append_event(order.merchant_id, order.store_id, EventKind.BILL_PUSHED,
-                 {"order_id": order.id, "table": order.table_code, "payable_cents": bill.payable_cents,
-                  "recipients": len(openids), "sent_to": sent}, order_id=order.id)
-    return PushedBill(order.id, url, bill.payable_cents, len(openids), sent)
+    return diners_at(table)
 
 
 # --- member sign-up from WeChat --------------------------------------------------------------------
@@ -241,12 +200,14 @@ def _same_name(a: str, b: str) -> bool:
     return plain(a) == plain(b)
 
 
-def join(merchant_id: int, openid: str, *, phone: str, name: str, birthday: date | None = None,
+def join(actor: Actor, openid: str, *, phone: str, name: str, birthday: date | None = None,
          table: DiningTable | None = None) -> tuple[Member, bool]:
     """The diner's member card: (member, created). A new member is attributed to the QR scene that
     brought the diner to the account, else to the table they sat at. A member with this phone
     (created at the till, say) gets this WeChat linked instead, never a second card; 409 when
-    that card is linked to another WeChat account or the name does not match it."""
+    that card is linked to another WeChat account or the name does not match it. `actor` is the
+    diner (`Actor.diner`)."""
+    merchant_id = actor.merchant_id
     mine = member_for_openid(merchant_id, openid)
     if mine is not None:
         return mine, False
@@ -263,7 +224,7 @@ def join(merchant_id: int, openid: str, *, phone: str, name: str, birthday: date
                                    "Please ask our staff for help."), error_code="member_name_mismatch")
         existing.openid = openid
         db.session.flush()
-        record("member.wechat_link", existing, merchant_id=merchant_id)
+        record("member.wechat_link", existing, actor=actor)
         return existing, False
 
     known = follower(merchant_id, openid)
@@ -272,12 +233,12 @@ def join(merchant_id: int, openid: str, *, phone: str, name: str, birthday: date
         source = table_attribution(table)
     try:
         with db.session.begin_nested():
-            member = members.create_member(merchant_id, phone=phone, name=name, birthday=birthday, openid=openid,
+            member = members.create_member(actor=actor, phone=phone, name=name, birthday=birthday, openid=openid,
                                            source_store_id=source.store_id, source_table_id=source.table_id,
                                            source_campaign=source.campaign)
     except sa.exc.IntegrityError:
         # A twin request (same phone or same WeChat) got in first: let the diner look again.
         raise Conflict(gettext("Please try again."), error_code="retry") from None
-    record("member.join", member, merchant_id=merchant_id, source_store_id=source.store_id,
+    record("member.join", member, actor=actor, source_store_id=source.store_id,
            source_table_id=source.table_id, source_campaign=source.campaign)
     return member, True

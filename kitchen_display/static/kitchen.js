@@ -4,7 +4,7 @@
   const store = root.dataset.store, station = root.dataset.station, t = root.dataset;
   const list = document.getElementById("kds-tickets"), empty = document.getElementById("kds-empty");
   const status = document.getElementById("kds-status");
-  const tickets = new Map();  // ticket_id -> ticket json
+  const tickets = new Map();  // ticket_id -> ticket (tablerules.documents.KitchenTicket as JSON)
   let lastBumped = [];
 
   function esc(text) { const d = document.createElement("div"); d.textContent = text == null ? "" : String(text); return d.innerHTML; }
@@ -17,12 +17,12 @@
       const minutes = age(tk), cls = minutes > 20 ? "late" : minutes > 10 ? "warn" : "";
       const items = tk.items.map(i => `<li class="${i.status === "cancelled" ? "cancelled" : ""}">` +
         `${esc(i.qty)} × ${esc(i.name)}${i.status === "cancelled" ? " (" + esc(t.textCancelled) + ")" : ""}` +
-        (i.options && i.options.length ? `<small>${esc(i.options.map(o => o.name).join(" · "))}</small>` : "") +
+        (i.options && i.options.length ? `<small>${esc(i.options.join(" · "))}</small>` : "") +
         (i.note ? `<small>${esc(i.note)}</small>` : "") + `</li>`).join("");
       return `<article class="ticket ${cls}" data-id="${tk.ticket_id}">` +
         `<h2><span>${tk.table ? esc(t.textTable) + " " + esc(tk.table) : esc(t.textTakeaway)}</span><span>${Math.floor(minutes)}′</span></h2>` +
         `<div class="meta">${esc(tk.station)} · #${tk.ticket_id}` +
-        (tk.is_addition ? ` <span class="mark">${esc(t.textAddition)}</span>` : "") + `</div>` +
+        (tk.mark === "add" ? ` <span class="mark">${esc(t.textAddition)}</span>` : "") + `</div>` +
         `<ul>${items}</ul><button type="button" data-bump="${tk.ticket_id}">${esc(t.textBump)}</button></article>`;
     }).join("");
     empty.hidden = shown.length > 0;

@@ -1,43 +1,31 @@
-"""Every printable document kind in one table: how to read it and how to lay it out.
+"""Every printable document kind in one table: which printers take it and how to lay it out.
 
-The spooler only deals in (kind, JSON) pairs; this is where they become print operations.
+Documents are read with the contract the server writes them with (`tablerules.documents`);
+the spooler only deals in (kind, JSON) pairs, and this is where they become print operations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+
+from tablerules.documents import Document, DocumentError, KitchenTicket, Receipt, parse_document
 
 from ..config import CATCH_ALL_STATION, PrinterConfig, StoreInfo
 from .kitchen import build_kitchen_ticket
-from .models import DocumentError, KitchenTicket, Receipt, ShiftSummary
 from .ops import Op
 from .receipt import build_receipt
 from .shift import build_shift_summary
 
-Document = Receipt | KitchenTicket | ShiftSummary
+__all__ = ["KINDS", "Document", "DocumentError", "build_ops", "parse_document", "route_kitchen_ticket"]
 
-
-@dataclass(frozen=True)
-class DocumentKind:
-    name: str
-    parse: Callable[[Any], Document]
-    role: str  # which printers it goes to: "receipt" or "kitchen"
-
-
-KINDS: dict[str, DocumentKind] = {
-    "receipt": DocumentKind("receipt", Receipt.from_dict, "receipt"),
-    "kitchen_ticket": DocumentKind("kitchen_ticket", KitchenTicket.from_dict, "kitchen"),
-    "shift_summary": DocumentKind("shift_summary", ShiftSummary.from_dict, "receipt"),
+# Document kind -> the role of the printers it goes to.
+KINDS: dict[str, str] = {
+    "receipt": "receipt",
+    "refund": "receipt",
+    "kitchen_ticket": "kitchen",
+    "shift_summary": "receipt",
 }
-
-
-def parse_document(kind: str, data: Any) -> Document:
-    if kind not in KINDS:
-        raise DocumentError("kind", f"must be one of {', '.join(KINDS)}")
-    return KINDS[kind].parse(data)
 
 
 def build_ops(

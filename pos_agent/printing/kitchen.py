@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from .models import KitchenTicket, TicketItem
+from tablerules.documents import KitchenTicket, OrderItem
+
 from .ops import Op
 from .page import Page, local_time
 
-MARKS: dict[str, str] = {"add": "加菜 ADD", "cancel": "退菜 CANCEL"}
+MARKS: dict[str, str] = {"add": "加菜 ADD", "change": "改单 CHANGED", "cancel": "退菜 CANCEL"}
 REPRINT_MARK = "重打 REPRINT"
 
 
@@ -25,10 +26,10 @@ def build_kitchen_ticket(
     marks = _marks(ticket, reprint)
     for mark in marks:
         page.text(mark, align="center", bold=True, width=2, height=2)
-    page.text(f"桌号 {ticket.table}", bold=True, width=2, height=2)
+    page.text(f"桌号 {ticket.table}" if ticket.table else "柜台 Counter", bold=True, width=2, height=2)
     guests = f"   人数 Guests {ticket.guests}" if ticket.guests else ""
-    page.text(f"单号 No. {ticket.ticket_no}{guests}")
-    page.text(f"下单 Ordered {local_time(ticket.ordered_at, timezone)}")
+    page.text(f"单号 No. {ticket.order_no}{guests}")
+    page.text(f"下单 Ordered {local_time(ticket.created_at, timezone)}")
     groups = group_by_station(ticket.items)
     for station, items in groups:
         page.rule("=")
@@ -36,6 +37,8 @@ def build_kitchen_ticket(
         for item in items:
             _item(page, item, cancel=ticket.mark == "cancel")
     page.rule("=")
+    if ticket.reason:
+        page.text(f"原因 Reason: {ticket.reason}", bold=True)
     if ticket.note:
         page.text(f"整单备注 Note: {ticket.note}", bold=True, height=2)
     if ticket.waiter:
@@ -50,15 +53,15 @@ def build_kitchen_ticket(
 
 def _marks(ticket: KitchenTicket, reprint: bool) -> list[str]:
     marks = []
-    if reprint:
+    if reprint or ticket.is_reprint:
         marks.append(REPRINT_MARK)
     if ticket.mark in MARKS:
         marks.append(MARKS[ticket.mark])
     return marks
 
 
-def _item(page: Page, item: TicketItem, *, cancel: bool) -> None:
-    quantity = f"x{item.quantity}{item.unit}"
+def _item(page: Page, item: OrderItem, *, cancel: bool) -> None:
+    quantity = f"x{item.qty}{item.unit}"
     page.text(f"{'退 ' if cancel else ''}{item.name} {quantity}", bold=True, width=2, height=2)
     if item.options:
         page.indented(" / ".join(item.options), height=2)
@@ -66,9 +69,9 @@ def _item(page: Page, item: TicketItem, *, cancel: bool) -> None:
         page.indented(f"备注: {item.note}", bold=True, height=2)
 
 
-def group_by_station(items: Sequence[TicketItem]) -> list[tuple[str, list[TicketItem]]]:
+def group_by_station(items: Sequence[OrderItem]) -> list[tuple[str, list[OrderItem]]]:
     """Items grouped by station in order of first appearance, labelled by the station's name."""
-    groups: dict[str, list[TicketItem]] = {}
+    groups: dict[str, list[OrderItem]] = {}
     names: dict[str, str] = {}
     for item in items:
         groups.setdefault(item.station, []).append(item)

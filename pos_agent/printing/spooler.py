@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tablerules.documents import DocumentError, KitchenTicket, Receipt
+
 from ..config import AgentConfig, PrinterConfig
 from .adapter import PrinterAdapter, PrinterError, PrinterNotReady, PrinterStatus, PrintInterrupted
 from .documents import KINDS, Document, build_ops, parse_document, route_kitchen_ticket
 from .ledger import PrintJob, PrintLedger
-from .models import DocumentError, KitchenTicket, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,14 @@ class PrintRequest:
     document: Mapping[str, Any] | None = None
     reprint: bool = False
     printer: str | None = None
+
+    @classmethod
+    def for_document(cls, data: Mapping[str, Any]) -> PrintRequest:
+        """A document as the server hands it over (a print job or ticket on the store event log):
+        its own ``kind``, ``document_id`` and ``version`` are the ledger key."""
+        document = parse_document(data)
+        return cls(document_id=document.document_id, version=document.version, kind=document.kind,
+                   document=data)
 
     @classmethod
     def from_dict(cls, data: Any) -> PrintRequest:
@@ -118,7 +127,7 @@ class PrintSpooler:
             return self._reprint(request)
         assert request.document is not None
         version = request.version if request.version is not None else 1
-        document = parse_document(request.kind, request.document)
+        document = _parse(request.kind, request.document, request.document_id, version)
         outcomes = self._record(request, document, version, copy_for=lambda _printer: 0)
         return self._print(outcomes)
 
@@ -130,7 +139,7 @@ class PrintSpooler:
         latest = [j for j in originals if j.version == version]
         kind = latest[0].kind
         data = request.document if request.document is not None else latest[0].document
-        document = parse_document(kind, data)
+        document = _parse(kind, data, request.document_id, version)
         stored = PrintRequest(
             document_id=request.document_id,
             version=version,
@@ -261,6 +270,11 @@ class PrintSpooler:
     def _remember(self, printer: str, status: PrinterStatus) -> None:
         with self._status_lock:
             self._status[printer] = KnownStatus(status, self.clock())
+
+
+def _parse(kind: str, data: Mapping[str, Any], document_id: str, version: int) -> Document:
+    """Read a document sent to the local print call, where its identity may sit beside it."""
+    return parse_document({"document_id": document_id, "version": version, **data}, kind)
 
 
 def _failed_status(printer: str, exc: PrinterError) -> PrinterStatus:

@@ -37,3 +37,10 @@ def test_a_sent_order_appears_live_and_is_bumped(make, live_server, browser, tmp
 
     page.click("#kds-recall")
     assert "剁椒鱼头" in page.wait_for_selector("article.ticket", timeout=10_000).inner_text()
+
+    # More dishes on the same order: a second ticket, marked as an addition (加菜).
+    api.post(f"/orders/{order['id']}/items", json={"idempotency_key": uuid.uuid4().hex,
+                                                   "items": [{"dish_id": dish["id"], "qty": 1}]})
+    added = page.wait_for_selector("article.ticket:has(.mark)", timeout=10_000)
+    assert "1 × 剁椒鱼头" in added.inner_text()
+    assert page.locator("article.ticket").count() == 2

@@ -6,8 +6,8 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 
+from app.actor import Actor
 from app.coupons import service
 from app.coupons.models import Coupon, CouponEvent
 from app.db import begin_write, utcnow
@@ -33,7 +33,6 @@ def as_merchant(app, merchant_id):
     from app.extensions import db
 
     with app.test_request_context():
-        g.merchant_id = merchant_id
         begin_write()
         try:
             yield db.session
@@ -72,13 +71,14 @@ def test_a_transfer_moves_the_coupon_and_records_both_ends(app, shop, make):
 
     now = utcnow()
     with as_merchant(app, tenant.merchant.id):
-        (old,) = service.coupons_for_bill(alice["id"], [sent["id"]], now)
+        actor = Actor.system(tenant.merchant.id)
+        (old,) = service.coupons_for_bill(alice["id"], [sent["id"]], now, actor=actor)
         assert old.state is rules.CouponState.TRANSFERRED
         assert rules.eligibility(old, alice["id"], WHOLE_BILL, now) == rules.Refused(rules.NOT_ACTIVE)
-        (new,) = service.coupons_for_bill(bob["id"], [received["id"]], now)
+        (new,) = service.coupons_for_bill(bob["id"], [received["id"]], now, actor=actor)
         assert rules.eligibility(new, bob["id"], WHOLE_BILL, now)
         with pytest.raises(APIError) as error:  # it is no longer the sender's to bring to a bill
-            service.coupons_for_bill(alice["id"], [received["id"]], now)
+            service.coupons_for_bill(alice["id"], [received["id"]], now, actor=actor)
         assert error.value.code == 404
 
 
@@ -176,10 +176,13 @@ def test_the_service_replays_a_transfer_by_key(app, make):
     coupon = issue_coupon(make, tenant, alice["id"], _transferable(make, tenant)["id"])
     now = utcnow()
     with as_merchant(app, tenant.merchant.id) as session:
-        sent, received = service.transfer_coupon(coupon["id"], alice["id"], bob["id"], key="gift-1", now=now)
+        actor = Actor.system(tenant.merchant.id)
+        sent, received = service.transfer_coupon(coupon["id"], alice["id"], bob["id"], key="gift-1", now=now,
+                                                 actor=actor)
         session.commit()
         pair = (sent.id, received.id)
-        sent, received = service.transfer_coupon(coupon["id"], alice["id"], bob["id"], key="gift-1", now=now)
+        sent, received = service.transfer_coupon(coupon["id"], alice["id"], bob["id"], key="gift-1", now=now,
+                                                 actor=actor)
         assert (sent.id, received.id) == pair
         assert session.scalar(sa.select(sa.func.count()).select_from(CouponEvent)) == 3
 

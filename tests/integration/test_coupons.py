@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask import g
 
+from app.actor import Actor
 from app.audit.models import AuditEntry
 from app.coupons import service
 from app.coupons.models import Coupon, CouponEvent, CouponEventKind, CouponStatus
@@ -31,11 +31,11 @@ def shop(make):
 
 @contextmanager
 def as_merchant(app, merchant_id):
-    """A request context of `merchant_id` with its own session, as a route or the settlement has."""
+    """A request context with its own session, as a route or the settlement has (the services take
+    the actor: nothing of the merchant is read from the request)."""
     from app.extensions import db
 
     with app.test_request_context():
-        g.merchant_id = merchant_id
         begin_write()
         try:
             yield db.session
@@ -308,7 +308,8 @@ def test_member_coupons_filter_by_state(shop, make, app):
     kept = issue_coupon(make, tenant, member["id"])
     used = issue_coupon(make, tenant, member["id"])
     with as_merchant(app, tenant.merchant.id) as session:
-        service.redeem_coupons([used["id"]], order_id=77, key=key(), now=utcnow())
+        actor = Actor.system(tenant.merchant.id)
+        service.redeem_coupons([used["id"]], order_id=77, key=key(), now=utcnow(), actor=actor)
         session.commit()
     everything = api.get(f"/members/{member['id']}/coupons").get_json()["coupons"]
     assert [c["id"] for c in everything] == [used["id"], kept["id"]]
@@ -330,17 +331,19 @@ def test_coupons_for_bill_keeps_the_order_and_refuses_foreign_ids(app, make):
     elsewhere = make.tenant()
     foreign = issue_coupon(make, elsewhere, create_member(make, elsewhere)["id"])
     with as_merchant(app, tenant.merchant.id):
-        got = service.coupons_for_bill(member["id"], [second["id"], first["id"], second["id"]], utcnow())
+        actor = Actor.system(tenant.merchant.id)
+        got = service.coupons_for_bill(member["id"], [second["id"], first["id"], second["id"]], utcnow(), actor=actor)
         assert [c.id for c in got] == [second["id"], first["id"], second["id"]]
         assert all(isinstance(c, rules.IssuedCoupon) and c.state is rules.CouponState.ISSUED for c in got)
         assert got[0].template.value_cents == 2000
         for ids in ([others["id"]], [first["id"], foreign["id"]], [2**31 - 1]):
             with pytest.raises(APIError) as error:
-                service.coupons_for_bill(member["id"], ids, utcnow())
+                service.coupons_for_bill(member["id"], ids, utcnow(), actor=actor)
             assert error.value.code == 404
         # Without a member (pricing answers not_owner), and the preview's read without locks.
-        assert [c.member_id for c in service.coupons_for_bill(None, [others["id"]], utcnow())] == [other["id"]]
-        assert len(service.coupons_for_bill(member["id"], [first["id"]], utcnow(), lock=False)) == 1
+        anyones = service.coupons_for_bill(None, [others["id"]], utcnow(), actor=actor)
+        assert [c.member_id for c in anyones] == [other["id"]]
+        assert len(service.coupons_for_bill(member["id"], [first["id"]], utcnow(), lock=False, actor=actor)) == 1
 
 
 def test_redeem_and_restore_round_trip(app, make, db):
@@ -349,30 +352,31 @@ def test_redeem_and_restore_round_trip(app, make, db):
     coupon = issue_coupon(make, tenant, member["id"])
     now = utcnow()
     with as_merchant(app, tenant.merchant.id) as session:
+        actor = Actor.system(tenant.merchant.id)
         (redeemed,) = service.redeem_coupons([coupon["id"]], order_id=501, key="settle-501", now=now,
-                                             member_id=member["id"])
+                                             member_id=member["id"], actor=actor)
         session.commit()
         assert (redeemed.state, redeemed.redeemed_order_id) == (CouponStatus.REDEEMED, 501)
-        (plain,) = service.coupons_for_bill(member["id"], [coupon["id"]], now)
+        (plain,) = service.coupons_for_bill(member["id"], [coupon["id"]], now, actor=actor)
         assert rules.eligibility(plain, member["id"], WHOLE_BILL, now) == rules.Refused(rules.NOT_ACTIVE)
         session.commit()
         # The same settle again: nothing more happens.
-        service.redeem_coupons([coupon["id"]], order_id=501, key="settle-501", now=now)
+        service.redeem_coupons([coupon["id"]], order_id=501, key="settle-501", now=now, actor=actor)
         session.commit()
         # Used already: another order cannot redeem it.
         with pytest.raises(APIError) as error:
-            service.redeem_coupons([coupon["id"]], order_id=502, key="settle-502", now=now)
+            service.redeem_coupons([coupon["id"]], order_id=502, key="settle-502", now=now, actor=actor)
         assert (error.value.code, error.value.error_code) == (409, "not_active")
         session.rollback()
 
         begin_write()
-        result = service.restore_coupons(501, key="refund-501", now=now + timedelta(minutes=5))
+        result = service.restore_coupons(501, key="refund-501", now=now + timedelta(minutes=5), actor=actor)
         session.commit()
         assert [c.id for c in result.restored] == [coupon["id"]] and result.not_restored == []
-        again = service.restore_coupons(501, key="refund-501", now=now + timedelta(minutes=6))
+        again = service.restore_coupons(501, key="refund-501", now=now + timedelta(minutes=6), actor=actor)
         session.commit()
         assert [c.id for c in again.restored] == [coupon["id"]]
-        (plain,) = service.coupons_for_bill(member["id"], [coupon["id"]], now)
+        (plain,) = service.coupons_for_bill(member["id"], [coupon["id"]], now, actor=actor)
         assert plain.state is rules.CouponState.ISSUED
         assert rules.eligibility(plain, member["id"], WHOLE_BILL, now)
         session.commit()
@@ -390,9 +394,10 @@ def test_a_refund_after_the_coupon_lapsed_leaves_it_redeemed_and_says_so(app, ma
                                                                               is_stackable=True)["id"])
     now = utcnow()
     with as_merchant(app, tenant.merchant.id) as session:
-        service.redeem_coupons([lasting["id"], lapsing["id"]], order_id=9, key="settle-9", now=now)
+        actor = Actor.system(tenant.merchant.id)
+        service.redeem_coupons([lasting["id"], lapsing["id"]], order_id=9, key="settle-9", now=now, actor=actor)
         session.commit()
-        result = service.restore_coupons(9, key="refund-9", now=now + timedelta(days=2))
+        result = service.restore_coupons(9, key="refund-9", now=now + timedelta(days=2), actor=actor)
         session.commit()
         assert [c.id for c in result.restored] == [lasting["id"]]
         assert [(n.coupon.id, n.reason) for n in result.not_restored] == [(lapsing["id"], rules.EXPIRED)]
@@ -405,7 +410,8 @@ def test_an_expired_coupon_cannot_be_redeemed(app, make):
     member = create_member(make, tenant)
     coupon = issue_coupon(make, tenant, member["id"], create_coupon_template(make, tenant, valid_days=1)["id"])
     with as_merchant(app, tenant.merchant.id), pytest.raises(APIError) as error:
-        service.redeem_coupons([coupon["id"]], order_id=1, key=key(), now=utcnow() + timedelta(days=1))
+        actor = Actor.system(tenant.merchant.id)
+        service.redeem_coupons([coupon["id"]], order_id=1, key=key(), now=utcnow() + timedelta(days=1), actor=actor)
     assert (error.value.code, error.value.error_code) == (409, "expired")
 
 
@@ -418,8 +424,9 @@ def test_the_same_redeem_in_two_threads_applies_once(app, make, db):
 
     def redeem(_i):
         with as_merchant(app, merchant_id) as session:
+            actor = Actor.system(merchant_id)
             try:
-                coupons = service.redeem_coupons([coupon["id"]], order_id=31, key="settle-31", now=now)
+                coupons = service.redeem_coupons([coupon["id"]], order_id=31, key="settle-31", now=now, actor=actor)
                 session.commit()
                 return "redeemed", coupons[0].id
             except APIError as error:
@@ -440,8 +447,9 @@ def test_two_orders_racing_for_one_coupon_get_it_once(app, make, db):
 
     def redeem(i):
         with as_merchant(app, merchant_id) as session:
+            actor = Actor.system(merchant_id)
             try:
-                service.redeem_coupons([coupon["id"]], order_id=100 + i, key=f"settle-{i}", now=now)
+                service.redeem_coupons([coupon["id"]], order_id=100 + i, key=f"settle-{i}", now=now, actor=actor)
                 session.commit()
                 return "redeemed"
             except APIError as error:
@@ -465,9 +473,10 @@ def test_the_expiry_job_expires_what_is_due_once(app, make, db):
                            create_coupon_template(make, elsewhere, valid_days=1)["id"])
     later = utcnow() + timedelta(days=2)
     with as_merchant(app, tenant.merchant.id) as session:
-        assert service.expire_coupons(tenant.merchant.id, later) == 1
+        actor = Actor.system(tenant.merchant.id)
+        assert service.expire_coupons(later, actor=actor) == 1
         session.commit()
-        assert service.expire_coupons(tenant.merchant.id, later) == 0
+        assert service.expire_coupons(later, actor=actor) == 0
         session.commit()
     db.session.rollback()
     states = {c.id: c.state for c in db.session.scalars(sa.select(Coupon))}

@@ -4,10 +4,10 @@ balance equals the sum of its ledger entries, and no balance ever goes below zer
 import itertools
 
 import sqlalchemy as sa
-from flask import g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.actor import Actor
 from app.db import utcnow
 from app.errors import APIError
 from app.members import service
@@ -27,22 +27,24 @@ operations = st.lists(st.one_of(
 ), min_size=1, max_size=12)
 
 
-def _apply(member_id: int, op: str, amount: int) -> None:
+def _apply(actor: Actor, member_id: int, op: str, amount: int) -> None:
     key = f"prop-{next(_keys)}"
     if op == "topup":
-        service.top_up(member_id, amount, key=key, tender="cash", now=utcnow())
+        service.top_up(member_id, amount, key=key, tender="cash", now=utcnow(), actor=actor)
     elif op == "spend":
-        service.spend_stored_value(lock_member(member_id), amount, key=key, refs=Refs())
+        service.spend_stored_value(lock_member(member_id, actor=actor), amount, key=key, refs=Refs(), actor=actor)
     elif op == "cashout":
-        service.cash_out(member_id, key=key, amount_cents=amount, reason="property test")
+        service.cash_out(member_id, key=key, amount_cents=amount, reason="property test", actor=actor)
     elif op == "adjust_points" and amount:
-        service.adjust(member_id, Account.POINTS, amount, key=key, reason="property test")
+        service.adjust(member_id, Account.POINTS, amount, key=key, reason="property test", actor=actor, now=utcnow())
     elif op == "adjust_bonus" and amount:
-        service.adjust(member_id, Account.BONUS, amount, key=key, reason="property test")
+        service.adjust(member_id, Account.BONUS, amount, key=key, reason="property test", actor=actor, now=utcnow())
     elif op == "earn":
-        service.earn_points(lock_member(member_id), amount, key=key, now=utcnow(), refs=Refs())
+        service.earn_points(lock_member(member_id, actor=actor), amount, key=key, now=utcnow(), refs=Refs(),
+                            actor=actor)
     elif op == "redeem":
-        service.redeem_points(lock_member(member_id), amount, key=key, now=utcnow(), refs=Refs())
+        service.redeem_points(lock_member(member_id, actor=actor), amount, key=key, now=utcnow(), refs=Refs(),
+                              actor=actor)
 
 
 def test_cached_balances_always_equal_the_ledger(app, make, db):
@@ -53,13 +55,13 @@ def test_cached_balances_always_equal_the_ledger(app, make, db):
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(operations)
     def check(ops):
+        actor = Actor.system(merchant_id)
         with app.test_request_context():
-            g.merchant_id = merchant_id
-            member = service.create_member(merchant_id, phone=str(next(phones)), name="测试")
+            member = service.create_member(actor=actor, phone=str(next(phones)), name="测试")
             db.session.commit()
             for op, amount in ops:
                 try:
-                    _apply(member.id, op, amount)
+                    _apply(actor, member.id, op, amount)
                     db.session.commit()
                 except APIError:
                     db.session.rollback()  # refused: nothing may have changed

@@ -79,17 +79,16 @@ def test_a_forged_code_is_refused(shop):
 
 
 def test_a_code_is_spent_once_per_settle(shop, db, app):
-    from flask import g
-
+    from app.actor import Actor
     from app.members import service
 
     tenant, api, member = shop
     code = _code(db, tenant, member, utcnow())
+    actor = Actor.system(tenant.merchant.id)
     with app.test_request_context():
-        g.merchant_id = tenant.merchant.id
-        assert service.find_by_code(code, utcnow(), consume=True).id == member["id"]
+        assert service.find_by_code(code, utcnow(), consume=True, actor=actor).id == member["id"]
         db.session.commit()
         with pytest.raises(Exception) as error:
-            service.find_by_code(code, utcnow(), consume=True)
+            service.find_by_code(code, utcnow(), consume=True, actor=actor)
         assert getattr(error.value, "error_code", "") == "member_code_used"
         db.session.rollback()

@@ -4,8 +4,8 @@ import threading
 import uuid
 
 import sqlalchemy as sa
-from flask import g
 
+from app.actor import Actor
 from app.db import begin_write
 from app.errors import APIError
 from app.members import service
@@ -50,11 +50,11 @@ def test_fifty_concurrent_spends_never_overdraw(app, make, db):
 
     def spend(i):
         with app.test_request_context():
-            g.merchant_id = merchant_id
             begin_write()
             try:
-                locked = lock_member(member["id"])
-                service.spend_stored_value(locked, 700, key=f"spend-{i}", refs=Refs())
+                actor = Actor.system(merchant_id)
+                locked = lock_member(member["id"], actor=actor)
+                service.spend_stored_value(locked, 700, key=f"spend-{i}", refs=Refs(), actor=actor)
                 db.session.commit()
                 return "spent"
             except APIError as error:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from app.actor import Actor
 from app.audit.models import AuditEntry
 from app.errors import Unprocessable
 from app.menu import service
@@ -142,7 +143,7 @@ def test_inactive_dishes_leave_the_menu(make):
 
 def test_sold_out_shows_in_the_menu_at_once_and_only_for_that_store(make, db):
     tenant = make.tenant()
-    second = create_store(tenant.merchant.id, name="二店")
+    second = create_store(Actor.system(tenant.merchant.id), name="二店")
     db.session.commit()
     dish = create_dish(make, tenant, "口味虾", 12800)
     cashier = make.api(make.staff(tenant, "cashier"))
@@ -172,7 +173,7 @@ def test_setting_the_same_flag_twice_is_harmless_and_audited_once(make, db):
 
 def test_a_cashier_toggles_only_their_own_store_and_kitchen_not_at_all(make, db):
     tenant = make.tenant()
-    second = create_store(tenant.merchant.id, name="二店")
+    second = create_store(Actor.system(tenant.merchant.id), name="二店")
     db.session.commit()
     dish = create_dish(make, tenant)
     url = f"/stores/{second.id}/sold-out/{dish['id']}"

@@ -218,3 +218,86 @@ def test_partial_refunds_by_line_add_up_to_the_whole(shop):
     assert body["total_refunded_cents"] == settled["payable_cents"]
     after = shop.card(member["id"])
     assert after["stored_value"] == before["stored_value"] and after["points"] == before["points"]
+
+
+def _ledger_matches_the_card(shop, member_id):
+    card = shop.card(member_id)
+    entries = shop.api.get(f"/members/{member_id}/ledger", query_string={"limit": 1000}).get_json()["entries"]
+    points = [e for e in entries if e["account"] == "points"]
+    assert sum(e["delta"] for e in points) == card["points"] == (points[0]["balance_after"] if points else 0)
+    return card
+
+
+def test_a_refund_takes_earned_points_already_spent_from_the_members_other_points(shop):
+    member = shop.member()
+    first = shop.order((shop.pork, 1))
+    earned = shop.settle(first["id"], [{"type": "cash", "amount_cents": 6_800}],
+                         member_id=member["id"]).get_json()["points_earned"]
+    second = shop.order((shop.fish, 1))
+    assert shop.settle(second["id"], [{"type": "cash", "amount_cents": 12_800}],
+                       member_id=member["id"]).get_json()["points_earned"] > earned
+    # The first order's points are the first to be spent (FIFO) ...
+    third = shop.order((shop.fish, 1))
+    assert shop.settle(third["id"], [{"type": "cash", "amount_cents": 12_800 - earned}], member_id=member["id"],
+                       points=earned).status_code == 200
+    before = shop.card(member["id"])["points"]
+
+    # ... so refunding it takes what it earned back from the points the member still holds.
+    response = shop.api.post(f"/orders/{first['id']}/refund", json={"reason": "退单", "idempotency_key": key()})
+
+    assert response.status_code == 200, response.get_json()
+    assert _ledger_matches_the_card(shop, member["id"])["points"] == before - earned
+
+
+def test_a_refund_whose_earned_points_are_gone_is_refused_and_changes_nothing(shop):
+    member = shop.member()
+    first = shop.order((shop.fish, 1))
+    earned = shop.settle(first["id"], [{"type": "cash", "amount_cents": 12_800}],
+                         member_id=member["id"]).get_json()["points_earned"]
+    spend = shop.order((shop.fish, 1))
+    assert shop.settle(spend["id"], [{"type": "cash", "amount_cents": 12_800 - earned}], member_id=member["id"],
+                       points=earned).status_code == 200
+    before = shop.card(member["id"])
+
+    refused = shop.api.post(f"/orders/{first['id']}/refund", json={"reason": "退单", "idempotency_key": key()})
+
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "points_already_spent"
+    assert refused.get_json()["error"]["details"]["to_take_back"] == earned
+    assert shop.card(member["id"]) == before
+    assert shop.api.get(f"/orders/{first['id']}").get_json()["status"] == "paid"
+    # Refunding the order that spent them first gives them back; then the first refunds too, and
+    # the member holds exactly what they held before either.
+    assert shop.api.post(f"/orders/{spend['id']}/refund",
+                         json={"reason": "退单", "idempotency_key": key()}).status_code == 200
+    assert shop.api.post(f"/orders/{first['id']}/refund",
+                         json={"reason": "退单", "idempotency_key": key()}).status_code == 200
+    assert _ledger_matches_the_card(shop, member["id"])["points"] == 0
+
+
+def test_a_member_settle_reads_no_row_twice(shop, db):
+    member = shop.member(topup_cents=100_000)
+    order = shop.order((shop.fish, 1))
+    payable = shop.api.get(f"/orders/{order['id']}/bill", query_string={"member_id": member["id"]}).get_json()
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        settled = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": payable["payable_cents"]}],
+                              member_id=member["id"])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert settled.status_code == 200, settled.get_json()
+
+    def selects(table):
+        return [s for s in statements if s.startswith("SELECT") and f" FROM {table} " in s + " "]
+
+    # The member and their tier in one statement; the order (locked) with its lines and store in
+    # another; the member's balances on the receipt worked out, not read again.
+    assert len(selects("member")) == 1
+    assert len(selects("store")) == 0
+    assert len(selects("order_line")) == 0
+    assert len([s for s in selects("customer_order") if "FOR UPDATE" in s or db.engine.dialect.name == "sqlite"]) <= 2
+    assert sum(s.startswith("UPDATE customer_order") for s in statements) == 1

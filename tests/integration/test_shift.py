@@ -45,7 +45,7 @@ def test_a_cashiers_shift_over_the_api(make):
     assert closed.status_code == 201
     assert closed.get_json()["difference_cents"] == -100
     prints = api.get(f"/stores/{tenant.store.id}/events", query_string={"kinds": "print_job"}).get_json()["events"]
-    assert prints[-1]["payload"]["document"] == "shift_summary"
+    assert prints[-1]["payload"]["kind"] == "shift_summary"
     after = api.get("/shifts/current").get_json()["summary"]
     assert after["sales_cents"] == 0
 

@@ -98,7 +98,7 @@ def test_send_turns_the_cart_into_order_lines_and_more_goes_to_the_same_order(ta
         ("口味虾", 1, "小李", "confirmed"), ("米饭", 2, "小李", "confirmed")]
     assert order["table"] == "A01"
     tickets = api.get(f"/stores/{tenant.store.id}/events", query_string={"kinds": "ticket_new"}).get_json()["events"]
-    assert [t["payload"]["is_addition"] for t in tickets] == [False, True]
+    assert [t["payload"]["mark"] for t in tickets] == ["new", "add"]
 
 
 def test_a_tampered_table_token_is_404(client):

@@ -5,6 +5,7 @@ import re
 import pytest
 import qrcode
 
+from app.actor import Actor
 from app.audit.models import AuditEntry
 from app.errors import Conflict
 from app.tables import service
@@ -54,7 +55,7 @@ def test_areas_and_tables_of_a_store(make):
 
 def test_table_codes_are_unique_per_store(make, db):
     tenant = make.tenant()
-    second = create_store(tenant.merchant.id, name="二店")
+    second = create_store(Actor.system(tenant.merchant.id), name="二店")
     db.session.commit()
     api = make.api(tenant.owner)
     create_table(make, tenant, "A01")
@@ -76,7 +77,7 @@ def test_bad_tables_get_422(make, db, body):
 
 def test_an_area_of_another_store_or_merchant_is_refused(make, db):
     tenant, other = make.tenant(), make.tenant()
-    second = create_store(tenant.merchant.id, name="二店")
+    second = create_store(Actor.system(tenant.merchant.id), name="二店")
     db.session.commit()
     api = make.api(tenant.owner)
     foreign_area = api.post(f"/stores/{second.id}/areas", json={"name": "大厅"}).get_json()

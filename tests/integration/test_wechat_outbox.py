@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from app.db import utcnow
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage, OutboxStatus
+from app.wechat.subscribers import STORED_VALUE
 from config.settings import ROOT
 from tests.factories import create_coupon_template, create_member, issue_coupon
 from tests.integration.wechat_support import (
@@ -73,13 +74,33 @@ def test_a_top_up_lands_in_the_members_wechat_once_even_when_delivery_runs_twice
 def test_members_without_wechat_or_merchants_without_templates_send_nothing(make, oa):
     member = create_member(make, oa.tenant)
     _top_up(make, oa, member["id"])
-    assert _messages(make.db) == []
-
     oa.settings.templates = {"payment_success": oa.settings.templates["payment_success"]}
     make.db.session.commit()
-    linked = _member_on_wechat(make, oa, new_user(oa.sim))
+    openid = new_user(oa.sim)
+    linked = _member_on_wechat(make, oa, openid)
     _top_up(make, oa, linked["id"])
-    assert _messages(make.db) == []
+    # The members domain tells whoever subscribes; WeChat finds nothing to send for either.
+    assert [row.kind for row in _messages(make.db)] == [STORED_VALUE, STORED_VALUE]
+    report = deliver()
+    assert (report.sent, report.failed, report.retried) == (2, 0, 0)
+    assert templates_in(oa.sim, openid) == []
+
+
+def test_a_domain_event_reaches_each_subscriber_once(make, oa):
+    from app.events.domain import DomainEvent, publish, subscribers
+    from app.wechat import subscribers as wechat
+
+    assert subscribers(DomainEvent.ORDER_PAID) == (wechat.PAID_MEMBER, wechat.PAID_PAYER,
+                                                   wechat.PAID_STORED_VALUE, wechat.PAID_POINTS)
+    payload = {"order_id": 2**31 - 1, "payer_openid": None}
+    assert publish(oa.merchant_id, DomainEvent.ORDER_PAID, "order:x", payload, now=utcnow()) == 4
+    assert publish(oa.merchant_id, DomainEvent.ORDER_PAID, "order:x", payload, now=utcnow()) == 0  # the same event
+    make.db.session.commit()
+    rows = _messages(make.db)
+    assert sorted(row.kind for row in rows) == sorted(subscribers(DomainEvent.ORDER_PAID))
+    assert all(row.payload == {"event": "order_paid", **payload} for row in rows)
+    # An order that is not there (any more): each subscriber has nothing to send.
+    assert deliver().sent == 4
 
 
 def test_adjustments_and_coupons_tell_the_member(make, oa):

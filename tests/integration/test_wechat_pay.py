@@ -5,9 +5,10 @@ import pytest
 import sqlalchemy as sa
 
 from app.members.models import LedgerEntry
-from app.orders.models import Payment, PaymentKind, Tender
+from app.orders.models import Payment, PaymentKind
 from app.payments.models import PaymentRefund, TradeType
 from app.payments.state import IntentStatus, RefundState
+from tablerules.tenders import TenderType
 from tests import wechat_pay_support as support
 from tests.wechat_pay_support import Till, key, payment_code
 
@@ -41,7 +42,7 @@ def test_payment_code_settles_at_once_with_the_transaction_on_the_payment(till):
     assert intent.status is IntentStatus.PAID and intent.trade_type is TradeType.MICROPAY
     assert intent.amount_cents == payable and intent.transaction_id
     (payment,) = till.payments()
-    assert payment.tender is Tender.WECHAT and payment.external_ref == intent.transaction_id
+    assert payment.tender is TenderType.WECHAT and payment.external_ref == intent.transaction_id
     assert sim_order(till.sim, intent.out_trade_no).state == "SUCCESS"
     assert till.card(member["id"])["points"] == body["points_earned"]
 
@@ -63,7 +64,8 @@ def test_split_tender_cash_and_payment_code(till):
                                          {"type": "wechat", "amount_cents": 10_200,
                                           "auth_code": payment_code("0001")}])
     assert response.status_code == 200, response.get_json()
-    assert {(p.tender, p.amount_cents) for p in till.payments()} == {(Tender.CASH, 5_000), (Tender.WECHAT, 10_200)}
+    assert {(p.tender, p.amount_cents) for p in till.payments()} == {(TenderType.CASH, 5_000),
+                                                                     (TenderType.WECHAT, 10_200)}
     (intent,) = till.intents()
     assert intent.amount_cents == 10_200
 
@@ -255,7 +257,7 @@ def test_native_qr_is_settled_by_the_notification(till):
         latest = next((e["balance_after"] for e in ledger if e["account"] == account), 0)
         assert latest == card["stored_value"][field]
     assert next(e for e in ledger if e["account"] == "points")["balance_after"] == card["points"]
-    wechat_payment = next(p for p in till.payments() if p.tender is Tender.WECHAT)
+    wechat_payment = next(p for p in till.payments() if p.tender is TenderType.WECHAT)
     (row,) = till.intents()
     assert wechat_payment.external_ref == row.transaction_id and row.openid == diner.openid
     assert wechat_payment.staff_id is not None  # the cashier who showed the code
@@ -364,13 +366,14 @@ def test_refund_goes_back_through_wechat_and_the_refund_notification_is_recorded
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "refunded"
+    till.send_outbox()  # WeChat Pay hears of the refund after it committed
     (wx_refund,) = till.sim.state.refunds.values()
     assert wx_refund.out_trade_no == intent.out_trade_no and wx_refund.refund_fee == payable
     till.delivered("refund", wx_refund.out_refund_no)
     (row,) = till.db.session.scalars(sa.select(PaymentRefund)).all()
     assert row.state is RefundState.SUCCESS and row.refund_id == wx_refund.refund_id and row.amount_cents == payable
     refund_payment = next(p for p in till.payments() if p.kind is PaymentKind.REFUND)
-    assert refund_payment.tender is Tender.WECHAT and refund_payment.external_ref == row.out_refund_no
+    assert refund_payment.tender is TenderType.WECHAT and refund_payment.external_ref == row.out_refund_no
     assert till.card(member["id"]) == before
     # The refund notification sent again changes nothing and is acknowledged.
     delivery = till.sim.state.notifications("refund")[0]
@@ -390,30 +393,213 @@ def test_partial_refunds_by_line_split_over_cash_and_wechat(till):
         response = till.api.post(f"/orders/{order['id']}/refund", json={
             "reason": "退一份", "idempotency_key": key(), "lines": [{"line_id": line, "qty": 1}]})
         assert response.status_code == 200, response.get_json()
+    till.send_outbox()
     refunds = sorted(r.refund_fee for r in till.sim.state.refunds.values())
     assert refunds == [6_400, 6_400]
     assert till.get_order(order["id"])["status"] == "refunded"
-    cash_back = sum(p.amount_cents for p in till.payments() if p.kind is PaymentKind.REFUND and p.tender is Tender.CASH)
+    cash_back = sum(p.amount_cents for p in till.payments()
+                    if p.kind is PaymentKind.REFUND and p.tender is TenderType.CASH)
     assert cash_back == 12_800
 
 
-def test_refund_when_wechat_pay_is_down_changes_nothing(till):
+def _refund_rows():
+    from app.db import db
+
+    return db.session.scalars(sa.select(PaymentRefund).order_by(PaymentRefund.id)).all()
+
+
+def _outbox_messages(kind):
+    from app.db import db
+    from app.outbox.models import OutboxMessage
+
+    return db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == kind)).all()
+
+
+def test_a_refund_is_recorded_and_committed_before_wechat_pay_hears_of_it(till):
+    member = till.member()
+    before = till.card(member["id"])
+    order = till.order()
+    payable = till.bill(order["id"], member_id=member["id"])["payable_cents"]
+    assert till.settle(order["id"], [{"type": "wechat", "amount_cents": payable, "auth_code": payment_code("0001")}],
+                       member_id=member["id"]).status_code == 200
+
+    response = till.api.post(f"/orders/{order['id']}/refund", json={"reason": "退单", "idempotency_key": key()})
+
+    assert response.status_code == 200 and response.get_json()["status"] == "refunded"
+    till.fresh()
+    assert till.sim.state.refunds == {}  # nothing was asked inside the refund's transaction
+    (row,) = _refund_rows()
+    assert row.state is RefundState.PROCESSING and row.amount_cents == payable and row.refund_id is None
+    refund_payment = next(p for p in till.payments() if p.kind is PaymentKind.REFUND)
+    assert refund_payment.external_ref == row.out_refund_no
+    assert till.card(member["id"]) == before  # the ledger entries committed with it
+    (message,) = _outbox_messages("payments.refund")
+    assert message.payload["refund_id"] == row.id
+
+    assert till.send_outbox().sent >= 1
+    (wx_refund,) = till.sim.state.refunds.values()
+    assert (wx_refund.out_refund_no, wx_refund.refund_fee) == (row.out_refund_no, payable)
+    till.delivered("refund", row.out_refund_no)
+    (row,) = _refund_rows()
+    assert row.state is RefundState.SUCCESS and row.refund_id == wx_refund.refund_id
+
+
+def test_wechat_pay_refusing_and_timing_out_during_a_refund_loses_nothing_and_doubles_nothing(till, app):
+    from datetime import timedelta
+
+    from app.db import begin_write, db, utcnow
+    from app.outbox.models import OutboxMessage, OutboxStatus
+    from app.payments.reconcile import reconcile_pending
+
     order = till.order()
     assert till.settle(order["id"], [{"type": "wechat", "amount_cents": 15_200,
                                       "auth_code": payment_code("0001")}]).status_code == 200
-    till.sim.state.start_outage("refuse", seconds=30)
+    (intent,) = till.intents()
+
+    # WeChat Pay refuses connections: the refund is recorded all the same, and waits.
+    till.sim.state.start_outage("refuse", seconds=60)
     try:
         response = till.api.post(f"/orders/{order['id']}/refund", json={"reason": "退单", "idempotency_key": key()})
+        assert response.status_code == 200 and response.get_json()["status"] == "refunded"
+        now = utcnow()
+        report = till.send_outbox(now)
     finally:
         till.sim.state.end_outage()
-    assert response.status_code == 503
-    assert response.get_json()["error"]["code"] == "payment_provider_unavailable"
-    assert till.get_order(order["id"])["status"] == "paid"
-    assert not [p for p in till.payments() if p.kind is PaymentKind.REFUND]
-    assert till.db.session.scalar(sa.select(sa.func.count()).select_from(PaymentRefund)) == 0
-    # Retried once WeChat Pay is back: refunded once.
-    again = till.api.post(f"/orders/{order['id']}/refund", json={"reason": "退单", "idempotency_key": key()})
-    assert again.status_code == 200 and len(till.sim.state.refunds) == 1
+    assert report.retried == 1 and till.sim.state.refunds == {}
+    (message,) = _outbox_messages("payments.refund")
+    assert message.status is OutboxStatus.PENDING and "Unavailable" in message.last_error
+
+    # Then it answers too late: the request times out and is asked again later.
+    app.config["WECHAT_TIMEOUT_SECONDS"] = 1
+    till.sim.state.start_outage("timeout", scope="pay", delay=2)
+    try:
+        report = till.send_outbox(now + timedelta(minutes=1))
+    finally:
+        till.sim.state.end_outage()
+    assert report.retried == 1 and till.sim.state.refunds == {}
+    (row,) = _refund_rows()
+    assert row.state is RefundState.PROCESSING
+    assert till.get_order(order["id"])["status"] == "refunded"
+
+    # Back again: the refund goes through once.
+    app.config["WECHAT_TIMEOUT_SECONDS"] = 3
+    assert till.send_outbox(now + timedelta(hours=1)).sent == 1
+    (wx_refund,) = till.sim.state.refunds.values()
+    assert wx_refund.out_trade_no == intent.out_trade_no and wx_refund.refund_fee == 15_200
+
+    till.delivered("refund", wx_refund.out_refund_no)
+    (row,) = _refund_rows()
+    assert row.state is RefundState.SUCCESS and row.refund_id == wx_refund.refund_id
+
+    # A worker that died after WeChat Pay took the refund, before anything was recorded, sends it
+    # again: the same out_refund_no, so WeChat Pay answers the same refund.
+    db.session.commit()
+    begin_write()
+    db.session.execute(sa.update(PaymentRefund).values(state=RefundState.PROCESSING, refund_id=None, finished_at=None))
+    db.session.execute(sa.update(OutboxMessage).where(OutboxMessage.kind == "payments.refund")
+                       .values(status=OutboxStatus.PENDING, next_attempt_at=now))
+    db.session.commit()
+    assert till.send_outbox(now + timedelta(hours=2)).sent == 1
+    assert len(till.sim.state.refunds) == 1
+    (row,) = _refund_rows()
+    assert row.state is RefundState.PROCESSING and row.refund_id == wx_refund.refund_id
+    # Its notification was sent before; reconciliation's query completes it.
+    assert reconcile_pending(utcnow() + timedelta(minutes=5), actor=till.system) == {"refund_done": 1}
+    (row,) = _refund_rows()
+    assert row.state is RefundState.SUCCESS
+    assert len(till.sim.state.refunds) == 1
+    assert [(p.tender, p.kind, p.amount_cents) for p in till.payments()] == [
+        (TenderType.WECHAT, PaymentKind.CHARGE, 15_200), (TenderType.WECHAT, PaymentKind.REFUND, 15_200)]
+
+
+def test_reconciliation_asks_again_for_a_refund_wechat_pay_never_received(till):
+    from datetime import timedelta
+
+    from app.db import db, utcnow
+    from app.outbox.models import OutboxStatus
+    from app.payments.reconcile import reconcile_pending
+
+    order = till.order()
+    assert till.settle(order["id"], [{"type": "wechat", "amount_cents": 15_200,
+                                      "auth_code": payment_code("0001")}]).status_code == 200
+    assert till.api.post(f"/orders/{order['id']}/refund",
+                         json={"reason": "退单", "idempotency_key": key()}).status_code == 200
+    # Every retry of the outbox used up (a long outage): the message is dead.
+    (message,) = _outbox_messages("payments.refund")
+    message.status = OutboxStatus.DEAD
+    db.session.commit()
+
+    assert reconcile_pending(utcnow(), actor=till.system) == {}  # too early
+    assert reconcile_pending(utcnow() + timedelta(minutes=5), actor=till.system) == {"refund_asked": 1}
+    (wx_refund,) = till.sim.state.refunds.values()
+    till.delivered("refund", wx_refund.out_refund_no)
+    (row,) = _refund_rows()
+    assert row.state is RefundState.SUCCESS
+    assert reconcile_pending(utcnow() + timedelta(minutes=5), actor=till.system) == {}
+    assert len(till.sim.state.refunds) == 1
+
+
+def test_reconciliation_learns_how_a_refund_ended_when_its_notification_never_came(till, app):
+    from datetime import timedelta
+
+    from app.db import utcnow
+    from app.payments.reconcile import reconcile_pending
+
+    order = till.order()
+    assert till.settle(order["id"], [{"type": "wechat", "amount_cents": 15_200,
+                                      "auth_code": payment_code("0001")}]).status_code == 200
+    assert till.api.post(f"/orders/{order['id']}/refund",
+                         json={"reason": "退单", "idempotency_key": key()}).status_code == 200
+    app.config["PUBLIC_BASE_URL"] = "http://127.0.0.1:9"  # the refund notification goes nowhere
+    till.send_outbox()
+    (wx_refund,) = till.sim.state.refunds.values()
+    assert till.delivered("refund", wx_refund.out_refund_no).state == "failed"
+    (row,) = _refund_rows()
+    assert row.state is RefundState.PROCESSING
+
+    assert reconcile_pending(utcnow() + timedelta(minutes=5), actor=till.system) == {"refund_done": 1}
+    (row,) = _refund_rows()
+    assert row.state is RefundState.SUCCESS and row.refund_id == wx_refund.refund_id
+    assert reconcile_pending(utcnow() + timedelta(minutes=5), actor=till.system) == {}
+    assert len(till.sim.state.refunds) == 1
+
+
+def test_a_refund_wechat_pay_refuses_for_good_is_marked_failed_and_audited(till):
+    from app.audit.models import AuditEntry
+    from app.db import db
+    from app.payments.providers import provider_for
+
+    order = till.order()
+    assert till.settle(order["id"], [{"type": "wechat", "amount_cents": 15_200,
+                                      "auth_code": payment_code("0001")}]).status_code == 200
+    (intent,) = till.intents()
+    out_trade_no = intent.out_trade_no
+    # Someone refunded the whole trade in WeChat Pay's merchant platform meanwhile.
+    provider = provider_for(till.tenant.merchant.id)
+    db.session.commit()
+    provider.refund(out_trade_no=out_trade_no, out_refund_no="RF-BY-HAND", total_cents=15_200,
+                    refund_cents=15_200, reason="", notify_url="")
+    assert till.api.post(f"/orders/{order['id']}/refund",
+                         json={"reason": "退单", "idempotency_key": key()}).status_code == 200
+
+    report = till.send_outbox()
+
+    assert report.failed == 1 and len(till.sim.state.refunds) == 1
+    (row,) = _refund_rows()
+    assert row.state is RefundState.FAILED and row.provider_code == "ERROR"
+    audit = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "payment.refund_failed")).all()
+    assert [(a.object_id, a.details["amount_cents"]) for a in audit] == [(row.id, 15_200)]
+
+
+def test_no_provider_call_runs_inside_an_open_transaction(till):
+    from app.db import db
+    from app.payments.providers import TransactionOpen, provider_for
+
+    provider = provider_for(till.tenant.merchant.id)  # read the account: a transaction is open now
+    with pytest.raises(TransactionOpen):
+        provider.query("TL-NO-SUCH-TRADE")
+    db.session.commit()
+    assert provider.query("TL-NO-SUCH-TRADE").status.value == "not_found"
 
 
 def test_refund_retried_with_the_same_key_asks_wechat_for_the_same_refund(till):
@@ -422,7 +608,9 @@ def test_refund_retried_with_the_same_key_asks_wechat_for_the_same_refund(till):
                                       "auth_code": payment_code("0001")}]).status_code == 200
     body = {"reason": "退单", "idempotency_key": key()}
     first = till.api.post(f"/orders/{order['id']}/refund", json=body)
+    till.send_outbox()
     again = till.api.post(f"/orders/{order['id']}/refund", json=body)
+    till.send_outbox()
     assert first.get_json() == again.get_json()
     assert len(till.sim.state.refunds) == 1
     assert till.db.session.scalar(sa.select(sa.func.count()).select_from(Payment)

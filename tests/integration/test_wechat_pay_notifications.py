@@ -7,11 +7,12 @@ import pytest
 import sqlalchemy as sa
 
 from app.db import utcnow
-from app.orders.models import PaymentKind, Tender
+from app.orders.models import PaymentKind
 from app.payments.models import IntentKind, PaymentIntent, PaymentRefund, TradeType
 from app.payments.reconcile import reconcile_pending
 from app.payments.state import IntentStatus
 from simulators.wechat import DEMO_APPID, DEMO_MCH_ID
+from tablerules.tenders import TenderType
 from tests import wechat_pay_support as support
 from tests.wechat_pay_support import Till, add_wechat_settings, key, signed_notification
 
@@ -151,7 +152,7 @@ def test_money_that_arrives_for_a_settled_order_is_sent_back(till):
     assert row.status is IntentStatus.REFUNDED and row.transaction_id
     (refund,) = till.sim.state.refunds.values()
     assert refund.out_trade_no == row.out_trade_no and refund.refund_fee == row.amount_cents
-    assert [p.tender for p in till.payments()] == [Tender.CASH]
+    assert [p.tender for p in till.payments()] == [TenderType.CASH]
     assert till.db.session.scalar(sa.select(PaymentRefund.amount_cents)) == row.amount_cents
     from app.audit.models import AuditEntry
 
@@ -167,20 +168,20 @@ def test_reconciliation_settles_a_payment_whose_notification_never_arrived(till,
     till.sim.app.test_client().post("/_sim/orders/pay", json={"code_url": intent["code_url"], "openid": diner.openid})
     assert till.get_order(order["id"])["status"] == "open"
 
-    assert reconcile_pending(till.tenant.merchant.id, utcnow()) == {}  # too early: the notification comes first
-    counts = reconcile_pending(till.tenant.merchant.id, utcnow() + timedelta(minutes=3))
+    assert reconcile_pending(utcnow(), actor=till.system) == {}  # too early: the notification comes first
+    counts = reconcile_pending(utcnow() + timedelta(minutes=3), actor=till.system)
 
     assert counts == {"paid": 1}
     assert till.get_order(order["id"])["status"] == "paid"
     assert till.card(member["id"])["points"] > 0
-    assert reconcile_pending(till.tenant.merchant.id, utcnow() + timedelta(minutes=3)) == {}
+    assert reconcile_pending(utcnow() + timedelta(minutes=3), actor=till.system) == {}
 
 
 def test_reconciliation_closes_an_expired_unpaid_trade(till):
     order = till.order()
     intent = native(till, order["id"])
-    assert reconcile_pending(till.tenant.merchant.id, utcnow() + timedelta(minutes=5)) == {"waiting": 1}
-    counts = reconcile_pending(till.tenant.merchant.id, utcnow() + timedelta(minutes=30))
+    assert reconcile_pending(utcnow() + timedelta(minutes=5), actor=till.system) == {"waiting": 1}
+    counts = reconcile_pending(utcnow() + timedelta(minutes=30), actor=till.system)
     assert counts == {"closed": 1}
     assert till.intents()[0].status is IntentStatus.CLOSED
     assert till.sim.state.orders[intent["out_trade_no"]].state == "CLOSED"
@@ -198,7 +199,7 @@ def test_reconciliation_reverses_a_payment_code_the_till_gave_up_on(till):
     assert response.status_code == 502
     (row,) = till.intents()
     assert row.status is IntentStatus.PENDING
-    counts = reconcile_pending(till.tenant.merchant.id, utcnow() + timedelta(minutes=5))
+    counts = reconcile_pending(utcnow() + timedelta(minutes=5), actor=till.system)
     assert counts == {"failed": 1}  # WeChat never heard of it
     assert till.intents()[0].status is IntentStatus.FAILED
     assert till.get_order(order["id"])["status"] == "open"
@@ -219,7 +220,8 @@ def test_refund_of_a_native_payment(till):
     till.delivered("payment", intent["out_trade_no"])
     response = till.api.post(f"/orders/{order['id']}/refund", json={"reason": "退单", "idempotency_key": key()})
     assert response.status_code == 200, response.get_json()
+    till.send_outbox()
     (refund,) = till.sim.state.refunds.values()
     assert refund.refund_fee == intent["amount_cents"]
-    assert [(p.tender, p.kind) for p in till.payments()] == [(Tender.WECHAT, PaymentKind.CHARGE),
-                                                             (Tender.WECHAT, PaymentKind.REFUND)]
+    assert [(p.tender, p.kind) for p in till.payments()] == [(TenderType.WECHAT, PaymentKind.CHARGE),
+                                                             (TenderType.WECHAT, PaymentKind.REFUND)]

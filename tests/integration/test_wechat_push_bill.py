@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from app.events.models import EventKind, StoreEvent
 from app.members.models import Member
 from app.orders.models import Order
-from app.wechat import notify
 from tests.factories import create_dish, create_member, create_table
 from tests.integration.wechat_support import (
     deliver,
@@ -114,26 +114,70 @@ def test_a_paid_order_tells_the_member_and_the_payer(make, oa):
     api = make.api(oa.tenant.owner)
     assert api.post(f"/members/{member['id']}/topups", json={
         "amount_cents": 50_000, "tender": "cash", "idempotency_key": uuid.uuid4().hex}).status_code in (200, 201)
+    assert deliver().sent == 1  # the top-up's message
     table = create_table(make, oa.tenant, code="E05")
     order_id = _order_at(make, oa, table, create_dish(make, oa.tenant, price_cents=8_800))
     paid = api.post(f"/orders/{order_id}/settle", json={
         "member_id": member["id"], "tenders": [{"type": "stored_value", "amount_cents": 8_800}],
         "idempotency_key": uuid.uuid4().hex})
     assert paid.status_code == 200, paid.get_json()
-    # The top-up's message, and the settlement's own: payment, stored value and points.
-    assert deliver().sent == 4
-
-    order = make.db.session.get(Order, order_id)
-    notify.order_paid(order, payer_openid=payer_openid)
-    notify.order_paid(order, payer_openid=payer_openid)  # the same events: only the payer's is new
-    make.db.session.commit()
-    assert deliver().sent == 1
+    # Another top-up before the worker runs: the order's message still tells the balance it left.
+    assert api.post(f"/members/{member['id']}/topups", json={
+        "amount_cents": 10_000, "tender": "cash", "idempotency_key": uuid.uuid4().hex}).status_code in (200, 201)
+    deliver()
 
     paid_note, = templates_in(oa.sim, member_openid, "TPL_PAID")
     assert field(paid_note, "keyword2") == "￥88.00" and "E05" in field(paid_note, "keyword1")
-    assert "积分" in field(paid_note, "remark")
-    balance = templates_in(oa.sim, member_openid, "TPL_BALANCE")[0]
-    assert (field(balance, "keyword1"), field(balance, "keyword2")) == ("-￥88.00", "￥462.00")
+    assert field(paid_note, "remark") == "本次获得 88 积分，欢迎再次光临"
+    balances = [(field(m, "keyword1"), field(m, "keyword2"), field(m, "remark"))
+                for m in templates_in(oa.sim, member_openid, "TPL_BALANCE")]
+    spent = ("-￥88.00", "￥462.00", f"{_store_name(make, oa)} E05桌消费")
+    assert balances == [("+￥100.00", "￥562.00", "充值"), spent, ("+￥550.00", "￥550.00", "充值")]  # newest first
     points, = templates_in(oa.sim, member_openid, "TPL_POINTS")
     assert field(points, "keyword1") == "+88" and field(points, "keyword2") == "88"
+    assert templates_in(oa.sim, payer_openid) == []  # paid from the card: no WeChat payer
+
+    # Paid through WeChat Pay by a friend: the payer hears of it too, and only the once.
+    from app.outbox.models import OutboxMessage
+    from app.wechat import subscribers
+
+    order = make.db.session.get(Order, order_id)
+    for payer in (payer_openid, member_openid):
+        message = OutboxMessage(merchant_id=order.merchant_id, kind=subscribers.PAID_PAYER,
+                                payload={"event": "order_paid", "order_id": order.id, "payer_openid": payer})
+        subscribers.deliver_paid_to_payer(message)
     assert [m["template_id"] for m in templates_in(oa.sim, payer_openid)] == ["TPL_PAID"]
+    assert len(templates_in(oa.sim, member_openid, "TPL_PAID")) == 1  # the member's own says it
+
+
+def _store_name(make, world) -> str:
+    from app.tenants.models import Store
+
+    return make.db.session.get(Store, world.tenant.store.id).name
+
+
+def test_a_member_at_the_table_is_told_the_payable_of_their_bill_page(make, oa):
+    table = create_table(make, oa.tenant, code="B02")
+    dish = create_dish(make, oa.tenant, name="小炒黄牛肉", price_cents=12_800)
+    guest, regular = new_user(oa.sim, "客人"), new_user(oa.sim, "熟客")
+    phones = {}
+    for openid in (guest, regular):
+        phones[openid] = make.client.application.test_client()
+        sign_in(phones[openid], oa.sim, _table_path(table), openid)
+    member = create_member(make, oa.tenant, name="熟客")
+    api = make.api(oa.tenant.owner)
+    assert api.post(f"/members/{member['id']}/topups", json={  # a large top-up lifts the card to 银卡, 5 % off
+        "amount_cents": 100_000, "tender": "cash", "idempotency_key": uuid.uuid4().hex}).status_code == 201
+    make.db.session.get(Member, member["id"]).openid = regular
+    make.db.session.commit()
+    order_id = _order_at(make, oa, table, dish)
+
+    body = api.post(f"/orders/{order_id}/push-bill").get_json()
+    assert (body["payable_cents"], body["recipients"], body["sent_to"]) == (12_800, 2, 2)
+    deliver()
+    for openid, payable in ((guest, "￥128.00"), (regular, "￥121.60")):
+        (bill,) = templates_in(oa.sim, openid, "TPL_BILL")
+        assert field(bill, "keyword2") == payable
+        page = phones[openid].get(urlsplit(bill["url"]).path + "?" + urlsplit(bill["url"]).query)
+        assert page.status_code == 200
+        assert f'id="payable">{payable}<' in page.get_data(as_text=True)

@@ -88,21 +88,23 @@ def fixed_clock() -> Callable[[], datetime]:
 @pytest.fixture
 def receipt_data() -> dict[str, Any]:
     return {
+        "kind": "receipt",
+        "document_id": "receipt-12",
         "order_no": "20240501-0012",
         "table": "A12",
         "guests": 4,
         "cashier": "王芳",
-        "closed_at": "2024-05-01T04:30:00Z",
+        "paid_at": "2024-05-01T04:30:00Z",
         "items": [
             {
                 "name": "红烧牛肉面",
-                "quantity": 2,
+                "qty": 2,
                 "amount_cents": 5600,
                 "unit_price_cents": 2800,
                 "options": ["加辣"],
                 "note": "不要香菜",
             },
-            {"name": "𠮷祥馄饨（鲜虾）特大份", "quantity": 1, "amount_cents": 1800},
+            {"name": "𠮷祥馄饨（鲜虾）特大份", "qty": 1, "amount_cents": 1800},
         ],
         "steps": [
             {"kind": "subtotal", "amount_cents": 7400},
@@ -110,7 +112,7 @@ def receipt_data() -> dict[str, Any]:
             {"kind": "rounding", "amount_cents": -60},
         ],
         "payable_cents": 6600,
-        "tenders": [{"kind": "cash", "amount_cents": 10000}],
+        "tenders": [{"type": "cash", "amount_cents": 10000}],
         "change_cents": 3400,
         "member": {
             "name": "李雷",
@@ -127,11 +129,13 @@ def receipt_data() -> dict[str, Any]:
 def bill_data() -> dict[str, Any]:
     """An unpaid English bill with a WeChat Pay NATIVE QR code."""
     return {
+        "kind": "receipt",
+        "document_id": "bill-7",
         "order_no": "B-7",
         "table": "T3",
         "items": [
-            {"name": "Kung Pao Chicken (extra spicy, no peanuts please)", "quantity": 1, "amount_cents": 4200},
-            {"name": "Rice", "quantity": 2, "amount_cents": 600},
+            {"name": "Kung Pao Chicken (extra spicy, no peanuts please)", "qty": 1, "amount_cents": 4200},
+            {"name": "Rice", "qty": 2, "amount_cents": 600},
         ],
         "steps": [{"kind": "subtotal", "amount_cents": 4800}],
         "payable_cents": 4800,
@@ -142,22 +146,25 @@ def bill_data() -> dict[str, Any]:
 @pytest.fixture
 def ticket_data() -> dict[str, Any]:
     return {
-        "ticket_no": "0012",
+        "kind": "kitchen_ticket",
+        "document_id": "ticket-31",
+        "ticket_no": "31",
+        "order_no": "0012",
         "table": "A12",
         "guests": 4,
-        "ordered_at": "2024-05-01T04:30:00Z",
+        "created_at": "2024-05-01T04:30:00Z",
         "mark": "add",
         "waiter": "小王",
         "items": [
             {
                 "name": "宫保鸡丁",
-                "quantity": 2,
+                "qty": 2,
                 "station": "hot",
                 "station_name": "热菜",
                 "options": ["微辣"],
                 "note": "不要花生",
             },
-            {"name": "拍黄瓜", "quantity": 1, "station": "cold", "station_name": "凉菜"},
+            {"name": "拍黄瓜", "qty": 1, "station": "cold", "station_name": "凉菜"},
         ],
     }
 
@@ -165,26 +172,28 @@ def ticket_data() -> dict[str, Any]:
 @pytest.fixture
 def shift_data() -> dict[str, Any]:
     return {
+        "kind": "shift_summary",
+        "document_id": "shift-1",
         "shift_no": "S-20240501-1",
         "cashier": "王芳",
         "opened_at": "2024-05-01T01:00:00Z",
         "closed_at": "2024-05-01T09:00:00Z",
-        "order_count": 52,
+        "sales_count": 52,
         "guest_count": 140,
         "gross_cents": 1234500,
         "discount_cents": 45600,
-        "net_cents": 1183900,
-        "refund_count": 1,
-        "refund_cents": 5000,
-        "tenders": [
-            {"kind": "cash", "count": 10, "amount_cents": 200000},
-            {"kind": "wechat", "count": 40, "amount_cents": 983900},
-        ],
-        "top_up_count": 3,
-        "top_up_cents": 300000,
-        "top_up_bonus_cents": 60000,
+        "sales_cents": 1188900,
+        "refunds_cents": 5000,
+        "sales_by_tender": {"cash": 205000, "wechat": 983900},
+        "refunds_by_tender": {"cash": 5000},
+        "topups_by_tender": {"cash": 300000},
+        "topup_bonus_cents": 60000,
+        "cashouts_cents": 10000,
+        "voids": 2,
+        "void_cents": 7600,
         "new_members": 7,
         "opening_float_cents": 50000,
-        "cash_expected_cents": 250000,
-        "cash_counted_cents": 249000,
+        "expected_cash_cents": 540000,
+        "counted_cash_cents": 539000,
+        "difference_cents": -1000,
     }

@@ -54,7 +54,7 @@ def test_receipt_reads_back_as_the_same_text_qr_and_cut(virtual_printer, spooler
 
     [job] = virtual_printer.wait_for_jobs(1)
     decoded = job.decoded
-    ops = build_ops(parse_document("receipt", bill_data), spooler.config.store, columns=48, printed_at=fixed_clock())
+    ops = build_ops(parse_document(bill_data), spooler.config.store, columns=48, printed_at=fixed_clock())
     assert decoded.lines == [op.text for op in ops if isinstance(op, Line)]
     assert decoded.qr_codes == ["weixin://wxpay/bizpayurl?pr=Qx7Yz9A"]
     assert decoded.cuts == 1
@@ -179,7 +179,7 @@ def test_kitchen_ticket_goes_to_the_printers_of_its_stations(
 
     # A changed quantity is a new version: printed again; the same version is not.
     spooler.submit(PrintRequest(document_id="line-7", version=1, kind="kitchen_ticket", document=ticket_data))
-    ticket_data["items"][0]["quantity"] = 3
+    ticket_data["items"][0]["qty"] = 3
     spooler.submit(PrintRequest(document_id="line-7", version=2, kind="kitchen_ticket", document=ticket_data))
     jobs = virtual_printer.wait_for_jobs(2)
     assert len(jobs) == 2 and "宫保鸡丁 x3" in jobs[1].decoded.lines

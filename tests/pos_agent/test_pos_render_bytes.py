@@ -203,7 +203,7 @@ def expected_receipt(columns: int, rows: list[str]) -> bytes:
 def test_chinese_receipt_exact_bytes(columns, rows, receipt_data, fixed_clock):
     check_rows(rows, columns)
     ops = build_ops(
-        parse_document("receipt", receipt_data), STORE, columns=columns, printed_at=fixed_clock(), open_drawer=True
+        parse_document(receipt_data), STORE, columns=columns, printed_at=fixed_clock(), open_drawer=True
     )
     assert on_dummy(ops) == expected_receipt(columns, rows)
 
@@ -267,7 +267,7 @@ def test_english_bill_with_pay_qr_exact_bytes(columns, bill, bill_data, fixed_cl
             CUT,
         ]
     )
-    ops = build_ops(parse_document("receipt", bill_data), STORE, columns=columns, printed_at=fixed_clock())
+    ops = build_ops(parse_document(bill_data), STORE, columns=columns, printed_at=fixed_clock())
     assert on_dummy(ops) == expected
 
 
@@ -277,7 +277,7 @@ def test_adapter_renders_the_same_bytes_for_a_qr_capable_profile(bill_data, fixe
     adapter = PrinterAdapter(
         PrinterConfig(name="p", type="file", address=str(tmp_path / "lp0"), role="receipt", profile="TM-T20II")
     )
-    ops = build_ops(parse_document("receipt", bill_data), STORE, columns=48, printed_at=fixed_clock())
+    ops = build_ops(parse_document(bill_data), STORE, columns=48, printed_at=fixed_clock())
     assert adapter.render(ops) == on_dummy(ops)
 
 
@@ -309,23 +309,26 @@ def test_chinese_kitchen_ticket_58mm_exact_bytes(ticket_data, fixed_clock):
             CUT,
         ]
     )
-    ops = build_ops(parse_document("kitchen_ticket", ticket_data), STORE, columns=32, printed_at=fixed_clock())
+    ops = build_ops(parse_document(ticket_data), STORE, columns=32, printed_at=fixed_clock())
     assert on_dummy(ops) == expected
 
 
 def test_english_reprinted_kitchen_ticket_80mm_exact_bytes(fixed_clock):
     ticket = {
+        "kind": "kitchen_ticket",
+        "document_id": "ticket-88",
         "ticket_no": "88",
+        "order_no": "88",
         "table": "T3",
-        "ordered_at": "2024-05-01T12:30:00+08:00",
+        "created_at": "2024-05-01T12:30:00+08:00",
         "items": [
             {
                 "name": "Dan Dan Noodles with chili oil and crushed peanuts",
-                "quantity": 1,
+                "qty": 1,
                 "station": "wok",
                 "options": ["no MSG", "extra spicy"],
             },
-            {"name": "Mapo Tofu", "quantity": 2, "station": "wok", "note": "龘 table, allergy: sesame"},
+            {"name": "Mapo Tofu", "qty": 2, "station": "wok", "note": "龘 table, allergy: sesame"},
         ],
     }
     rule = "=" * 48
@@ -350,7 +353,7 @@ def test_english_reprinted_kitchen_ticket_80mm_exact_bytes(fixed_clock):
             CUT,
         ]
     )
-    ops = build_ops(parse_document("kitchen_ticket", ticket), STORE, columns=48, printed_at=fixed_clock(), reprint=True)
+    ops = build_ops(parse_document(ticket), STORE, columns=48, printed_at=fixed_clock(), reprint=True)
     assert on_dummy(ops) == expected
 
 

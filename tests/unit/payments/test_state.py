@@ -2,7 +2,6 @@
 
 import pytest
 
-from app.orders.state import IllegalTransition
 from app.payments.state import (
     INTENT_TRANSITIONS,
     IntentEvent,
@@ -11,6 +10,7 @@ from app.payments.state import (
     next_intent_status,
     next_refund_state,
 )
+from tablerules.state import IllegalTransition
 
 FINAL = {IntentStatus.PAID, IntentStatus.FAILED, IntentStatus.REVERSED, IntentStatus.CLOSED, IntentStatus.REFUNDED}
 

@@ -1,0 +1,221 @@
+"""Orders and the kitchen: dishes onto an order, confirmed into kitchen tickets (one per station),
+voided with a reason, bumped and recalled by the kitchen. Every step is announced on the store
+event log in the caller's transaction; nothing here commits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext
+
+from app.actor import Actor
+from app.audit.service import record
+from app.db import db
+from app.errors import Conflict, NotFound, Unprocessable
+from app.events.models import EventKind
+from app.events.service import append as append_event
+from app.menu import service as menu
+from app.menu.models import Dish
+from app.orders.access import lock_order, require_open
+from app.orders.documents import billable_lines, cancelled_ticket_json, line_json, ticket_json
+from app.orders.models import KitchenTicket, Order, OrderLine
+from app.orders.state import LINES, TICKETS, LineEvent, LineStatus, OrderStatus, TicketEvent, TicketStatus
+from app.tables.models import DiningTable
+from app.tables.service import move_table
+from app.tables.state import TableEvent
+from app.tenants.models import Store
+from tablerules.menu import OptionError, choose_options
+from tablerules.state import IllegalTransition
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    dish_id: int
+    qty: int
+    option_ids: tuple[int, ...] = ()
+    note: str = ""
+
+
+# --- dishes onto an order --------------------------------------------------------------------
+
+def dish_for_sale(store_id: int, dish_id: int, merchant_id: int) -> Dish:
+    """The merchant's dish, on the menu and not sold out at the store (404 / 409 otherwise)."""
+    dish = db.session.scalar(sa.select(Dish).where(Dish.id == dish_id, Dish.merchant_id == merchant_id))
+    if dish is None or not dish.is_active:
+        raise NotFound("dish", gettext("This dish is not on the menu."))
+    if menu.is_sold_out(store_id, dish_id):
+        raise Conflict(gettext("%(name)s is sold out.", name=dish.name), error_code="dish_sold_out",
+                       details={"dish_id": dish.id, "name": dish.name})
+    return dish
+
+
+def _line_from(order: Order, item: ItemRequest, added_by: str) -> OrderLine:
+    dish = dish_for_sale(order.store_id, item.dish_id, order.merchant_id)
+    try:
+        chosen = choose_options(item.option_ids, menu.option_rules(dish))
+    except OptionError as error:
+        raise menu.option_error(error) from None
+    return OrderLine(
+        merchant_id=order.merchant_id, order_id=order.id, dish_id=dish.id, name=dish.name, name_en=dish.name_en,
+        category_id=dish.category_id, station=dish.station, qty=item.qty, note=item.note,
+        unit_price_cents=dish.price_cents + sum(c.price_delta_cents for c in chosen),
+        options=[{"group": c.group_name, "name": c.name, "price_delta_cents": c.price_delta_cents} for c in chosen],
+        is_discountable=dish.is_discountable, status=LineStatus.SUBMITTED, added_by=added_by,
+    )
+
+
+def add_lines(order: Order, picks: Sequence[tuple[ItemRequest, str]]) -> list[OrderLine]:
+    """New submitted lines, each `(item, who added it)`; refused whole if one dish cannot be sold."""
+    lines = [_line_from(order, item, added_by) for item, added_by in picks]
+    db.session.add_all(lines)
+    db.session.flush()
+    db.session.expire(order, ["lines"])
+    return lines
+
+
+def announce_submitted(order: Order, lines: Sequence[OrderLine]) -> None:
+    """Lines that wait for the waiter's confirmation: the till sees them arrive."""
+    append_event(order.merchant_id, order.store_id, EventKind.ORDER_SUBMITTED,
+                 {"order_id": order.id, "table": order.table_code, "items": [line_json(line) for line in lines]},
+                 order_id=order.id)
+
+
+def refresh_subtotal(order: Order) -> None:
+    order.subtotal_cents = sum(line.amount_cents for line in billable_lines(order))
+
+
+def create_order(store: Store, *, table_code: str | None, items: Sequence[ItemRequest], key: str | None,
+                 actor: Actor, now: datetime) -> Order:
+    """Open an order (at the store's table `table_code`, if any) with its first dishes; they go
+    straight to the kitchen."""
+    table = None
+    if table_code:
+        table = db.session.scalar(sa.select(DiningTable).where(
+            DiningTable.merchant_id == store.merchant_id, DiningTable.store_id == store.id,
+            DiningTable.code == table_code))
+        if table is None:
+            raise Unprocessable(gettext("This store has no such table."), error_code="unknown_table")
+    order = Order(merchant_id=store.merchant_id, store_id=store.id, table_id=table.id if table else None,
+                  table_code=table.code if table else "", idempotency_key=key, created_by_id=actor.staff_id,
+                  status=OrderStatus.OPEN)
+    db.session.add(order)
+    db.session.flush()
+    add_items(order, items, actor=actor, confirm=True, now=now)
+    return order
+
+
+def add_items(order: Order, items: Sequence[ItemRequest], *, actor: Actor, confirm: bool,
+              now: datetime) -> list[OrderLine]:
+    """More dishes on the order; `confirm` sends them to the kitchen at once, otherwise they wait
+    (submitted) for the waiter."""
+    require_open(order)
+    if not items:
+        raise Unprocessable(gettext("Pick at least one dish."), error_code="no_items")
+    lines = add_lines(order, [(item, actor.name) for item in items])
+    if confirm:
+        confirm_lines(order, lines, now=now)
+    else:
+        announce_submitted(order, lines)
+    refresh_subtotal(order)
+    return lines
+
+
+def add_to_order(order_id: int, items: Sequence[ItemRequest], *, actor: Actor, now: datetime) -> Order:
+    """加菜: more dishes on an open order, straight to the kitchen."""
+    order = lock_order(order_id, actor)
+    add_items(order, items, actor=actor, confirm=True, now=now)
+    return order
+
+
+# --- the kitchen -----------------------------------------------------------------------------
+
+def _line_move(line: OrderLine, event: LineEvent) -> None:
+    try:
+        line.status = LINES.next(line.status, event)
+    except IllegalTransition:
+        raise Conflict(gettext("This dish cannot change that way now."), error_code="line_state_conflict",
+                       details={"line_id": line.id, "status": line.status.label, "event": str(event)}) from None
+
+
+def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime) -> list[KitchenTicket]:
+    """Send lines to the kitchen: one ticket per station, each announced on the event log."""
+    lines = list(lines)
+    for line in lines:
+        _line_move(line, LineEvent.CONFIRM)
+    is_addition = db.session.scalar(sa.select(KitchenTicket.id).where(KitchenTicket.order_id == order.id).limit(1))
+    by_station: dict[str, list[OrderLine]] = defaultdict(list)
+    for line in lines:
+        by_station[line.station].append(line)
+    tickets = []
+    for station, station_lines in sorted(by_station.items()):
+        ticket = KitchenTicket(merchant_id=order.merchant_id, store_id=order.store_id, order_id=order.id,
+                               station=station, table_code=order.table_code, is_addition=is_addition is not None,
+                               status=TicketStatus.OPEN)
+        db.session.add(ticket)
+        db.session.flush()
+        for line in station_lines:
+            line.ticket_id = ticket.id
+        ticket.lines = station_lines
+        append_event(order.merchant_id, order.store_id, EventKind.TICKET_NEW, ticket_json(ticket), order_id=order.id)
+        tickets.append(ticket)
+    if order.table_id is not None:
+        move_table(db.session.get(DiningTable, order.table_id), TableEvent.ORDER, now)
+    return tickets
+
+
+def confirm_order_lines(order_id: int, line_ids: Iterable[int], *, actor: Actor, now: datetime) -> Order:
+    """The waiter confirms diner picks (submitted lines of an open order); they go to the kitchen."""
+    order = lock_order(order_id, actor)
+    require_open(order)
+    wanted = set(line_ids)
+    lines = [line for line in order.lines if line.id in wanted]
+    if len(lines) != len(wanted):
+        raise NotFound("order_line")
+    confirm_lines(order, lines, now=now)
+    return order
+
+
+def void_line(order_id: int, line_id: int, *, reason: str, actor: Actor, now: datetime) -> Order:
+    """退菜: cancel a line with a reason (audited); the kitchen is told."""
+    order = lock_order(order_id, actor)
+    require_open(order)
+    line = next((line for line in order.lines if line.id == line_id), None)
+    if line is None:
+        raise NotFound("order_line")
+    _line_move(line, LineEvent.CANCEL)
+    line.void_reason = reason
+    record("order.void_line", order, actor=actor, line_id=line.id, dish=line.name, qty=line.qty,
+           amount_cents=line.amount_cents, reason=reason)
+    if line.ticket_id is not None:
+        append_event(order.merchant_id, order.store_id, EventKind.TICKET_CANCELLED,
+                     cancelled_ticket_json(line, reason=reason), order_id=order.id)
+    refresh_subtotal(order)
+    return order
+
+
+def set_ticket(ticket_id: int, *, bumped: bool, actor: Actor, now: datetime) -> KitchenTicket:
+    """Bump (all done) or recall a ticket of the actor's store; its lines follow."""
+    ticket = db.session.scalars(sa.select(KitchenTicket).where(
+        KitchenTicket.id == ticket_id, KitchenTicket.merchant_id == actor.merchant_id).with_for_update()
+        .execution_options(populate_existing=True)).one_or_none()
+    if ticket is None:
+        raise NotFound("kitchen_ticket")
+    if not actor.works_at(ticket.store_id):
+        raise NotFound("store")
+    event = TicketEvent.BUMP if bumped else TicketEvent.RECALL
+    try:
+        ticket.status = TICKETS.next(ticket.status, event)
+    except IllegalTransition:
+        raise Conflict(gettext("The ticket is already in that state."), error_code="ticket_state_conflict") from None
+    line_event = LineEvent.BUMP if bumped else LineEvent.RECALL
+    for line in ticket.lines:
+        if line.status is not LineStatus.CANCELLED:
+            _line_move(line, line_event)
+    ticket.bumped_at = now if bumped else None
+    kind = EventKind.TICKET_BUMPED if bumped else EventKind.TICKET_RECALLED
+    append_event(ticket.merchant_id, ticket.store_id, kind, ticket_json(ticket), order_id=ticket.order_id)
+    return ticket

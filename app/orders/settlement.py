@@ -1,0 +1,346 @@
+"""Settlement: the one use-case for every way an order is paid.
+
+Cash and stored value at the API, a payment code charged at the till, a QR-code or in-WeChat
+trade applied when WeChat Pay notifies it (or reconciliation learns of it): all of them go
+through `settle_order`, which charges the order in the caller's transaction — payments, stored
+value, points, coupons, the visit, the tier, the order status, the domain event and the store
+events — or raises and applies nothing.
+
+Before a payment provider is asked for money, `check_settlement` makes the same checks without
+writing or locking anything: the bill is priced (`tablerules.pricing`), the tenders are planned
+(`tablerules.tenders.plan_tenders`) and the stored value and points are held against the
+member's balances. The provider is then called outside any transaction, and `settle_order` runs
+once the money is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext, lazy_gettext
+from sqlalchemy.orm import joinedload
+
+from app.actor import Actor
+from app.coupons import service as coupons
+from app.db import db
+from app.errors import APIError, Conflict, NotFound, Unprocessable
+from app.events.domain import DomainEvent, publish
+from app.events.models import EventKind
+from app.events.service import append as append_event
+from app.members import service as members
+from app.members.ledger import Refs
+from app.members.models import Member, MemberSettings, MemberVisit, PointsLot
+from app.orders.access import find_order, lock_order, require_open
+from app.orders.cart import close_session
+from app.orders.documents import billable_lines, receipt_document
+from app.orders.models import Order, Payment
+from app.orders.state import ORDERS, OrderEvent
+from app.tables.models import DiningTable
+from app.tables.service import move_table
+from app.tables.state import TableEvent
+from app.tenants.models import Store
+from tablerules import points as points_rules
+from tablerules import pricing
+from tablerules import stored_value as stored_value_rules
+from tablerules.bill import ChargedBill, EarnTerms, MemberSnapshot
+from tablerules.tenders import (
+    INVALID_TENDER,
+    NOTHING_LEFT_TO_PAY,
+    ONE_WECHAT_TENDER,
+    REFUND_EXCEEDS_PAID,
+    TENDERS_DO_NOT_COVER_TOTAL,
+    TENDERS_EXCEED_TOTAL,
+    Tender,
+    TenderError,
+    TenderPlan,
+    TenderType,
+    plan_tenders,
+    wechat_remainder,
+)
+
+
+@dataclass(frozen=True)
+class TenderRequest:
+    type: TenderType
+    amount_cents: int
+    external_ref: str | None = None  # the provider's transaction id (WeChat Pay)
+    payer: str | None = None  # who paid through the provider (WeChat: openid)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", TenderType.parse(self.type))  # an API label is accepted too
+
+
+@dataclass(frozen=True)
+class SettleRequest:
+    member_id: int | None = None
+    points: int = 0
+    coupon_ids: Sequence[int] = ()
+    tenders: Sequence[TenderRequest] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coupon_ids", tuple(self.coupon_ids))
+        object.__setattr__(self, "tenders", tuple(self.tenders))
+
+    @property
+    def other_tenders(self) -> tuple[TenderRequest, ...]:
+        """The tenders a payment provider does not collect (cash, stored value)."""
+        return tuple(t for t in self.tenders if t.type is not TenderType.WECHAT)
+
+    def paid_through_provider(self, transaction_id: str | None, payer: str | None) -> SettleRequest:
+        """The same settlement, its WeChat tender carrying the provider's transaction and payer."""
+        return replace(self, tenders=tuple(
+            replace(t, external_ref=transaction_id, payer=payer) if t.type is TenderType.WECHAT else t
+            for t in self.tenders))
+
+    def params(self) -> dict:
+        """What a payment intent keeps to settle with once the money is in (the WeChat tender is
+        the intent's own amount)."""
+        return {"points": self.points, "coupon_ids": list(self.coupon_ids),
+                "tenders": [Tender(t.type, t.amount_cents).to_dict() for t in self.other_tenders]}
+
+    @classmethod
+    def from_params(cls, params: dict, *, member_id: int | None, wechat: TenderRequest) -> SettleRequest:
+        others = [Tender.from_dict(t) for t in params.get("tenders", [])]
+        return cls(member_id=member_id, points=params.get("points", 0), coupon_ids=params.get("coupon_ids", []),
+                   tenders=[*(TenderRequest(t.type, t.amount_cents) for t in others), wechat])
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+_TENDER_MESSAGES = {
+    TENDERS_DO_NOT_COVER_TOTAL: lazy_gettext("The tenders do not cover the total."),
+    TENDERS_EXCEED_TOTAL: lazy_gettext("Only cash may exceed the total."),
+    NOTHING_LEFT_TO_PAY: lazy_gettext("The other tenders already cover the bill; nothing is left for WeChat Pay."),
+    ONE_WECHAT_TENDER: lazy_gettext("Give exactly one WeChat tender."),
+    INVALID_TENDER: lazy_gettext("Every tender must be a positive amount."),
+    REFUND_EXCEEDS_PAID: lazy_gettext("More than was paid cannot be refunded."),
+}
+_WECHAT_NOT_THE_REST = lazy_gettext("The WeChat tender must be what is left of the bill after the other tenders.")
+
+
+def tender_error(error: TenderError) -> APIError:
+    """The API's answer to a tender plan that cannot pay the bill: 422 with the rule's code."""
+    message = _WECHAT_NOT_THE_REST if "wechat_cents" in error.details else _TENDER_MESSAGES[error.code]
+    return Unprocessable(str(message), error_code=error.code, details=error.details)
+
+
+def _not_enough_stored_value(member: Member, requested: int) -> Conflict:
+    return Conflict(gettext("Not enough stored value."), error_code="insufficient_balance",
+                    details={"available_cents": member.stored_value_cents, "requested_cents": requested})
+
+
+# --- the bill ----------------------------------------------------------------------------------
+
+def _bill_lines(order: Order) -> list[pricing.BillLine]:
+    return [pricing.BillLine(line_id=line.id, dish_id=line.dish_id, category_id=line.category_id, name=line.name,
+                             unit_price_cents=line.unit_price_cents, qty=line.qty,
+                             is_discountable=line.is_discountable) for line in billable_lines(order)]
+
+
+def _coupons(order: Order, member: Member | None, coupon_ids: Sequence[int], now: datetime,
+             lock: bool) -> list:
+    if not coupon_ids:
+        return []
+    if member is None:
+        raise Unprocessable(gettext("Coupons need a member."), error_code="member_required")
+    return coupons.coupons_for_bill(member.id, list(coupon_ids), now, lock=lock,
+                                    actor=Actor.system(order.merchant_id))
+
+
+def price_order(order: Order, *, member: Member | None, points: int, coupon_ids: Sequence[int], now: datetime,
+                lock: bool = False, store: Store | None = None,
+                settings: MemberSettings | None = None) -> pricing.PricedBill:
+    """The one pricing of an order: the bill preview, the pushed bill, the diner's bill page and
+    the settlement (`lock=True`: the coupons are locked until the transaction ends) alike.
+    `store` and `settings`, when the caller holds them, save reading them again."""
+    settings = settings or members.settings_for(order.merchant_id)
+    store = store or db.session.get(Store, order.store_id)
+    try:
+        return pricing.price_bill(
+            _bill_lines(order),
+            tier=pricing.TierDiscount(member.tier.name, member.tier.discount_percent) if member else None,
+            coupons=_coupons(order, member, coupon_ids, now, lock),
+            member_id=member.id if member else None,
+            points_to_redeem=points,
+            points_balance=member.points if member else 0,
+            points_rule=pricing.PointsRedeemRule(settings.cents_per_point, settings.max_points_share_percent),
+            rounding=pricing.Rounding(store.rounding),
+            now=now,
+        )
+    except pricing.PricingError as error:
+        status = 409 if error.code == "insufficient_points" else 422
+        raise Conflict(error.message, error_code=error.code, details=error.details, status=status) from None
+
+
+def preview_bill(order_id: int, *, member_id: int | None, points: int, coupon_ids: Sequence[int], actor: Actor,
+                 now: datetime) -> pricing.PricedBill:
+    """Exactly what settle would charge with the same member, points and coupons (reading only)."""
+    order = find_order(order_id, actor)
+    member = _member(member_id, actor, lock=False) if member_id is not None else None
+    return price_order(order, member=member, points=points, coupon_ids=coupon_ids, now=now)
+
+
+# --- checking: what the settlement would charge ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Settlement:
+    """A settlement checked against the order, the member and the tenders: what it charges."""
+
+    order: Order
+    member: Member | None
+    store: Store
+    settings: MemberSettings
+    bill: pricing.PricedBill
+    tenders: TenderPlan
+    request: SettleRequest  # with the WeChat tender worked out, when it takes the rest
+
+
+def _member(member_id: int, actor: Actor, *, lock: bool) -> Member:
+    """The merchant's member with their tier, in one statement (locked for the settlement)."""
+    query = (sa.select(Member).where(Member.id == member_id, Member.merchant_id == actor.merchant_id)
+             .options(joinedload(Member.tier)))
+    if lock:
+        query = query.with_for_update(of=Member).execution_options(populate_existing=True)
+    member = db.session.scalars(query).unique().one_or_none()
+    if member is None:
+        raise NotFound("member")
+    return member
+
+
+def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: datetime, lock: bool,
+          wechat_rest: bool = False, asked_cents: int | None = None) -> Settlement:
+    require_open(order)
+    if not billable_lines(order):
+        raise Conflict(gettext("There is nothing on this order to pay for."), error_code="order_empty")
+    uses_stored_value = any(t.type is TenderType.STORED_VALUE for t in request.tenders)
+    if member is None and (uses_stored_value or request.points):
+        raise Unprocessable(gettext("Stored value and points need a member."), error_code="member_required")
+    settings = members.settings_for(order.merchant_id)
+    store = order.store
+    bill = price_order(order, member=member, points=request.points, coupon_ids=request.coupon_ids, now=now,
+                       lock=lock, store=store, settings=settings)
+    try:
+        if wechat_rest:
+            rest = wechat_remainder(bill.payable_cents, request.tenders, asked_cents=asked_cents)
+            request = replace(request, tenders=(*request.tenders, TenderRequest(TenderType.WECHAT, rest)))
+        tenders = plan_tenders(bill.payable_cents, request.tenders)
+    except TenderError as error:
+        raise tender_error(error) from None
+    stored_value = tenders.handed_cents(TenderType.STORED_VALUE)
+    if stored_value and member.stored_value_cents < stored_value:
+        raise _not_enough_stored_value(member, stored_value)
+    return Settlement(order, member, store, settings, bill, tenders, request)
+
+
+def check_settlement(order_id: int, request: SettleRequest, *, actor: Actor, now: datetime,
+                     wechat_rest: bool = False, asked_cents: int | None = None) -> Settlement:
+    """Every check `settle_order` makes, reading only: run it before a provider is asked for
+    money, so a settlement that cannot succeed never charges anyone. (Something that changes in
+    between — a coupon used elsewhere, the balance spent at another till — still makes the
+    settlement fail after the payment; the caller gives the money back then.)
+
+    With `wechat_rest`, WeChat Pay takes what the request's tenders leave of the bill
+    (`asked_cents`, when the caller names it, must be exactly that); the answer's `request`
+    carries that WeChat tender."""
+    order = find_order(order_id, actor)
+    member = _member(request.member_id, actor, lock=False) if request.member_id is not None else None
+    plan = _plan(order, member, request, now=now, lock=False, wechat_rest=wechat_rest, asked_cents=asked_cents)
+    if plan.bill.points_redeemed:
+        lots = db.session.scalars(sa.select(PointsLot).where(
+            PointsLot.member_id == member.id, PointsLot.remaining_points > 0))
+        usable = points_rules.usable_points(
+            [points_rules.PointsLot(lot.id, lot.remaining_points, lot.earned_at, lot.expires_at) for lot in lots], now)
+        if usable < plan.bill.points_redeemed:
+            raise Conflict(gettext("Not enough points."), error_code="insufficient_points")
+    return plan
+
+
+# --- settling --------------------------------------------------------------------------------------
+
+def settle_order(order_id: int, request: SettleRequest, *, actor: Actor, key: str, now: datetime) -> Order:
+    """Charge the order: payments, stored value, points, coupons, the visit, the tier, the order
+    status and the events, all in the caller's transaction. Anything short raises and nothing is
+    applied. `key` is the settlement's idempotency key (the ledger entries' keys derive from it)."""
+    order = lock_order(order_id, actor)
+    member = _member(request.member_id, actor, lock=True) if request.member_id is not None else None
+    plan = _plan(order, member, request, now=now, lock=True)
+    _apply(plan, request, actor=actor, key=key, now=now)
+    return order
+
+
+def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, now: datetime) -> None:
+    order, member, bill, tenders = plan.order, plan.member, plan.bill, plan.tenders
+    refs = Refs(order_id=order.id, store_id=order.store_id)
+    # The balances as locked: the snapshot on the receipt is worked out from them, not read again.
+    before = (member.principal_cents, member.bonus_cents, member.points) if member else (0, 0, 0)
+
+    split = None
+    stored_value = tenders.handed_cents(TenderType.STORED_VALUE)
+    if stored_value:
+        split = members.spend_stored_value(member, stored_value, key=key, refs=refs, actor=actor)
+    if bill.points_redeemed:
+        members.redeem_points(member, bill.points_redeemed, key=key, now=now, refs=refs, actor=actor)
+    used_coupons = [c for c in bill.coupon_ids_used if c is not None]
+    if used_coupons:
+        coupons.redeem_coupons(used_coupons, order_id=order.id, key=key, now=now, store_id=order.store_id,
+                               actor=actor)
+
+    references = {t.type: t.external_ref for t in request.tenders if t.external_ref}
+    for tender, handed in tenders.handed:
+        db.session.add(Payment(merchant_id=order.merchant_id, order_id=order.id, store_id=order.store_id,
+                               tender=tender, amount_cents=handed,
+                               change_cents=tenders.change_cents if tender is TenderType.CASH else 0,
+                               external_ref=references.get(tender), staff_id=actor.staff_id,
+                               device_id=actor.device_id))
+
+    earned, earn, snapshot = 0, None, None
+    if member is not None:
+        earn = EarnTerms(members.earn_rule(plan.settings), member.tier.points_multiplier_percent)
+        earned = points_rules.points_earned(earn.rule, tenders.applied_by_label(), earn.multiplier_percent)
+        members.earn_points(member, earned, key=key, now=now, refs=refs, actor=actor)
+        db.session.add(MemberVisit(
+            merchant_id=order.merchant_id, member_id=member.id, order_id=order.id, store_id=order.store_id,
+            visited_at=now, paid_cents=bill.payable_cents, stored_value_cents=stored_value,
+            points_earned=earned, points_redeemed=bill.points_redeemed,
+            items=[{"name": line.name, "qty": line.qty, "amount_cents": line.amount_cents}
+                   for line in billable_lines(order)],
+            tenders=[{"type": label, "amount_cents": cents} for label, cents in tenders.applied_by_label() if cents]))
+        members.consider_upgrade(member, now, actor=actor)
+        spent = split or stored_value_rules.StoredValueSplit(0, 0)
+        snapshot = MemberSnapshot(
+            id=member.id, member_no=member.member_no, name=member.name, tier=member.tier.name,
+            points=before[2] - bill.points_redeemed + earned,
+            stored_value_cents=before[0] + before[1] - spent.total_cents)
+
+    order.status = ORDERS.next(order.status, OrderEvent.PAY)
+    order.member_id = member.id if member else None
+    order.discount_cents, order.payable_cents = bill.discount_cents, bill.payable_cents
+    order.paid_cents, order.change_cents = bill.payable_cents, tenders.change_cents
+    order.paid_at, order.settled_by_id = now, actor.staff_id
+    order.bill = ChargedBill(
+        priced=bill, tenders=tuple(Tender(t.type, t.amount_cents) for t in request.tenders),
+        change_cents=tenders.change_cents, stored_value_split=split, points_earned=earned, earn=earn,
+        member=snapshot).to_dict()
+    if order.table_id is not None:
+        move_table(db.session.get(DiningTable, order.table_id), TableEvent.PAY, now)
+        close_session(order, now)
+    publish(order.merchant_id, DomainEvent.ORDER_PAID, str(order.id),
+            {"order_id": order.id, "payer_openid": next((t.payer for t in request.tenders if t.payer), None)},
+            now=now)
+    append_event(order.merchant_id, order.store_id, EventKind.ORDER_PAID,
+                 {"order_id": order.id, "table": order.table_code, "payable_cents": order.payable_cents},
+                 order_id=order.id)
+    append_event(order.merchant_id, order.store_id, EventKind.PRINT_JOB, receipt_document(order), order_id=order.id)
+
+
+def settle_result(order: Order) -> dict:
+    """The answer to a settlement (API.md), from the bill as charged."""
+    bill = order.charged_bill
+    return {"id": order.id, "status": order.status.label, "subtotal_cents": bill.priced.subtotal_cents,
+            "discount_cents": bill.priced.discount_cents, "payable_cents": bill.payable_cents,
+            "paid_cents": order.paid_cents, "change_cents": order.change_cents,
+            "lines": [step.to_dict() for step in bill.priced.steps], "points_earned": bill.points_earned,
+            "member": bill.member.to_dict() if bill.member else None}
