@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from tablerules.money import to_yuan
+from tablerules.money import to_yuan_short, zhe
+from tablerules.state import IllegalTransition, Transitions
 
 
 class CouponKind(StrEnum):
@@ -385,19 +386,13 @@ def transfer(
 # --- state ------------------------------------------------------------------------------------
 
 
-class IllegalTransition(ValueError):
-    def __init__(self, state: CouponState | str, event: CouponEvent | str) -> None:
-        super().__init__(f"a coupon in state {state!s} cannot {event!s}")
-        self.state = state
-        self.event = event
-
-
-TRANSITIONS: dict[tuple[CouponState, CouponEvent], CouponState] = {
+COUPONS: Transitions[CouponState, CouponEvent] = Transitions({
     (CouponState.ISSUED, CouponEvent.REDEEM): CouponState.REDEEMED,
     (CouponState.ISSUED, CouponEvent.EXPIRE): CouponState.EXPIRED,
     (CouponState.ISSUED, CouponEvent.TRANSFER): CouponState.TRANSFERRED,
     (CouponState.REDEEMED, CouponEvent.RESTORE): CouponState.ISSUED,
-}
+})
+TRANSITIONS = COUPONS.table
 
 
 def transition(state: CouponState | str, event: CouponEvent | str) -> CouponState:
@@ -406,10 +401,7 @@ def transition(state: CouponState | str, event: CouponEvent | str) -> CouponStat
         key = (CouponState(state), CouponEvent(event))
     except ValueError:
         raise IllegalTransition(state, event) from None
-    try:
-        return TRANSITIONS[key]
-    except KeyError:
-        raise IllegalTransition(state, event) from None
+    return COUPONS.next(*key)
 
 
 def can_restore(coupon: IssuedCoupon, now: datetime) -> Verdict:
@@ -430,17 +422,6 @@ def is_due_to_expire(coupon: IssuedCoupon, now: datetime) -> bool:
 # --- labels -----------------------------------------------------------------------------------
 
 
-def _yuan(cents: int) -> str:
-    text = to_yuan(cents)
-    return text[:-3] if text.endswith(".00") else text
-
-
-def zhe(percent_off: int) -> str:
-    """Percent off as the Chinese 折 figure: 12 -> '8.8', 10 -> '9', 5 -> '9.5'."""
-    rest = 100 - percent_off
-    return str(rest // 10) if rest % 10 == 0 else f"{rest // 10}.{rest % 10}"
-
-
 @dataclass(frozen=True)
 class CouponLabel:
     zh: str
@@ -450,26 +431,26 @@ class CouponLabel:
 def describe(template: CouponTemplate) -> CouponLabel:
     """Short bill text: '满100减20' / '¥20 off over ¥100'. A template name wins when set."""
     if template.kind is CouponKind.CASH:
-        zh = f"{_yuan(template.value_cents)}元代金券"
-        en = f"¥{_yuan(template.value_cents)} off"
+        zh = f"{to_yuan_short(template.value_cents)}元代金券"
+        en = f"¥{to_yuan_short(template.value_cents)} off"
         if template.min_spend_cents:
-            zh = f"满{_yuan(template.min_spend_cents)}减{_yuan(template.value_cents)}"
+            zh = f"满{to_yuan_short(template.min_spend_cents)}减{to_yuan_short(template.value_cents)}"
     elif template.kind is CouponKind.PERCENT:
         assert template.percent_off is not None
         zh = f"{zhe(template.percent_off)}折券"
         en = f"{template.percent_off}% off"
         if template.min_spend_cents:
-            zh = f"满{_yuan(template.min_spend_cents)}享{zhe(template.percent_off)}折"
+            zh = f"满{to_yuan_short(template.min_spend_cents)}享{zhe(template.percent_off)}折"
         if template.cap_cents is not None:
-            zh += f"（最高减{_yuan(template.cap_cents)}元）"
-            en += f" (up to ¥{_yuan(template.cap_cents)})"
+            zh += f"（最高减{to_yuan_short(template.cap_cents)}元）"
+            en += f" (up to ¥{to_yuan_short(template.cap_cents)})"
     else:
         zh = "赠菜券"
         en = "free dish"
         if template.min_spend_cents:
-            zh = f"满{_yuan(template.min_spend_cents)}赠菜"
+            zh = f"满{to_yuan_short(template.min_spend_cents)}赠菜"
     if template.min_spend_cents:
-        en += f" over ¥{_yuan(template.min_spend_cents)}"
+        en += f" over ¥{to_yuan_short(template.min_spend_cents)}"
     if template.name:
         return CouponLabel(zh=template.name, en=template.name)
     return CouponLabel(zh=zh, en=en)

@@ -20,6 +20,12 @@ def to_yuan_short(cents: int) -> str:
     return text.removesuffix(".00")
 
 
+def zhe(percent_off: int) -> str:
+    """Percent off as the figure before 折, as menus write it: 12 -> '8.8', 10 -> '9', 0 -> '10'."""
+    paid = 100 - percent_off
+    return str(paid // 10) if paid % 10 == 0 else f"{paid // 10}.{paid % 10}"
+
+
 def format_cny(cents: int) -> str:
     """1250 -> '￥12.50' (full-width yen sign, as printed on Chinese receipts)."""
     return ("-" if cents < 0 else "") + "￥" + to_yuan(abs(cents))

@@ -51,8 +51,8 @@ from tablerules.coupons import (
     describe,
     discount_lines,
     eligibility,
-    zhe,
 )
+from tablerules.money import zhe
 
 # Error codes besides the coupon eligibility reasons (see tablerules.coupons.ELIGIBILITY_REASONS).
 POINTS_EXCEED_LIMIT = "points_exceed_limit"

@@ -13,8 +13,9 @@ E = TypeVar("E")
 
 
 class IllegalTransition(ValueError):
-    def __init__(self, state: enum.Enum, event: object) -> None:
-        super().__init__(f"cannot {getattr(event, 'value', event)} from {state.name.lower()}")
+    def __init__(self, state: enum.Enum | object, event: object) -> None:
+        name = state.name.lower() if isinstance(state, enum.Enum) else str(state)
+        super().__init__(f"cannot {getattr(event, 'value', event)} from {name}")
         self.state, self.event = state, event
 
 

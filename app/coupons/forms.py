@@ -30,8 +30,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from app.coupons.models import CouponTemplate, TemplateKind
 from app.errors import APIError
 from app.members.forms import check_yuan, parse_zhe, yuan_or_none
-from tablerules import coupons as rules
-from tablerules.money import to_yuan
+from tablerules.money import to_yuan, zhe
 
 KEY_RE = r"^[0-9a-f]{32}$"
 
@@ -155,7 +154,7 @@ class CouponTemplateForm(FlaskForm):
         kind = template.kind
         self.name.data, self.name_en.data, self.kind.data = template.name, template.name_en, kind.label
         self.value.data = to_yuan(template.value_cents) if kind is TemplateKind.CASH else ""
-        self.discount.data = rules.zhe(template.percent_off) if template.percent_off is not None else ""
+        self.discount.data = zhe(template.percent_off) if template.percent_off is not None else ""
         self.cap.data = to_yuan(template.cap_cents) if template.cap_cents is not None else ""
         self.dish_id.data = template.dish_id
         self.min_spend.data = to_yuan(template.min_spend_cents) if template.min_spend_cents else ""

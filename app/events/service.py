@@ -3,34 +3,78 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from app.db import db, insert_unique
+from app.db import UTCDateTime, db, insert_unique, utcnow
 from app.events.models import EventKind, StoreEvent, StoreEventCounter
 
 _PENDING_KEY = "tableloop_rings"
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    kind: EventKind
+    payload: dict
+    order_id: int | None = None
+
+
 def append(merchant_id: int, store_id: int, kind: EventKind, payload: dict, *,
-           order_id: int | None = None) -> StoreEvent:
-    """Append one event; its seq is the store's next number, taken under the counter row's lock."""
-    seq = db.session.execute(
-        sa.update(StoreEventCounter).where(StoreEventCounter.store_id == store_id)
-        .values(last_seq=StoreEventCounter.last_seq + 1).returning(StoreEventCounter.last_seq)
-    ).scalar_one_or_none()
-    if seq is None:
-        # The store's first event: create its counter (a racing twin's insert simply loses).
-        insert_unique(StoreEventCounter(merchant_id=merchant_id, store_id=store_id, last_seq=0))
-        return append(merchant_id, store_id, kind, payload, order_id=order_id)
-    event = StoreEvent(merchant_id=merchant_id, store_id=store_id, seq=seq, kind=kind, payload=payload,
-                       order_id=order_id)
-    db.session.add(event)
+           order_id: int | None = None) -> None:
+    """Append one event to the store's log (see `append_all`)."""
+    append_all(merchant_id, store_id, [NewEvent(kind, payload, order_id)])
+
+
+def append_all(merchant_id: int, store_id: int, events: Sequence[NewEvent]) -> None:
+    """Append events in the caller's transaction, with the store's next sequence numbers in order.
+
+    The numbers are taken under the store counter row's lock, which writers of one store then
+    hold until they commit: call this as late in the transaction as possible, and with every
+    event of the transaction at once. On PostgreSQL the counter update and the insert are one
+    statement (an UPDATE … RETURNING in a CTE feeding the INSERT).
+    """
+    if not events:
+        return
+    n = len(events)
+    created_at = utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        counter = (sa.update(StoreEventCounter).where(StoreEventCounter.store_id == store_id)
+                   .values(last_seq=StoreEventCounter.last_seq + n).returning(StoreEventCounter.last_seq)
+                   .cte("counter"))
+        rows = sa.values(sa.column("i", sa.Integer), sa.column("kind", sa.SmallInteger),
+                         sa.column("order_id", sa.Integer), sa.column("payload", sa.JSON), name="e").data(
+            [(i, int(e.kind), e.order_id, e.payload) for i, e in enumerate(events, start=1)])
+        inserted = db.session.execute(sa.insert(StoreEvent).from_select(
+            ["merchant_id", "store_id", "seq", "kind", "order_id", "payload", "created_at"],
+            sa.select(sa.literal(merchant_id), sa.literal(store_id), counter.c.last_seq - n + rows.c.i,
+                      rows.c.kind, sa.cast(rows.c.order_id, sa.Integer), sa.cast(rows.c.payload, sa.JSON),
+                      sa.literal(created_at, UTCDateTime))
+            .select_from(counter).join(rows, sa.true())).returning(StoreEvent.id)).all()
+        if len(inserted) == n:
+            _ring_later(store_id)
+            return
+    else:
+        last = db.session.execute(
+            sa.update(StoreEventCounter).where(StoreEventCounter.store_id == store_id)
+            .values(last_seq=StoreEventCounter.last_seq + n).returning(StoreEventCounter.last_seq)
+        ).scalar_one_or_none()
+        if last is not None:
+            db.session.add_all(StoreEvent(merchant_id=merchant_id, store_id=store_id, seq=last - n + i, kind=e.kind,
+                                          payload=e.payload, order_id=e.order_id, created_at=created_at)
+                               for i, e in enumerate(events, start=1))
+            _ring_later(store_id)
+            return
+    # The store's first event: create its counter (a racing twin's insert simply loses), then again.
+    insert_unique(StoreEventCounter(merchant_id=merchant_id, store_id=store_id, last_seq=0))
+    append_all(merchant_id, store_id, events)
+
+
+def _ring_later(store_id: int) -> None:
     db.session.info.setdefault(_PENDING_KEY, set()).add(store_id)
-    return event
 
 
 def read_after(store_id: int, after: int, kinds: Iterable[EventKind] | None = None,

@@ -50,12 +50,6 @@ def parse_zhe(text: str) -> int:
     return 100 - paid
 
 
-def zhe_text(percent_off: int) -> str:
-    """12 -> '8.8', 10 -> '9', 0 -> '10' (the figure before 折)."""
-    paid = 100 - percent_off
-    return str(paid // 10) if paid % 10 == 0 else f"{paid // 10}.{paid % 10}"
-
-
 def parse_factor(text: str) -> int:
     """A multiplier as typed: '1.5' or '1.5×' -> 150 (percent); '2' -> 200. ValueError otherwise."""
     match = _FACTOR_RE.match(text)

@@ -10,11 +10,14 @@ from app.db import db
 from app.members.models import Member, MemberVisit
 
 
+def paid_since_query(member_id: int, since: datetime) -> sa.Select:
+    """What the member paid (less refunds) from `since` on, as a query to run or embed."""
+    return sa.select(sa.func.coalesce(sa.func.sum(MemberVisit.paid_cents - MemberVisit.refunded_cents), 0)).where(
+        MemberVisit.member_id == member_id, MemberVisit.visited_at >= since)
+
+
 def paid_since(member: Member, since: datetime) -> int:
-    total = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(
-        MemberVisit.paid_cents - MemberVisit.refunded_cents), 0)).where(
-        MemberVisit.member_id == member.id, MemberVisit.visited_at >= since))
-    return int(total or 0)
+    return int(db.session.scalar(paid_since_query(member.id, since)) or 0)
 
 
 def visits(member: Member, limit: int = 50) -> list[MemberVisit]:

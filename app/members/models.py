@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import IntEnumType, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check, utcnow
+from tablerules.state import Transitions
 
 
 class Gender(enum.IntEnum):
@@ -53,6 +54,20 @@ class CardStatus(enum.IntEnum):
     LOST = 2  # reported lost: refused at the till, the balance stays with the member
     UNBOUND = 3  # detached from the member on request
     REPLACED = 4  # superseded by a new card after a loss
+
+
+class CardEvent(enum.StrEnum):
+    LOSE = "lose"
+    UNBIND = "unbind"
+    REPLACE = "replace"
+
+
+CARDS: Transitions[CardStatus, CardEvent] = Transitions({
+    (CardStatus.ACTIVE, CardEvent.LOSE): CardStatus.LOST,
+    (CardStatus.ACTIVE, CardEvent.UNBIND): CardStatus.UNBOUND,
+    (CardStatus.ACTIVE, CardEvent.REPLACE): CardStatus.REPLACED,
+    (CardStatus.LOST, CardEvent.REPLACE): CardStatus.REPLACED,
+})
 
 
 class Tier(TenantMixin, db.Model):

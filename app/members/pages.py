@@ -25,12 +25,11 @@ from app.members.forms import (
     TiersForm,
     TopUpRulesForm,
     factor_text,
-    zhe_text,
 )
 from app.members.models import Account, CardStatus, EntryKind, Member, Tier, TopUpRule
 from app.pages.auth import login_required
 from app.tenants.models import Store
-from tablerules.money import format_cny, to_yuan, to_yuan_short
+from tablerules.money import format_cny, to_yuan, to_yuan_short, zhe
 from tablerules.tiers import REVIEW_NOT_REQUALIFIED, SINGLE_TOPUP_REACHED, SPEND_12M_REACHED
 
 bp = Blueprint("member_pages", __name__, url_prefix="/manage/members")
@@ -94,7 +93,7 @@ def tier_discount(percent_off: int) -> str:
     """12 -> '8.8折' (and '8.8折 (12% off)' in English)."""
     if percent_off == 0:
         return gettext("No discount")
-    return gettext("%(zhe)s折 (%(off)s%% off)", zhe=zhe_text(percent_off), off=percent_off)
+    return gettext("%(zhe)s折 (%(off)s%% off)", zhe=zhe(percent_off), off=percent_off)
 
 
 @bp.app_template_global()
@@ -262,7 +261,7 @@ def adjust(member_id: int):
 
 def _tier_row(tier: Tier) -> dict:
     return {"name": tier.name, "name_en": tier.name_en, "rank": tier.rank,
-            "discount": zhe_text(tier.discount_percent) if tier.discount_percent else "",
+            "discount": zhe(tier.discount_percent) if tier.discount_percent else "",
             "multiplier": factor_text(tier.points_multiplier_percent),
             "spend_threshold": to_yuan(tier.spend_threshold_cents) if tier.spend_threshold_cents is not None else "",
             "topup_threshold": to_yuan(tier.topup_threshold_cents) if tier.topup_threshold_cents is not None else ""}

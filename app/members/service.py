@@ -22,7 +22,9 @@ from app.errors import Conflict, NotFound, Unprocessable
 from app.events.domain import DomainEvent, publish
 from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import (
+    CARDS,
     Account,
+    CardEvent,
     CardStatus,
     EntryKind,
     Gender,
@@ -75,6 +77,11 @@ def settings_for(merchant_id: int) -> MemberSettings:
             settings = db.session.scalars(query).one()
     memo[merchant_id] = settings
     return settings
+
+
+def remember_settings(settings: MemberSettings) -> None:
+    """Settings a caller loaded with another row (the settlement reads them with the member)."""
+    db.session.info.setdefault("member_settings", {})[settings.merchant_id] = settings
 
 
 def tiers_of(merchant_id: int) -> list[Tier]:
@@ -261,20 +268,20 @@ def _active_card(member: Member, card_id: int) -> MemberCard:
     return card
 
 
-def _set_status(card: MemberCard, status: CardStatus, now: datetime) -> None:
-    card.status, card.status_changed_at = status, now
+def _set_status(card: MemberCard, event: CardEvent, now: datetime) -> None:
+    card.status, card.status_changed_at = CARDS.next(card.status, event), now
 
 
 def report_card_lost(member: Member, card_id: int, *, actor: Actor, now: datetime) -> MemberCard:
     card = _active_card(member, card_id)
-    _set_status(card, CardStatus.LOST, now)
+    _set_status(card, CardEvent.LOSE, now)
     record("member_card.lost", card, actor=actor, member_id=member.id, card_no=card.card_no)
     return card
 
 
 def unbind_card(member: Member, card_id: int, *, actor: Actor, now: datetime) -> MemberCard:
     card = _active_card(member, card_id)
-    _set_status(card, CardStatus.UNBOUND, now)
+    _set_status(card, CardEvent.UNBIND, now)
     record("member_card.unbind", card, actor=actor, member_id=member.id, card_no=card.card_no)
     return card
 
@@ -282,10 +289,10 @@ def unbind_card(member: Member, card_id: int, *, actor: Actor, now: datetime) ->
 def replace_card(member: Member, card_id: int, new_card_no: str, *, actor: Actor, now: datetime) -> MemberCard:
     """A new card for a lost (or active) one; the old number is refused from now on."""
     old = _card(member, card_id)
-    if old.status not in (CardStatus.ACTIVE, CardStatus.LOST):
+    if not CARDS.allows(old.status, CardEvent.REPLACE):
         raise Conflict(gettext("This card cannot be replaced."), error_code="card_not_replaceable")
     new = bind_card(member, new_card_no, actor=actor)
-    _set_status(old, CardStatus.REPLACED, now)
+    _set_status(old, CardEvent.REPLACE, now)
     old.replaced_by_id = new.id
     record("member_card.replace", old, actor=actor, member_id=member.id, new_card_id=new.id)
     return new
@@ -313,8 +320,17 @@ def spend_12m_cents(member: Member, now: datetime) -> int:
 
 
 def consider_upgrade(member: Member, now: datetime, topup_cents: int = 0, *, actor: Actor) -> TierChangeLog | None:
-    tiers = [tier_rule(t) for t in tiers_of(member.merchant_id)]
-    change = rules.upgrade_decision(tier_rule(member.tier), tiers, spend_12m_cents(member, now), topup_cents)
+    """Upgrade at once when a threshold is crossed. The merchant's tiers and the member's
+    trailing-12-month spend come back in one statement (it runs in every member settlement)."""
+    from app.members.history import paid_since_query
+
+    settings_for(member.merchant_id)  # a merchant's first member: its default tiers
+    rows = db.session.execute(
+        sa.select(Tier, paid_since_query(member.id, now - timedelta(days=365)).scalar_subquery())
+        .where(Tier.merchant_id == member.merchant_id).order_by(Tier.rank)).all()
+    tiers = [tier_rule(tier) for tier, _ in rows]
+    spend = int(rows[0][1] or 0) if rows else 0
+    change = rules.upgrade_decision(tier_rule(member.tier), tiers, spend, topup_cents)
     return apply_tier_change(member, change, now=now)
 
 
@@ -389,19 +405,54 @@ def _stored_value_changed(member: Member, delta_cents: int, reason: str, entries
              "reason": reason, "note": note, "ref": ref}, now=now)
 
 
-def spend_stored_value(member: Member, amount_cents: int, *, key: str, refs: Refs,
-                       actor: Actor) -> rules.StoredValueSplit:
-    """Pay `amount_cents` from the card, drawn from principal and bonus in proportion.
-    The caller holds the member lock (`lock_member`)."""
+def _spend_moves(member: Member, amount_cents: int) -> tuple[rules.StoredValueSplit, list[Move]]:
+    """Stored value drawn from principal and bonus in proportion to their balances."""
     try:
         split = rules.split_spend(member.principal_cents, member.bonus_cents, amount_cents)
     except rules.InsufficientBalance:
         raise Conflict(gettext("Not enough stored value."), error_code="insufficient_balance",
                        details={"available_cents": member.stored_value_cents,
                                 "requested_cents": amount_cents}) from None
-    post(member, key, [Move(Account.PRINCIPAL, EntryKind.SPEND, -split.principal_cents),
-                       Move(Account.BONUS, EntryKind.SPEND, -split.bonus_cents)], refs, actor=actor)
+    return split, [Move(Account.PRINCIPAL, EntryKind.SPEND, -split.principal_cents),
+                   Move(Account.BONUS, EntryKind.SPEND, -split.bonus_cents)]
+
+
+def spend_stored_value(member: Member, amount_cents: int, *, key: str, refs: Refs,
+                       actor: Actor) -> rules.StoredValueSplit:
+    """Pay `amount_cents` from the card, drawn from principal and bonus in proportion.
+    The caller holds the member lock (`lock_member`)."""
+    split, moves = _spend_moves(member, amount_cents)
+    post(member, key, moves, refs, actor=actor)
     return split
+
+
+@dataclass(frozen=True)
+class OrderCharge:
+    """The member's side of a settlement, as posted."""
+
+    stored_value: rules.StoredValueSplit | None
+    points_redeemed: int
+    points_earned: int
+
+
+def charge_for_order(member: Member, *, stored_value_cents: int, redeem: int, earn: int, key: str,
+                     now: datetime, refs: Refs, actor: Actor) -> OrderCharge:
+    """Stored value spent, points redeemed and points earned by one settlement, as ONE ledger
+    post: one conditional update of the member row and one insert of the entries. The entries,
+    their keys and the lots are exactly those of `spend_stored_value`, `redeem_points` and
+    `earn_points` called in turn. The caller holds the member lock."""
+    split, moves = _spend_moves(member, stored_value_cents) if stored_value_cents else (None, [])
+    takes = _redemption(member, redeem, now) if redeem > 0 else []
+    if redeem > 0:
+        moves.append(Move(Account.POINTS, EntryKind.POINTS_REDEEM, -redeem))
+    if earn > 0:
+        moves.append(Move(Account.POINTS, EntryKind.POINTS_EARN, earn))
+    entries = {(e.kind, e.account): e for e in post(member, key, moves, refs, actor=actor)}
+    if redeem > 0:
+        _take_from_lots(entries[(EntryKind.POINTS_REDEEM, Account.POINTS)], takes)
+    if earn > 0:
+        _new_lot(member, entries[(EntryKind.POINTS_EARN, Account.POINTS)], now, refs)
+    return OrderCharge(split, max(redeem, 0), max(earn, 0))
 
 
 def adjust(member_id: int, account: Account, delta: int, *, key: str, reason: str, actor: Actor,
@@ -443,16 +494,29 @@ def _take_from_lots(entry: LedgerEntry, takes: Iterable[rules.LotPoints]) -> Non
                                      points=-points))
 
 
+def _new_lot(member: Member, entry: LedgerEntry, now: datetime, refs: Refs) -> PointsLot:
+    settings = settings_for(member.merchant_id)
+    lot = PointsLot(merchant_id=member.merchant_id, member_id=member.id, entry_id=entry.id,
+                    earned_points=entry.delta, remaining_points=entry.delta, earned_at=now,
+                    expires_at=rules.lot_expiry(now, expiry_rule(settings)), order_id=refs.order_id)
+    db.session.add(lot)
+    return lot
+
+
+def _redemption(member: Member, points: int, now: datetime) -> list[rules.LotPoints]:
+    """Which lots `points` come from: the oldest-expiring first."""
+    try:
+        return rules.plan_redemption([_plain(lot) for lot in _lots(member)], points, now)
+    except rules.InsufficientPoints:
+        raise Conflict(gettext("Not enough points."), error_code="insufficient_points") from None
+
+
 def earn_points(member: Member, points: int, *, key: str, now: datetime, refs: Refs,
                 kind: EntryKind = EntryKind.POINTS_EARN, note: str = "", actor: Actor) -> PointsLot | None:
     if points <= 0:
         return None
-    settings = settings_for(member.merchant_id)
     (entry,) = post(member, key, [Move(Account.POINTS, kind, points, note)], refs, actor=actor)
-    lot = PointsLot(merchant_id=member.merchant_id, member_id=member.id, entry_id=entry.id, earned_points=points,
-                    remaining_points=points, earned_at=now, expires_at=rules.lot_expiry(now, expiry_rule(settings)),
-                    order_id=refs.order_id)
-    db.session.add(lot)
+    lot = _new_lot(member, entry, now, refs)
     db.session.flush()
     return lot
 
@@ -462,10 +526,7 @@ def redeem_points(member: Member, points: int, *, key: str, now: datetime, refs:
     """Spend points, oldest-expiring lots first. The caller holds the member lock."""
     if points <= 0:
         return None
-    try:
-        takes = rules.plan_redemption([_plain(lot) for lot in _lots(member)], points, now)
-    except rules.InsufficientPoints:
-        raise Conflict(gettext("Not enough points."), error_code="insufficient_points") from None
+    takes = _redemption(member, points, now)
     (entry,) = post(member, key, [Move(Account.POINTS, kind, -points, note)], refs, actor=actor)
     _take_from_lots(entry, takes)
     return entry

@@ -17,7 +17,9 @@ from app.audit.service import record
 from app.db import db
 from app.errors import Conflict, NotFound, Unprocessable
 from app.events.models import EventKind
+from app.events.service import NewEvent
 from app.events.service import append as append_event
+from app.events.service import append_all as append_events
 from app.menu import service as menu
 from app.menu.models import Dish
 from app.orders.access import lock_order, require_open
@@ -160,8 +162,9 @@ def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime) ->
         for line in station_lines:
             line.ticket_id = ticket.id
         ticket.lines = station_lines
-        append_event(order.merchant_id, order.store_id, EventKind.TICKET_NEW, ticket_json(ticket), order_id=order.id)
         tickets.append(ticket)
+    append_events(order.merchant_id, order.store_id,
+                  [NewEvent(EventKind.TICKET_NEW, ticket_json(ticket), order.id) for ticket in tickets])
     if order.table_id is not None:
         move_table(db.session.get(DiningTable, order.table_id), TableEvent.ORDER, now)
     return tickets

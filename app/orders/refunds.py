@@ -28,7 +28,8 @@ from app.coupons import service as coupons
 from app.db import db
 from app.errors import Conflict, NotFound, Unprocessable
 from app.events.models import EventKind
-from app.events.service import append as append_event
+from app.events.service import NewEvent
+from app.events.service import append_all as append_events
 from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, LedgerEntry, Member, MemberVisit, PointsLot, PointsLotMove
 from app.orders.access import lock_order
@@ -98,12 +99,12 @@ def refund_order(order_id: int, *, reason: str, key: str, actor: Actor, now: dat
         order.status = ORDERS.next(order.status, OrderEvent.REFUND)
     refunded_lines = [{"line_id": line_id, "qty": qty} for line_id, qty in (lines or {}).items()]
     record("order.refund", order, actor=actor, amount_cents=amount, reason=reason, lines=refunded_lines or "all")
-    append_event(order.merchant_id, order.store_id, EventKind.ORDER_REFUNDED,
-                 {"order_id": order.id, "table": order.table_code, "refunded_cents": amount,
-                  "total_refunded_cents": order.refunded_cents, "lines": refunded_lines, "reason": reason},
-                 order_id=order.id)
-    append_event(order.merchant_id, order.store_id, EventKind.PRINT_JOB,
-                 refund_slip_document(order, refunded_cents=amount, reason=reason, key=key), order_id=order.id)
+    append_events(order.merchant_id, order.store_id, [
+        NewEvent(EventKind.ORDER_REFUNDED, {"order_id": order.id, "table": order.table_code, "refunded_cents": amount,
+                                            "total_refunded_cents": order.refunded_cents,
+                                            "lines": refunded_lines, "reason": reason}, order.id),
+        NewEvent(EventKind.PRINT_JOB, refund_slip_document(order, refunded_cents=amount, reason=reason, key=key),
+                 order.id)])
     return RefundResult(order, amount, by_tender)
 
 

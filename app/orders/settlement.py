@@ -29,7 +29,8 @@ from app.db import db
 from app.errors import APIError, Conflict, NotFound, Unprocessable
 from app.events.domain import DomainEvent, publish
 from app.events.models import EventKind
-from app.events.service import append as append_event
+from app.events.service import NewEvent
+from app.events.service import append_all as append_events
 from app.members import service as members
 from app.members.ledger import Refs
 from app.members.models import Member, MemberSettings, MemberVisit, PointsLot
@@ -199,14 +200,20 @@ class Settlement:
 
 
 def _member(member_id: int, actor: Actor, *, lock: bool) -> Member:
-    """The merchant's member with their tier, in one statement (locked for the settlement)."""
-    query = (sa.select(Member).where(Member.id == member_id, Member.merchant_id == actor.merchant_id)
+    """The merchant's member with their tier — and the merchant's member settings, which every
+    settlement reads — in one statement (the member row locked for the settlement)."""
+    query = (sa.select(Member, MemberSettings)
+             .outerjoin(MemberSettings, MemberSettings.merchant_id == Member.merchant_id)
+             .where(Member.id == member_id, Member.merchant_id == actor.merchant_id)
              .options(joinedload(Member.tier)))
     if lock:
         query = query.with_for_update(of=Member).execution_options(populate_existing=True)
-    member = db.session.scalars(query).unique().one_or_none()
-    if member is None:
+    row = db.session.execute(query).unique().one_or_none()
+    if row is None:
         raise NotFound("member")
+    member, settings = row
+    if settings is not None:
+        members.remember_settings(settings)
     return member
 
 
@@ -277,12 +284,13 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
     # The balances as locked: the snapshot on the receipt is worked out from them, not read again.
     before = (member.principal_cents, member.bonus_cents, member.points) if member else (0, 0, 0)
 
-    split = None
     stored_value = tenders.handed_cents(TenderType.STORED_VALUE)
-    if stored_value:
-        split = members.spend_stored_value(member, stored_value, key=key, refs=refs, actor=actor)
-    if bill.points_redeemed:
-        members.redeem_points(member, bill.points_redeemed, key=key, now=now, refs=refs, actor=actor)
+    earned, earn, split = 0, None, None
+    if member is not None:
+        earn = EarnTerms(members.earn_rule(plan.settings), member.tier.points_multiplier_percent)
+        earned = points_rules.points_earned(earn.rule, tenders.applied_by_label(), earn.multiplier_percent)
+        split = members.charge_for_order(member, stored_value_cents=stored_value, redeem=bill.points_redeemed,
+                                         earn=earned, key=key, now=now, refs=refs, actor=actor).stored_value
     used_coupons = [c for c in bill.coupon_ids_used if c is not None]
     if used_coupons:
         coupons.redeem_coupons(used_coupons, order_id=order.id, key=key, now=now, store_id=order.store_id,
@@ -296,11 +304,8 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
                                external_ref=references.get(tender), staff_id=actor.staff_id,
                                device_id=actor.device_id))
 
-    earned, earn, snapshot = 0, None, None
+    snapshot = None
     if member is not None:
-        earn = EarnTerms(members.earn_rule(plan.settings), member.tier.points_multiplier_percent)
-        earned = points_rules.points_earned(earn.rule, tenders.applied_by_label(), earn.multiplier_percent)
-        members.earn_points(member, earned, key=key, now=now, refs=refs, actor=actor)
         db.session.add(MemberVisit(
             merchant_id=order.merchant_id, member_id=member.id, order_id=order.id, store_id=order.store_id,
             visited_at=now, paid_cents=bill.payable_cents, stored_value_cents=stored_value,
@@ -330,10 +335,11 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
     publish(order.merchant_id, DomainEvent.ORDER_PAID, str(order.id),
             {"order_id": order.id, "payer_openid": next((t.payer for t in request.tenders if t.payer), None)},
             now=now)
-    append_event(order.merchant_id, order.store_id, EventKind.ORDER_PAID,
-                 {"order_id": order.id, "table": order.table_code, "payable_cents": order.payable_cents},
-                 order_id=order.id)
-    append_event(order.merchant_id, order.store_id, EventKind.PRINT_JOB, receipt_document(order), order_id=order.id)
+    # Last: the store's event counter stays locked from here until commit.
+    append_events(order.merchant_id, order.store_id, [
+        NewEvent(EventKind.ORDER_PAID, {"order_id": order.id, "table": order.table_code,
+                                        "payable_cents": order.payable_cents}, order.id),
+        NewEvent(EventKind.PRINT_JOB, receipt_document(order), order.id)])
 
 
 def settle_result(order: Order) -> dict:

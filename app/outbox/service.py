@@ -84,9 +84,10 @@ def enqueue_many(merchant_id: int, messages: Iterable[tuple[str, str, dict]], *,
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the app runs on PostgreSQL and SQLite
         return sum(enqueue(merchant_id, row["kind"], row["dedupe_key"], row["payload"], now=now) for row in rows)
-    result = db.session.execute(insert(OutboxMessage).values(rows).on_conflict_do_nothing(
-        index_elements=[OutboxMessage.merchant_id, OutboxMessage.dedupe_key]))
-    return result.rowcount
+    # RETURNING counts what was added: psycopg reports no row count for this statement.
+    added = db.session.execute(insert(OutboxMessage).values(rows).on_conflict_do_nothing(
+        index_elements=[OutboxMessage.merchant_id, OutboxMessage.dedupe_key]).returning(OutboxMessage.id)).all()
+    return len(added)
 
 
 @dataclass

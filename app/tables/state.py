@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 
+from tablerules.state import IllegalTransition, Transitions
+
 
 class TableState(enum.IntEnum):
     FREE = 1
@@ -31,7 +33,7 @@ class TableEvent(enum.StrEnum):
     CLEAR = "clear"
 
 
-TRANSITIONS: dict[tuple[TableState, TableEvent], TableState] = {
+TABLES: Transitions[TableState, TableEvent] = Transitions({
     (TableState.FREE, TableEvent.SEAT): TableState.SEATED,
     (TableState.FREE, TableEvent.ORDER): TableState.ORDERING,
     (TableState.SEATED, TableEvent.ORDER): TableState.ORDERING,
@@ -43,18 +45,10 @@ TRANSITIONS: dict[tuple[TableState, TableEvent], TableState] = {
     (TableState.AWAITING_PAYMENT, TableEvent.ORDER): TableState.ORDERING,
     (TableState.AWAITING_PAYMENT, TableEvent.PAY): TableState.FREE,
     (TableState.AWAITING_PAYMENT, TableEvent.CLEAR): TableState.FREE,
-}
+})
+TRANSITIONS = TABLES.table
 
-
-class IllegalTransition(ValueError):
-    def __init__(self, state: object, event: object) -> None:
-        super().__init__(f"a table in state {_name(state)} cannot {event!s}")
-        self.state = state
-        self.event = event
-
-
-def _name(state: object) -> str:
-    return state.label if isinstance(state, TableState) else str(state)
+__all__ = ["TABLES", "TRANSITIONS", "IllegalTransition", "TableEvent", "TableState", "transition"]
 
 
 def _state(value: TableState | int | str) -> TableState:
@@ -69,7 +63,4 @@ def transition(state: TableState | int | str, event: TableEvent | str) -> TableS
         key = (_state(state), TableEvent(event))
     except (KeyError, ValueError):
         raise IllegalTransition(state, event) from None
-    try:
-        return TRANSITIONS[key]
-    except KeyError:
-        raise IllegalTransition(state, event) from None
+    return TABLES.next(*key)

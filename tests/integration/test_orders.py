@@ -301,3 +301,29 @@ def test_a_member_settle_reads_no_row_twice(shop, db):
     assert len(selects("order_line")) == 0
     assert len([s for s in selects("customer_order") if "FOR UPDATE" in s or db.engine.dialect.name == "sqlite"]) <= 2
     assert sum(s.startswith("UPDATE customer_order") for s in statements) == 1
+
+
+def test_a_member_settle_with_stored_value_stays_within_its_statement_budget(shop, db):
+    """The settlement is the hot path of a dinner service: on PostgreSQL at most 15 statements
+    (token, order check, idempotency claim and answer, order lock, member with tier and settings,
+    one ledger post, payment, visit, points lot, tiers with the 12-month spend, order update, the
+    outbox, and the store events in one statement); SQLite adds BEGIN IMMEDIATE and inserts each
+    ledger entry and store event on its own."""
+    member = shop.member(topup_cents=100_000)
+    order = shop.order((shop.fish, 1))
+    payable = shop.api.get(f"/orders/{order['id']}/bill", query_string={"member_id": member["id"]}).get_json()
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        settled = shop.settle(order["id"], [{"type": "stored_value", "amount_cents": payable["payable_cents"]}],
+                              member_id=member["id"])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert settled.status_code == 200, settled.get_json()
+    budget = 15 if db.engine.dialect.name == "postgresql" else 20
+    assert len(statements) <= budget, "\n".join(s.split("\n")[0] for s in statements)
+    assert sum(s.lstrip().startswith("UPDATE member") for s in statements) == 1

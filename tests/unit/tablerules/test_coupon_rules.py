@@ -29,8 +29,8 @@ from tablerules.coupons import (
     issue,
     lines_in_scope,
     transfer,
-    zhe,
 )
+from tablerules.money import zhe
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 MEMBER = 7
