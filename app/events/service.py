@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -10,10 +11,25 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, db, insert_unique, utcnow
+from app.db import db, insert_unique, utcnow
 from app.events.models import EventKind, StoreEvent, StoreEventCounter
 
 _PENDING_KEY = "tableloop_rings"
+
+
+# One statement on PostgreSQL: take n numbers from the store's counter and insert the events
+# with them (a constant text, so it is compiled once).
+_APPEND_PG = sa.text("""
+    WITH counter AS (
+        UPDATE store_event_counter SET last_seq = last_seq + :n WHERE store_id = :store_id RETURNING last_seq
+    )
+    INSERT INTO store_event (merchant_id, store_id, seq, kind, order_id, payload, created_at)
+    SELECT :merchant_id, :store_id, counter.last_seq - :n + e.i, e.kind, e.order_id, CAST(e.payload AS JSON),
+           :created_at
+    FROM counter CROSS JOIN unnest(CAST(:kinds AS SMALLINT[]), CAST(:order_ids AS INTEGER[]),
+                                   CAST(:payloads AS TEXT[])) WITH ORDINALITY AS e(kind, order_id, payload, i)
+    RETURNING id
+""")
 
 
 @dataclass(frozen=True)
@@ -42,18 +58,10 @@ def append_all(merchant_id: int, store_id: int, events: Sequence[NewEvent]) -> N
     n = len(events)
     created_at = utcnow()
     if db.session.get_bind().dialect.name == "postgresql":
-        counter = (sa.update(StoreEventCounter).where(StoreEventCounter.store_id == store_id)
-                   .values(last_seq=StoreEventCounter.last_seq + n).returning(StoreEventCounter.last_seq)
-                   .cte("counter"))
-        rows = sa.values(sa.column("i", sa.Integer), sa.column("kind", sa.SmallInteger),
-                         sa.column("order_id", sa.Integer), sa.column("payload", sa.JSON), name="e").data(
-            [(i, int(e.kind), e.order_id, e.payload) for i, e in enumerate(events, start=1)])
-        inserted = db.session.execute(sa.insert(StoreEvent).from_select(
-            ["merchant_id", "store_id", "seq", "kind", "order_id", "payload", "created_at"],
-            sa.select(sa.literal(merchant_id), sa.literal(store_id), counter.c.last_seq - n + rows.c.i,
-                      rows.c.kind, sa.cast(rows.c.order_id, sa.Integer), sa.cast(rows.c.payload, sa.JSON),
-                      sa.literal(created_at, UTCDateTime))
-            .select_from(counter).join(rows, sa.true())).returning(StoreEvent.id)).all()
+        inserted = db.session.execute(_APPEND_PG, {
+            "n": n, "merchant_id": merchant_id, "store_id": store_id, "created_at": created_at,
+            "kinds": [int(e.kind) for e in events], "order_ids": [e.order_id for e in events],
+            "payloads": [json.dumps(e.payload, ensure_ascii=False) for e in events]}).all()
         if len(inserted) == n:
             _ring_later(store_id)
             return
@@ -113,22 +121,35 @@ def _forget_rings(session: Session) -> None:
 
 
 def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
-    """Server-Sent Events of a store after `cursor`: the log, then whatever the doorbell announces;
-    a heartbeat comment when nothing happened for a while. Holds no database connection between reads."""
+    """Server-Sent Events of a store after `cursor`: the log, then what the store's shared feed
+    reads as it grows; a heartbeat comment when nothing was sent for a while. Holds no database
+    connection between reads, and makes none at all while it keeps up with the feed."""
+    from app.events import feed as feeds  # the feed is built on this module's reads
+
     heartbeat = app.config["EVENT_HEARTBEAT_SECONDS"]
-    listener = app.extensions["tableloop_doorbell"].listener(store_id)  # before the first read: no lost ring
+    wanted = None if kinds is None else {kind.label for kind in kinds}
+    feed = feeds.join(app, store_id)
     try:
         yield "retry: 3000\n\n"
+        pos, quiet_until = cursor, time.monotonic() + heartbeat  # pos: every event up to it is handled
         while True:
-            with app.app_context():
-                batch = [event_json(e) for e in read_after(store_id, cursor, kinds)]
-                db.session.remove()
-            for event in batch:
-                cursor = event["seq"]
-                yield f"id: {cursor}\nevent: {event['kind']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-            if batch:
-                continue
-            if not listener.wait(heartbeat):
+            timeout = max(0.0, quiet_until - time.monotonic())
+            entries = feed.after(pos, timeout)
+            if entries is None:  # older than the feed's buffer: catch up from the log itself
+                with app.app_context():
+                    entries = [feeds.render(event_json(e)) for e in read_after(store_id, pos, None, feeds.PAGE)]
+                    db.session.remove()
+                if not entries and not feed.covers(pos):
+                    feed.wait(timeout)  # the log went back: until the feed has started again from its head
+            for entry in entries:
+                pos = entry.seq
+                if wanted is None or entry.kind in wanted:
+                    yield entry.text
+                    quiet_until = time.monotonic() + heartbeat
+            if time.monotonic() >= quiet_until:
                 yield ": heartbeat\n\n"
+                quiet_until = time.monotonic() + heartbeat
+    except feeds.FeedStopped:
+        return  # the client reconnects with its cursor and meets a new feed
     finally:
-        listener.close()
+        feeds.leave(feed)

@@ -84,10 +84,11 @@ def enqueue_many(merchant_id: int, messages: Iterable[tuple[str, str, dict]], *,
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the app runs on PostgreSQL and SQLite
         return sum(enqueue(merchant_id, row["kind"], row["dedupe_key"], row["payload"], now=now) for row in rows)
-    # RETURNING counts what was added: psycopg reports no row count for this statement.
-    added = db.session.execute(insert(OutboxMessage).values(rows).on_conflict_do_nothing(
-        index_elements=[OutboxMessage.merchant_id, OutboxMessage.dedupe_key]).returning(OutboxMessage.id)).all()
-    return len(added)
+    # Parameters apart from the statement, so its compiled form is cached (the settlement runs
+    # it every time); SQLAlchemy still sends one multi-row INSERT. RETURNING counts the rows added.
+    statement = insert(OutboxMessage).on_conflict_do_nothing(
+        index_elements=[OutboxMessage.merchant_id, OutboxMessage.dedupe_key]).returning(OutboxMessage.id)
+    return len(db.session.execute(statement, rows).all())
 
 
 @dataclass
