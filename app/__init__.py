@@ -66,6 +66,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_api(app: Flask) -> None:
     import swagger_ui_bundle
 
+    from app.api import refuse_control_characters_in_urls
     from app.audit.routes import blp as audit_blp
     from app.auth.guard import guard_api_request
     from app.auth.routes import blp as auth_blp
@@ -87,6 +88,7 @@ def _register_api(app: Flask) -> None:
                       coupons_blp, wechat_blp, payments_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
+    app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them
     app.before_request(guard_api_request)
 
     assets = swagger_ui_bundle.swagger_ui_path

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 import flask_smorest
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from marshmallow import Schema as _Schema
 from marshmallow import ValidationError, fields, pre_load, validate
 
-from app.errors import error_response
+from app.errors import Unprocessable, error_response
 
 MAX_CENTS = 10**12  # ten billion yuan: far above any bill, far below BIGINT overflow
+ID_MAX = 2**31 - 1  # ids are INTEGER columns on PostgreSQL
+
+
+# Characters no text of ours may hold: C0 controls, DEL, C1 controls and the non-characters
+# U+FFFE/U+FFFF. PostgreSQL text cannot store NUL at all; the rest corrupt receipts, XML bodies
+# for WeChat and CSV exports. Tab and line breaks are allowed only in multi-line text.
+_NEVER = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff"
+BAD_CHARACTERS = re.compile(f"[{_NEVER}\t\n\r]")
+BAD_IN_MULTILINE = re.compile(f"[{_NEVER}]")
+CONTROL_MESSAGE = "Must not contain control characters."
 
 
 class Api(flask_smorest.Api):
@@ -17,18 +30,51 @@ class Api(flask_smorest.Api):
         return error_response(error)
 
 
+def _has_bad_characters(value, pattern: re.Pattern) -> bool:
+    """True if a string anywhere in `value` (list items, object keys and values) holds one."""
+    if isinstance(value, str):
+        return pattern.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(_has_bad_characters(k, pattern) or _has_bad_characters(v, pattern) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_bad_characters(item, pattern) for item in value)
+    return False
+
+
 class Schema(_Schema):
-    """Base schema: unknown fields are refused (marshmallow's default RAISE), values bounded."""
+    """Base schema: unknown fields are refused (marshmallow's default RAISE), values bounded,
+    control characters refused in every string (a field with `metadata={"multiline": True}`
+    may hold tabs and line breaks)."""
 
     @pre_load
-    def _refuse_nul_characters(self, data, **kwargs):
-        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
-        if isinstance(data, dict):
-            bad = {key: ["Must not contain NUL characters."] for key, value in data.items()
-                   if isinstance(value, str) and "\x00" in value}
-            if bad:
-                raise ValidationError(bad)
+    def _refuse_control_characters(self, data, **kwargs):
+        if not isinstance(data, Mapping):
+            return data
+        bad = {}
+        by_key = {field.data_key or name: field for name, field in self.load_fields.items()}
+        for name in data:
+            field = by_key.get(name)
+            inner = getattr(field, "inner", field)
+            if isinstance(inner, fields.Nested):
+                continue  # the nested schema checks its own fields
+            multiline = field is not None and field.metadata.get("multiline", False)
+            pattern = BAD_IN_MULTILINE if multiline else BAD_CHARACTERS
+            if _has_bad_characters(name, BAD_CHARACTERS) or _has_bad_characters(data[name], pattern):
+                bad[name] = [CONTROL_MESSAGE]
+        if bad:
+            raise ValidationError(bad)
         return data
+
+
+def refuse_control_characters_in_urls() -> None:
+    """Before every request: no control character in a query string or a path argument, on
+    the API and on pages alike (a query argument no schema declares included)."""
+    bad = {name: [CONTROL_MESSAGE] for name, values in request.args.lists()
+           if _has_bad_characters(name, BAD_CHARACTERS) or _has_bad_characters(values, BAD_CHARACTERS)}
+    bad.update({name: [CONTROL_MESSAGE] for name, value in (request.view_args or {}).items()
+                if _has_bad_characters(value, BAD_CHARACTERS)})
+    if bad:
+        raise Unprocessable(details={"fields": bad})
 
 
 def Cents(**kwargs) -> fields.Integer:
@@ -47,7 +93,7 @@ def NonNegativeCents(**kwargs) -> fields.Integer:
 
 def Id(**kwargs) -> fields.Integer:
     """A row id as sent by a client: a positive 32-bit integer."""
-    return fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1), **kwargs)
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX), **kwargs)
 
 
 def max_id() -> int:
@@ -79,7 +125,31 @@ class Flag(fields.Boolean):
 
 def QueryId(**kwargs) -> fields.Integer:
     """A row id in a query string (text there, so not strict)."""
-    return fields.Integer(validate=validate.Range(min=1, max=2**31 - 1), **kwargs)
+    return fields.Integer(validate=validate.Range(min=1, max=ID_MAX), **kwargs)
+
+
+class QueryIdList(fields.String):
+    """Row ids in a query string, comma-separated ("3,7"); each one a positive 32-bit integer,
+    as the same ids in a JSON body. Loads as a list of ints (empty for "")."""
+
+    def __init__(self, *, max_items: int = 10, **kwargs) -> None:
+        self.max_items = max_items
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("description", f"comma-separated ids (at most {max_items}), each 1..{ID_MAX}")
+        metadata.setdefault("pattern", f"^([0-9]{{1,10}}(,[0-9]{{1,10}}){{0,{max_items - 1}}})?$")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[int]:  # type: ignore[override]
+        value = super()._deserialize(value, attr, data, **kwargs)
+        parts = [part.strip() for part in value.split(",")] if value.strip() else []
+        if len(parts) > self.max_items:
+            raise ValidationError(f"At most {self.max_items} ids.")
+        ids = []
+        for part in parts:
+            if not (part.isascii() and part.isdigit() and len(part) <= 10 and 1 <= int(part) <= ID_MAX):
+                raise ValidationError(f"Each id must be a whole number from 1 to {ID_MAX}.")
+            ids.append(int(part))
+        return ids
 
 
 def json_response(body: dict, status: int) -> Response:

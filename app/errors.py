@@ -6,11 +6,14 @@ translated by `error_response()`. Pages get the same message rendered in HTML.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Response, jsonify, render_template, request
+from flask import Response, current_app, jsonify, render_template, request
 from flask_babel import gettext, lazy_gettext
 from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_CODES: dict[int, tuple[str, Any]] = {
     400: ("bad_request", lazy_gettext("The request could not be understood.")),
@@ -85,7 +88,8 @@ def _describe(error: HTTPException) -> tuple[int, str, str, dict]:
         if status == 400 and messages.get("json") == ["Invalid JSON body."]:
             code, message = "malformed_json", gettext("The body is not valid JSON.")
         else:
-            details = {"fields": messages.get("json", messages) if len(messages) == 1 else messages}
+            # One location (the body, or the query string): its fields, as for a body.
+            details = {"fields": next(iter(messages.values())) if len(messages) == 1 else messages}
     return status, code, str(message), details
 
 
@@ -93,7 +97,20 @@ def wants_json() -> bool:
     return request.path.startswith("/api") or request.accept_mimetypes.best == "application/json"
 
 
+def _roll_back() -> None:
+    """A failed request keeps nothing it has not committed, and the answer itself may need the
+    session (the caller's locale): after a failed flush only a rollback makes it usable again."""
+    db = current_app.extensions.get("sqlalchemy")  # not imported: the extensions import this module
+    if db is None:
+        return
+    try:
+        db.session.rollback()
+    except Exception:  # a dead connection: the answer must still go out
+        log.exception("rollback failed while answering an error")
+
+
 def error_response(error: HTTPException) -> Response | tuple[str, int]:
+    _roll_back()
     status, code, message, details = _describe(error)
     if wants_json():
         response = jsonify({"error": {"code": code, "message": message, "details": details}})
@@ -106,4 +123,14 @@ def error_response(error: HTTPException) -> Response | tuple[str, int]:
 
 
 def internal_error_response(error: Exception) -> Response | tuple[str, int]:
-    return error_response(APIError(status=500, error_code="internal_error"))
+    _roll_back()
+    try:
+        return error_response(APIError(status=500, error_code="internal_error"))
+    except Exception:  # the error page failed too: answer plainly, never with the server's HTML
+        log.exception("the error handler failed")
+        message = "Something went wrong on our side."  # untranslated: the translation may be what failed
+        if wants_json():
+            response = jsonify({"error": {"code": "internal_error", "message": message, "details": {}}})
+            response.status_code = 500
+            return response
+        return Response(message, status=500, mimetype="text/plain")

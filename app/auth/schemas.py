@@ -1,3 +1,5 @@
+import re
+
 from marshmallow import fields, validate
 
 from app.api import Id, QueryId, Schema
@@ -52,14 +54,20 @@ class StaffList(Schema):
     staff = fields.List(fields.Nested(StaffOut))
 
 
+# A store's name is printed on receipts and sent to WeChat Pay inside XML: no markup that ends
+# an XML section (control characters are refused for every text field by app.api.Schema).
+STORE_NAME = [validate.Length(min=1, max=100),
+              validate.Regexp(r"^(?!.*\]\]>)", flags=re.DOTALL, error="Must not contain \"]]>\".")]
+
+
 class StoreIn(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=STORE_NAME)
     address = fields.String(load_default="", validate=validate.Length(max=200))
     phone = fields.String(load_default="", validate=validate.Length(max=30))
 
 
 class StoreUpdate(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=100))
+    name = fields.String(validate=STORE_NAME)
     address = fields.String(validate=validate.Length(max=200))
     phone = fields.String(validate=validate.Length(max=30))
     is_active = fields.Boolean()

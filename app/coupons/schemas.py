@@ -114,7 +114,7 @@ class CouponTransferIn(Schema):
     """To another member of the same merchant, by id or by phone (exactly one)."""
 
     to_member_id = Id()
-    to_phone = fields.String(validate=validate.Regexp(r"^\+?[0-9]{5,20}$", error="Not a phone number."))
+    to_phone = fields.String(validate=validate.Regexp(r"^(\+[0-9]{4,19}|[0-9]{5,20})$", error="Not a phone number."))
     idempotency_key = fields.String(required=True, validate=KEY)
 
 

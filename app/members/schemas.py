@@ -1,10 +1,11 @@
 from marshmallow import fields, pre_load, validate, validates_schema
 
-from app.api import Cents, Id, PositiveCents, Schema
+from app.api import Cents, Id, PositiveCents, QueryId, Schema
 from app.members.models import Account, Gender
 from app.payments.schemas import AUTH_CODE, check_wechat_tender, refuse_auth_code_off_wechat
 
-PHONE = validate.Regexp(r"^\+?[0-9]{5,20}$", error="Not a phone number.")
+# At most 20 characters with the "+", as the column holds.
+PHONE = validate.Regexp(r"^(\+[0-9]{4,19}|[0-9]{5,20})$", error="Not a phone number.")
 KEY = validate.Length(min=8, max=100)
 
 
@@ -73,7 +74,7 @@ class MemberCreate(Schema):
     gender = fields.String(load_default="unknown", validate=validate.OneOf([g.name.lower() for g in Gender]))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=20)), load_default=list,
                        validate=validate.Length(max=20))
-    notes = fields.String(load_default="", validate=validate.Length(max=1000))
+    notes = fields.String(load_default="", validate=validate.Length(max=1000), metadata={"multiline": True})
     source_store_id = Id(load_default=None, allow_none=True)
 
 
@@ -82,7 +83,7 @@ class MemberUpdate(Schema):
     birthday = fields.Date(allow_none=True)
     gender = fields.String(validate=validate.OneOf([g.name.lower() for g in Gender]))
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=20)), validate=validate.Length(max=20))
-    notes = fields.String(validate=validate.Length(max=1000))
+    notes = fields.String(validate=validate.Length(max=1000), metadata={"multiline": True})
 
 
 class MemberSearch(Schema):
@@ -165,7 +166,7 @@ class EntryOut(Schema):
 class LedgerQuery(Schema):
     account = fields.String(validate=validate.OneOf([a.label for a in Account]))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    before_id = Id()
+    before_id = QueryId(metadata={"description": "the last id of the previous page"})
 
 
 class LedgerOut(Schema):

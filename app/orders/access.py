@@ -12,13 +12,41 @@ from app.db import db
 from app.errors import Conflict, NotFound
 from app.orders.models import Order
 from app.orders.state import OrderStatus
+from app.tables.models import DiningTable
+
+# The order of row locks, for the whole code base. A transaction takes the rows it changes in
+# this order and never goes back to an earlier kind, so two transactions cannot each hold a row
+# the other waits for (on PostgreSQL that would be a deadlock, answered 500):
+#
+#   1. a payment intent (a paid trade marks its intent, then settles the order); refund rows
+#      are locked only in transactions of their own
+#   2. the dining table (`lock_table`; `lock_order` takes it for an order at a table)
+#   3. the table's session (app/orders/cart.py), then its cart lines
+#   4. the order (`lock_order`), its lines and kitchen tickets
+#   5. the member (settlement, ledger), then their coupons in id order
+#   6. the store event counter — always last: `append_all` once, after every other write
+#
+# Settlement closes the table's session after locking the order; that is safe because it holds
+# the table, and the only transactions that take a session without its table (cart adds and
+# changes) take nothing after it but the event counter. Table and session are locked FOR NO
+# KEY UPDATE, so inserting rows that refer to them (orders, cart lines) is never blocked.
+
+
+def lock_table(table: DiningTable) -> DiningTable:
+    """The table, locked until the transaction ends and read afresh (its state may have moved)."""
+    return db.session.scalars(sa.select(DiningTable).where(DiningTable.id == table.id)
+                              .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
 
 
 def lock_order(order_id: int, actor: Actor) -> Order:
     """The order, locked until the transaction ends, with its lines and its store (every change
-    reads them): one statement, only the order's row locked."""
+    reads them): one statement, the order's row locked — after its table's, when it has one (the
+    sub-select in WHERE takes the table's lock before the order row itself is locked)."""
+    table_locked = (sa.select(DiningTable.id).where(DiningTable.id == Order.table_id)
+                    .with_for_update(key_share=True).correlate(Order).exists())
     order = db.session.scalars(
-        sa.select(Order).where(Order.id == order_id, Order.merchant_id == actor.merchant_id)
+        sa.select(Order).where(Order.id == order_id, Order.merchant_id == actor.merchant_id,
+                               sa.or_(Order.table_id.is_(None), table_locked))
         .options(joinedload(Order.lines), joinedload(Order.store))
         .with_for_update(of=Order).execution_options(populate_existing=True)
     ).unique().one_or_none()

@@ -15,7 +15,7 @@ from app.events.models import EventKind
 from app.events.service import append as append_event
 from app.menu import service as menu
 from app.menu.models import Dish
-from app.orders.access import lock_order
+from app.orders.access import lock_order, lock_table
 from app.orders.kitchen import (
     ItemRequest,
     add_lines,
@@ -36,14 +36,26 @@ def _open_query(table: DiningTable) -> sa.Select:
     return sa.select(TableSession).where(TableSession.table_id == table.id, TableSession.status == SessionStatus.OPEN)
 
 
+def _lock_open_session(table: DiningTable) -> TableSession | None:
+    """The table's open session, locked until commit (see app/orders/access.py for the order of
+    locks). A session closed while we waited is not returned: its WHERE is checked again."""
+    session = db.session.scalars(_open_query(table).with_for_update(key_share=True)
+                                 .execution_options(populate_existing=True)).one_or_none()
+    if session is not None:
+        db.session.expire(session, ["cart"])
+    return session
+
+
 def open_session(table: DiningTable, now: datetime | None = None) -> TableSession:
-    """The table's open session, opened on first use (a racing twin simply finds it)."""
-    session = db.session.scalar(_open_query(table))
+    """The table's open session, locked, opened on first use (a racing twin simply finds it)."""
+    session = _lock_open_session(table)
     if session is None:
         session = TableSession(merchant_id=table.merchant_id, store_id=table.store_id, table_id=table.id,
                                **({"opened_at": now} if now is not None else {}))
         if not insert_unique(session):
-            session = db.session.scalars(_open_query(table)).one()
+            session = _lock_open_session(table)
+            if session is None:
+                raise Conflict(gettext("The table changed just now; please try again."), error_code="cart_changed")
     return session
 
 
@@ -80,10 +92,15 @@ def cart_of(table: DiningTable) -> dict:
     return cart_json(db.session.scalar(_open_query(table)), table)
 
 
-def _cart_changed(session: TableSession) -> None:
+def _bump_version(session: TableSession) -> None:
     db.session.execute(sa.update(TableSession).where(TableSession.id == session.id)
                        .values(version=TableSession.version + 1))
     db.session.expire(session, ["version"])
+
+
+def _announce(session: TableSession) -> None:
+    # The store event counter is the last lock a transaction takes: call this after every
+    # other row of the change is written.
     append_event(session.merchant_id, session.store_id, EventKind.CART_CHANGED,
                  {"table_id": session.table_id, "session_id": session.id}, order_id=session.order_id)
 
@@ -97,14 +114,15 @@ def add_to_cart(table: DiningTable, item: ItemRequest, *, added_by: str, actor: 
                     option_ids=list(item.option_ids), note=item.note, added_by=added_by)
     db.session.add(line)
     db.session.flush()
-    _cart_changed(session)
+    _bump_version(session)
+    _announce(session)
     return line
 
 
 def change_cart_line(table: DiningTable, line_id: int, *, qty: int, expected_version: int, actor: Actor,
                      now: datetime) -> None:
     """Change or remove (qty 0) a line; a stale `expected_version` answers 409 so the phone reloads."""
-    session = db.session.scalar(_open_query(table))
+    session = _lock_open_session(table)  # before the line: a send locks the session, then deletes lines
     if session is None:
         raise NotFound("cart_line")
     result = db.session.execute(
@@ -119,15 +137,18 @@ def change_cart_line(table: DiningTable, line_id: int, *, qty: int, expected_ver
         raise Conflict(gettext("Someone at the table changed this dish just now; please look again."),
                        error_code="cart_changed")
     db.session.expire(session, ["cart"])
-    _cart_changed(session)
+    _bump_version(session)
+    _announce(session)
 
 
 def send_cart(table: DiningTable, *, actor: Actor, now: datetime) -> Order:
     """Turn the cart into order lines on the table's order (created on the first send). A diner's
-    send waits for the waiter when the store asks for confirmation; staff sends go straight on."""
-    session = db.session.scalar(_open_query(table))
-    if session is not None:
-        db.session.refresh(session)
+    send waits for the waiter when the store asks for confirmation; staff sends go straight on.
+
+    Locks in the code base's order (app/orders/access.py): the table, its session, the order,
+    and the store event counter last (the ticket and cart events are appended at the end)."""
+    lock_table(table)
+    session = _lock_open_session(table)
     if session is None or not session.cart:
         raise Unprocessable(gettext("The cart is empty."), error_code="cart_empty")
     store = db.session.get(Store, table.store_id)
@@ -138,19 +159,21 @@ def send_cart(table: DiningTable, *, actor: Actor, now: datetime) -> Order:
         db.session.add(order)
         db.session.flush()
         session.order_id = order.id
+    picked = list(session.cart)
     lines = add_lines(order, [(ItemRequest(line.dish_id, line.qty, tuple(line.option_ids), line.note), line.added_by)
-                              for line in session.cart])
-    by_staff = actor.staff_id is not None or actor.device_id is not None
-    if by_staff or not store.is_waiter_confirm:
-        confirm_lines(order, lines, now=now)
-    else:
-        announce_submitted(order, lines)
-        if table.state is not TableState.ORDERING:
-            move_table(table, TableEvent.ORDER, now)
-    for line in list(session.cart):
+                              for line in picked])
+    for line in picked:
         db.session.delete(line)
     db.session.flush()
     db.session.expire(session, ["cart"])
+    _bump_version(session)
+    by_staff = actor.staff_id is not None or actor.device_id is not None
+    if by_staff or not store.is_waiter_confirm:
+        confirm_lines(order, lines, now=now)  # moves the locked table, then appends the tickets' events
+    else:
+        if table.state is not TableState.ORDERING:
+            move_table(table, TableEvent.ORDER, now)
+        announce_submitted(order, lines)
     refresh_subtotal(order)
-    _cart_changed(session)
+    _announce(session)
     return order

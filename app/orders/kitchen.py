@@ -163,10 +163,11 @@ def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime) ->
             line.ticket_id = ticket.id
         ticket.lines = station_lines
         tickets.append(ticket)
-    append_events(order.merchant_id, order.store_id,
-                  [NewEvent(EventKind.TICKET_NEW, ticket_json(ticket), order.id) for ticket in tickets])
     if order.table_id is not None:
         move_table(db.session.get(DiningTable, order.table_id), TableEvent.ORDER, now)
+    # Last: the store event counter stays locked from here until commit (app/orders/access.py).
+    append_events(order.merchant_id, order.store_id,
+                  [NewEvent(EventKind.TICKET_NEW, ticket_json(ticket), order.id) for ticket in tickets])
     return tickets
 
 

@@ -124,7 +124,7 @@ def void_line(data, order_id, line_id):
 @blp.response(200, schemas.BillOut)
 def preview_bill(query, order_id):
     """Exactly what settle would charge with the same member, points and coupons."""
-    coupon_ids = [int(c) for c in query["coupon_ids"].split(",") if c]
+    coupon_ids = query["coupon_ids"]
     bill = settlement.preview_bill(order_id, member_id=query["member_id"], points=query["points"],
                                    coupon_ids=coupon_ids, actor=current_actor(), now=utcnow())
     return bill.to_dict()

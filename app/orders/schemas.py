@@ -1,6 +1,6 @@
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from app.api import Id, PositiveCents, Schema
+from app.api import Id, PositiveCents, QueryId, QueryIdList, Schema
 from app.payments.schemas import AUTH_CODE, TenderTypeField, check_wechat_tender, refuse_auth_code_off_wechat
 from tablerules.tenders import TenderType
 
@@ -72,15 +72,15 @@ class OrderList(Schema):
 
 
 class OrderQuery(Schema):
-    store_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    store_id = QueryId()
     status = fields.String(validate=validate.OneOf(["open", "paid", "refunded", "voided"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class BillQuery(Schema):
-    member_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    member_id = QueryId(load_default=None)
     points = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**12))
-    coupon_ids = fields.String(load_default="", validate=validate.Regexp(r"^[0-9]{1,10}(,[0-9]{1,10}){0,9}$|^$"))
+    coupon_ids = QueryIdList(load_default=list)
 
 
 class BillStepOut(Schema):

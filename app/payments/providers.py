@@ -90,14 +90,30 @@ def unavailable(error: ProviderUnavailable, *, refund: bool = False) -> APIError
                     details={"timed_out": error.timed_out})
 
 
+# WeChat's err_code for trouble on its own side: the request may well be right, so the answer
+# stays a 502 (WeChat's codes for garbage answers and HTTP 5xx are ProviderUnavailable).
+PROVIDER_TROUBLE = frozenset({"SYSTEMERROR", "BANKERROR", "FREQUENCY_LIMITED"})
+# The trade as WeChat knows it cannot take the request: 409.
+TRADE_STATE = frozenset({"ORDERPAID", "ORDERCLOSED", "ORDERREVERSED", "OUT_TRADE_NO_USED", "TRADE_STATE_ERROR",
+                         "INVALID_TRANSACTIONID", "REFUND_FEE_MISMATCH", "NOTENOUGH"})
+
+
 def refused(error: ProviderRejected, *, refund: bool = False) -> APIError:
+    """WeChat answered and said no. Its own trouble is a 502; a refusal of the request (an
+    openid of another appid, a bad parameter: `return_code` FAIL or an err_code) is a 422, and
+    one the trade's state causes a 409 — WeChat's code and reason in the details either way."""
+    details = {"provider_code": error.code, "provider_message": error.message}
     if refund:
         message = gettext("WeChat Pay refused the refund: %(reason)s", reason=error.message or error.code)
-        return Conflict(message, error_code="payment_refund_refused",
-                        details={"provider_code": error.code, "provider_message": error.message})
-    return APIError(gettext("WeChat Pay refused the request: %(reason)s", reason=error.message or error.code),
-                    error_code="payment_provider_refused", status=502,
-                    details={"provider_code": error.code, "provider_message": error.message})
+        return Conflict(message, error_code="payment_refund_refused", details=details)
+    message = gettext("WeChat Pay refused the request: %(reason)s", reason=error.message or error.code)
+    if error.code in PROVIDER_TROUBLE:
+        status = 502
+    elif error.code in TRADE_STATE:
+        status = 409
+    else:
+        status = 422
+    return APIError(message, error_code="payment_provider_refused", status=status, details=details)
 
 
 def payment_failed(result: PaymentResult) -> APIError:

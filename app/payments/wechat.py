@@ -9,11 +9,15 @@ the configured base URL and a timeout); this module turns its dict answers and e
   raises it with `return_code` None;
 - a refused connection or a timeout raises requests' own exceptions;
 - answers are not signature-checked and their values are strings (`total_fee == "100"`);
-- `client_ip` must always be passed, or wechatpy looks up the machine's public address.
+- `client_ip` must always be passed, or wechatpy looks up the machine's public address;
+- wechatpy writes each text value into the request's XML inside `<![CDATA[…]]>` as it is: a
+  `]]>` or a character XML 1.0 cannot hold makes the whole request unreadable to WeChat, so
+  every text is cleaned here (`_text`), and cut to WeChat Pay v2's field limits.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -59,6 +63,47 @@ TRADE_STATES = {
 
 REFUND_STATES = {"SUCCESS": RefundStatus.SUCCESS, "PROCESSING": RefundStatus.PROCESSING,
                  "CHANGE": RefundStatus.FAILED, "REFUNDCLOSE": RefundStatus.FAILED}
+
+
+# Field limits of WeChat Pay v2 (统一下单 / 付款码支付 / 申请退款): body and attach in UTF-8 bytes,
+# refund_desc in characters.
+BODY_MAX_BYTES = 128
+ATTACH_MAX_BYTES = 127
+DETAIL_MAX_BYTES = 6000
+REFUND_DESC_MAX_CHARS = 80
+_LIMITS = {"body": (BODY_MAX_BYTES, None), "attach": (ATTACH_MAX_BYTES, None), "detail": (DETAIL_MAX_BYTES, None),
+           "refund_desc": (None, REFUND_DESC_MAX_CHARS)}
+
+# What XML 1.0 cannot hold (C0 controls but tab, CR and LF; surrogates; U+FFFE/U+FFFF), what no
+# receipt should show (DEL, C1 controls, the other non-characters of the BMP), and line breaks
+# and tabs (one-line fields).
+_UNWANTED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def _text(value: str, *, max_bytes: int | None = None, max_chars: int | None = None) -> str:
+    """`value` as WeChat can take it: unwanted characters and `]]>` removed (again until none is
+    left: removing one can join the pieces of another, as in `]]]>>`), then cut to the limit
+    without splitting a character."""
+    text = _UNWANTED.sub("", value)
+    while "]]>" in text:
+        text = text.replace("]]>", "")
+    if max_chars is not None:
+        text = text[:max_chars]
+    if max_bytes is not None:
+        text = text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+    return text.strip()
+
+
+def _clean(kwargs: dict[str, Any]) -> dict[str, Any]:
+    cleaned = {}
+    for name, value in kwargs.items():
+        if isinstance(value, str):
+            max_bytes, max_chars = _LIMITS.get(name, (None, None))
+            value = _text(value, max_bytes=max_bytes, max_chars=max_chars)
+            if name == "body" and not value:
+                value = "-"  # WeChat requires a body; a name that was all garbage leaves none
+        cleaned[name] = value
+    return cleaned
 
 
 def _cents(value: Any) -> int | None:
@@ -107,7 +152,7 @@ class WeChatPayProvider:
     def _call(self, fn: Callable[..., Any], **kwargs: Any) -> dict:
         """One API call: its answer, ProviderRejected (with WeChat's code) or ProviderUnavailable."""
         try:
-            answer = fn(**kwargs)
+            answer = fn(**_clean(kwargs))
         except requests.Timeout as error:
             raise ProviderUnavailable(f"WeChat Pay timed out: {error}", timed_out=True) from None
         except requests.RequestException as error:
@@ -196,8 +241,8 @@ class WeChatPayProvider:
     def refund(self, *, out_trade_no: str, out_refund_no: str, total_cents: int, refund_cents: int,
                reason: str, notify_url: str) -> RefundResult:
         answer = self._call(self._pay.refund.apply, out_trade_no=out_trade_no, out_refund_no=out_refund_no,
-                            total_fee=total_cents, refund_fee=refund_cents, refund_desc=reason[:80] or None,
-                            notify_url=notify_url)
+                            total_fee=total_cents, refund_fee=refund_cents,
+                            refund_desc=_text(reason, max_chars=REFUND_DESC_MAX_CHARS) or None, notify_url=notify_url)
         return RefundResult(RefundStatus.PROCESSING, out_refund_no, refund_id=answer.get("refund_id") or None,
                             amount_cents=_cents(answer.get("refund_fee")))
 
