@@ -19,6 +19,8 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     """Build the app from a config class, or from the environment's class plus overrides."""
     import os
 
+    from app import security
+
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     if isinstance(config, type):
         config_class = config
@@ -36,6 +38,7 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     _register_api(app)
     _register_pages(app)
     _register_errors(app)
+    security.init_app(app)
     _register_cli(app)
     _register_subscribers(app)
     return app
