@@ -325,11 +325,14 @@ def consider_upgrade(member: Member, now: datetime, topup_cents: int = 0, *, act
     from app.members.history import paid_since_query
 
     settings_for(member.merchant_id)  # a merchant's first member: its default tiers
+    tier = Tier.__table__.c  # plain rows, not Tier instances: only the rules read them
     rows = db.session.execute(
-        sa.select(Tier, paid_since_query(member.id, now - timedelta(days=365)).scalar_subquery())
-        .where(Tier.merchant_id == member.merchant_id).order_by(Tier.rank)).all()
-    tiers = [tier_rule(tier) for tier, _ in rows]
-    spend = int(rows[0][1] or 0) if rows else 0
+        sa.select(tier.id, tier.name, tier.rank, tier.discount_percent, tier.points_multiplier_percent,
+                  tier.spend_threshold_cents, tier.topup_threshold_cents,
+                  paid_since_query(member.id, now - timedelta(days=365)).scalar_subquery().label("spend"))
+        .where(tier.merchant_id == member.merchant_id).order_by(tier.rank)).all()
+    tiers = [tier_rule(row) for row in rows]
+    spend = int(rows[0].spend or 0) if rows else 0
     change = rules.upgrade_decision(tier_rule(member.tier), tiers, spend, topup_cents)
     return apply_tier_change(member, change, now=now)
 

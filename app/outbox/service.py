@@ -86,9 +86,11 @@ def enqueue_many(merchant_id: int, messages: Iterable[tuple[str, str, dict]], *,
         return sum(enqueue(merchant_id, row["kind"], row["dedupe_key"], row["payload"], now=now) for row in rows)
     # Parameters apart from the statement, so its compiled form is cached (the settlement runs
     # it every time); SQLAlchemy still sends one multi-row INSERT. RETURNING counts the rows added.
-    statement = insert(OutboxMessage).on_conflict_do_nothing(
-        index_elements=[OutboxMessage.merchant_id, OutboxMessage.dedupe_key]).returning(OutboxMessage.id)
-    return len(db.session.execute(statement, rows).all())
+    # On the session's connection, as Core: the ORM's bulk-insert machinery is not needed here.
+    table = OutboxMessage.__table__
+    statement = insert(table).on_conflict_do_nothing(
+        index_elements=[table.c.merchant_id, table.c.dedupe_key]).returning(table.c.id)
+    return len(db.session.connection().execute(statement, rows).all())
 
 
 @dataclass
