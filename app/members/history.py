@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -10,14 +10,11 @@ from app.db import db
 from app.members.models import Member, MemberVisit
 
 
-def paid_since_query(member_id: int, since: datetime) -> sa.Select:
-    """What the member paid (less refunds) from `since` on, as a query to run or embed."""
+def paid_in_year_query(member_id: int, now: datetime) -> sa.Select:
+    """What the member paid (less refunds) in the trailing 12 months — what tier spend thresholds
+    are measured on — as a query to run or embed."""
     return sa.select(sa.func.coalesce(sa.func.sum(MemberVisit.paid_cents - MemberVisit.refunded_cents), 0)).where(
-        MemberVisit.member_id == member_id, MemberVisit.visited_at >= since)
-
-
-def paid_since(member: Member, since: datetime) -> int:
-    return int(db.session.scalar(paid_since_query(member.id, since)) or 0)
+        MemberVisit.member_id == member_id, MemberVisit.visited_at >= now - timedelta(days=365))
 
 
 def visits(member: Member, limit: int = 50) -> list[MemberVisit]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext
@@ -314,22 +314,22 @@ def apply_tier_change(member: Member, change: rules.TierChange | None, *, now: d
 
 def spend_12m_cents(member: Member, now: datetime) -> int:
     """What the member paid in the trailing 12 months (orders record it as SPEND-linked visits)."""
-    from app.members.history import paid_since
+    from app.members.history import paid_in_year_query
 
-    return paid_since(member, now - timedelta(days=365))
+    return int(db.session.scalar(paid_in_year_query(member.id, now)) or 0)
 
 
 def consider_upgrade(member: Member, now: datetime, topup_cents: int = 0, *, actor: Actor) -> TierChangeLog | None:
     """Upgrade at once when a threshold is crossed. The merchant's tiers and the member's
     trailing-12-month spend come back in one statement (it runs in every member settlement)."""
-    from app.members.history import paid_since_query
+    from app.members.history import paid_in_year_query
 
     settings_for(member.merchant_id)  # a merchant's first member: its default tiers
     tier = Tier.__table__.c  # plain rows, not Tier instances: only the rules read them
     rows = db.session.execute(
         sa.select(tier.id, tier.name, tier.rank, tier.discount_percent, tier.points_multiplier_percent,
                   tier.spend_threshold_cents, tier.topup_threshold_cents,
-                  paid_since_query(member.id, now - timedelta(days=365)).scalar_subquery().label("spend"))
+                  paid_in_year_query(member.id, now).scalar_subquery().label("spend"))
         .where(tier.merchant_id == member.merchant_id).order_by(tier.rank)).all()
     tiers = [tier_rule(row) for row in rows]
     spend = int(rows[0].spend or 0) if rows else 0

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.db import begin_write, db, insert_unique, utcnow
+from app.db import begin_write, db, utcnow
 from app.outbox.models import OutboxMessage, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,7 @@ def unregister(kind: str) -> None:
 def enqueue(merchant_id: int, kind: str, key: str, payload: dict, *, now: datetime | None = None) -> bool:
     """Add a message in the caller's transaction; False (and nothing added) when `key` was
     already enqueued for this merchant."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"outbox key must be 1 to {MAX_KEY_LENGTH} characters: {key!r}")
-    return insert_unique(OutboxMessage(merchant_id=merchant_id, kind=kind, dedupe_key=key, payload=payload,
-                                       next_attempt_at=now or utcnow()))
+    return enqueue_many(merchant_id, [(kind, key, payload)], now=now or utcnow()) == 1
 
 
 def enqueue_many(merchant_id: int, messages: Iterable[tuple[str, str, dict]], *, now: datetime) -> int:
@@ -77,13 +74,10 @@ def enqueue_many(merchant_id: int, messages: Iterable[tuple[str, str, dict]], *,
                      "created_at": now})
     if not rows:
         return 0
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
+    else:  # SQLite, the embedded default
         from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the app runs on PostgreSQL and SQLite
-        return sum(enqueue(merchant_id, row["kind"], row["dedupe_key"], row["payload"], now=now) for row in rows)
     # Parameters apart from the statement, so its compiled form is cached (the settlement runs
     # it every time); SQLAlchemy still sends one multi-row INSERT. RETURNING counts the rows added.
     # On the session's connection, as Core: the ORM's bulk-insert machinery is not needed here.
