@@ -43,7 +43,6 @@ from app.orders import kitchen, settlement
 from app.orders.access import lock_order
 from app.orders.kitchen import ItemRequest
 from app.orders.models import Order
-from app.orders.schemas import OrderOut
 from app.orders.settlement import HonouredTerms, SettleRequest, TenderRequest
 from app.orders.state import OrderStatus
 from app.sync.models import FlagKind, MemberDebt, SyncFlag
@@ -175,15 +174,17 @@ def apply_batch(batch: contract.SyncBatch, device: Device, now: datetime) -> dic
     payload = {"batch_key": batch.batch_key, "operations": [o.key for o in batch.operations]}
     done = db.session.scalar(sa.select(IdempotencyRecord).where(
         IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == batch_key))
-    if done is not None and done.status_code is not None:
-        if done.fingerprint != fingerprint("sync_batch", payload):
-            raise Conflict(gettext("This idempotency key was already used for a different request."),
-                           error_code="idempotency_key_reused")
+    if done is not None and done.status_code is not None and done.fingerprint == fingerprint("sync_batch", payload):
         return done.response or {}
+    # A batch key sent again with other operations is answered operation by operation: each
+    # operation's own key still applies it at most once.
     results = [apply_operation(op, device, now) for op in batch.operations]
     device = db.session.get(Device, device.id)
     device.last_seen_at = now
     body = contract.SyncResult(batch.batch_key, tuple(contract.OperationResult.from_dict(r) for r in results))
+    if done is not None:
+        db.session.commit()
+        return body.to_dict()
     answer, _status = run_once(merchant_id, batch_key, "sync_batch", payload, lambda: (body.to_dict(), 200))
     return answer
 
@@ -199,9 +200,11 @@ def apply_operation(op: contract.SyncOperation, device: Device, now: datetime) -
         return body
     except APIError as error:
         db.session.rollback()
-        if error.error_code == "idempotency_key_reused":
-            return contract.OperationResult(op.key, "refused", error=_error_json(error)).to_dict()
         failure = _error_json(error)
+        if error.error_code == "idempotency_key_reused" or not op.printed_at_source:
+            # An online forward the server refuses is the till's answer (a dish sold out): nothing
+            # happened at the till, so nothing is kept and the till may try again.
+            return contract.OperationResult(op.key, "refused", error=failure).to_dict()
 
     def refuse() -> tuple[dict, int]:
         db.session.add(SyncFlag(merchant_id=merchant_id, store_id=device.store_id, device_id=device.id,
@@ -214,7 +217,8 @@ def apply_operation(op: contract.SyncOperation, device: Device, now: datetime) -
 
 
 def _error_json(error: APIError) -> dict:
-    return {"code": error.error_code, "message": error.description or "", "details": error.details or {}}
+    return {"code": error.error_code, "message": error.description or "", "details": error.details or {},
+            "status": error.code or 400}
 
 
 def _when(op: contract.SyncOperation) -> datetime:
@@ -241,7 +245,19 @@ def order_by_client_id(store_id: int, client_order_id: str) -> Order | None:
 
 
 def order_json(order: Order) -> dict:
-    body = OrderOut().dump(order)
+    """The order as `GET /api/v1/orders` shows it, with the flags its sync left."""
+    bill = order.charged_bill
+    body = {
+        "id": order.id, "store_id": order.store_id, "client_order_id": order.client_order_id,
+        "order_no": str(order.id), "table": order.table_code, "status": order.status.label,
+        "member_id": order.member_id, "subtotal_cents": order.subtotal_cents, "discount_cents": order.discount_cents,
+        "payable_cents": order.payable_cents, "paid_cents": order.paid_cents, "change_cents": order.change_cents,
+        "items": [{"id": line.id, "dish_id": line.dish_id, "name": line.name, "qty": line.qty,
+                   "unit_price_cents": line.unit_price_cents, "amount_cents": line.amount_cents,
+                   "station": line.station, "note": line.note, "status": line.status.label} for line in order.lines],
+        "tenders": [t.to_dict() for t in bill.tenders] if bill else [],
+        "created_at": _iso(order.created_at), "paid_at": _iso(order.paid_at),
+    }
     body["sync_flags"] = [{"kind": f.kind.label, "details": f.details} for f in db.session.scalars(
         sa.select(SyncFlag).where(SyncFlag.order_id == order.id).order_by(SyncFlag.id))]
     return body
@@ -260,7 +276,8 @@ def _apply(op: contract.SyncOperation, device: Device) -> contract.OperationResu
     with marked:
         order = order_by_client_id(store.id, op.client_order_id)
         if op.opens_order and order is None:
-            flags += _menu_flags(store, op)
+            if op.printed_at_source:
+                flags += _menu_flags(store, op)
             order = _create(store, op, actor, now)
             status = "applied"
         if order is None:
@@ -279,7 +296,7 @@ def _apply(op: contract.SyncOperation, device: Device) -> contract.OperationResu
 
 def _items(op: contract.SyncOperation) -> list[ItemRequest]:
     prices = {}
-    if op.priced is not None:
+    if op.priced is not None and op.printed_at_source:
         prices = {(line.dish_id, i): line.unit_price_cents for i, line in enumerate(op.priced.lines)}
     return [ItemRequest(item.dish_id, item.qty, tuple(item.option_ids), item.note,
                         till_unit_price_cents=prices.get((item.dish_id, i)))
@@ -310,6 +327,9 @@ def _menu_flags(store: Store, op: contract.SyncOperation) -> list[tuple[FlagKind
 
 def _create(store: Store, op: contract.SyncOperation, actor: Actor, now: datetime) -> Order:
     items = _items(op)
+    if not op.printed_at_source:  # an online sale: exactly as POST /orders would take it
+        return kitchen.create_order(store, table_code=op.table or None, items=items, key=None, actor=actor,
+                                    now=now, client_order_id=op.client_order_id)
     if op.table:
         savepoint = db.session.begin_nested()
         try:
@@ -347,7 +367,7 @@ def _settle(order: Order, op: contract.SyncOperation, actor: Actor, now: datetim
     if stored_value and op.printed_at_source:
         _check_allowance(op, store, stored_value)
     honoured = None
-    if op.priced is not None:
+    if op.priced is not None and op.printed_at_source:
         honoured = HonouredTerms(op.priced.tier_name, op.priced.tier_discount_percent, op.priced.rounding)
         own = settlement.price_order(order, member=member, points=0, coupon_ids=(), now=now, store=store)
         if op.priced.payable_cents is not None and own.payable_cents != op.priced.payable_cents:
