@@ -267,3 +267,11 @@ class SyncResult(_Contract):
 
     def by_key(self) -> dict[str, OperationResult]:
         return {result.key: result for result in self.results}
+
+
+# --- events of synced sales -------------------------------------------------------------------------
+
+def printed_at_source(payload: Any) -> bool:
+    """Whether a store event's payload (a kitchen ticket, a print job) belongs to a till's offline
+    sale whose agent already printed it: the event-log follower skips those."""
+    return isinstance(payload, dict) and payload.get("printed_at_source") is True

@@ -125,7 +125,7 @@ class Pusher:
         self.refresh = refresh
         self.clock = clock
         self.timeout_s = timeout_s
-        self.last_synced_at: str | None = None
+        self.last_synced_at: str | None = outbox.db.get_meta("last_synced_at")
         self._push_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -211,6 +211,8 @@ class Pusher:
                 before = self.outbox.pending_ops()
                 applied = self.outbox.record(result, self._now())
                 self.last_synced_at = self._now()
+                with self.outbox.db.transaction() as conn:
+                    LocalDB.put_meta(conn, "last_synced_at", self.last_synced_at)
                 if self.outbox.pending_ops() >= before:
                     log.error("the server's answer to %s left every operation pending", batch.batch_key)
                     return False
