@@ -107,7 +107,7 @@ class AgentConfig:
     status_interval_s: float = 30.0
     sync_interval_s: float = 5.0
     sync_batch_size: int = 50
-    resync_interval_s: float = 60.0
+    resync_interval_s: float = 30.0
     forward_timeout_s: float = 5.0
     session_hours: float = 12.0
 
@@ -171,7 +171,7 @@ def parse_config(data: Any) -> AgentConfig:
         status_interval_s=root.number("status_interval_s", 30.0, low=1, high=86400),
         sync_interval_s=root.number("sync_interval_s", 5.0, low=0.05, high=3600),
         sync_batch_size=root.integer("sync_batch_size", 50, low=1, high=200),
-        resync_interval_s=root.number("resync_interval_s", 60.0, low=1, high=86400),
+        resync_interval_s=root.number("resync_interval_s", 30.0, low=1, high=86400),
         forward_timeout_s=root.number("forward_timeout_s", 5.0, low=0.1, high=120),
         session_hours=root.number("session_hours", 12.0, low=0.1, high=24 * 30),
     )

@@ -58,25 +58,45 @@ class LocalCopy:
                  sum(len(p["members"]) for p in pages))
 
     def refresh(self) -> None:
-        """The base part again, and the members changed since the last read."""
-        since = self.db.get_meta("members_as_of")
-        if since is None:
+        """The base part again, and the members changed since the last read (all of them when
+        the store's offline allowance changed: every member's allowance is signed anew)."""
+        if self.db.get_meta("members_as_of") is None:
             self.full_resync()
             return
         base = self._snapshot(part="base")
-        start = (datetime.fromisoformat(since) - SINCE_MARGIN).isoformat()
-        pages, after = [], 0
+        setting_changed = (base["store"].get("offline_allowance_cents")
+                           != self.store().get("offline_allowance_cents"))
+        with self.db.transaction() as conn:
+            self._store_base(conn, base)
+        self.refresh_members(everyone=setting_changed)
+
+    def refresh_base(self) -> None:
+        """The menu (sold-out flags), tables, staff and rules again."""
+        base = self._snapshot(part="base")
+        if base["store"].get("offline_allowance_cents") != self.store().get("offline_allowance_cents"):
+            self.refresh()
+            return
+        with self.db.transaction() as conn:
+            self._store_base(conn, base)
+
+    def refresh_members(self, *, everyone: bool = False) -> None:
+        """The members changed since the last read (a little before it, to miss nothing)."""
+        since = self.db.get_meta("members_as_of")
+        query: dict[str, Any] = {"part": "members", "limit": MEMBER_PAGE}
+        if since is not None and not everyone:
+            query["since"] = (datetime.fromisoformat(since) - SINCE_MARGIN).isoformat()
+        pages, after, as_of = [], 0, None
         while True:
-            page = self._snapshot(part="members", since=start, after_id=after, limit=MEMBER_PAGE)
+            page = self._snapshot(**query, after_id=after)
+            as_of = as_of or page["as_of"]
             pages.append(page)
             if page.get("next_after_id") is None:
                 break
             after = page["next_after_id"]
         with self.db.transaction() as conn:
-            self._store_base(conn, base)
             for page in pages:
                 self._store_members(conn, page["members"])
-            LocalDB.put_meta(conn, "members_as_of", base["as_of"])
+            LocalDB.put_meta(conn, "members_as_of", as_of)
 
     def _store_base(self, conn, base: dict) -> None:
         conn.execute("DELETE FROM dishes")

@@ -116,13 +116,15 @@ class Pusher:
 
     def __init__(self, outbox: Outbox, client: ServerClient, connectivity: Connectivity, *,
                  interval_s: float, resync_interval_s: float, refresh: Callable[[], None],
-                 clock: Callable[[], datetime], timeout_s: float) -> None:
+                 clock: Callable[[], datetime], timeout_s: float,
+                 refresh_members: Callable[[], None] | None = None) -> None:
         self.outbox = outbox
         self.client = client
         self.connectivity = connectivity
         self.interval_s = interval_s
         self.resync_interval_s = resync_interval_s
         self.refresh = refresh
+        self.refresh_members = refresh_members
         self.clock = clock
         self.timeout_s = timeout_s
         self.last_synced_at: str | None = outbox.db.get_meta("last_synced_at")
@@ -154,6 +156,8 @@ class Pusher:
                     self.refresh_wanted.clear()
                     self._refreshed_at = time.monotonic()
                     self.refresh()
+                elif reachable and self.refresh_members is not None:
+                    self.refresh_members()  # balances and allowances change all day: keep up with them
             except Unreachable:
                 self.connectivity.mark_offline()
                 reachable = False

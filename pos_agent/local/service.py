@@ -37,7 +37,7 @@ class LocalService:
         self.outbox = Outbox(self.db, config.sync_batch_size)
         self.pusher = Pusher(self.outbox, self.client, self.connectivity, interval_s=config.sync_interval_s,
                              resync_interval_s=config.resync_interval_s, refresh=self._refresh, clock=clock,
-                             timeout_s=config.forward_timeout_s)
+                             timeout_s=config.forward_timeout_s, refresh_members=self._refresh_members)
         self.sessions = Sessions(self.db, self.client, self.copy, self.connectivity, store_id,
                                  hours=config.session_hours, clock=clock, timeout_s=config.forward_timeout_s)
         self.till = Till(config=config, db=self.db, copy=self.copy, outbox=self.outbox, pusher=self.pusher,
@@ -61,6 +61,10 @@ class LocalService:
             self._full_done = True
         else:
             self.copy.refresh()
+
+    def _refresh_members(self) -> None:
+        if self._full_done:
+            self.copy.refresh_members()
 
     def resync(self) -> None:
         """A full resync now (raises remote.Unreachable / Refused)."""

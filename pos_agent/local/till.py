@@ -87,6 +87,14 @@ class Till:
     # --- reading ---------------------------------------------------------------------------------
 
     def menu(self) -> dict:
+        if self.connectivity.online or not self.copy.loaded:
+            try:  # the sold-out flags of a moment ago, when the server answers
+                self.copy.refresh_base() if self.copy.loaded else self.copy.full_resync()
+                self.connectivity.mark_online()
+            except Unreachable:
+                self.connectivity.mark_offline()
+            except Refused as refused:
+                log.warning("menu refresh refused: %s", refused)
         return {"dishes": [{"id": d["id"], "name": d["name"], "name_en": d.get("name_en", ""),
                             "price_cents": d["price_cents"], "category": d["category"], "station": d["station"],
                             "is_sold_out": bool(d["is_sold_out"])}
@@ -427,6 +435,12 @@ class Till:
 
     def _require_copy(self) -> None:
         if not self.copy.loaded:
+            try:
+                self.copy.full_resync()
+                self.connectivity.mark_online()
+                return
+            except (Unreachable, Refused):
+                pass
             raise TillError(503, "local_copy_missing",
                             "本机还没有菜单和会员资料，请联网后再试 / The agent has no local copy of the store yet")
 
