@@ -26,7 +26,8 @@ blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="On-site age
 class SnapshotQuery(Schema):
     part = fields.String(load_default="base", validate=validate.OneOf(["base", "members"]))
     since = fields.AwareDateTime(load_default=None, metadata={"description": "members changed since (ISO 8601)"})
-    after_id = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1),
+                           metadata={"description": "members after this id (the last page's `next_after`)"})
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=service.MEMBER_PAGE_MAX))
 
 
@@ -49,18 +50,19 @@ def _device() -> Device:
 
 
 @blp.route("/stores/<id:store_id>/snapshot", methods=["GET"])
-@requires(Permission.DEVICE_SYNC, devices=True)
+@requires(Permission.MENU_READ, devices=True)
 @blp.arguments(SnapshotQuery, location="query")
 def snapshot(query, store_id):
     """The local copy an agent keeps: `part=base` (store, menu, tables, tiers and rules, staff
-    with credential hashes) or `part=members` (paged by `after_id`; `since` for changes only),
-    each member with the offline allowance signed for this store."""
+    with credential hashes) or `part=members` (paged by `after`; `since` for changes only),
+    each member with the offline allowance signed for this store. Devices only."""
+    _device()  # it carries credential hashes: never for a person's token
     require_store(store_id)
     store = get_scoped_or_404(Store, store_id)
     now = utcnow()
     if query["part"] == "members":
         since = query["since"].astimezone(UTC) if query["since"] else None
-        return json_response(service.snapshot_members(store, since=since, after_id=query["after_id"],
+        return json_response(service.snapshot_members(store, since=since, after_id=query["after"],
                                                       limit=query["limit"], now=now), 200)
     return json_response(service.snapshot_base(store, now), 200)
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import selectinload
 from app.actor import Actor
 from app.auth.models import Device, Staff
 from app.auth.permissions import Role
-from app.db import db
+from app.db import begin_write, db
 from app.errors import APIError, Conflict, NotFound, Unprocessable
 from app.events.service import printed_at_source
 from app.idempotency import IdempotencyRecord, fingerprint, run_once
@@ -137,7 +137,7 @@ def snapshot_members(store: Store, *, since: datetime | None, after_id: int, lim
     return {
         "as_of": _iso(now),
         "members": [member_json(m, store, now) for m in rows],
-        "next_after_id": rows[-1].id if len(rows) == limit else None,
+        "next_after": rows[-1].id if len(rows) == limit else None,
     }
 
 
@@ -179,6 +179,7 @@ def apply_batch(batch: contract.SyncBatch, device: Device, now: datetime) -> dic
     # A batch key sent again with other operations is answered operation by operation: each
     # operation's own key still applies it at most once.
     results = [apply_operation(op, device, now) for op in batch.operations]
+    begin_write()
     device = db.session.get(Device, device.id)
     device.last_seen_at = now
     body = contract.SyncResult(batch.batch_key, tuple(contract.OperationResult.from_dict(r) for r in results))
@@ -195,6 +196,7 @@ def apply_operation(op: contract.SyncOperation, device: Device, now: datetime) -
     merchant_id = device.merchant_id
     key = _record_key("op", op.key, device)
     payload = _op_fingerprint(op)
+    begin_write()  # each operation is a write transaction of its own
     try:
         body, _ = run_once(merchant_id, key, "sync_op", payload, lambda: (_apply(op, device).to_dict(), 200))
         return body
@@ -205,6 +207,8 @@ def apply_operation(op: contract.SyncOperation, device: Device, now: datetime) -
             # An online forward the server refuses is the till's answer (a dish sold out): nothing
             # happened at the till, so nothing is kept and the till may try again.
             return contract.OperationResult(op.key, "refused", error=failure).to_dict()
+
+    begin_write()
 
     def refuse() -> tuple[dict, int]:
         db.session.add(SyncFlag(merchant_id=merchant_id, store_id=device.store_id, device_id=device.id,

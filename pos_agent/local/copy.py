@@ -41,11 +41,11 @@ class LocalCopy:
         base = self._snapshot(part="base")
         pages, after = [], 0
         while True:
-            page = self._snapshot(part="members", after_id=after, limit=MEMBER_PAGE)
+            page = self._snapshot(part="members", after=after, limit=MEMBER_PAGE)
             pages.append(page)
-            if page.get("next_after_id") is None:
+            if page.get("next_after") is None:
                 break
-            after = page["next_after_id"]
+            after = page["next_after"]
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM members")
             conn.execute("DELETE FROM member_keys")
@@ -87,12 +87,12 @@ class LocalCopy:
             query["since"] = (datetime.fromisoformat(since) - SINCE_MARGIN).isoformat()
         pages, after, as_of = [], 0, None
         while True:
-            page = self._snapshot(**query, after_id=after)
+            page = self._snapshot(**query, after=after)
             as_of = as_of or page["as_of"]
             pages.append(page)
-            if page.get("next_after_id") is None:
+            if page.get("next_after") is None:
                 break
-            after = page["next_after_id"]
+            after = page["next_after"]
         with self.db.transaction() as conn:
             for page in pages:
                 self._store_members(conn, page["members"])

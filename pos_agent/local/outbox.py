@@ -136,6 +136,9 @@ class Pusher:
         self.refresh_wanted = threading.Event()
         self.refresh_wanted.set()  # a full read of the local copy at start
 
+    def mark_refreshed(self) -> None:
+        self._refreshed_at = time.monotonic()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="outbox-pusher", daemon=True)
         self._thread.start()

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import AgentConfig
 from ..printing.spooler import PrintSpooler
-from ..remote import ServerClient
+from ..remote import Refused, ServerClient, Unreachable
 from .connectivity import Connectivity
 from .copy import LocalCopy
 from .db import LOCAL_FILE, LocalDB
@@ -48,6 +48,14 @@ class LocalService:
         self._full_done = False
 
     def start(self) -> None:
+        """Read the local copy afresh before the till is served (when the server answers), print
+        what a stop interrupted, then push and refresh in the background."""
+        try:
+            self.resync()
+            self.pusher.refresh_wanted.clear()
+            self.pusher.mark_refreshed()
+        except (Unreachable, Refused) as exc:
+            log.warning("no fresh local copy at start (%s); selling from the one kept", exc)
         self.till.print_unprinted()
         self.pusher.start()
 

@@ -169,11 +169,11 @@ def test_snapshot_and_store_setting(make, db):
     assert any(s["id"] == cashier.id and s["password_hash"] for s in base["staff"])
     members = [create_member(make, tenant) for _ in range(3)]
     page = device_api.get(f"/stores/{tenant.store.id}/snapshot?part=members&limit=2").get_json()
-    assert len(page["members"]) == 2 and page["next_after_id"] == page["members"][-1]["id"]
+    assert len(page["members"]) == 2 and page["next_after"] == page["members"][-1]["id"]
     rest = device_api.get(f"/stores/{tenant.store.id}/snapshot?part=members&limit=2"
-                          f"&after_id={page['next_after_id']}").get_json()
+                          f"&after={page['next_after']}").get_json()
     assert [m["id"] for m in page["members"] + rest["members"]] == [m["id"] for m in members]
-    assert rest["next_after_id"] is None
+    assert rest["next_after"] is None
     # Staff tokens cannot read it; devices cannot push for another store.
     assert owner.get(f"/stores/{tenant.store.id}/snapshot").status_code == 403
 
