@@ -150,7 +150,8 @@ def parse_config(data: Any) -> AgentConfig:
     if not server_url.startswith(("http://", "https://")):
         raise ConfigError(f"server_url: must start with http:// or https://, got {server_url!r}")
     token = _resolve_env(root.text("device_token"), "device_token")
-    store = _parse_store(root.section("store"))
+    # Optional: without it, receipts carry the store's name, address and phone from the server.
+    store = _parse_store(root.section("store", optional=True))
     http = root.section("http", optional=True)
     printers = tuple(_parse_printer(s) for s in root.items("printers"))
     readers = tuple(_parse_reader(s) for s in root.items("readers"))
@@ -187,7 +188,7 @@ def _parse_store(s: _Section) -> StoreInfo:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"{s.key('timezone')}: unknown time zone {tz!r}") from exc
     store = StoreInfo(
-        name=s.text("name"),
+        name=s.text("name", ""),
         address=s.text("address", ""),
         phone=s.text("phone", ""),
         footer=s.text_list("footer"),
