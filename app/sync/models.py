@@ -72,3 +72,17 @@ class MemberDebt(TenantMixin, TimestampMixin, db.Model):
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
     status: Mapped[DebtStatus] = mapped_column(IntEnumType(DebtStatus), default=DebtStatus.OPEN)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgentSyncState(TenantMixin, db.Model):
+    """What an on-site agent last reported of its outbox: for the manager to see each store's
+    agent, when it was last seen and how many sales wait to reach the server."""
+
+    __tablename__ = "agent_sync_state"
+
+    device_id: Mapped[int] = mapped_column(sa.ForeignKey("device.id", ondelete="CASCADE"), primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), index=True)
+    outbox_pending: Mapped[int] = mapped_column(default=0)
+    oldest_unsynced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -37,6 +37,16 @@ class FlagQuery(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
+class AgentReport(Schema):
+    outbox_pending = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**9))
+    oldest_unsynced_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    last_synced_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class AgentQuery(Schema):
+    store_id = QueryId(load_default=None)
+
+
 class DebtQuery(Schema):
     member_id = QueryId(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
@@ -100,3 +110,26 @@ def list_debts(query):
     """What members owe from offline stored-value payments their balance could not cover."""
     debts = service.list_debts(current_actor().merchant_id, member_id=query["member_id"], limit=query["limit"])
     return json_response({"debts": [service.debt_json(d) for d in debts]}, 200)
+
+
+@blp.route("/sync/state", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.arguments(AgentReport)
+def report_state(data):
+    """The agent's own report: its outbox depth, oldest unsynced sale and last sync (it is seen now)."""
+    now = utcnow()
+    service.report_state(_device(), outbox_pending=data["outbox_pending"],
+                         oldest_unsynced_at=data["oldest_unsynced_at"], last_synced_at=data["last_synced_at"],
+                         now=now)
+    db.session.commit()
+    return json_response({"reported_at": now.isoformat()}, 200)
+
+
+@blp.route("/sync/agents", methods=["GET"])
+@requires(Permission.AUDIT_READ)
+@blp.arguments(AgentQuery, location="query")
+def list_agents(query):
+    """Each store's on-site agents: last seen, and the sales waiting in their outbox."""
+    if query["store_id"] is not None:
+        require_store(query["store_id"])
+    return json_response({"agents": service.agents_json(current_actor().merchant_id, query["store_id"])}, 200)

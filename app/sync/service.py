@@ -45,7 +45,7 @@ from app.orders.kitchen import ItemRequest
 from app.orders.models import Order
 from app.orders.settlement import HonouredTerms, SettleRequest, TenderRequest
 from app.orders.state import OrderStatus
-from app.sync.models import FlagKind, MemberDebt, SyncFlag
+from app.sync.models import AgentSyncState, FlagKind, MemberDebt, SyncFlag
 from app.tables.models import DiningTable
 from app.tenants.models import Store
 from tablerules import sync as contract
@@ -425,3 +425,34 @@ def list_debts(merchant_id: int, *, member_id: int | None, limit: int) -> Sequen
     if member_id is not None:
         query = query.where(MemberDebt.member_id == member_id)
     return list(db.session.scalars(query.limit(limit)))
+
+
+# --- the agents' own report ---------------------------------------------------------------------
+
+def report_state(device: Device, *, outbox_pending: int, oldest_unsynced_at: datetime | None,
+                 last_synced_at: datetime | None, now: datetime) -> AgentSyncState:
+    """An agent says how many sales wait in its outbox; it is seen now."""
+    device = db.session.get(Device, device.id)
+    device.last_seen_at = now
+    state = db.session.get(AgentSyncState, device.id)
+    if state is None:
+        state = AgentSyncState(device_id=device.id, merchant_id=device.merchant_id, store_id=device.store_id,
+                               reported_at=now)
+        db.session.add(state)
+    state.outbox_pending, state.oldest_unsynced_at = outbox_pending, oldest_unsynced_at
+    state.last_synced_at, state.reported_at = last_synced_at, now
+    return state
+
+
+def agents_json(merchant_id: int, store_id: int | None) -> list[dict]:
+    """Each store's agents: when last seen, and what their outbox holds as they last said."""
+    query = (sa.select(Device, AgentSyncState).outerjoin(AgentSyncState, AgentSyncState.device_id == Device.id)
+             .where(Device.merchant_id == merchant_id, Device.revoked_at.is_(None)).order_by(Device.id))
+    if store_id is not None:
+        query = query.where(Device.store_id == store_id)
+    return [{"device_id": device.id, "store_id": device.store_id, "name": device.name,
+             "last_seen_at": _iso(device.last_seen_at),
+             "outbox_pending": state.outbox_pending if state else None,
+             "oldest_unsynced_at": _iso(state.oldest_unsynced_at) if state else None,
+             "last_synced_at": _iso(state.last_synced_at) if state else None}
+            for device, state in db.session.execute(query)]

@@ -67,6 +67,23 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_sync_flag_order_id'), ['order_id'], unique=False)
         batch_op.create_index('ix_sync_flag_store_open', ['store_id', 'resolved_at'], unique=False)
 
+    op.create_table('agent_sync_state',
+    sa.Column('device_id', sa.Integer(), nullable=False),
+    sa.Column('store_id', sa.Integer(), nullable=False),
+    sa.Column('outbox_pending', sa.Integer(), nullable=False),
+    sa.Column('oldest_unsynced_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_synced_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reported_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['device_id'], ['device.id'], name=op.f('fk_agent_sync_state_device_id_device'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_agent_sync_state_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_agent_sync_state_store_id_store'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('device_id', name=op.f('pk_agent_sync_state'))
+    )
+    with op.batch_alter_table('agent_sync_state', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_agent_sync_state_merchant_id'), ['merchant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_agent_sync_state_store_id'), ['store_id'], unique=False)
+
     with op.batch_alter_table('customer_order', schema=None) as batch_op:
         batch_op.add_column(sa.Column('client_order_id', sa.String(length=36), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_customer_order_store_id_client_order_id'), ['store_id', 'client_order_id'])
@@ -99,4 +116,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_member_debt_member_id'))
 
     op.drop_table('member_debt')
+    with op.batch_alter_table('agent_sync_state', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_agent_sync_state_store_id'))
+        batch_op.drop_index(batch_op.f('ix_agent_sync_state_merchant_id'))
+
+    op.drop_table('agent_sync_state')
     # ### end Alembic commands ###

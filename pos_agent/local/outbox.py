@@ -176,8 +176,11 @@ class Pusher:
             self.connectivity.wake.clear()
 
     def _ping(self) -> bool:
+        """Tell the server how the outbox stands (it also learns the agent is alive)."""
         try:
-            self.client.get("/api/v1/devices/me", timeout_s=self.timeout_s)
+            self.client.post("/api/v1/sync/state", {
+                "outbox_pending": self.outbox.pending_sales(), "oldest_unsynced_at": self.outbox.oldest_pending_at(),
+                "last_synced_at": self.last_synced_at}, timeout_s=self.timeout_s)
         except Unreachable:
             self.connectivity.mark_offline()
             return False

@@ -187,3 +187,18 @@ def test_bad_batches_are_refused_whole(make, db):
     assert response.status_code == 422
     assert response.get_json()["error"]["details"]["field"] == "operations[0].tenders[0].amount_cents"
     assert _count(db, Order) == 0
+
+
+def test_each_store_agent_reports_its_outbox(make, db):
+    tenant, owner, device_api, device, _cashier, _dish = _setup(make)
+    listed = owner.get(f"/sync/agents?store_id={tenant.store.id}").get_json()["agents"]
+    assert [(a["device_id"], a["outbox_pending"], a["last_seen_at"]) for a in listed] == [(device.id, None, None)]
+    response = device_api.post("/sync/state", json={"outbox_pending": 7,
+                                                    "oldest_unsynced_at": "2026-11-29T04:00:00+00:00",
+                                                    "last_synced_at": None})
+    assert response.status_code == 200, response.get_json()
+    agent = owner.get("/sync/agents").get_json()["agents"][0]
+    assert agent["outbox_pending"] == 7 and agent["last_seen_at"] and agent["oldest_unsynced_at"].startswith(
+        "2026-11-29T04:00:00")
+    assert device_api.post("/sync/state", json={"outbox_pending": -1}).status_code == 422
+    assert owner.post("/sync/state", json={"outbox_pending": 1}).status_code == 403
