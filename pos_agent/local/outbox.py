@@ -5,7 +5,7 @@ SQLite transaction that records it locally, before the till gets its answer. The
 the outbox in order, in batches: a batch's key is written beside its operations before it is
 sent, so after a crash or a lost answer the same batch goes again with the same key, and the
 server (which applies every operation at most once, by its own key) answers it as before.
-While the server is unreachable the pusher backs off (doubling up to a minute, with jitter).
+While the server is unreachable the pusher backs off (doubling up to 10 s, with jitter).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .db import LocalDB, dumps
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
-MAX_BACKOFF_S = 60.0
+MAX_BACKOFF_S = 10.0  # a store back online syncs within seconds, not minutes
 
 
 class Outbox:
