@@ -163,6 +163,7 @@ def _register_subscribers(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from app.cli import demo_cli, tenants_cli
+    from app.housekeeping import housekeeping_cli
     from app.outbox.cli import outbox_cli
     from app.scheduler import scheduler_cli
 
@@ -170,3 +171,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(housekeeping_cli)
