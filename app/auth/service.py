@@ -84,13 +84,6 @@ def log_in_with_password(username: str, password: str, *, address: str | None) -
         return verify_credentials(username, password)
 
 
-def account_lock(staff: Staff) -> int:
-    """Seconds left on this account's login lock (0: not locked)."""
-    from app.auth.throttle import throttle
-
-    return throttle().account_lock_left(staff.username)
-
-
 def unlock_staff(actor: Actor, staff: Staff) -> bool:
     """Lift an account's login lock before it runs out and clear its failures; audited.
     Answers whether it was locked."""

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import Flask, current_app
-from flask_babel import gettext
+from flask_babel import ngettext
 
 from app.errors import APIError
 
@@ -47,8 +47,9 @@ class TooManyAttempts(APIError):
     error_code = "too_many_attempts"
 
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(gettext("Too many failed login attempts. Please try again in %(minutes)s minutes.",
-                                 minutes=max(1, math.ceil(retry_after_s / 60))),
+        minutes = max(1, math.ceil(retry_after_s / 60))
+        super().__init__(ngettext("Too many failed login attempts. Please try again in %(num)s minute.",
+                                  "Too many failed login attempts. Please try again in %(num)s minutes.", minutes),
                          details={"retry_after_s": retry_after_s})
         self.retry_after_s = retry_after_s
 
@@ -83,6 +84,9 @@ class Refusal:
 class MemoryStore:
     """Counters in this process, behind one lock."""
 
+    SWEEP_ABOVE = 10_000
+    errors: tuple[type[BaseException], ...] = ()
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
@@ -103,9 +107,16 @@ class MemoryStore:
             return 0.0
         return until - now
 
+    def _sweep(self, now: float) -> None:
+        """Forget ended counters and locks once there are many (names sprayed by a guesser)."""
+        if len(self._counts) + len(self._locks) > self.SWEEP_ABOVE:
+            self._counts = {key: value for key, value in self._counts.items() if value[1] > now}
+            self._locks = {key: until for key, until in self._locks.items() if until > now}
+
     def acquire(self, subjects: list[tuple[str, str, int]], limits: Limits) -> Refusal | None:
         with self._lock:
             now = self._clock()
+            self._sweep(now)
             for scope, subject, maximum in subjects:
                 key = (scope, subject)
                 left = self._lock_left(key, now)
@@ -207,6 +218,7 @@ class RedisStore:
         import redis
 
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.errors = (redis.exceptions.RedisError,)
         self.prefix = prefix
         self._acquire = self.redis.register_script(_ACQUIRE)
         self._fail = self.redis.register_script(_FAIL)
@@ -260,6 +272,16 @@ class LoginThrottle:
     def __init__(self, store: MemoryStore | RedisStore, limits: Limits) -> None:
         self.store = store
         self.limits = limits
+        # Should Redis be unreachable, count in this process meanwhile: logins keep working,
+        # and guessing is still limited (per worker).
+        self.fallback = MemoryStore()
+
+    def _call(self, method: str, *args):
+        try:
+            return getattr(self.store, method)(*args)
+        except self.store.errors as error:
+            log.warning("login throttle store unreachable, counting in this process: %s", error)
+            return getattr(self.fallback, method)(*args)
 
     def _subjects(self, username: str, address: str) -> list[tuple[str, str, int]]:
         return [(ACCOUNT, _account(username), self.limits.account_failures),
@@ -272,31 +294,34 @@ class LoginThrottle:
         raising `failure` (wrong credentials) counts as a failed attempt; returning is a
         success, which clears the account's counter; any other error gives the slots back."""
         subjects = self._subjects(username, address or "")
-        refusal = self.store.acquire(subjects, self.limits)
+        refusal = self._call("acquire", subjects, self.limits)
         if refusal is not None:
             raise TooManyAttempts(refusal.retry_after_s)
         try:
             yield
         except failure:
-            for scope in self.store.fail(subjects, self.limits):
+            for scope in self._call("fail", subjects, self.limits):
                 subject = next(subject for kind, subject, _ in subjects if kind == scope)
                 log.warning("login locked for %s s: %s %s", self.limits.lockout_s, scope, subject)
                 if on_lockout is not None:
                     on_lockout(scope, subject)
             raise
         except BaseException:
-            self.store.release(subjects)
+            self._call("release", subjects)
             raise
-        self.store.release(subjects, clear=(ACCOUNT,))
+        self._call("release", subjects, (ACCOUNT,))
 
     def account_lock_left(self, username: str) -> int:
-        return self.store.lock_left(ACCOUNT, _account(username))
+        return max(self._call("lock_left", ACCOUNT, _account(username)),
+                   self.fallback.lock_left(ACCOUNT, _account(username)))
 
     def unlock_account(self, username: str) -> bool:
         """Lift an account's lock and clear its counter; True when it was locked."""
-        return self.store.unlock(ACCOUNT, _account(username))
+        in_fallback = self.fallback.unlock(ACCOUNT, _account(username))
+        return self._call("unlock", ACCOUNT, _account(username)) or in_fallback
 
     def reset(self) -> None:
+        self.fallback.reset()
         self.store.reset()
 
 

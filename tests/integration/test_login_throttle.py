@@ -240,6 +240,21 @@ def test_an_error_that_is_not_a_wrong_password_gives_its_slot_back(kind):
         store.reset()
 
 
+def test_with_redis_unreachable_logins_work_and_are_still_throttled(app, make):
+    tenant = make.tenant()
+    previous = app.extensions[EXTENSION]
+    app.extensions[EXTENSION] = LoginThrottle(RedisStore("redis://127.0.0.1:1/0", "tableloop:nowhere"), LIMITS)
+    try:
+        assert _token(make.client, tenant.owner.username, make.PASSWORD).status_code == 200
+        for _ in range(5):
+            assert _token(make.client, tenant.owner.username, "wrong-password").status_code == 401
+        refused = _token(make.client, tenant.owner.username, make.PASSWORD)
+        assert refused.status_code == 429, refused.get_json()
+        assert _audit(make.api(make.staff(tenant, "manager")), "staff.lockout")[0]["object_id"] == tenant.owner.id
+    finally:
+        app.extensions[EXTENSION] = previous
+
+
 def test_memory_counters_end_with_their_window():
     now = [1000.0]
     store = MemoryStore(clock=lambda: now[0])
