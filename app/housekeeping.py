@@ -2,9 +2,12 @@
 
 - Idempotency records answer a retried request with its first answer. A client retries within
   minutes (an on-site agent within its offline days), so a record is kept for
-  IDEMPOTENCY_RETENTION_DAYS after its request, then deleted. A key sent again after that is
-  still never applied twice: the orders and ledger entries it made carry the key under their
-  own UNIQUE constraints, and the request is refused (409 `idempotency_key_expired`).
+  IDEMPOTENCY_RETENTION_DAYS after its request, then deleted. Where the change itself keeps
+  the key under a UNIQUE constraint (orders, ledger entries: top-ups, stored value and points
+  spent or refunded, adjustments; coupon events), a key sent again after that is refused
+  (409 `idempotency_key_expired`); for the rest (adding items to an order, a refund of cash
+  only, a shift close) the record is the only memory of the key, so the retention must outlast
+  every client's retries by far.
 - Outbox messages: a sent one is kept OUTBOX_RETENTION_DAYS after it was sent (its key still
   stops the same event from being queued again), a refused or dead one
   OUTBOX_FAILED_RETENTION_DAYS after its last attempt, for inspection. A pending message, or

@@ -6,8 +6,8 @@ attempt rolls its record back with everything else, so a retry runs afresh. A ke
 a different body answers 409 `idempotency_key_reused`.
 
 Records expire after IDEMPOTENCY_RETENTION_DAYS (app/housekeeping.py). A key sent again after
-that finds the orders and ledger entries it made under their own UNIQUE key constraints and is
-refused with 409 `idempotency_key_expired`: still nothing is applied twice.
+that which finds the order or ledger entries it made under their own UNIQUE key constraints is
+refused with 409 `idempotency_key_expired`.
 """
 
 from __future__ import annotations

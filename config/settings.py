@@ -57,9 +57,9 @@ class Config:
     PROXY_FIX_X_FOR = int(_env("PROXY_FIX_X_FOR", "0"))  # type: ignore[arg-type]
 
     # Housekeeping (`flask housekeeping run`, and the scheduler's daily job): idempotency records
-    # are kept this long after their request (a replay of an older key runs afresh, but every
-    # ledger entry has its own unique key, so nothing is applied twice); delivered outbox
-    # messages this long, refused or dead ones longer for inspection. Deleted in batches.
+    # are kept this long after their request: far longer than any client retries (see
+    # app/housekeeping.py); delivered outbox messages this long, refused or dead ones longer
+    # for inspection. Deleted in batches.
     IDEMPOTENCY_RETENTION_DAYS = int(_env("IDEMPOTENCY_RETENTION_DAYS", "30"))  # type: ignore[arg-type]
     OUTBOX_RETENTION_DAYS = int(_env("OUTBOX_RETENTION_DAYS", "30"))  # type: ignore[arg-type]
     OUTBOX_FAILED_RETENTION_DAYS = int(_env("OUTBOX_FAILED_RETENTION_DAYS", "90"))  # type: ignore[arg-type]
