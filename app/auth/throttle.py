@@ -66,8 +66,13 @@ class Limits:
 
     @classmethod
     def from_config(cls, config) -> Limits:
-        return cls(int(config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]), int(config["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
-                   int(config["LOGIN_FAILURE_WINDOW_SECONDS"]), int(config["LOGIN_LOCKOUT_SECONDS"]))
+        names = ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_ADDRESS", "LOGIN_FAILURE_WINDOW_SECONDS",
+                 "LOGIN_LOCKOUT_SECONDS")
+        values = [int(config[name]) for name in names]
+        wrong = [name for name, value in zip(names, values, strict=True) if value < 1]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} must be at least 1")
+        return cls(*values)
 
 
 @dataclass(frozen=True)

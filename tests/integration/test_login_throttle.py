@@ -106,6 +106,36 @@ def test_twenty_failures_from_one_address_lock_the_address(make, backend):
     assert _token(make.client, tenant.owner.username, make.PASSWORD, address="10.0.0.8").status_code == 200
 
 
+def test_a_forwarded_for_header_is_ignored_unless_a_proxy_is_trusted(app, make, db, backend):
+    tenant = make.tenant()
+    # Straight to the server: X-Forwarded-For is the client's say-so, not its address.
+    for n in range(20):
+        response = make.client.post("/api/v1/auth/token", json={"username": f"guess{n}", "password": "wrong-pass"},
+                                    headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                                    environ_base={"REMOTE_ADDR": "10.0.0.9"})
+        assert response.status_code == 401
+    assert _token(make.client, tenant.owner.username, make.PASSWORD, address="10.0.0.9").status_code == 429
+
+    # Behind one trusted proxy, the address it forwards is the client's.
+    from app import create_app
+
+    proxied = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "TESTING": True,
+                          "REDIS_URL": None, "PROXY_FIX_X_FOR": 1})
+    client = proxied.test_client()
+    owner_id, owner_name = tenant.owner.id, tenant.owner.username
+    db.session.commit()  # no snapshot of this test's session across the other app's writes
+    for _ in range(5):
+        response = client.post("/api/v1/auth/token", json={"username": owner_name, "password": "wrong-pass"},
+                               headers={"X-Forwarded-For": "203.0.113.9"}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+        assert response.status_code == 401
+    lockout = _audit(make.api(make.staff(tenant, "manager")), "staff.lockout")[0]
+    assert (lockout["object_id"], lockout["ip"]) == (owner_id, "203.0.113.9")
+    with proxied.app_context():
+        from app.extensions import db as proxied_db
+
+        proxied_db.engine.dispose()
+
+
 def test_an_owner_unlocks_an_account_early_and_it_is_audited(make, backend):
     tenant = make.tenant()
     cashier = make.staff(tenant, "cashier")
@@ -271,3 +301,10 @@ def test_memory_counters_end_with_their_window():
     assert throttle.account_lock_left("zhao") == 0
     with throttle.attempt("zhao", "10.5.0.1", failure=ValueError):
         pass
+
+
+@pytest.mark.parametrize("name", ["LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_ADDRESS",
+                                  "LOGIN_FAILURE_WINDOW_SECONDS", "LOGIN_LOCKOUT_SECONDS"])
+def test_a_limit_under_one_is_refused_at_start(app, name):
+    with pytest.raises(ValueError, match=name):
+        Limits.from_config({**app.config, name: 0})
