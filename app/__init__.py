@@ -33,6 +33,11 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     if issubclass(config_class, ProductionConfig):
         ProductionConfig.check(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config.get("PROXY_FIX_X_FOR"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     _init_extensions(app)
     _register_api(app)
@@ -64,6 +69,9 @@ def _init_extensions(app: Flask) -> None:
     from app.events.doorbell import make_doorbell
 
     app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"])
+    from app.auth import throttle
+
+    throttle.init_app(app)
 
 
 def _register_api(app: Flask) -> None:
@@ -156,6 +164,7 @@ def _register_subscribers(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from app.cli import demo_cli, tenants_cli
+    from app.housekeeping import housekeeping_cli
     from app.outbox.cli import outbox_cli
     from app.scheduler import scheduler_cli
 
@@ -163,3 +172,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(housekeeping_cli)
