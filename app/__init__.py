@@ -19,7 +19,7 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     """Build the app from a config class, or from the environment's class plus overrides."""
     import os
 
-    from app import security
+    from app import secretbox, security
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     if isinstance(config, type):
@@ -33,6 +33,7 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     if issubclass(config_class, ProductionConfig):
         ProductionConfig.check(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    secretbox.init_app(app)
 
     _init_extensions(app)
     _register_api(app)
