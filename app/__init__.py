@@ -125,6 +125,7 @@ def _register_pages(app: Flask) -> None:
     from app.tables.pages import bp as tables_pages_bp
     from app.wechat.callback import bp as wechat_callback_bp
     from app.wechat.pages import bp as wechat_pages_bp
+    from app.wechat.settings_pages import bp as wechat_settings_pages_bp
 
     app.register_blueprint(pages_bp)
     app.register_blueprint(member_pages_bp)
@@ -132,6 +133,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(tables_pages_bp)
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)
+    app.register_blueprint(wechat_settings_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 
@@ -155,11 +157,12 @@ def _register_subscribers(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from app.cli import demo_cli, tenants_cli
+    from app.cli import demo_cli, secrets_cli, tenants_cli
     from app.outbox.cli import outbox_cli
     from app.scheduler import scheduler_cli
 
     app.cli.add_command(tenants_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(secrets_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(outbox_cli)

@@ -209,7 +209,7 @@ def update_settings(change: Change, *, actor: Actor) -> tuple[WeChatSettings, li
         settings = WeChatSettings(merchant_id=actor.merchant_id, appid=appid, app_secret="", token="",
                                   encoding_aes_key=None, mch_id="", api_key="", templates={})
         db.session.add(settings)
-    changed: list[str] = []
+    changed: list[str] = ["appid"] if created else []
     for name in (*PLAIN, *SECRETS):
         if name in values and values[name] != (getattr(settings, name) or ""):
             setattr(settings, name, values[name])
