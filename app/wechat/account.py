@@ -8,6 +8,7 @@ change keeps its value; `clear` empties one on purpose.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ import requests
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext, lazy_gettext
+from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import WeChatClientException
 
 from app.actor import Actor
@@ -26,6 +28,8 @@ from app.errors import Conflict, Unprocessable
 from app.wechat.client import official_account
 from app.wechat.models import WeChatSettings
 from app.wechat.notify import SLOTS
+
+log = logging.getLogger(__name__)
 
 SECRETS = ("app_secret", "token", "encoding_aes_key", "api_key")
 PLAIN = ("appid", "mch_id")
@@ -222,7 +226,13 @@ def update_settings(change: Change, *, actor: Actor) -> tuple[WeChatSettings, li
         if name in change.clear and getattr(settings, name):
             setattr(settings, name, None if name == "encoding_aes_key" else "")
             cleared.append(name)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        # The same AppID saved by another merchant, or this merchant's first save twice, at once.
+        raise Conflict(gettext("This AppID is already set up for another merchant."),
+                       error_code="appid_taken") from None
     if created or changed or cleared:
         # Names only: an audit trail must never hold a secret.
         record("wechat_settings.created" if created else "wechat_settings.updated", settings, actor=actor,
@@ -275,6 +285,7 @@ def test_connection(merchant_id: int, now: datetime) -> ConnectionCheck:
     if not settings.app_secret:
         return result(False, "secret_missing", gettext("Set the AppSecret first."))
     client = official_account(settings)
+    appid = settings.appid
     db.session.commit()  # no transaction held while WeChat is called
     try:
         client._refresh(stale=client.session.get(client.access_token_key))
@@ -295,6 +306,9 @@ def test_connection(merchant_id: int, now: datetime) -> ConnectionCheck:
         return result(False, "wechat_unreachable", gettext("WeChat cannot be reached from this server."))
     except (ValueError, KeyError, TypeError):
         return result(False, "wechat_bad_answer", gettext("WeChat's answer could not be read."))
+    except Exception:  # e.g. the shared token lock (Redis) not obtained in time: still an answer
+        log.exception("connection test of %s failed", appid)
+        return result(False, "wechat_unreachable", gettext("WeChat cannot be reached from this server."))
     return result(True, "ok", gettext("Connected: WeChat accepted the AppID and AppSecret."))
 
 

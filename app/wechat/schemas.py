@@ -16,8 +16,8 @@ class FollowQrOut(Schema):
     scene = fields.String()
 
 
-def _secret(description: str) -> fields.String:
-    return fields.String(allow_none=True, load_default=None, load_only=True, validate=validate.Length(max=64),
+def _secret(description: str, max_length: int) -> fields.String:
+    return fields.String(allow_none=True, load_default=None, load_only=True, validate=validate.Length(max=max_length),
                          metadata={"description": description + " Write-only: never returned; null or left out "
                                    "keeps the current value."})
 
@@ -39,12 +39,13 @@ class WeChatSettingsOut(Schema):
 class WeChatSettingsIn(Schema):
     appid = fields.String(load_default=None, validate=validate.Length(max=32),
                           metadata={"description": "wx followed by 16 hex digits."})
-    app_secret = _secret("AppSecret of the official account.")
-    token = _secret("Token that signs WeChat's calls to the server callback (3-32 letters or digits).")
-    encoding_aes_key = _secret("EncodingAESKey for the safe (encrypted) message mode: 43 letters or digits.")
+    app_secret = _secret("AppSecret of the official account.", 64)
+    token = _secret("Token that signs WeChat's calls to the server callback (3-32 letters or digits).", 32)
+    encoding_aes_key = _secret("EncodingAESKey for the safe (encrypted) message mode: 43 letters or digits.", 43)
     mch_id = fields.String(load_default=None, validate=validate.Length(max=32),
-                           metadata={"description": "WeChat Pay merchant number (digits); \"\" for none."})
-    api_key = _secret("WeChat Pay v2 API key: 32 letters or digits.")
+                           metadata={"description": "WeChat Pay merchant number (digits); \"\" for none.",
+                                     "external_id": True})
+    api_key = _secret("WeChat Pay v2 API key: 32 letters or digits.", 32)
     templates = fields.Dict(load_default=None, keys=fields.String(validate=validate.Length(max=40)),
                             metadata={"description": "Replaces all templates: {kind: {\"template_id\": …, "
                                       "\"fields\": [keys] | {key: value name}} | null}."})
