@@ -314,3 +314,26 @@ def test_connection_when_nothing_listens(app, make, own_account):
     app.config["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{port}"
     body = api.post("/wechat/settings/test").get_json()
     assert body["ok"] is False and body["code"] == "wechat_unreachable"
+
+
+def test_no_get_answer_of_the_api_holds_a_secret(make):
+    """Every GET route without ids, as the owner, after the secrets are set (the audit log
+    and the OpenAPI document included)."""
+    from tests.routes import api_routes
+
+    tenant = make.tenant()
+    api = make.api(tenant.owner)
+    api.request("PUT", "/wechat/settings", json=FULL)
+    api.request("PUT", "/wechat/settings", json={"api_key": API_KEY[::-1]})
+    walked = 0
+    for route in api_routes(make.client.application):
+        if route.method != "GET" or route.args or "events" in route.rule:
+            continue  # event streams stay open
+        response = api.get(route.rule)
+        assert response.status_code < 500, route.rule
+        text = response.get_data(as_text=True)
+        assert_no_secret(text)
+        assert API_KEY[::-1] not in text
+        walked += 1
+    assert walked > 5
+    assert_no_secret(api.get("/api/openapi.json").get_data(as_text=True))
