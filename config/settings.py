@@ -32,6 +32,11 @@ class Config:
     """Shared defaults."""
 
     SECRET_KEY: str | None = _env("SECRET_KEY")
+    # Fernet keys, comma-separated, that encrypt merchants' WeChat secrets in the database: the
+    # first encrypts, all decrypt (rotation, see docs/deploy.md). Unset outside production, a
+    # key is derived from SECRET_KEY.
+    SECRETS_ENCRYPTION_KEYS: str | None = _env("SECRETS_ENCRYPTION_KEYS")
+    SECRETS_REQUIRE_KEY = False
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
         _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tableloop.sqlite3'}")  # type: ignore[arg-type]
     )
@@ -128,6 +133,7 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    SECRETS_REQUIRE_KEY = True
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "1") == "1"
     WECHAT_API_BASE_URL = _env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com")
     WECHAT_OAUTH_BASE_URL = _env("WECHAT_OAUTH_BASE_URL", "https://open.weixin.qq.com/connect")
@@ -141,6 +147,13 @@ class ProductionConfig(Config):
             raise RuntimeError(
                 "SECRET_KEY must be set to a random value of at least 32 characters in production "
                 "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+        # Each key's form is checked when the app builds its key ring (app.secretbox).
+        if not (config.get("SECRETS_ENCRYPTION_KEYS") or "").strip(" ,"):
+            raise RuntimeError(
+                "SECRETS_ENCRYPTION_KEYS must be set in production: merchants' WeChat secrets are "
+                "encrypted with it (python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')."
             )
 
 
