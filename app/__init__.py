@@ -69,6 +69,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_api(app: Flask) -> None:
     import swagger_ui_bundle
 
+    from app.analytics.routes import blp as analytics_blp
     from app.api import refuse_control_characters_in_urls
     from app.audit.routes import blp as audit_blp
     from app.auth.guard import guard_api_request
@@ -88,7 +89,7 @@ def _register_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp, wechat_blp, payments_blp):
+                      coupons_blp, wechat_blp, payments_blp, analytics_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them

@@ -1,0 +1,130 @@
+"""/api/v1/analytics: the member pyramid, a layer's members (also as CSV), one member's figures,
+and the merchant's pyramid thresholds. Managers and owners only."""
+
+from __future__ import annotations
+
+from flask import Response, url_for
+from flask_babel import get_locale
+from flask_smorest import Blueprint
+
+from app.analytics import schemas, service
+from app.analytics.export import members_csv
+from app.auth.guard import current_actor, id_argument, requires
+from app.auth.permissions import Permission
+from app.db import db, get_scoped_or_404, utcnow
+from app.errors import NotFound
+from app.members.models import Member
+from tablerules.rfm import Layer
+
+blp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
+                description="The member pyramid (RFM layers) and what each layer likes")
+
+id_argument("member_id", Member)
+
+
+def layer_of(value: str) -> Layer:
+    try:
+        return Layer(value)
+    except ValueError:
+        raise NotFound("layer") from None
+
+
+def layer_name(layer: Layer) -> str:
+    return layer.name_en if get_locale().language == "en" else layer.name_zh
+
+
+def _scoring(query: dict) -> service.Scoring:
+    return service.score_members(current_actor().merchant_id, query.get("as_of") or utcnow())
+
+
+def pyramid_body(scoring: service.Scoring) -> dict:
+    rows = scoring.summary()
+    return {
+        "as_of": scoring.as_of,
+        "window": {"months": scoring.window_months, "start": scoring.start, "end": scoring.as_of},
+        "thresholds": scoring.thresholds,
+        "totals": {"members": sum(r.members for r in rows), "visits": sum(r.visits for r in rows),
+                   "revenue_cents": sum(r.revenue_cents for r in rows)},
+        "layers": [{"layer": r.layer.value, "name": layer_name(r.layer), "name_zh": r.layer.name_zh,
+                    "name_en": r.layer.name_en, "rank": r.layer.rank, "members": r.members, "visits": r.visits,
+                    "revenue_cents": r.revenue_cents, "revenue_share_permille": r.revenue_share_permille,
+                    "avg_spend_per_visit_cents": r.avg_spend_per_visit_cents,
+                    "avg_spend_per_member_cents": r.avg_spend_per_member_cents,
+                    "members_url": url_for("analytics.layer_members", layer=r.layer.value)}
+                   for r in rows],
+    }
+
+
+@blp.route("/pyramid", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.arguments(schemas.AsOfQuery, location="query")
+@blp.response(200, schemas.PyramidOut)
+def pyramid(query):
+    """Each layer's members, visits, revenue, share of revenue and average spend, top first."""
+    return pyramid_body(_scoring(query))
+
+
+def page_of(members: list, page: int, per_page: int) -> tuple[list, int]:
+    pages = max(1, -(-len(members) // per_page))
+    return members[(page - 1) * per_page: page * per_page], pages
+
+
+@blp.route("/layers/<layer>/members", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.arguments(schemas.LayerMembersQuery, location="query")
+@blp.response(200, schemas.LayerMembersOut)
+def layer_members(query, layer):
+    """A layer's members, sorted (`sort`: spend, visits, last_visit, recency, joined, name) and
+    paged; each with a link to the member's page."""
+    chosen = layer_of(layer)
+    members = service.sorted_members(_scoring(query).of_layer(chosen), query["sort"], query["order"] == "desc")
+    shown, pages = page_of(members, query["page"], query["per_page"])
+    return {"layer": chosen.value, "total": len(members), "page": query["page"], "per_page": query["per_page"],
+            "pages": pages, "sort": query["sort"], "order": query["order"], "members": shown}
+
+
+@blp.route("/layers/<layer>/members.csv", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.arguments(schemas.CsvQuery, location="query")
+@blp.response(200, content_type="text/csv", description="Every member of the layer, as CSV")
+def layer_members_csv(query, layer):
+    chosen = layer_of(layer)
+    members = service.sorted_members(_scoring(query).of_layer(chosen), query["sort"], query["order"] == "desc")
+    filename = f"members-{chosen.value}-{(query.get('as_of') or utcnow()).date().isoformat()}.csv"
+    return Response(members_csv(members), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@blp.route("/members/<id:member_id>", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.arguments(schemas.AsOfQuery, location="query")
+@blp.response(200, schemas.MemberRfmOut)
+def member_rfm(query, member_id):
+    """One member's visits, spend, recency and layer."""
+    get_scoped_or_404(Member, member_id)
+    return next(m for m in _scoring(query).members if m.id == member_id)
+
+
+def settings_body(merchant_id: int) -> dict:
+    scoring = service.score_members(merchant_id, utcnow())
+    return {"window_months": scoring.window_months, "chosen": dict(scoring.chosen), "defaults": scoring.defaults,
+            "in_force": scoring.thresholds}
+
+
+@blp.route("/thresholds", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.response(200, schemas.SettingsOut)
+def get_thresholds():
+    """The window, the thresholds the merchant set, the defaults from its data, those in force."""
+    return settings_body(current_actor().merchant_id)
+
+
+@blp.route("/thresholds", methods=["PUT"])
+@requires(Permission.MEMBERS_CONFIG)
+@blp.arguments(schemas.SettingsIn)
+@blp.response(200, schemas.SettingsOut)
+def put_thresholds(data):
+    actor = current_actor()
+    service.update_settings(data, actor=actor, now=utcnow())
+    db.session.commit()
+    return settings_body(actor.merchant_id)

@@ -1,0 +1,144 @@
+"""The member pyramid of a merchant: every member scored by `tablerules.rfm` from one query over
+the bills, the layers summarised, a layer's members listed, and the merchant's thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext
+
+from app.actor import Actor
+from app.analytics import queries
+from app.analytics.models import THRESHOLD_FIELDS, PyramidSettings
+from app.audit.service import record
+from app.db import db
+from app.errors import Unprocessable
+from tablerules import rfm
+from tablerules.rfm import Figures, Layer, Thresholds
+
+
+@dataclass(frozen=True)
+class ScoredMember:
+    id: int
+    member_no: str
+    name: str
+    phone: str
+    tier_id: int
+    joined_at: datetime
+    visits: int
+    spend_cents: int
+    last_visit_at: datetime | None
+    figures: Figures
+    layer: Layer
+
+    @property
+    def recency_days(self) -> int:
+        return self.figures.seen_days
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The pyramid as of one moment: the window, the thresholds in force and every member."""
+
+    as_of: datetime
+    window_months: int
+    start: datetime
+    thresholds: Thresholds
+    defaults: Thresholds
+    chosen: Mapping[str, int | None]  # what the merchant set (None: the default)
+    members: list[ScoredMember]
+
+    def summary(self) -> list[rfm.LayerSummary]:
+        return rfm.summarise((m.layer, m.figures) for m in self.members)
+
+    def of_layer(self, layer: Layer) -> list[ScoredMember]:
+        return [m for m in self.members if m.layer is layer]
+
+
+def settings_of(merchant_id: int) -> PyramidSettings | None:
+    return db.session.scalar(sa.select(PyramidSettings).where(PyramidSettings.merchant_id == merchant_id))
+
+
+def score_members(merchant_id: int, as_of: datetime, *, window_months: int | None = None) -> Scoring:
+    """Every member of the merchant who had joined by `as_of`, scored and placed in a layer."""
+    settings = settings_of(merchant_id)
+    months = window_months or (settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS)
+    start = rfm.window_start(as_of, months)
+    rows = db.session.execute(queries.member_figures(merchant_id, start, as_of)).all()
+    figures = [rfm.figures(as_of, row.joined_at, row.visits, int(row.spend_cents), row.last_visit_at)
+               for row in rows]
+    chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
+    days = rfm.window_days(as_of, months)
+    defaults = rfm.default_thresholds(figures, days)
+    thresholds = _in_force(chosen, defaults, days)
+    members = [ScoredMember(row.id, row.member_no, row.name, row.phone, row.tier_id, row.joined_at, row.visits,
+                            int(row.spend_cents), row.last_visit_at, member, rfm.classify(member, thresholds))
+               for row, member in zip(rows, figures, strict=True)]
+    return Scoring(as_of, months, start, thresholds, defaults, chosen, members)
+
+
+def _merge(chosen: Mapping[str, int | None], defaults: Thresholds, days: int) -> Thresholds:
+    """The merchant's thresholds over the defaults. A default may cross a threshold the merchant
+    set (say its own lost_days below the data's active_days): then the default gives way."""
+    merged = rfm.merge_thresholds(dict(chosen), defaults)
+    if chosen.get("active_days") is None and merged.active_days >= merged.lost_days:
+        merged = rfm.merge_thresholds({"active_days": max(1, merged.lost_days // 2)}, merged)
+    if chosen.get("lost_days") is None and merged.lost_days <= merged.active_days:
+        merged = rfm.merge_thresholds({"lost_days": min(days, 2 * merged.active_days)}, merged)
+    return merged
+
+
+def _in_force(chosen: Mapping[str, int | None], defaults: Thresholds, days: int) -> Thresholds:
+    try:
+        return _merge(chosen, defaults, days).check(days)
+    except rfm.InvalidThresholds:
+        return defaults  # only after a shorter window (say, a leap day fewer) under a saved threshold
+
+
+SORTS = {
+    "spend": lambda m: m.spend_cents,
+    "visits": lambda m: m.visits,
+    "last_visit": lambda m: m.last_visit_at.timestamp() if m.last_visit_at else float("-inf"),
+    "recency": lambda m: m.recency_days,
+    "joined": lambda m: m.joined_at.timestamp(),
+    "name": lambda m: m.name,
+}
+
+
+def sorted_members(members: list[ScoredMember], sort: str, descending: bool) -> list[ScoredMember]:
+    """Sorted by `sort` (one of SORTS), ties by member id, so pages never overlap."""
+    key = SORTS[sort]
+    by_id = sorted(members, key=lambda m: m.id)
+    return sorted(by_id, key=key, reverse=descending)
+
+
+def update_settings(changes: Mapping[str, int | None], *, actor: Actor, now: datetime) -> PyramidSettings:
+    """Set the window and thresholds given in `changes` (a None threshold goes back to the
+    default); 422 naming the field when the result would not make sense."""
+    settings = settings_of(actor.merchant_id)
+    before = {"window_months": settings.window_months, **settings.chosen()} if settings else None
+    months = changes.get("window_months") or (settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS)
+    defaults = score_members(actor.merchant_id, now, window_months=months).defaults
+    chosen = {**(settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)),
+              **{name: value for name, value in changes.items() if name in THRESHOLD_FIELDS}}
+    days = rfm.window_days(now, months)
+    try:
+        _merge(chosen, defaults, days).check(days)
+    except rfm.InvalidThresholds as error:
+        raise Unprocessable(gettext("These thresholds cannot place members sensibly."),
+                            error_code="invalid_thresholds",
+                            details={"fields": {error.field: [str(error)]}}) from None
+    if settings is None:
+        settings = PyramidSettings(merchant_id=actor.merchant_id)
+        db.session.add(settings)
+    settings.window_months = months
+    for name, value in chosen.items():
+        setattr(settings, name, value)
+    settings.updated_at, settings.updated_by_id = now, actor.staff_id
+    db.session.flush()
+    record("pyramid.settings", settings, actor=actor, before=before,
+           after={"window_months": settings.window_months, **settings.chosen()})
+    return settings
