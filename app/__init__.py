@@ -117,6 +117,7 @@ def _register_pages(app: Flask) -> None:
     from kitchen_display import bp as kitchen_bp
 
     app.register_blueprint(kitchen_bp)
+    from app.analytics.pages import bp as analytics_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
     from app.extensions import csrf
     from app.members.pages import bp as member_pages_bp
@@ -129,6 +130,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(member_pages_bp)
     app.register_blueprint(coupon_pages_bp)
+    app.register_blueprint(analytics_pages_bp)
     app.register_blueprint(tables_pages_bp)
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)

@@ -8,14 +8,16 @@ full has status REFUNDED and is no visit, a partly refunded one counts with what
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.members.models import Member
-from app.orders.models import Order
-from app.orders.state import OrderStatus
+from app.orders.models import Order, OrderLine
+from app.orders.state import BILLABLE, OrderStatus
 
 
 def _visits(merchant_id: int, start: datetime, end: datetime) -> sa.Select:
@@ -44,3 +46,61 @@ def member_figures(merchant_id: int, start: datetime, end: datetime, member_ids:
     if member_ids is not None:
         query = query.where(Member.id.in_(list(member_ids)))
     return query
+
+
+# --- what a group of members likes -------------------------------------------------------------
+
+LOCAL_OFFSET_HOURS = 8  # Asia/Shanghai, no daylight saving: visits are bucketed by local day and hour
+
+
+def members_among(member_ids: list[int], dialect: str) -> sa.ColumnElement[bool]:
+    """The order's member is one of `member_ids`, however many: one array parameter on
+    PostgreSQL, one JSON text on SQLite (a plain IN list would hit the drivers' parameter limits
+    on a big layer)."""
+    if dialect == "postgresql":
+        return Order.member_id == sa.any_(sa.bindparam("member_ids", member_ids, type_=ARRAY(sa.Integer)))
+    ids = sa.select(sa.column("value", sa.Integer)).select_from(
+        sa.func.json_each(sa.bindparam("member_ids", json.dumps(member_ids))))
+    return Order.member_id.in_(ids.scalar_subquery())
+
+
+def _counted(merchant_id: int, start: datetime, end: datetime) -> list[sa.ColumnElement[bool]]:
+    return [Order.merchant_id == merchant_id, Order.status == OrderStatus.PAID, Order.member_id.is_not(None),
+            Order.paid_at >= start, Order.paid_at < end]
+
+
+def dish_figures(merchant_id: int, start: datetime, end: datetime, members: sa.ColumnElement[bool]) -> sa.Select:
+    """Per dish, over the counted visits of the members `members` selects: the quantity kept
+    (ordered less refunded) and what it cost at the price on the bill before bill discounts,
+    with the dish's last name and category."""
+    kept = OrderLine.qty - OrderLine.refunded_qty
+    return (sa.select(OrderLine.dish_id, sa.func.max(OrderLine.name).label("name"),
+                      sa.func.max(OrderLine.name_en).label("name_en"),
+                      sa.func.max(OrderLine.category_id).label("category_id"),
+                      sa.func.sum(kept).label("qty"),
+                      sa.func.sum(kept * OrderLine.unit_price_cents).label("revenue_cents"),
+                      sa.func.count(sa.distinct(OrderLine.order_id)).label("visits"))
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(*_counted(merchant_id, start, end), members, OrderLine.merchant_id == merchant_id,
+                   OrderLine.status.in_(BILLABLE), kept > 0)
+            .group_by(OrderLine.dish_id))
+
+
+def visit_figures(merchant_id: int, start: datetime, end: datetime, members: sa.ColumnElement[bool],
+                  dialect: str, bands: list[int]) -> sa.Select:
+    """The counted visits of the selected members by local weekday (0 = Monday), hour, store and
+    bill band (the index of the first of `bands`, ascending fen, the bill is below; len(bands) above)."""
+    if dialect == "postgresql":
+        local = sa.func.timezone("Asia/Shanghai", Order.paid_at)
+        weekday = sa.cast(sa.extract("isodow", local), sa.Integer) - 1
+        hour = sa.cast(sa.extract("hour", local), sa.Integer)
+    else:
+        shifted = f"+{LOCAL_OFFSET_HOURS} hours"
+        weekday = (sa.cast(sa.func.strftime("%w", Order.paid_at, shifted), sa.Integer) + 6) % 7
+        hour = sa.cast(sa.func.strftime("%H", Order.paid_at, shifted), sa.Integer)
+    kept = Order.paid_cents - Order.refunded_cents
+    band = sa.case(*[(kept < limit, index) for index, limit in enumerate(bands)], else_=len(bands))
+    return (sa.select(weekday.label("weekday"), hour.label("hour"), Order.store_id, band.label("band"),
+                      sa.func.count(Order.id).label("visits"), sa.func.sum(kept).label("revenue_cents"))
+            .where(*_counted(merchant_id, start, end), members)
+            .group_by(weekday, hour, Order.store_id, band))

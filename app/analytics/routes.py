@@ -4,11 +4,11 @@ and the merchant's pyramid thresholds. Managers and owners only."""
 from __future__ import annotations
 
 from flask import Response, url_for
-from flask_babel import get_locale
 from flask_smorest import Blueprint
 
 from app.analytics import schemas, service
 from app.analytics.export import members_csv
+from app.analytics.labels import layer_name
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
@@ -27,10 +27,6 @@ def layer_of(value: str) -> Layer:
         return Layer(value)
     except ValueError:
         raise NotFound("layer") from None
-
-
-def layer_name(layer: Layer) -> str:
-    return layer.name_en if get_locale().language == "en" else layer.name_zh
 
 
 def _scoring(query: dict) -> service.Scoring:
@@ -128,3 +124,26 @@ def put_thresholds(data):
     service.update_settings(data, actor=actor, now=utcnow())
     db.session.commit()
     return settings_body(actor.merchant_id)
+
+
+def likes_body(layer: Layer, likes: service.Likes) -> dict:
+    limits = [0, *service.BILL_BANDS, None]
+    return {"layer": layer.value, "members": likes.members, "visits": likes.visits,
+            "revenue_cents": likes.revenue_cents, "avg_spend_per_visit_cents": likes.avg_spend_per_visit_cents,
+            "top_by_qty": likes.top_by_qty, "top_by_revenue": likes.top_by_revenue,
+            "categories": likes.categories, "weekdays": likes.weekdays, "hours": likes.hours,
+            "stores": likes.stores,
+            "bill_bands": [{"from_cents": limits[i], "below_cents": limits[i + 1], "visits": visits}
+                           for i, visits in enumerate(likes.bands)]}
+
+
+@blp.route("/layers/<layer>/likes", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.arguments(schemas.AsOfQuery, location="query")
+@blp.response(200, schemas.LikesOut)
+def layer_likes(query, layer):
+    """What the layer likes: top dishes and categories (by quantity and by revenue), visits by
+    weekday and hour, the stores they visit, and their bill sizes."""
+    chosen = layer_of(layer)
+    merchant_id = current_actor().merchant_id
+    return likes_body(chosen, service.likes_of(merchant_id, _scoring(query), chosen))

@@ -123,3 +123,49 @@ class LayerMembersOut(Schema):
     sort = fields.String()
     order = fields.String()
     members = fields.List(fields.Nested(MemberRfmOut))
+
+
+class DishFigureOut(Schema):
+    dish_id = fields.Integer()
+    name = fields.String()
+    name_en = fields.String()
+    category_id = fields.Integer(allow_none=True)
+    qty = fields.Integer(metadata={"description": "Ordered less refunded"})
+    revenue_cents = fields.Integer(metadata={"description": "At the price on the bill, before bill discounts"})
+    visits = fields.Integer()
+
+
+class CategoryFigureOut(Schema):
+    category_id = fields.Integer(allow_none=True)
+    name = fields.String()
+    name_en = fields.String()
+    qty = fields.Integer()
+    revenue_cents = fields.Integer()
+
+
+class StoreFigureOut(Schema):
+    store_id = fields.Integer()
+    name = fields.String()
+    visits = fields.Integer()
+    revenue_cents = fields.Integer()
+
+
+class BandOut(Schema):
+    from_cents = fields.Integer()
+    below_cents = fields.Integer(allow_none=True)
+    visits = fields.Integer()
+
+
+class LikesOut(Schema):
+    layer = fields.String()
+    members = fields.Integer()
+    visits = fields.Integer()
+    revenue_cents = fields.Integer()
+    avg_spend_per_visit_cents = fields.Integer(metadata={"description": "Average party spend: what a visit paid"})
+    top_by_qty = fields.List(fields.Nested(DishFigureOut))
+    top_by_revenue = fields.List(fields.Nested(DishFigureOut))
+    categories = fields.List(fields.Nested(CategoryFigureOut))
+    weekdays = fields.List(fields.Integer(), metadata={"description": "Visits Monday to Sunday, Beijing time"})
+    hours = fields.List(fields.Integer(), metadata={"description": "Visits by hour 0–23, Beijing time"})
+    stores = fields.List(fields.Nested(StoreFigureOut))
+    bill_bands = fields.List(fields.Nested(BandOut))

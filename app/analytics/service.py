@@ -16,6 +16,8 @@ from app.analytics.models import THRESHOLD_FIELDS, PyramidSettings
 from app.audit.service import record
 from app.db import db
 from app.errors import Unprocessable
+from app.menu.models import Category
+from app.tenants.models import Store
 from tablerules import rfm
 from tablerules.rfm import Figures, Layer, Thresholds
 
@@ -142,3 +144,102 @@ def update_settings(changes: Mapping[str, int | None], *, actor: Actor, now: dat
     record("pyramid.settings", settings, actor=actor, before=before,
            after={"window_months": settings.window_months, **settings.chosen()})
     return settings
+
+
+# --- what a layer likes ------------------------------------------------------------------------
+
+BILL_BANDS = [5_000, 10_000, 20_000, 40_000, 80_000]  # fen: <50, 50–100, …, ≥800 yuan
+TOP_DISHES = 10
+
+
+@dataclass(frozen=True)
+class DishFigure:
+    dish_id: int
+    name: str
+    name_en: str
+    category_id: int | None
+    qty: int
+    revenue_cents: int
+    visits: int  # visits that had the dish
+
+
+@dataclass(frozen=True)
+class CategoryFigure:
+    category_id: int | None
+    name: str
+    name_en: str
+    qty: int
+    revenue_cents: int
+
+
+@dataclass(frozen=True)
+class StoreFigure:
+    store_id: int
+    name: str
+    visits: int
+    revenue_cents: int
+
+
+@dataclass(frozen=True)
+class Likes:
+    """What a group of members ordered, when they came, where, and how big their bills were."""
+
+    members: int
+    visits: int
+    revenue_cents: int
+    top_by_qty: list[DishFigure]
+    top_by_revenue: list[DishFigure]
+    categories: list[CategoryFigure]  # by revenue, highest first
+    weekdays: list[int]  # visits Monday … Sunday (local time)
+    hours: list[int]  # visits by local hour 0 … 23
+    stores: list[StoreFigure]  # most visited first
+    bands: list[int]  # visits per bill band (BILL_BANDS)
+
+    @property
+    def avg_spend_per_visit_cents(self) -> int:
+        return (2 * self.revenue_cents + self.visits) // (2 * self.visits) if self.visits else 0
+
+
+def likes_of(merchant_id: int, scoring: Scoring, layer: Layer) -> Likes:
+    """What the layer's members like, over their counted visits in the scoring's window."""
+    ids = [m.id for m in scoring.of_layer(layer)]
+    if not ids:
+        return Likes(0, 0, 0, [], [], [], [0] * 7, [0] * 24, [], [0] * (len(BILL_BANDS) + 1))
+    dialect = db.session.get_bind().dialect.name
+    among = queries.members_among(ids, dialect)
+    dishes = [DishFigure(r.dish_id, r.name, r.name_en or "", r.category_id, int(r.qty), int(r.revenue_cents),
+                         r.visits)
+              for r in db.session.execute(queries.dish_figures(merchant_id, scoring.start, scoring.as_of, among))]
+    names = {c.id: c for c in db.session.scalars(sa.select(Category).where(Category.merchant_id == merchant_id))}
+    by_category: dict[int | None, list[int]] = {}
+    for dish in dishes:
+        totals = by_category.setdefault(dish.category_id, [0, 0])
+        totals[0] += dish.qty
+        totals[1] += dish.revenue_cents
+    categories = sorted(
+        (CategoryFigure(cid, names[cid].name if cid in names else "—", names[cid].name_en if cid in names else "—",
+                        qty, revenue) for cid, (qty, revenue) in by_category.items()),
+        key=lambda c: (-c.revenue_cents, -c.qty, c.name))
+
+    weekdays, hours, bands = [0] * 7, [0] * 24, [0] * (len(BILL_BANDS) + 1)
+    stores: dict[int, list[int]] = {}
+    visits = revenue = 0
+    for r in db.session.execute(queries.visit_figures(merchant_id, scoring.start, scoring.as_of, among, dialect,
+                                                      BILL_BANDS)):
+        weekdays[int(r.weekday)] += r.visits
+        hours[int(r.hour)] += r.visits
+        bands[int(r.band)] += r.visits
+        per_store = stores.setdefault(r.store_id, [0, 0])
+        per_store[0] += r.visits
+        per_store[1] += int(r.revenue_cents)
+        visits += r.visits
+        revenue += int(r.revenue_cents)
+    store_names = {s.id: s.name for s in db.session.scalars(sa.select(Store).where(Store.merchant_id == merchant_id))}
+    return Likes(
+        members=len(ids), visits=visits, revenue_cents=revenue,
+        top_by_qty=sorted(dishes, key=lambda d: (-d.qty, -d.revenue_cents, d.dish_id))[:TOP_DISHES],
+        top_by_revenue=sorted(dishes, key=lambda d: (-d.revenue_cents, -d.qty, d.dish_id))[:TOP_DISHES],
+        categories=categories, weekdays=weekdays, hours=hours,
+        stores=sorted((StoreFigure(sid, store_names.get(sid, "—"), v, c) for sid, (v, c) in stores.items()),
+                      key=lambda s: (-s.visits, s.store_id)),
+        bands=bands)
