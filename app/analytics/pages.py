@@ -109,9 +109,9 @@ def likes_charts(likes: service.Likes) -> dict:
     top_qty = max((d.qty for d in likes.top_by_qty), default=0) or 1
     top_revenue = max((d.revenue_cents for d in likes.top_by_revenue), default=0) or 1
     top_category = max((c.revenue_cents for c in likes.categories), default=0) or 1
-    return {"weekdays": list(zip(WEEKDAYS, likes.weekdays, bars(likes.weekdays, 90), strict=True)),
+    return {"weekdays": list(zip(WEEKDAYS, likes.weekdays, bars(likes.weekdays, 80), strict=True)),
             "hours": list(zip(range(24), likes.hours, bars(likes.hours, 90), strict=True)),
-            "bands": list(zip(band_labels, likes.bands, bars(likes.bands, 90), strict=True)),
+            "bands": list(zip(band_labels, likes.bands, bars(likes.bands, 80), strict=True)),
             "qty_width": lambda d: max(2, round(160 * d.qty / top_qty)),
             "revenue_width": lambda d: max(2, round(160 * d.revenue_cents / top_revenue)),
             "category_width": lambda c: max(2, round(160 * c.revenue_cents / top_category))}
