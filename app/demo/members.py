@@ -38,7 +38,7 @@ from tablerules import pricing
 from tablerules.bill import ChargedBill, MemberSnapshot
 from tablerules.points import CHINA_TZ
 from tablerules.tenders import Tender, TenderType
-from tablerules.tiers import SPEND_12M_REACHED, choose_tier
+from tablerules.tiers import upgrade_decision
 
 SEED = 20_261_129
 MEMBERS = 2_000
@@ -200,12 +200,12 @@ def load_members(merchant_id: int, now: datetime | None = None, *, count: int = 
                 "tenders": [{"type": "cash", "amount_cents": payable}]})
             spent.append((paid_at, payable))
             # The upgrade the settlement would make: at once, when the 12-month spend crosses a threshold.
-            reached = choose_tier(rules, spend_12m + payable, 0)
-            if reached.rank > tier.rank:
+            change = upgrade_decision(tier_rule(tier), rules, spend_12m + payable, 0)
+            if change is not None:
                 changes.append({"merchant_id": merchant_id, "member_id": member_id, "from_tier_id": tier.id,
-                                "to_tier_id": reached.id, "reason_code": SPEND_12M_REACHED,
-                                "reason": "12-month spend reached the threshold", "created_at": paid_at})
-                tier = next(t for t in tiers if t.id == reached.id)
+                                "to_tier_id": change.to_tier.id, "reason_code": change.reason_code,
+                                "reason": change.reason_zh, "created_at": paid_at})
+                tier = next(t for t in tiers if t.id == change.to_tier.id)
                 member["tier_id"], member["tier_changed_at"] = tier.id, paid_at
 
     connection = db.session.connection()
@@ -235,7 +235,7 @@ def _insert(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> Non
             converters.append(wrap_json if postgres else _json_text)
         elif isinstance(column_type, UTCDateTime):
             converters.append(_aware if postgres else _sqlite_time)
-        elif isinstance(column_type, (IntEnumType, sa.Boolean)):
+        elif isinstance(column_type, IntEnumType):
             converters.append(_int_or_none)
         else:
             converters.append(None)
