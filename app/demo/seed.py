@@ -157,6 +157,7 @@ def describe(base: str) -> str:
         db.session.commit()  # the QR key, should this be its first use
     rows += [
         ("Member pages / 会员管理", f"{base}/manage/members/"),
+        ("Member pyramid / 会员金字塔", f"{base}/manage/analytics/"),
         ("Kitchen display / 后厨显示屏", f"{base}/kitchen/"),
         ("WeChat simulator / 微信模拟器", "http://127.0.0.1:8100/"),
         ("Virtual printers / 虚拟打印机", "http://127.0.0.1:9180/"),
