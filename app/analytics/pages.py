@@ -50,10 +50,12 @@ def _sorting() -> tuple[str, bool]:
 @bp.route("/")
 @login_required(Permission.ANALYTICS)
 def pyramid():
-    scoring = service.score_members(current_actor().merchant_id, utcnow())
+    now = utcnow()
+    scoring = service.score_members(current_actor().merchant_id, now)
     rows = scoring.summary()
+    moved = service.movement(current_actor().merchant_id, now, current=scoring)
     db.session.commit()
-    return render_template("manage/analytics/pyramid.html", scoring=scoring, rows=rows,
+    return render_template("manage/analytics/pyramid.html", scoring=scoring, rows=rows, moved=moved, layers=LAYERS,
                            chart=pyramid_chart(rows), rules={r.layer: layer_rule(r.layer, scoring.thresholds)
                                                              for r in rows},
                            totals={"members": sum(r.members for r in rows), "visits": sum(r.visits for r in rows),

@@ -14,7 +14,7 @@ from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound
 from app.members.models import Member
-from tablerules.rfm import Layer
+from tablerules.rfm import LAYERS, Layer
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
                 description="The member pyramid (RFM layers) and what each layer likes")
@@ -147,3 +147,24 @@ def layer_likes(query, layer):
     chosen = layer_of(layer)
     merchant_id = current_actor().merchant_id
     return likes_body(chosen, service.likes_of(merchant_id, _scoring(query), chosen))
+
+
+def movement_body(moved: service.Movement) -> dict:
+    sources: list[Layer | None] = [*LAYERS, None]
+    rows = []
+    for source in sources:
+        to = {layer.value: moved.count(source, layer) for layer in LAYERS}
+        rows.append({"from_layer": source.value if source else None, "to": to, "total": sum(to.values())})
+    return {"before": moved.before, "after": moved.after, "thresholds": moved.thresholds, "rows": rows,
+            "moved_up": moved.up, "moved_down": moved.down, "stayed": moved.stayed, "joined": moved.joined}
+
+
+@blp.route("/movement", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.arguments(schemas.MovementQuery, location="query")
+@blp.response(200, schemas.MovementOut)
+def movement(query):
+    """Month over month: how many members went from each layer (or from not yet being a member)
+    to each layer, both moments scored by the thresholds in force now."""
+    moved = service.movement(current_actor().merchant_id, query.get("as_of") or utcnow(), months=query["months"])
+    return movement_body(moved)

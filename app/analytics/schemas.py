@@ -169,3 +169,26 @@ class LikesOut(Schema):
     hours = fields.List(fields.Integer(), metadata={"description": "Visits by hour 0–23, Beijing time"})
     stores = fields.List(fields.Nested(StoreFigureOut))
     bill_bands = fields.List(fields.Nested(BandOut))
+
+
+class MovementQuery(AsOfQuery):
+    months = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=12),
+                            metadata={"description": "Compare with this many months earlier"})
+
+
+class MovementRowOut(Schema):
+    from_layer = fields.String(allow_none=True, data_key="from",
+                               metadata={"description": "The layer before; null for members who joined since"})
+    to = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "Layer after -> members"})
+    total = fields.Integer()
+
+
+class MovementOut(Schema):
+    before = fields.DateTime()
+    after = fields.DateTime()
+    thresholds = fields.Nested(ThresholdsOut)
+    rows = fields.List(fields.Nested(MovementRowOut))
+    moved_up = fields.Integer()
+    moved_down = fields.Integer()
+    stayed = fields.Integer()
+    joined = fields.Integer()

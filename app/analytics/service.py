@@ -64,8 +64,10 @@ def settings_of(merchant_id: int) -> PyramidSettings | None:
     return db.session.scalar(sa.select(PyramidSettings).where(PyramidSettings.merchant_id == merchant_id))
 
 
-def score_members(merchant_id: int, as_of: datetime, *, window_months: int | None = None) -> Scoring:
-    """Every member of the merchant who had joined by `as_of`, scored and placed in a layer."""
+def score_members(merchant_id: int, as_of: datetime, *, window_months: int | None = None,
+                  thresholds: Thresholds | None = None) -> Scoring:
+    """Every member of the merchant who had joined by `as_of`, scored and placed in a layer (by
+    `thresholds` when given, else by the merchant's own over the defaults of its data)."""
     settings = settings_of(merchant_id)
     months = window_months or (settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS)
     start = rfm.window_start(as_of, months)
@@ -75,7 +77,7 @@ def score_members(merchant_id: int, as_of: datetime, *, window_months: int | Non
     chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
     days = rfm.window_days(as_of, months)
     defaults = rfm.default_thresholds(figures, days)
-    thresholds = _in_force(chosen, defaults, days)
+    thresholds = thresholds or _in_force(chosen, defaults, days)
     members = [ScoredMember(row.id, row.member_no, row.name, row.phone, row.tier_id, row.joined_at, row.visits,
                             int(row.spend_cents), row.last_visit_at, member, rfm.classify(member, thresholds))
                for row, member in zip(rows, figures, strict=True)]
@@ -98,6 +100,49 @@ def _in_force(chosen: Mapping[str, int | None], defaults: Thresholds, days: int)
         return _merge(chosen, defaults, days).check(days)
     except rfm.InvalidThresholds:
         return defaults  # only after a shorter window (say, a leap day fewer) under a saved threshold
+
+
+@dataclass(frozen=True)
+class Movement:
+    """Who moved between layers from `before` to `after`, both scored by the same thresholds
+    (those in force at `after`), so a move is the member's doing, not a threshold's."""
+
+    before: datetime
+    after: datetime
+    thresholds: Thresholds
+    counts: Mapping[tuple[Layer | None, Layer], int]  # (layer before or None: joined since, layer after)
+
+    def count(self, before: Layer | None, after: Layer) -> int:
+        return self.counts.get((before, after), 0)
+
+    @property
+    def up(self) -> int:
+        return sum(n for (a, b), n in self.counts.items() if a is not None and b.rank > a.rank)
+
+    @property
+    def down(self) -> int:
+        return sum(n for (a, b), n in self.counts.items() if a is not None and b.rank < a.rank)
+
+    @property
+    def stayed(self) -> int:
+        return sum(n for (a, b), n in self.counts.items() if a is b)
+
+    @property
+    def joined(self) -> int:
+        return sum(n for (a, _b), n in self.counts.items() if a is None)
+
+
+def movement(merchant_id: int, after: datetime, *, months: int = 1, current: Scoring | None = None) -> Movement:
+    """Each member's layer `months` calendar months before `after` against their layer at `after`
+    (`current`: the scoring at `after`, when the caller has it already)."""
+    now = current if current is not None and current.as_of == after else score_members(merchant_id, after)
+    before = score_members(merchant_id, rfm.window_start(after, months), thresholds=now.thresholds)
+    earlier = {m.id: m.layer for m in before.members}
+    counts: dict[tuple[Layer | None, Layer], int] = {}
+    for member in now.members:
+        key = (earlier.get(member.id), member.layer)
+        counts[key] = counts.get(key, 0) + 1
+    return Movement(before.as_of, after, now.thresholds, counts)
 
 
 SORTS = {

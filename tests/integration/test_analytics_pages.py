@@ -39,6 +39,9 @@ def test_the_pyramid_page_shows_every_layer(shop, make):
     assert re.search(r'data-layer="important".*?<text class="figure" x="520"[^>]*>2</text>', html, re.S)
     assert 'href="/manage/analytics/layers/core"' in html
     assert "<script" not in html  # a server-made chart: nothing for the CSP to allow
+    # The flow table: G slipped from core to dormant over the month.
+    assert re.search(r'class="num down" data-from="core" data-to="dormant">1<', html)
+    assert re.search(r'class="num joined" data-from="joined" data-to="new">2<', html)
     english = make.client.get("/manage/analytics/", headers=EN).get_data(as_text=True)
     assert "Member pyramid" in english and "Dormant" in english
 

@@ -243,3 +243,18 @@ def test_roles_and_tenancy(shop, make):
              for m in stranger.get(f"/analytics/layers/{layer}/members").get_json()["members"]}
     assert names == {"别家会员"}
     assert "/api/v1/analytics/pyramid" in shop.api.get("/api/openapi.json").get_json()["paths"]
+
+
+def test_month_over_month_movement(shop):
+    build_members(shop)
+    response = shop.api.get("/analytics/movement")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    cells = {(row["from"], layer): n for row in body["rows"] for layer, n in row["to"].items() if n}
+    # A month ago A, B, C and D had not come for 370+ days (lost); G was a regular; E and F had
+    # not joined; H and I were already gone.
+    assert cells == {("lost", "core"): 1, ("lost", "important"): 2, ("lost", "potential"): 1,
+                     ("core", "dormant"): 1, ("lost", "lost"): 2, (None, "new"): 2}
+    assert (body["moved_up"], body["moved_down"], body["stayed"], body["joined"]) == (4, 1, 2, 2)
+    assert body["thresholds"] == THRESHOLDS
+    assert shop.api.get("/analytics/movement", query_string={"months": 13}).status_code == 422
