@@ -22,7 +22,7 @@ from tablerules import rfm
 from tablerules.rfm import Figures, Layer, Thresholds
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built once per member per request, and frozen init costs twice as much
 class ScoredMember:
     id: int
     member_no: str
