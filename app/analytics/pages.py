@@ -3,16 +3,18 @@ linking to the member's page. Views call the same service as /api/v1/analytics."
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
-from flask_babel import get_locale, lazy_gettext
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext, lazy_gettext
 
 from app.analytics import service
 from app.analytics.chart import permille_text, pyramid_chart
 from app.analytics.export import members_csv
+from app.analytics.forms import ThresholdsForm
 from app.analytics.labels import layer_advice, layer_name, layer_rule
 from app.auth.guard import current_actor
 from app.auth.permissions import Permission
-from app.db import db, scoped, utcnow
+from app.db import begin_write, db, scoped, utcnow
+from app.errors import APIError
 from app.members.models import Tier
 from app.pages.auth import login_required
 from tablerules.money import to_yuan_short
@@ -50,16 +52,50 @@ def _sorting() -> tuple[str, bool]:
 @bp.route("/")
 @login_required(Permission.ANALYTICS)
 def pyramid():
+    return render_pyramid()
+
+
+def render_pyramid(form: ThresholdsForm | None = None, status: int = 200):
     now = utcnow()
     scoring = service.score_members(current_actor().merchant_id, now)
     rows = scoring.summary()
     moved = service.movement(current_actor().merchant_id, now, current=scoring)
+    if form is None:
+        form = ThresholdsForm(formdata=None)
+        form.fill(scoring.window_months, dict(scoring.chosen))
     db.session.commit()
     return render_template("manage/analytics/pyramid.html", scoring=scoring, rows=rows, moved=moved, layers=LAYERS,
+                           form=form,
                            chart=pyramid_chart(rows), rules={r.layer: layer_rule(r.layer, scoring.thresholds)
                                                              for r in rows},
                            totals={"members": sum(r.members for r in rows), "visits": sum(r.visits for r in rows),
-                                   "revenue_cents": sum(r.revenue_cents for r in rows)})
+                                   "revenue_cents": sum(r.revenue_cents for r in rows)}), status
+
+
+@bp.route("/thresholds", methods=["POST"])
+@login_required(Permission.MEMBERS_CONFIG)
+def save_thresholds():
+    db.session.commit()
+    begin_write()
+    form = ThresholdsForm()
+    if not form.validate_on_submit():
+        db.session.rollback()
+        return render_pyramid(form, 422)
+    try:
+        service.update_settings(form.changes(), actor=current_actor(), now=utcnow())
+    except APIError as error:
+        db.session.rollback()
+        fields = error.details.get("fields", {})
+        for name in fields:
+            field = getattr(form, "high_spend_yuan" if name == "high_spend_cents" else name, None)
+            if field is not None:
+                field.errors = [str(error.description)]
+        if not fields:
+            form.form_errors.append(str(error.description))
+        return render_pyramid(form, error.code or 422)
+    db.session.commit()
+    flash(gettext("Thresholds saved; the pyramid below uses them."))
+    return redirect(url_for(".pyramid"))
 
 
 @bp.route("/layers/<layer>")

@@ -101,3 +101,33 @@ def test_cashiers_and_strangers_are_kept_out(shop, make):
     log_in(make, other.owner)
     html = make.client.get("/manage/analytics/layers/important", headers=EN).get_data(as_text=True)
     assert "重要B" not in html and "No member is in this layer now." in html
+
+
+def _form_token(make) -> str:
+    html = make.client.get("/manage/analytics/", headers=EN).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_the_thresholds_form(shop, make):
+    form = {"csrf_token": _form_token(make), "window_months": "12", "active_days": "20", "lost_days": "",
+            "frequent_visits": "3", "high_spend_yuan": "800", "new_member_days": ""}
+    response = make.client.post("/manage/analytics/thresholds", data=form, headers=EN)
+    assert response.status_code == 302
+    chosen = shop.api.get("/analytics/thresholds").get_json()["chosen"]
+    assert chosen == {"active_days": 20, "lost_days": None, "frequent_visits": 3, "high_spend_cents": 80_000,
+                      "new_member_days": None}
+    # 核心A (600 yuan) is no longer high-spending, but frequent: important.
+    assert shop.layers()["核心A"] == "important"
+
+    bad = make.client.post("/manage/analytics/thresholds", headers=EN, data={
+        **form, "csrf_token": _form_token(make), "lost_days": "10"})
+    assert bad.status_code == 422
+    assert "These thresholds cannot place members sensibly." in bad.get_data(as_text=True)
+    nonsense = make.client.post("/manage/analytics/thresholds", headers=EN, data={
+        **form, "csrf_token": _form_token(make), "frequent_visits": "many"})
+    assert nonsense.status_code == 422
+    assert shop.api.get("/analytics/thresholds").get_json()["chosen"] == chosen  # nothing changed
+    assert make.client.post("/manage/analytics/thresholds", data={**form, "csrf_token": ""}).status_code == 400
+
+    log_in(make, make.staff(shop.tenant, "cashier"))
+    assert make.client.post("/manage/analytics/thresholds", data=form).status_code in (400, 403)
