@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -192,17 +192,36 @@ def default_thresholds(members: Iterable[Figures], window_days: int,
                        new_member_days: int = DEFAULT_NEW_MEMBER_DAYS) -> Thresholds:
     """Thresholds from the quantiles of the members who visited (see the module docstring)."""
     visitors = [m for m in members if m.visits > 0 and m.recency_days is not None]
-    new_days = max(1, min(new_member_days, window_days))
     if not visitors:
+        return thresholds_from_quantiles(None, window_days, new_member_days)
+    recency = [m.recency_days for m in visitors if m.recency_days is not None]
+    return thresholds_from_quantiles(
+        Quantiles(quantile(recency, 0.5), quantile(recency, 0.8), quantile([m.visits for m in visitors], 0.75),
+                  quantile([m.spend_cents for m in visitors], 0.75)), window_days, new_member_days)
+
+
+@dataclass(frozen=True)
+class Quantiles:
+    """The nearest-rank quantiles the default thresholds are made of, over the members who visited."""
+
+    median_recency_days: int
+    p80_recency_days: int
+    p75_visits: int
+    p75_spend_cents: int
+
+
+def thresholds_from_quantiles(q: Quantiles | None, window_days: int,
+                              new_member_days: int = DEFAULT_NEW_MEMBER_DAYS) -> Thresholds:
+    """The defaults from the quantiles (None: nobody visited)."""
+    new_days = max(1, min(new_member_days, window_days))
+    if q is None:
         lost = min(FALLBACK.lost_days, window_days)
         return replace(FALLBACK, active_days=min(FALLBACK.active_days, lost - 1), lost_days=lost,
                        new_member_days=new_days)
-    recency = [m.recency_days for m in visitors if m.recency_days is not None]
-    active = min(max(quantile(recency, 0.5), 7), 90, window_days - 1)
-    lost = min(max(quantile(recency, 0.8), 2 * active), window_days)
-    frequent = max(2, quantile([m.visits for m in visitors], 0.75))
-    spend = quantile([m.spend_cents for m in visitors], 0.75)
-    high = max(1_000, -(-spend // 1_000) * 1_000)
+    active = min(max(q.median_recency_days, 7), 90, window_days - 1)
+    lost = min(max(q.p80_recency_days, 2 * active), window_days)
+    frequent = max(2, q.p75_visits)
+    high = max(1_000, -(-q.p75_spend_cents // 1_000) * 1_000)
     return Thresholds(active_days=active, lost_days=lost, frequent_visits=frequent, high_spend_cents=high,
                       new_member_days=new_days)
 
@@ -246,6 +265,12 @@ def summarise(scored: Iterable[tuple[Layer, Figures]]) -> list[LayerSummary]:
         row[0] += 1
         row[1] += member.visits
         row[2] += member.spend_cents
-    total = sum(row[2] for row in counts.values())
+    return summarise_totals({layer: (m, v, r) for layer, (m, v, r) in counts.items()})
+
+
+def summarise_totals(totals: Mapping[Layer, tuple[int, int, int]]) -> list[LayerSummary]:
+    """The same from each layer's (members, visits, revenue) as counted elsewhere (in SQL)."""
+    rows = {layer: totals.get(layer, (0, 0, 0)) for layer in LAYERS}
+    total = sum(revenue for _m, _v, revenue in rows.values())
     return [LayerSummary(layer, members, visits, revenue, _div_round(1000 * revenue, total))
-            for layer, (members, visits, revenue) in counts.items()]
+            for layer, (members, visits, revenue) in rows.items()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -104,3 +104,61 @@ def visit_figures(merchant_id: int, start: datetime, end: datetime, members: sa.
                       sa.func.count(Order.id).label("visits"), sa.func.sum(kept).label("revenue_cents"))
             .where(*_counted(merchant_id, start, end), members)
             .group_by(weekday, hour, Order.store_id, band))
+
+
+# --- the pyramid computed in the database ----------------------------------------------------
+
+def _figures_subquery(merchant_id: int, start: datetime, end: datetime) -> sa.Subquery:
+    return member_figures(merchant_id, start, end).subquery("figures")
+
+
+def layer_case(figures: sa.Subquery, end: datetime, t) -> sa.ColumnElement[str]:
+    """`tablerules.rfm.classify` as an SQL CASE over a `member_figures` row, for the thresholds `t`
+    (a `tablerules.rfm.Thresholds`). Whole days are compared as moments: "more than N days ago"
+    is "on or before `end` - (N + 1) days", so no date arithmetic differs between databases."""
+    seen = sa.func.coalesce(figures.c.last_visit_at, figures.c.joined_at)
+    days = timedelta(days=1)
+    frequent = figures.c.visits >= t.frequent_visits
+    high = figures.c.spend_cents >= t.high_spend_cents
+    return sa.case(
+        (seen <= end - (t.lost_days + 1) * days, "lost"),
+        (seen <= end - (t.active_days + 1) * days, "dormant"),
+        (sa.and_(frequent, high), "core"),
+        (sa.or_(frequent, high), "important"),
+        (sa.and_(figures.c.visits < 2, figures.c.joined_at > end - (t.new_member_days + 1) * days), "new"),
+        else_="potential")
+
+
+def pyramid_summary(merchant_id: int, start: datetime, end: datetime, t) -> sa.Select:
+    """Per layer: members, visits and kept spend, in one statement."""
+    figures = _figures_subquery(merchant_id, start, end)
+    layer = layer_case(figures, end, t).label("layer")
+    scored = sa.select(layer, figures.c.visits, figures.c.spend_cents).subquery("scored")
+    return (sa.select(scored.c.layer, sa.func.count().label("members"),
+                      sa.func.coalesce(sa.func.sum(scored.c.visits), 0).label("visits"),
+                      sa.func.coalesce(sa.func.sum(scored.c.spend_cents), 0).label("revenue_cents"))
+            .group_by(scored.c.layer))
+
+
+def figure_quantiles(merchant_id: int, start: datetime, end: datetime) -> sa.Select:
+    """The nearest-rank quantiles `tablerules.rfm.default_thresholds` takes, over the members with
+    a visit in the window, in one statement: how many visited, the last visit at the median and at
+    the 80th percentile of recency (the most recent first), and the 75th percentile of visits and
+    of spend. Rank k = ceil(q·n) is found as the first rank with rank·100 >= q·100·n."""
+    visits = (_visits(merchant_id, start, end)
+              .join(Member, Member.id == Order.member_id).where(Member.created_at <= end).subquery("visits"))
+    ranked = sa.select(
+        visits.c.last_visit_at, visits.c.visits, visits.c.spend_cents,
+        sa.func.row_number().over(order_by=visits.c.last_visit_at.desc()).label("r_rank"),
+        sa.func.row_number().over(order_by=visits.c.visits).label("f_rank"),
+        sa.func.row_number().over(order_by=visits.c.spend_cents).label("m_rank"),
+        sa.func.count().over().label("n")).subquery("ranked")
+    at_or_after = lambda rank, percent: rank * 100 >= percent * ranked.c.n  # noqa: E731
+    return sa.select(
+        sa.func.max(ranked.c.n).label("n"),
+        sa.type_coerce(sa.func.max(sa.case((at_or_after(ranked.c.r_rank, 50), ranked.c.last_visit_at))),
+                       Order.paid_at.type).label("median_last_visit_at"),
+        sa.type_coerce(sa.func.max(sa.case((at_or_after(ranked.c.r_rank, 80), ranked.c.last_visit_at))),
+                       Order.paid_at.type).label("p80_last_visit_at"),
+        sa.func.min(sa.case((at_or_after(ranked.c.f_rank, 75), ranked.c.visits))).label("p75_visits"),
+        sa.func.min(sa.case((at_or_after(ranked.c.m_rank, 75), ranked.c.spend_cents))).label("p75_spend_cents"))

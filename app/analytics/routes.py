@@ -33,12 +33,12 @@ def _scoring(query: dict) -> service.Scoring:
     return service.score_members(current_actor().merchant_id, query.get("as_of") or utcnow())
 
 
-def pyramid_body(scoring: service.Scoring) -> dict:
-    rows = scoring.summary()
+def pyramid_body(counted: service.Pyramid) -> dict:
+    rows = counted.layers
     return {
-        "as_of": scoring.as_of,
-        "window": {"months": scoring.window_months, "start": scoring.start, "end": scoring.as_of},
-        "thresholds": scoring.thresholds,
+        "as_of": counted.as_of,
+        "window": {"months": counted.window_months, "start": counted.start, "end": counted.as_of},
+        "thresholds": counted.thresholds,
         "totals": {"members": sum(r.members for r in rows), "visits": sum(r.visits for r in rows),
                    "revenue_cents": sum(r.revenue_cents for r in rows)},
         "layers": [{"layer": r.layer.value, "name": layer_name(r.layer), "name_zh": r.layer.name_zh,
@@ -56,8 +56,9 @@ def pyramid_body(scoring: service.Scoring) -> dict:
 @blp.arguments(schemas.AsOfQuery, location="query")
 @blp.response(200, schemas.PyramidOut)
 def pyramid(query):
-    """Each layer's members, visits, revenue, share of revenue and average spend, top first."""
-    return pyramid_body(_scoring(query))
+    """Each layer's members, visits, revenue, share of revenue and average spend, top first
+    (counted in the database)."""
+    return pyramid_body(service.pyramid(current_actor().merchant_id, query.get("as_of") or utcnow()))
 
 
 def page_of(members: list, page: int, per_page: int) -> tuple[list, int]:

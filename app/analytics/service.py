@@ -84,6 +84,41 @@ def score_members(merchant_id: int, as_of: datetime, *, window_months: int | Non
     return Scoring(as_of, months, start, thresholds, defaults, chosen, members)
 
 
+@dataclass(frozen=True)
+class Pyramid:
+    """The pyramid counted in the database: the layers' figures, not each member."""
+
+    as_of: datetime
+    window_months: int
+    start: datetime
+    thresholds: Thresholds
+    layers: list[rfm.LayerSummary]
+
+
+def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
+    """The layers' members, visits and revenue as `score_members(...).summary()` gives them, but
+    counted in SQL (`queries.pyramid_summary`, the rule as a CASE), so no member row leaves the
+    database: one statement for the quantiles of the defaults when the merchant has not set every
+    threshold, one for the layers."""
+    settings = settings_of(merchant_id)
+    months = settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS
+    start = rfm.window_start(as_of, months)
+    days = rfm.window_days(as_of, months)
+    chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
+    if any(value is None for value in chosen.values()):
+        q = db.session.execute(queries.figure_quantiles(merchant_id, start, as_of)).one()
+        quantiles = rfm.Quantiles(rfm.days_between(q.median_last_visit_at, as_of),
+                                  rfm.days_between(q.p80_last_visit_at, as_of), int(q.p75_visits),
+                                  int(q.p75_spend_cents)) if q.n else None
+        defaults = rfm.thresholds_from_quantiles(quantiles, days)
+    else:
+        defaults = rfm.FALLBACK
+    thresholds = _in_force(chosen, defaults, days)
+    totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
+              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds))}
+    return Pyramid(as_of, months, start, thresholds, rfm.summarise_totals(totals))
+
+
 def _merge(chosen: Mapping[str, int | None], defaults: Thresholds, days: int) -> Thresholds:
     """The merchant's thresholds over the defaults. A default may cross a threshold the merchant
     set (say its own lost_days below the data's active_days): then the default gives way."""

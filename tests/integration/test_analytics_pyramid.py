@@ -258,3 +258,25 @@ def test_month_over_month_movement(shop):
     assert (body["moved_up"], body["moved_down"], body["stayed"], body["joined"]) == (4, 1, 2, 2)
     assert body["thresholds"] == THRESHOLDS
     assert shop.api.get("/analytics/movement", query_string={"months": 13}).status_code == 422
+
+
+def test_the_pyramid_counted_in_sql_is_the_rule_in_python(shop, db):
+    """`service.pyramid` (the rule as an SQL CASE, defaults from quantiles in SQL) gives exactly
+    what scoring every member with `tablerules.rfm` gives — with the merchant's thresholds and
+    with the defaults from the data, now and a month ago."""
+    from app.analytics import service
+    from app.db import utcnow
+
+    build_members(shop)
+    merchant_id = shop.tenant.merchant.id
+    for when in (utcnow(), utcnow() - 31 * DAY):
+        in_sql = service.pyramid(merchant_id, when)
+        in_python = service.score_members(merchant_id, when)
+        assert in_sql.thresholds == in_python.thresholds
+        assert in_sql.layers == in_python.summary()
+    assert shop.api.request("PUT", "/analytics/thresholds", json=dict.fromkeys(THRESHOLDS)).status_code == 200
+    for when in (utcnow(), utcnow() - 31 * DAY, utcnow() - 400 * DAY):
+        in_sql = service.pyramid(merchant_id, when)
+        in_python = service.score_members(merchant_id, when)
+        assert in_sql.thresholds == in_python.thresholds == in_python.defaults
+        assert in_sql.layers == in_python.summary()

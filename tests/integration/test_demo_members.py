@@ -26,6 +26,14 @@ def test_demo_members_fill_the_pyramid_and_keep_the_ledgers(make, db):
     assert pyramid["totals"]["members"] == 400 and pyramid["totals"]["visits"] > 1_000
     assert all(layer["members"] > 0 for layer in pyramid["layers"]), pyramid["layers"]
 
+    from app.analytics import service
+    from app.db import utcnow
+
+    now = utcnow()
+    merchant_id = db.session.scalar(sa.select(Member.merchant_id).limit(1))
+    in_python = service.score_members(merchant_id, now)
+    assert service.pyramid(merchant_id, now).layers == in_python.summary()  # the SQL rule is the Python rule
+
     # Cash, no points: no ledger entry, every balance zero.
     assert db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
     assert db.session.scalar(sa.select(sa.func.max(Member.principal_cents + Member.bonus_cents + Member.points))) == 0
