@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import fields, validate
 
 from app.analytics.service import SORTS
@@ -12,8 +14,13 @@ MAX_DAYS = 31 * MAX_WINDOW_MONTHS
 MAX_PAGE = 100_000
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+
+
 class AsOfQuery(Schema):
-    as_of = fields.AwareDateTime(metadata={"description": "Score as of this moment (default: now)"})
+    as_of = fields.AwareDateTime(validate=validate.Range(min=EARLIEST, max=LATEST),
+                                 metadata={"description": "Score as of this moment (default: now)"})
 
 
 class LayerMembersQuery(AsOfQuery):

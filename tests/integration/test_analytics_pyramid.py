@@ -195,8 +195,13 @@ def test_member_list_sorts_pages_and_exports(shop):
 def test_bad_queries_are_4xx(shop):
     api = shop.api
     assert api.get("/analytics/layers/vip/members").status_code == 404
+    for path in ("/analytics/pyramid", "/analytics/movement", "/analytics/layers/core/likes"):
+        assert api.get(path, query_string={"as_of": "0001-01-01T00:00:00Z"}).status_code == 422
+    assert api.get("/analytics/pyramid", query_string={"as_of": "2001-01-01T00:00:00Z"}).get_json()[
+        "totals"]["members"] == 0  # nobody had joined yet
     for query in ({"sort": "phone"}, {"order": "up"}, {"page": 0}, {"per_page": 1000}, {"as_of": "yesterday"},
-                  {"as_of": "2026-01-01T00:00:00"}):
+                  {"as_of": "2026-01-01T00:00:00"}, {"as_of": "0001-01-01T00:00:00Z"},
+                  {"as_of": "9999-12-31T23:59:59+14:00"}):
         response = api.get("/analytics/layers/core/members", query_string=query)
         assert response.status_code == 422, (query, response.get_json())
         assert response.get_json()["error"]["code"]
