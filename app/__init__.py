@@ -33,6 +33,11 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     if issubclass(config_class, ProductionConfig):
         ProductionConfig.check(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config.get("PROXY_FIX_X_FOR"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     _init_extensions(app)
     _register_api(app)
@@ -64,6 +69,9 @@ def _init_extensions(app: Flask) -> None:
     from app.events.doorbell import make_doorbell
 
     app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"])
+    from app.auth import throttle
+
+    throttle.init_app(app)
 
 
 def _register_api(app: Flask) -> None:
@@ -81,6 +89,7 @@ def _register_api(app: Flask) -> None:
     from app.menu.routes import blp as menu_blp
     from app.orders.routes import blp as orders_blp
     from app.payments.routes import blp as payments_blp
+    from app.sync.routes import blp as sync_blp
     from app.tables.routes import blp as tables_blp
     from app.tenants.routes import blp as stores_blp
     from app.wechat.routes import blp as wechat_blp
@@ -89,7 +98,7 @@ def _register_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp, wechat_blp, payments_blp, analytics_blp):
+                      coupons_blp, wechat_blp, payments_blp, sync_blp, analytics_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them
@@ -158,6 +167,7 @@ def _register_subscribers(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from app.cli import demo_cli, tenants_cli
+    from app.housekeeping import housekeeping_cli
     from app.outbox.cli import outbox_cli
     from app.scheduler import scheduler_cli
 
@@ -165,3 +175,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(housekeeping_cli)
