@@ -78,6 +78,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_api(app: Flask) -> None:
     import swagger_ui_bundle
 
+    from app.analytics.routes import blp as analytics_blp
     from app.api import refuse_control_characters_in_urls
     from app.audit.routes import blp as audit_blp
     from app.auth.guard import guard_api_request
@@ -98,7 +99,7 @@ def _register_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp, wechat_blp, payments_blp, sync_blp):
+                      coupons_blp, wechat_blp, payments_blp, sync_blp, analytics_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them
@@ -126,6 +127,7 @@ def _register_pages(app: Flask) -> None:
     from kitchen_display import bp as kitchen_bp
 
     app.register_blueprint(kitchen_bp)
+    from app.analytics.pages import bp as analytics_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
     from app.extensions import csrf
     from app.members.pages import bp as member_pages_bp
@@ -139,6 +141,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(member_pages_bp)
     app.register_blueprint(coupon_pages_bp)
+    app.register_blueprint(analytics_pages_bp)
     app.register_blueprint(tables_pages_bp)
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)

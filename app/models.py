@@ -1,5 +1,6 @@
 """Every model module, imported once so the metadata (and Alembic) sees all tables."""
 
+from app.analytics import models as analytics  # noqa: F401
 from app.audit import models as audit  # noqa: F401
 from app.auth import models as auth  # noqa: F401
 from app.coupons import models as coupons  # noqa: F401

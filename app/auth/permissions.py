@@ -42,6 +42,7 @@ class Permission(enum.StrEnum):
     STORES_MANAGE = "stores.manage"
     DEVICES_MANAGE = "devices.manage"
     AUDIT_READ = "audit.read"
+    ANALYTICS = "analytics"  # the member pyramid and other reports
     MENU_MANAGE = "menu.manage"
     MENU_READ = "menu.read"
     MEMBERS_READ = "members.read"
