@@ -71,6 +71,8 @@ class StoreUpdate(Schema):
     address = fields.String(validate=validate.Length(max=200))
     phone = fields.String(validate=validate.Length(max=30))
     is_active = fields.Boolean()
+    # Diner picks wait for a waiter's confirmation before they reach the kitchen.
+    diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
 
 
 class StoreOut(Schema):
@@ -79,6 +81,7 @@ class StoreOut(Schema):
     address = fields.String()
     phone = fields.String()
     is_active = fields.Boolean()
+    diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
 
 
 class StoreList(Schema):

@@ -1,0 +1,98 @@
+"""Two phones at one table, in real Chromium against the WeChat simulator: both scan the table's
+code and sign in with WeChat (their nicknames come from WeChat), both pick dishes into the one
+shared cart and each sees the other's pick arrive live with its name; a stale change gets the
+fresh cart; one sends; the kitchen has the ticket and both phones show the dishes' state; a
+waiter call reaches the store's event log. Screenshots of the phone go to docs/screenshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.demo.seed import _demo_table, load_demo
+from app.events.models import EventKind, StoreEvent
+from app.tables.service import table_token
+from tests import wechat_pay_support as support
+
+pay_sim, live_url, wechat = support.pay_sim, support.live_url, support.wechat  # the fixtures
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PHONE = {"width": 360, "height": 780}
+
+
+def _sign_in(browser, live_url: str, token: str, nickname: str):
+    context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    phone = context.new_page()
+    phone.goto(f"{live_url}/t/{token}")
+    phone.fill("input[name=nickname]", nickname)  # the simulator's WeChat sign-in page
+    phone.click("button[type=submit]")
+    phone.wait_for_url(f"{live_url}/t/{token}#*")  # WeChat's redirect keeps its #wechat_redirect
+    phone.locator("#menu-app").wait_for()
+    return phone
+
+
+def _dish_card(phone, name: str):
+    return phone.locator("article.dish", has=phone.get_by_role("heading", name=name, exact=True))
+
+
+@pytest.mark.e2e
+def test_two_phones_share_one_cart_live_and_send_it(app, make, wechat, live_url, browser):
+    load_demo()
+    table = _demo_table()
+    token = table_token(table)
+    store_id, table_id = table.store_id, table.id
+    make.db.session.commit()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    wang = _sign_in(browser, live_url, token, "小王")
+    li = _sign_in(browser, live_url, token, "小李")
+    assert "你是 小王" in wang.content() and "你是 小李" in li.content()
+    wang.screenshot(path=str(SHOTS / "diner-menu.png"))
+
+    # 小王 adds a dish without specs; 小李's phone shows it, with 小王's name, by itself.
+    _dish_card(wang, "凉拌黄瓜").locator("button.plus").click()
+    li.locator("#cart-count").filter(has_text="1").wait_for(timeout=5_000)
+    li.locator("#cart-who").filter(has_text="小王").wait_for()
+    li.locator(".toast").filter(has_text="小王 加了 凉拌黄瓜").wait_for()
+
+    # 小李 picks a dish with specs (spice level); 小王 sees it.
+    _dish_card(li, "辣椒炒肉").get_by_role("button", name="选规格").click()
+    li.locator("#spec-groups label", has_text="微辣").click()
+    li.get_by_role("button", name="加入购物车").click()
+    wang.locator("#cart-count").filter(has_text="2").wait_for(timeout=5_000)
+    wang.get_by_role("button", name="选好了").click()
+    lines = wang.locator("#cart-lines li")
+    lines.filter(has_text="辣椒炒肉").filter(has_text="小李 点的").wait_for()
+    lines.filter(has_text="凉拌黄瓜").filter(has_text="小王 (我) 点的").wait_for()
+    assert "微辣" in lines.filter(has_text="辣椒炒肉").inner_text()
+    wang.screenshot(path=str(SHOTS / "diner-shared-cart.png"))
+
+    # 小王 takes a second cucumber from the cart sheet; 小李's phone follows.
+    wang.locator("#cart-lines li").filter(has_text="凉拌黄瓜").get_by_role("button", name="+").click()
+    li.locator("#cart-count").filter(has_text="3").wait_for(timeout=5_000)
+    li.get_by_role("button", name="选好了").click()
+    li.locator("#cart-lines li").filter(has_text="凉拌黄瓜").locator(".n").filter(has_text="2").wait_for()
+
+    # 小李 sends: straight to the kitchen (the store does not ask for confirmation).
+    li.get_by_role("button", name="下单，送厨房").click()
+    li.locator(".toast").filter(has_text="已下单").wait_for(timeout=5_000)
+    for phone in (wang, li):
+        phone.locator("#ordered li").filter(has_text="凉拌黄瓜").filter(has_text="已下单").wait_for(timeout=5_000)
+        phone.locator("#cart-count").filter(has_text="0").wait_for()
+    if wang.locator("#sheet-back").is_visible():
+        wang.locator("#sheet-back").click(position={"x": 20, "y": 20})
+    wang.screenshot(path=str(SHOTS / "diner-ordered.png"))
+
+    # The kitchen has the ticket; the waiter call is in the store's log for the staff screens.
+    make.db.session.commit()
+    kinds = [e.kind for e in make.db.session.scalars(sa.select(StoreEvent).where(StoreEvent.store_id == store_id))]
+    assert EventKind.TICKET_NEW in kinds
+    wang.get_by_role("button", name="呼叫服务员").click()
+    li.locator(".toast").filter(has_text="服务员马上就到").wait_for(timeout=5_000)
+    make.db.session.commit()
+    called = make.db.session.scalars(sa.select(StoreEvent).where(
+        StoreEvent.store_id == store_id, StoreEvent.kind == EventKind.WAITER_CALLED)).all()
+    assert [(e.payload["table_id"], e.payload["diner"]) for e in called] == [(table_id, "小王")]
