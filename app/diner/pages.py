@@ -21,8 +21,8 @@ from app.actor import Actor
 from app.api import Schema
 from app.db import begin_write, db, utcnow
 from app.diner import service
+from app.errors import APIError, NotFound, Unauthorized, Unprocessable
 from app.events.service import last_seq
-from app.errors import APIError, NotFound, Unauthorized, Unprocessable, error_response
 from app.orders import cart
 from app.orders.kitchen import ItemRequest
 from app.orders.schemas import ItemIn
@@ -48,9 +48,7 @@ def _answer_error(error: HTTPException):
         status = error.code or 400
         return render_template("diner/message.html", message=error.description, scan_again=status == 404), status
     db.session.rollback()
-    if isinstance(error, APIError) or request.accept_mimetypes.best == "application/json" or request.is_json:
-        return _json_error(error)
-    return error_response(error)
+    return _json_error(error)
 
 
 def _json_error(error: HTTPException):

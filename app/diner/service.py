@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
 
+from app.db import db
 from app.events import feed as feeds
 from app.events.models import EventKind
 from app.events.service import append as append_event
@@ -27,8 +28,6 @@ from app.orders.cart import cart_of
 from app.orders.models import Order, SessionStatus, TableSession
 from app.orders.state import LineStatus, OrderStatus
 from app.tables.models import DiningTable
-from app.db import db
-from tablerules.pricing import TierDiscount
 
 # --- the menu -----------------------------------------------------------------------------------------
 
@@ -51,9 +50,8 @@ def search_keys(name: str, name_en: str = "") -> str:
 def member_price(price_cents: int, discount_percent: int, is_discountable: bool) -> int | None:
     """The member's unit price (tier discount floored to the fen as the bill does), or None when
     the member pays the list price for this dish."""
-    if not is_discountable or discount_percent <= 0:
+    if not is_discountable or not 0 < discount_percent <= 100:
         return None
-    TierDiscount(discount_percent)  # the same bounds as the pricing rules
     return price_cents - price_cents * discount_percent // 100
 
 

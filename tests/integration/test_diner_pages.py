@@ -1,38 +1,307 @@
 """The diner's phone behind a table's signed QR link: the menu, the shared cart, sending, the
-waiter call and the table's own live stream — scoped to that one table."""
+waiter call and the table's own live stream — each scoped to that one table: another table's
+line or another merchant's dish is 404, bad input is 4xx and changes nothing."""
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 
 import pytest
 import sqlalchemy as sa
 
-from app.tables.models import DiningTable
-from app.tables.service import table_token
-from tests.factories import create_dish, create_table
+from app.events.models import EventKind, StoreEvent
+from app.orders.models import CartLine
+from app.tenants.models import Store
+from tests.factories import create_dish, create_member, create_table
+from tests.integration.wechat_support import oa, oa_live_server, oa_sim, sign_in  # noqa: F401 - fixtures
 
 
-def _token(make, table: dict) -> str:
+def _token(table: dict) -> str:
     return table["qr_url"].rsplit("/t/", 1)[1]
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'data-csrf="([^"]+)"', html).group(1)
+class Phone:
+    """A phone's browser at a table: the menu page, then its JSON calls with the page's CSRF token."""
+
+    def __init__(self, client, token: str) -> None:
+        self.client, self.token = client, token
+        page = client.get(f"/t/{token}")
+        assert page.status_code == 200, page.get_data(as_text=True)[:500]
+        self.html = page.get_data(as_text=True)
+        self.csrf = re.search(r'data-csrf="([^"]+)"', self.html).group(1)
+
+    def _headers(self) -> dict:
+        return {"X-CSRFToken": self.csrf, "Accept": "application/json"}
+
+    def view(self, token: str | None = None):
+        return self.client.get(f"/t/{token or self.token}/cart.json", headers=self._headers())
+
+    def add(self, dish_id, qty=1, token: str | None = None, **extra):
+        return self.client.post(f"/t/{token or self.token}/cart/lines", headers=self._headers(),
+                                json={"dish_id": dish_id, "qty": qty, **extra})
+
+    def change(self, line_id, qty, version, token: str | None = None):
+        return self.client.patch(f"/t/{token or self.token}/cart/lines/{line_id}", headers=self._headers(),
+                                 json={"qty": qty, "version": version})
+
+    def send(self, token: str | None = None):
+        return self.client.post(f"/t/{token or self.token}/cart/send", headers=self._headers())
+
+    def call_waiter(self, token: str | None = None):
+        return self.client.post(f"/t/{token or self.token}/call-waiter", headers=self._headers(), json={})
 
 
 @pytest.fixture
 def shop(make, db):
     tenant = make.tenant()
-    table = create_table(make, tenant, "A01")
+    a01, a02 = create_table(make, tenant, "A01"), create_table(make, tenant, "A02")
     fish = create_dish(make, tenant, "剁椒鱼头", 12_800)
-    rice = create_dish(make, tenant, "米饭", 200, category="主食")
-    return tenant, table, _token(make, table), fish, rice
+    beer = create_dish(make, tenant, "青岛啤酒", 1_200, category="酒水", discountable=False)
+    return tenant, _token(a01), _token(a02), fish, beer
 
 
-def test_smoke(shop, make):
-    tenant, table, token, fish, rice = shop
-    page = make.client.get(f"/t/{token}")
-    assert page.status_code == 200, page.get_data(as_text=True)[:2000]
-    html = page.get_data(as_text=True)
-    print(html[:6000])
+def test_the_menu_shows_categories_photos_prices_and_sold_out(shop, make):
+    tenant, token, _other, fish, beer = shop
+    api = make.api(tenant.owner)
+    assert api.request("PUT", f"/stores/{tenant.store.id}/sold-out/{beer['id']}",
+                       json={"is_sold_out": True}).status_code == 200
+    phone = Phone(make.client, token)
+    html = phone.html
+    assert 'class="categories"' in html and "热菜" in html and "酒水" in html
+    assert f'src="/t/{token}/photos/{fish["id"]}.svg"' in html and 'loading="lazy"' in html
+    assert "￥128.00" in html
+    assert 'data-search="剁椒鱼头 duojiaoyutou djyt"' in html  # pinyin and initials for the search box
+    beer_card = re.search(rf'<article class="dish sold-out" data-dish="{beer["id"]}".*?</article>', html, re.S)
+    assert beer_card and "已售罄" in beer_card.group(0) and "data-action" not in beer_card.group(0)
+    photo = make.client.get(f"/t/{token}/photos/{fish['id']}.svg")
+    assert photo.status_code == 200 and photo.mimetype == "image/svg+xml" and "剁椒" in photo.get_data(as_text=True)
+    # A sold-out dish is refused, not just hidden.
+    refused = phone.add(beer["id"])
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "dish_sold_out"
+
+
+def test_members_see_their_price_beside_the_list_price(shop, make, db):
+    from app.diner.service import member_price, menu_for
+    from app.members.models import Member, Tier
+    from app.tables.models import DiningTable
+
+    tenant, token, _other, fish, beer = shop
+    member = create_member(make, tenant)
+    tier = Tier(merchant_id=tenant.merchant.id, name="测试金卡", rank=9, discount_percent=12)
+    db.session.add(tier)
+    db.session.flush()
+    row = db.session.get(Member, member["id"])
+    row.tier_id = tier.id
+    db.session.commit()
+    table = db.session.scalars(sa.select(DiningTable).where(DiningTable.code == "A01",
+                                                           DiningTable.merchant_id == tenant.merchant.id)).one()
+    prices = {d.name: (d.price_cents, d.member_price_cents)
+              for section in menu_for(table, db.session.get(Member, member["id"]), lambda dish: "")
+              for d in section["dishes"]}
+    assert prices == {"剁椒鱼头": (12_800, 11_264), "青岛啤酒": (1_200, None)}  # beer is not discountable
+    assert {d.member_price_cents for s in menu_for(table, None, lambda dish: "") for d in s["dishes"]} == {None}
+    assert member_price(999, 12, True) == 999 - 119  # the discount floored to the fen, as the bill does
+
+
+def test_a_stale_or_wrong_table_link_gets_a_friendly_page(shop, make):
+    tenant, token, _other, _fish, _beer = shop
+    for path in ("/t/not-a-token", f"/t/{token[:-2]}xx", "/t/x"):
+        page = make.client.get(path)
+        assert page.status_code == 404
+        assert "请扫描桌上的二维码" in page.get_data(as_text=True)
+    assert make.client.get(f"/t/{token}/cart.json").status_code == 200
+    bad = make.client.get("/t/nope/cart.json")
+    assert bad.status_code == 404 and bad.get_json()["error"]["code"] == "table_not_found"
+
+
+def test_two_phones_share_one_cart_and_a_stale_change_gets_the_fresh_cart(shop, make, app):
+    tenant, token, _other, fish, beer = shop
+    one, two = Phone(make.client, token), Phone(app.test_client(), token)
+    added = one.add(fish["id"])
+    assert added.status_code == 201, added.get_json()
+    line = added.get_json()["lines"][0]
+    assert line["added_by"] == added.get_json()["me"] and line["added_by"].startswith("食客")  # no WeChat here
+    assert two.add(beer["id"], 2).status_code == 201
+    view = two.view().get_json()
+    assert view["lines"][0]["dish_id"] == fish["id"]
+    names = {entry["added_by"] for entry in view["lines"]}
+    assert len(names) == 2 and view["me"] in names  # each phone's picks under its own name
+
+    assert two.change(line["id"], 3, line["version"]).status_code == 200
+    stale = one.change(line["id"], 5, line["version"])
+    assert stale.status_code == 409
+    body = stale.get_json()
+    assert body["error"]["code"] == "cart_changed" and body["error"]["message"]
+    fresh = next(entry for entry in body["cart"]["lines"] if entry["id"] == line["id"])
+    assert fresh["qty"] == 3  # the stale change changed nothing; the phone is shown what is there now
+    assert one.change(line["id"], 0, fresh["version"]).status_code == 200
+    assert line["id"] not in [entry["id"] for entry in one.view().get_json()["lines"]]
+
+
+def test_a_table_token_reaches_only_its_own_table(shop, make, app):
+    tenant, token, other_token, fish, _beer = shop
+    phone, neighbour = Phone(make.client, token), Phone(app.test_client(), other_token)
+    line = phone.add(fish["id"]).get_json()["lines"][0]
+    # The neighbouring table cannot see or change it, and sees its own empty cart.
+    assert neighbour.view().get_json()["lines"] == []
+    assert neighbour.change(line["id"], 9, line["version"]).status_code == 404
+    assert neighbour.change(line["id"], 0, line["version"]).status_code == 404
+    assert phone.view().get_json()["lines"][0]["qty"] == 1
+    # Another merchant's dish and table: 404, nothing added.
+    stranger = make.tenant()
+    foreign_dish = create_dish(make, stranger, "外家菜", 1_000)
+    foreign = _token(create_table(make, stranger, "Z9"))
+    answer = phone.add(foreign_dish["id"])
+    assert answer.status_code == 404 and answer.get_json()["error"]["code"] == "not_found"
+    assert make.client.get(f"/t/{token}/photos/{foreign_dish['id']}.svg").status_code == 404
+    assert make.client.get(f"/t/{foreign}/photos/{fish['id']}.svg").status_code == 404
+    assert phone.change(line["id"], 2, line["version"], token=foreign).status_code == 404
+    assert make.db.session.scalar(sa.select(sa.func.count()).select_from(CartLine)) == 1
+
+
+@pytest.mark.parametrize("body", [
+    None, [], {"dish_id": "1", "qty": 1}, {"dish_id": 1, "qty": 0}, {"dish_id": 1, "qty": 100},
+    {"dish_id": 1, "qty": 1, "option_ids": "x"}, {"dish_id": 2**40, "qty": 1}, {"dish_id": 1, "qty": 1, "extra": 1},
+    {"dish_id": 1, "qty": 1, "note": "x" * 101},
+])
+def test_bad_picks_are_4xx_and_change_nothing(shop, make, body):
+    _tenant, token, _other, _fish, _beer = shop
+    phone = Phone(make.client, token)
+    headers = {"X-CSRFToken": phone.csrf, "Accept": "application/json"}
+    answer = make.client.post(f"/t/{token}/cart/lines", headers=headers,
+                              data="not json" if body is None else json.dumps(body),
+                              content_type="application/json")
+    assert 400 <= answer.status_code < 500, answer.get_data(as_text=True)
+    assert set(answer.get_json()["error"]) == {"code", "message", "details"}
+    assert phone.view().get_json()["lines"] == []
+
+
+def test_bad_changes_are_4xx(shop, make):
+    _tenant, token, _other, fish, _beer = shop
+    phone = Phone(make.client, token)
+    line = phone.add(fish["id"]).get_json()["lines"][0]
+    for body in ({"qty": -1, "version": 1}, {"qty": 1}, {"qty": 1, "version": 0}, {"qty": "2", "version": 1}):
+        answer = make.client.patch(f"/t/{token}/cart/lines/{line['id']}", json=body,
+                                   headers={"X-CSRFToken": phone.csrf})
+        assert answer.status_code == 422, (body, answer.get_json())
+    assert phone.change(99_999_999_999, 1, 1).status_code == 404
+    assert phone.change(999_999, 1, 1).status_code == 404
+    assert phone.send(token).status_code == 200
+    assert phone.send(token).status_code == 422  # nothing left to send
+
+
+def test_the_json_calls_need_the_pages_csrf_token(shop, make):
+    _tenant, token, _other, fish, _beer = shop
+    Phone(make.client, token)
+    for answer in (make.client.post(f"/t/{token}/cart/lines", json={"dish_id": fish["id"], "qty": 1}),
+                   make.client.post(f"/t/{token}/cart/send"),
+                   make.client.post(f"/t/{token}/call-waiter", json={}),
+                   make.client.post(f"/t/{token}/cart/lines", json={"dish_id": fish["id"], "qty": 1},
+                                    headers={"X-CSRFToken": "forged"})):
+        assert answer.status_code == 400
+        assert answer.get_json()["error"]["code"] == "csrf_failed"
+    assert make.db.session.scalar(sa.select(sa.func.count()).select_from(CartLine)) == 0
+
+
+def test_send_goes_to_the_kitchen_or_waits_for_the_waiter_as_the_store_says(shop, make, db):
+    tenant, token, _other, fish, _beer = shop
+    api = make.api(tenant.owner)
+    phone = Phone(make.client, token)
+    phone.add(fish["id"])
+    sent = phone.send().get_json()
+    assert sent["sent"]["needs_confirmation"] is False and sent["lines"] == []
+    assert [(line["name"], line["state"]) for line in sent["order"]["lines"]] == [("剁椒鱼头", "ordered")]
+
+    changed = api.patch(f"/stores/{tenant.store.id}", json={"diner_orders_need_confirmation": True})
+    assert changed.status_code == 200 and changed.get_json()["diner_orders_need_confirmation"] is True
+    assert db.session.get(Store, tenant.store.id).is_waiter_confirm is True
+    phone.add(fish["id"], 2)  # 加菜: more on the same order
+    more = phone.send().get_json()
+    assert more["sent"] == {"order_id": sent["sent"]["order_id"], "needs_confirmation": True}
+    assert [line["state"] for line in more["order"]["lines"]] == ["ordered", "submitted"]
+    # The waiter confirms: the phones show the dish ordered.
+    submitted = [line["id"] for line in more["order"]["lines"] if line["state"] == "submitted"]
+    confirmed = api.post(f"/orders/{more['order']['id']}/lines/confirm", json={"line_ids": submitted})
+    assert confirmed.status_code == 200, confirmed.get_json()
+    assert [line["state"] for line in phone.view().get_json()["order"]["lines"]] == ["ordered", "ordered"]
+    assert api.patch(f"/stores/{tenant.store.id}", json={"diner_orders_need_confirmation": "maybe"}).status_code == 422
+
+
+def test_calling_the_waiter_is_an_event_for_the_staff_screens(shop, make):
+    tenant, token, _other, _fish, _beer = shop
+    phone = Phone(make.client, token)
+    assert phone.call_waiter().get_json() == {"called": True, "table": "A01"}
+    events = make.api(tenant.owner).get(f"/stores/{tenant.store.id}/events",
+                                        query_string={"kinds": "waiter_called"}).get_json()["events"]
+    assert [(e["kind"], e["payload"]["table"]) for e in events] == [("waiter_called", "A01")]
+
+
+def _read(response, count: int, timeout: float = 10.0) -> list[tuple[int, str]]:
+    """(id, event) of the first `count` messages of a stream; fails instead of hanging."""
+    got, buffer, done = [], "", threading.Event()
+
+    def pump():
+        nonlocal buffer
+        for chunk in response.response:
+            buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+                if "event" in fields:
+                    assert fields["data"] == "{}"  # news only: the phone reads the details itself
+                    got.append((int(fields["id"]), fields["event"]))
+                    if len(got) >= count:
+                        done.set()
+                        return
+
+    threading.Thread(target=pump, daemon=True).start()
+    assert done.wait(timeout), f"only {got} arrived"
+    return got
+
+
+def test_the_table_stream_carries_only_its_tables_news_and_resumes_from_its_cursor(shop, make, app):
+    tenant, token, other_token, fish, _beer = shop
+    phone, neighbour = Phone(make.client, token), Phone(app.test_client(), other_token)
+    start = phone.view().get_json()["seq"]
+    neighbour.add(fish["id"])  # another table: nothing of it on this table's stream
+    phone.add(fish["id"])
+    neighbour.call_waiter()
+    phone.send()
+    phone.call_waiter()
+    stream = app.test_client().get(f"/t/{token}/stream?after={start}")
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    news = _read(stream, 4)
+    stream.close()
+    assert [name for _seq, name in news][:1] == ["cart"]
+    assert {name for _seq, name in news} <= {"cart", "order", "waiter"}
+    seqs = [seq for seq, _name in news]
+    assert seqs == sorted(seqs)
+    ours = make.db.session.scalars(sa.select(StoreEvent).where(StoreEvent.seq.in_(seqs))).all()
+    assert {e.payload.get("table") for e in ours} <= {None, "A01"}
+    assert len({e.payload["table_id"] for e in ours if "table_id" in e.payload}) == 1
+    # A reconnect with Last-Event-ID gets what came after it, and nothing before.
+    again = app.test_client().get(f"/t/{token}/stream", headers={"Last-Event-ID": str(seqs[1])})
+    rest = _read(again, 2)
+    again.close()
+    assert rest == news[2:4]
+    waiter = make.db.session.scalars(sa.select(StoreEvent).where(StoreEvent.kind == EventKind.WAITER_CALLED)
+                                     .order_by(StoreEvent.seq)).all()
+    assert waiter[0].seq not in seqs and waiter[1].seq in seqs  # the neighbour's call stays at the neighbour's
+
+
+def test_sign_in_through_wechat_puts_the_nickname_on_the_picks(make, oa):  # noqa: F811
+    table = create_table(make, oa.tenant, code="B01")
+    fish = create_dish(make, oa.tenant, "小炒黄牛肉", 6_800)
+    openid = oa.sim.state.create_user("阿强", subscribed=False).openid
+    page = sign_in(make.client, oa.sim, f"/t/{_token(table)}", openid)
+    assert page.status_code == 200 and "你是 阿强" in page.get_data(as_text=True)
+    phone = Phone(make.client, _token(table))
+    added = phone.add(fish["id"])
+    assert added.status_code == 201 and added.get_json()["lines"][0]["added_by"] == "阿强"
+    # Without a WeChat sign-in the merchant's table refuses picks.
+    stranger = make.client.application.test_client()
+    assert stranger.get(f"/t/{_token(table)}").status_code == 302
+    assert stranger.post(f"/t/{_token(table)}/cart/lines", json={"dish_id": fish["id"], "qty": 1}).status_code in (
+        400, 401)
