@@ -133,6 +133,9 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)
     app.register_blueprint(diner_bp)
+    from app.tenants.pages import bp as store_pages_bp
+
+    app.register_blueprint(store_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 

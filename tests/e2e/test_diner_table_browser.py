@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.demo.seed import _demo_table, load_demo
+from app.demo.seed import PASSWORD, _demo_table, load_demo
 from app.events.models import EventKind, StoreEvent
 from app.tables.service import table_token
 from tests import wechat_pay_support as support
+from tests.e2e.conftest import log_in
 
 pay_sim, live_url, wechat = support.pay_sim, support.live_url, support.wechat  # the fixtures
 
@@ -96,3 +97,38 @@ def test_two_phones_share_one_cart_live_and_send_it(app, make, wechat, live_url,
     called = make.db.session.scalars(sa.select(StoreEvent).where(
         StoreEvent.store_id == store_id, StoreEvent.kind == EventKind.WAITER_CALLED)).all()
     assert [(e.payload["table_id"], e.payload["diner"]) for e in called] == [(table_id, "小王")]
+
+
+@pytest.mark.e2e
+def test_with_waiter_confirmation_on_the_phone_shows_the_dishes_waiting(app, make, wechat, live_url, browser):
+    load_demo()
+    table = _demo_table()
+    token, store_id = table_token(table), table.store_id
+    make.db.session.commit()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    # The manager switches it on, on the store's page.
+    manager = browser.new_context(locale="zh-CN", viewport={"width": 1024, "height": 640}).new_page()
+    log_in(manager, live_url, "owner", PASSWORD, f"/manage/stores/{store_id}/ordering")
+    manager.get_by_label("食客扫码下单后，先由服务员确认再送厨房").check()
+    manager.get_by_role("button", name="保存").click()
+    manager.get_by_text("已保存。").wait_for()
+    assert manager.get_by_label("食客扫码下单后，先由服务员确认再送厨房").is_checked()
+    manager.screenshot(path=str(SHOTS / "store-ordering-settings.png"))
+
+    phone = _sign_in(browser, live_url, token, "老陈")
+    _dish_card(phone, "凉拌黄瓜").locator("button.plus").click()
+    phone.locator("#cart-count").filter(has_text="1").wait_for()
+    phone.get_by_role("button", name="选好了").click()
+    phone.get_by_role("button", name="提交给服务员确认").click()
+    phone.locator(".toast").filter(has_text="服务员确认后送厨房").wait_for(timeout=5_000)
+    phone.locator("#ordered li").filter(has_text="凉拌黄瓜").filter(has_text="待服务员确认").wait_for()
+    # The waiter confirms at the till: the phone turns the dish to 已下单 by itself.
+    make.db.session.commit()
+    answer = make.client.post("/api/v1/auth/token", json={"username": "owner", "password": PASSWORD})
+    staff_api = make.api(token=answer.get_json()["token"])
+    order_id = staff_api.get(f"/tables/{table.id}/cart").get_json()["order_id"]
+    lines = staff_api.get(f"/orders/{order_id}").get_json()["items"]
+    confirmed = staff_api.post(f"/orders/{order_id}/lines/confirm", json={"line_ids": [line["id"] for line in lines]})
+    assert confirmed.status_code == 200, confirmed.get_json()
+    phone.locator("#ordered li").filter(has_text="凉拌黄瓜").filter(has_text="已下单").wait_for(timeout=5_000)

@@ -305,3 +305,38 @@ def test_sign_in_through_wechat_puts_the_nickname_on_the_picks(make, oa):  # noq
     assert stranger.get(f"/t/{_token(table)}").status_code == 302
     assert stranger.post(f"/t/{_token(table)}/cart/lines", json={"dish_id": fish["id"], "qty": 1}).status_code in (
         400, 401)
+
+
+def _log_in(make, staff) -> None:
+    page = make.client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    answer = make.client.post("/login", data={"username": staff.username, "password": make.PASSWORD,
+                                              "csrf_token": csrf})
+    assert answer.status_code == 302
+
+
+def test_the_manager_switches_waiter_confirmation_on_a_page(shop, make, db):
+    from app.audit.models import AuditEntry
+
+    tenant, _token_a, _other, _fish, _beer = shop
+    path = f"/manage/stores/{tenant.store.id}/ordering"
+    assert make.client.get(path).status_code == 302  # to the login page
+    _log_in(make, tenant.owner)
+    page = make.client.get(path).get_data(as_text=True)
+    assert 'name="diner_orders_need_confirmation"' in page and "checked" not in page
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    assert make.client.post(path, data={"diner_orders_need_confirmation": "y"}).status_code == 400  # no CSRF token
+    assert db.session.get(Store, tenant.store.id).is_waiter_confirm is False
+    saved = make.client.post(path, data={"csrf_token": csrf, "diner_orders_need_confirmation": "y"})
+    assert saved.status_code == 302
+    db.session.commit()
+    assert db.session.get(Store, tenant.store.id).is_waiter_confirm is True
+    assert "checked" in make.client.get(path).get_data(as_text=True)
+    assert make.api(tenant.owner).get(f"/stores/{tenant.store.id}").get_json()["diner_orders_need_confirmation"]
+    assert make.client.post(path, data={"csrf_token": csrf}).status_code == 302  # unticked: off again
+    db.session.commit()
+    assert db.session.get(Store, tenant.store.id).is_waiter_confirm is False
+    assert db.session.query(AuditEntry).filter_by(action="store.update").count() == 2
+    # Another merchant's store: 404; a cashier may not change it.
+    stranger = make.tenant()
+    assert make.client.get(f"/manage/stores/{stranger.store.id}/ordering").status_code == 404
