@@ -31,6 +31,7 @@ from app.members.models import Member
 from app.tables import qr
 from app.tables.models import DiningTable
 from app.tables.service import resolve_table_token
+from app.tenants.models import Merchant
 from app.wechat import notify, service
 from app.wechat.client import oauth
 from app.wechat.models import WeChatSettings
@@ -264,7 +265,9 @@ def card():
     code = _code_json(member)
     db.session.commit()  # the member-code secret is created on first use
     return render_template("diner/card.html", member=member, code=code, qr=Markup(code["svg"]),
-                           visits=history.visits(member, limit=VISITS_SHOWN))
+                           visits=history.card_visits(member, limit=VISITS_SHOWN),
+                           expiring=history.points_expiring(member, utcnow()),
+                           merchant_name=db.session.get(Merchant, member.merchant_id).name)
 
 
 @bp.route("/m/card/code.json")

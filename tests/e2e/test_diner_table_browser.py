@@ -132,3 +132,63 @@ def test_with_waiter_confirmation_on_the_phone_shows_the_dishes_waiting(app, mak
     confirmed = staff_api.post(f"/orders/{order_id}/lines/confirm", json={"line_ids": [line["id"] for line in lines]})
     assert confirmed.status_code == 200, confirmed.get_json()
     phone.locator("#ordered li").filter(has_text="凉拌黄瓜").filter(has_text="已下单").wait_for(timeout=5_000)
+
+
+@pytest.mark.e2e
+def test_join_at_the_table_then_the_card_and_the_member_prices(app, make, wechat, live_url, browser):
+    import uuid
+
+    load_demo()
+    table = _demo_table()
+    token, store_id = table_token(table), table.store_id
+    make.db.session.commit()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    staff = make.api(token=make.client.post("/api/v1/auth/token", json={
+        "username": "owner", "password": PASSWORD}).get_json()["token"])
+
+    phone = _sign_in(browser, live_url, token, "周周")
+    phone.get_by_role("link", name="成为会员，享会员价和积分").click()
+    phone.fill("input[name=phone]", "13900002222")
+    phone.fill("input[name=name]", "周小舟")
+    phone.get_by_role("button", name="立即加入").click()
+    phone.wait_for_url(f"{live_url}/m/card*")
+    assert phone.locator("#tier").inner_text() == "普通会员"
+
+    # A top-up at the till (3000 yuan: 金卡, 8.8折, 600 bonus), a visit, and a refunded visit.
+    member_id = staff.get("/members", query_string={"q": "13900002222"}).get_json()["members"][0]["id"]
+    assert staff.post(f"/members/{member_id}/topups", json={
+        "amount_cents": 300_000, "tender": "cash", "idempotency_key": uuid.uuid4().hex}).status_code == 201
+    dishes = {d["name"]: d for s in staff.get("/menu", query_string={"store_id": store_id}).get_json()["categories"]
+              for d in s["dishes"]}
+
+    def visit(name: str) -> dict:
+        order = staff.post("/orders", json={"store_id": store_id, "idempotency_key": uuid.uuid4().hex,
+                                            "items": [{"dish_id": dishes[name]["id"], "qty": 1}]}).get_json()
+        bill = staff.get(f"/orders/{order['id']}/bill", query_string={"member_id": member_id}).get_json()
+        paid = staff.post(f"/orders/{order['id']}/settle", json={
+            "tenders": [{"type": "stored_value", "amount_cents": bill["payable_cents"]}], "member_id": member_id,
+            "idempotency_key": uuid.uuid4().hex})
+        assert paid.status_code == 200, paid.get_json()
+        return paid.get_json()
+
+    visit("卤味拼盘")
+    wrong = visit("口水鸡")
+    assert staff.post(f"/orders/{wrong['id']}/refund", json={
+        "reason": "上错菜", "idempotency_key": uuid.uuid4().hex}).status_code == 200
+
+    phone.reload()
+    assert phone.locator("#tier").inner_text() == "金卡"
+    assert "8.8折" in phone.locator("#discount").inner_text()
+    split = phone.locator("#stored-split").inner_text()  # what the visit drew came from both, in proportion
+    assert split.startswith("本金 ￥29") and "赠送 ￥59" in split
+    refunded = phone.locator("#visits li.refunded")
+    assert "已退款" in refunded.inner_text() and "口水鸡" in refunded.inner_text()
+    assert "积分" not in refunded.inner_text()
+    phone.screenshot(path=str(SHOTS / "diner-member-card.png"), full_page=True)
+
+    # Back at the table: the member's price beside each discountable dish.
+    phone.goto(f"{live_url}/t/{token}")
+    cucumber = _dish_card(phone, "凉拌黄瓜")
+    assert "会员 ￥14.08" in cucumber.inner_text() and "￥16.00" in cucumber.inner_text()
+    assert "金卡" in phone.locator(".member-strip").inner_text()
+    phone.screenshot(path=str(SHOTS / "diner-menu-member.png"))

@@ -340,3 +340,52 @@ def test_the_manager_switches_waiter_confirmation_on_a_page(shop, make, db):
     # Another merchant's store: 404; a cashier may not change it.
     stranger = make.tenant()
     assert make.client.get(f"/manage/stores/{stranger.store.id}/ordering").status_code == 404
+
+
+def test_the_member_card_shows_balances_expiring_points_and_a_refunded_visit_as_refunded(make, oa):  # noqa: F811
+    import uuid
+
+    from app.members.models import Member
+
+    api = make.api(oa.tenant.owner)
+    fish = create_dish(make, oa.tenant, "剁椒鱼头", 12_800)
+    rice = create_dish(make, oa.tenant, "米饭", 300, category="主食")
+    member = create_member(make, oa.tenant, phone="13800001111", name="周周")
+    topped = api.post(f"/members/{member['id']}/topups", json={"amount_cents": 50_000, "tender": "cash",
+                                                                "idempotency_key": uuid.uuid4().hex})
+    assert topped.status_code == 201, topped.get_json()
+    openid = oa.sim.state.create_user("周周", subscribed=True).openid
+    make.db.session.get(Member, member["id"]).openid = openid
+    make.db.session.commit()
+
+    def visit(*items):
+        order = api.post("/orders", json={"store_id": oa.tenant.store.id, "idempotency_key": uuid.uuid4().hex,
+                                          "items": [{"dish_id": d["id"], "qty": q} for d, q in items]}).get_json()
+        paid = api.post(f"/orders/{order['id']}/settle", json={
+            "tenders": [{"type": "cash", "amount_cents": order["subtotal_cents"]}], "member_id": member["id"],
+            "idempotency_key": uuid.uuid4().hex})
+        assert paid.status_code == 200, paid.get_json()
+        return paid.get_json()
+
+    kept = visit((rice, 2))
+    refunded = visit((fish, 1))
+    answer = api.post(f"/orders/{refunded['id']}/refund", json={"reason": "菜品问题", "idempotency_key": uuid.uuid4().hex})
+    assert answer.status_code == 200, answer.get_json()
+
+    page = sign_in(make.client, oa.sim, f"/m/card?merchant={oa.merchant_id}", openid)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html[:500]
+    card = api.get(f"/members/{member['id']}").get_json()
+    total = card["stored_value"]["total_cents"]
+    assert f'id="stored-value">￥{total // 100}.{total % 100:02d}<' in html
+    assert "本金 ￥500.00" in html and "赠送 ￥" in html
+    assert f'id="points">{card["points"]}<' in html
+    assert "积分将于" in html  # the points earned expire, and the card says when
+    visits = html[html.index('id="visits"'):]
+    refunded_row = visits[:visits.index("</li>")]  # newest first: the refunded visit
+    assert "已退款" in refunded_row and "<s>￥128.00</s>" in refunded_row and "剁椒鱼头" in refunded_row
+    assert "+128" not in refunded_row and "积分" not in refunded_row.split("items")[-1]
+    kept_row = visits[visits.index("</li>") + 5:]
+    kept_row = kept_row[:kept_row.index("</li>")]
+    assert "￥6.00" in kept_row and "+6 积分" in kept_row and "已退款" not in kept_row
+    assert card["points"] == kept["paid_cents"] // 100
