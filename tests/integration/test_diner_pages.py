@@ -369,7 +369,8 @@ def test_the_member_card_shows_balances_expiring_points_and_a_refunded_visit_as_
 
     kept = visit((rice, 2))
     refunded = visit((fish, 1))
-    answer = api.post(f"/orders/{refunded['id']}/refund", json={"reason": "菜品问题", "idempotency_key": uuid.uuid4().hex})
+    answer = api.post(f"/orders/{refunded['id']}/refund",
+                      json={"reason": "菜品问题", "idempotency_key": uuid.uuid4().hex})
     assert answer.status_code == 200, answer.get_json()
 
     page = sign_in(make.client, oa.sim, f"/m/card?merchant={oa.merchant_id}", openid)
