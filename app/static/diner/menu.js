@@ -149,6 +149,7 @@
       ]));
     });
     $('ordered-note').textContent = order.status === 'paid' ? T.paid : yuan(order.subtotal_cents);
+    $('bill-link').href = base + '/bill?order=' + order.id;
     box.classList.toggle('paid', order.status === 'paid');
   }
   function drawBadges() {
