@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, Response, current_app, render_template, request, session
-from flask_babel import gettext
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext, lazy_gettext
+from flask_wtf import FlaskForm
 from marshmallow import ValidationError, fields, validate
 from werkzeug.exceptions import HTTPException
+from wtforms import HiddenField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
 
 from app.actor import Actor
 from app.api import Schema
+from app.coupons import service as coupons
+from app.coupons.models import CouponStatus
 from app.db import begin_write, db, utcnow
 from app.diner import service
 from app.errors import APIError, NotFound, Unauthorized, Unprocessable
 from app.events.service import last_seq
+from app.members import service as members
 from app.orders import cart
 from app.orders.kitchen import ItemRequest
 from app.orders.schemas import ItemIn
@@ -30,7 +36,8 @@ from app.tables.models import DiningTable
 from app.tables.pages import localized
 from app.tables.service import resolve_table_token
 from app.wechat import notify
-from app.wechat.pages import diner_at_table, diner_member, diner_nickname, diner_openid
+from app.wechat import service as wechat_service
+from app.wechat.pages import diner_at_table, diner_member, diner_nickname, diner_openid, oauth_redirect
 
 bp = Blueprint("diner", __name__)
 
@@ -44,7 +51,7 @@ class TablePageError(APIError):
 
 @bp.errorhandler(HTTPException)
 def _answer_error(error: HTTPException):
-    if request.endpoint == "diner.menu":
+    if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer"):
         status = error.code or 400
         return render_template("diner/message.html", message=error.description, scan_again=status == 404), status
     db.session.rollback()
@@ -254,3 +261,87 @@ def stream(token: str):
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+# --- the member's coupon wallet --------------------------------------------------------------------
+
+class TransferForm(FlaskForm):
+    phone = StringField(lazy_gettext("Friend's mobile number"), validators=[
+        DataRequired(), Regexp(r"^1[3-9][0-9]{9}$", message=lazy_gettext("Please enter an 11-digit mobile number."))])
+    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+def _wallet_member():
+    """(member, redirect): the signed-in member, or where to send the diner first."""
+    arg = request.args.get("merchant", "")
+    merchant_id = int(arg) if arg.isdigit() and 1 <= int(arg) <= MAX_ID else session.get("wechat_merchant_id")
+    if not isinstance(merchant_id, int) or notify.settings_for(merchant_id) is None:
+        raise TablePageError(gettext("Please open this page from the restaurant's WeChat account or table code."),
+                             status=400)
+    openid = diner_openid(merchant_id)
+    if openid is None:
+        return None, oauth_redirect(merchant_id, request.full_path.rstrip("?"))
+    member = wechat_service.member_for_openid(merchant_id, openid)
+    if member is None:
+        return None, redirect(url_for("wechat_pages.join"))
+    return member, None
+
+
+def _masked(name: str) -> str:
+    return name[:1] + "*" * max(1, len(name) - 1) if name else "—"
+
+
+@bp.route("/m/coupons", methods=["GET"])
+def wallet():
+    """The member's coupons: what each gives, until when, and passing a transferable one on."""
+    member, elsewhere = _wallet_member()
+    if elsewhere is not None:
+        return elsewhere
+    return _wallet_page(member, TransferForm(formdata=None, key=secrets.token_urlsafe(18)))
+
+
+def _wallet_page(member, form: TransferForm, *, failed_coupon: int | None = None, status: int = 200):
+    held = coupons.member_coupons(member, limit=50)
+    links = [c.transferred_to_id for c in held if c.transferred_to_id] + \
+            [c.transferred_from_id for c in held if c.transferred_from_id]
+    others = coupons.holders(member.merchant_id, links)
+    now = utcnow()
+    rows = [{"coupon": c, "terms": coupons.terms(c.template),
+             "usable": c.state is CouponStatus.ISSUED and c.expires_at > now,
+             "can_pass": c.state is CouponStatus.ISSUED and c.expires_at > now and c.template.is_transferable
+             and c.transfer_depth < c.template.max_transfer_chain,
+             "to": _masked(others[c.transferred_to_id].name) if c.transferred_to_id in others else None,
+             "from": _masked(others[c.transferred_from_id].name) if c.transferred_from_id in others else None}
+            for c in held]
+    rows.sort(key=lambda row: (not row["usable"], row["coupon"].expires_at))
+    return render_template("diner/wallet.html", member=member, rows=rows, form=form,
+                           failed_coupon=failed_coupon), status
+
+
+@bp.route("/m/coupons/<int:coupon_id>/transfer", methods=["POST"])
+def transfer(coupon_id: int):
+    """Pass a transferable coupon to a friend who is a member too (by their mobile number); the
+    friend gets WeChat's received-coupon message."""
+    member, elsewhere = _wallet_member()
+    if elsewhere is not None:
+        return elsewhere
+    form = TransferForm()
+    if not 1 <= coupon_id <= MAX_ID:
+        raise TablePageError(gettext("Not found."), status=404)
+    if not form.validate_on_submit():
+        return _wallet_page(member, form, failed_coupon=coupon_id, status=422)
+    actor = Actor.diner(member.merchant_id, member.name, ip=request.remote_addr)
+    _start_writing()
+    try:
+        friend = members.find_by_phone(form.phone.data, actor=actor)
+        if friend is None:
+            raise NotFound("member", gettext("No member has this mobile number. Your friend can join first."))
+        coupons.transfer_coupon(coupon_id, member.id, friend.id, key=f"diner-transfer:{form.key.data}",
+                                now=utcnow(), actor=actor)
+    except APIError as error:
+        db.session.rollback()
+        form.phone.errors.append(str(error.description))
+        return _wallet_page(member, form, failed_coupon=coupon_id, status=error.code or 409)
+    db.session.commit()
+    flash(gettext("The coupon is on its way to your friend."))
+    return redirect(url_for("diner.wallet"))

@@ -192,3 +192,67 @@ def test_join_at_the_table_then_the_card_and_the_member_prices(app, make, wechat
     assert "会员 ￥14.08" in cucumber.inner_text() and "￥16.00" in cucumber.inner_text()
     assert "金卡" in phone.locator(".member-strip").inner_text()
     phone.screenshot(path=str(SHOTS / "diner-menu-member.png"))
+
+
+def _join(phone, live_url: str, mobile: str, name: str) -> None:
+    phone.get_by_role("link", name="成为会员，享会员价和积分").click()
+    phone.fill("input[name=phone]", mobile)
+    phone.fill("input[name=name]", name)
+    phone.get_by_role("button", name="立即加入").click()
+    phone.wait_for_url(f"{live_url}/m/card*")
+
+
+@pytest.mark.e2e
+def test_a_coupon_passed_to_a_friend_at_the_table_and_used_at_settle(app, make, wechat, live_url, browser):
+    import uuid
+
+    load_demo()
+    table = _demo_table()
+    token, store_id = table_token(table), table.store_id
+    make.db.session.commit()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    staff = make.api(token=make.client.post("/api/v1/auth/token", json={
+        "username": "owner", "password": PASSWORD}).get_json()["token"])
+
+    giver, friend = _sign_in(browser, live_url, token, "大刘"), _sign_in(browser, live_url, token, "小美")
+    _join(giver, live_url, "13900003333", "刘大")
+    _join(friend, live_url, "13900004444", "美美")
+    giver_id = staff.get("/members", query_string={"q": "13900003333"}).get_json()["members"][0]["id"]
+    friend_id = staff.get("/members", query_string={"q": "13900004444"}).get_json()["members"][0]["id"]
+    template = staff.post("/coupon-templates", json={
+        "name": "满100减20", "kind": "cash", "value_cents": 2000, "min_spend_cents": 10_000, "valid_days": 30,
+        "is_transferable": True, "max_transfer_chain": 1}).get_json()
+    other = staff.post("/coupon-templates", json={"name": "饮品8折", "kind": "percent", "percent_off": 20,
+                                                  "valid_days": 7}).get_json()
+    for template_id in (template["id"], other["id"]):
+        assert staff.post(f"/members/{giver_id}/coupons", json={
+            "template_id": template_id, "idempotency_key": uuid.uuid4().hex}).status_code == 201
+
+    giver.get_by_role("link", name="我的优惠券").click()
+    giver.locator("#coupons li").first.wait_for()
+    giver.get_by_text("转赠好友").click()
+    giver.get_by_label("好友的手机号").fill("13900004444")
+    giver.screenshot(path=str(SHOTS / "diner-coupon-wallet.png"), full_page=True)
+    giver.get_by_role("button", name="转赠", exact=True).click()
+    giver.get_by_text("优惠券已转赠给好友。").wait_for()
+    assert "已转赠给 美*" in giver.locator("#coupons").inner_text()
+
+    friend.goto(f"{live_url}/m/coupons")
+    received = friend.locator("#coupons li.usable")
+    assert "来自 刘* 的转赠" in received.inner_text() and "转赠好友" not in received.inner_text()
+
+    # The friend's table order is settled with it at the till.
+    coupon_id = int(received.get_attribute("data-coupon"))
+    dishes = {d["name"]: d for s in staff.get("/menu", query_string={"store_id": store_id}).get_json()["categories"]
+              for d in s["dishes"]}
+    order = staff.post("/orders", json={"store_id": store_id, "idempotency_key": uuid.uuid4().hex,
+                                        "items": [{"dish_id": dishes["卤味拼盘"]["id"], "qty": 3}]}).get_json()
+    bill = staff.get(f"/orders/{order['id']}/bill", query_string={
+        "member_id": friend_id, "coupon_ids": str(coupon_id)}).get_json()
+    paid = staff.post(f"/orders/{order['id']}/settle", json={
+        "tenders": [{"type": "cash", "amount_cents": bill["payable_cents"]}], "member_id": friend_id,
+        "coupon_ids": [coupon_id], "idempotency_key": uuid.uuid4().hex})
+    assert paid.status_code == 200, paid.get_json()
+    assert bill["subtotal_cents"] - bill["payable_cents"] >= 2000
+    friend.reload()
+    assert "已使用" in friend.locator(f"#coupons li[data-coupon='{coupon_id}']").inner_text()

@@ -15,7 +15,14 @@ from app.events.models import EventKind, StoreEvent
 from app.orders.models import CartLine
 from app.tenants.models import Store
 from tests.factories import create_dish, create_member, create_table
-from tests.integration.wechat_support import oa, oa_live_server, oa_sim, sign_in  # noqa: F401 - fixtures
+from tests.integration.wechat_support import (  # noqa: F401 - fixtures
+    deliver,
+    oa,
+    oa_live_server,
+    oa_sim,
+    sign_in,
+    templates_in,
+)
 
 
 def _token(table: dict) -> str:
@@ -390,3 +397,67 @@ def test_the_member_card_shows_balances_expiring_points_and_a_refunded_visit_as_
     kept_row = kept_row[:kept_row.index("</li>")]
     assert "￥6.00" in kept_row and "+6 积分" in kept_row and "已退款" not in kept_row
     assert card["points"] == kept["paid_cents"] // 100
+
+
+def test_the_coupon_wallet_shows_rules_and_passes_a_coupon_on_within_its_chain(make, oa, app):  # noqa: F811
+    from app.coupons.models import Coupon, CouponStatus
+    from app.members.models import Member
+    from tests.factories import create_coupon_template, issue_coupon
+
+    giver = create_member(make, oa.tenant, phone="13800003333", name="王大")
+    friend = create_member(make, oa.tenant, phone="13800004444", name="李二")
+    stranger_tenant = make.tenant()
+    outsider = create_member(make, stranger_tenant, phone="13800005555", name="外人")
+    passable = create_coupon_template(make, oa.tenant, name="满100减20", value_cents=2000, min_spend_cents=10_000,
+                                      is_transferable=True, max_transfer_chain=1)
+    kept = create_coupon_template(make, oa.tenant, name="10元券", value_cents=1000)
+    gift = issue_coupon(make, oa.tenant, giver["id"], passable["id"])
+    issue_coupon(make, oa.tenant, giver["id"], kept["id"])
+    foreign = issue_coupon(make, stranger_tenant, outsider["id"])
+    openids = {}
+    for member, nickname in ((giver, "大王"), (friend, "小李")):
+        openids[member["id"]] = oa.sim.state.create_user(nickname, subscribed=True).openid
+        make.db.session.get(Member, member["id"]).openid = openids[member["id"]]
+    make.db.session.commit()
+
+    page = sign_in(make.client, oa.sim, f"/m/coupons?merchant={oa.merchant_id}", openids[giver["id"]])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html[:400]
+    assert html.count('class="coupon usable"') == 2 and "满100减20" in html and "有效期至" in html
+    assert html.count("转赠好友") == 1  # only the transferable one
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    key = re.search(r'name="key"[^>]*value="([^"]+)"', html).group(1)
+
+    def give(coupon_id, phone, client=None, **extra):
+        return (client or make.client).post(f"/m/coupons/{coupon_id}/transfer",
+                                            data={"csrf_token": csrf, "key": key, "phone": phone, **extra})
+
+    assert make.client.post(f"/m/coupons/{gift['id']}/transfer", data={"key": key, "phone": "13800004444"}
+                            ).status_code == 400  # no CSRF token
+    bad = give(gift["id"], "123")
+    assert bad.status_code == 422 and "11" in bad.get_data(as_text=True)
+    nobody = give(gift["id"], "13999999999")
+    assert nobody.status_code == 404 and "请好友先成为会员" in nobody.get_data(as_text=True)
+    assert give(foreign["id"], "13800004444").status_code == 404  # not the member's coupon
+    assert give(gift["id"], "13800003333").status_code == 422  # to oneself
+    assert make.db.session.get(Coupon, gift["id"]).state is CouponStatus.ISSUED
+
+    done = give(gift["id"], "13800004444")
+    assert done.status_code == 302
+    again = give(gift["id"], "13800004444")  # the same form twice (a double tap): one transfer
+    assert again.status_code == 302
+    make.db.session.commit()
+    received = make.db.session.scalars(sa.select(Coupon).where(Coupon.member_id == friend["id"])).all()
+    assert len(received) == 1 and received[0].transfer_depth == 1
+    after = make.client.get("/m/coupons").get_data(as_text=True)
+    assert "优惠券已转赠给好友" in after and "已转赠给 李*" in after
+
+    # The friend sees it, from whom; the chain limit (1) stops it there.
+    other = app.test_client()
+    theirs = sign_in(other, oa.sim, f"/m/coupons?merchant={oa.merchant_id}", openids[friend["id"]])
+    text = theirs.get_data(as_text=True)
+    assert "来自 王* 的转赠" in text and "转赠好友" not in text
+    assert 'name="csrf_token"' not in text  # no form to pass it on at all
+    # The friend's WeChat says a coupon arrived.
+    deliver()
+    assert templates_in(oa.sim, openids[friend["id"]], "TPL_COUPON")
