@@ -17,8 +17,8 @@ from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError, fields, validate
 from werkzeug.exceptions import HTTPException
-from wtforms import HiddenField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms import HiddenField, IntegerField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 
 from app.actor import Actor
 from app.api import Schema
@@ -26,12 +26,16 @@ from app.coupons import service as coupons
 from app.coupons.models import CouponStatus
 from app.db import begin_write, db, utcnow
 from app.diner import service
-from app.errors import APIError, NotFound, Unauthorized, Unprocessable
+from app.errors import APIError, Conflict, NotFound, Unauthorized, Unprocessable
 from app.events.service import last_seq
+from app.idempotency import run_once
 from app.members import service as members
-from app.orders import cart
+from app.orders import cart, settlement
 from app.orders.kitchen import ItemRequest
+from app.orders.models import Order
 from app.orders.schemas import ItemIn
+from app.orders.settlement import SettleRequest, TenderRequest, price_order
+from app.orders.state import OrderStatus
 from app.tables.models import DiningTable
 from app.tables.pages import localized
 from app.tables.service import resolve_table_token
@@ -51,7 +55,7 @@ class TablePageError(APIError):
 
 @bp.errorhandler(HTTPException)
 def _answer_error(error: HTTPException):
-    if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer"):
+    if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer", "diner.pay_with_stored_value"):
         status = error.code or 400
         return render_template("diner/message.html", message=error.description, scan_again=status == 404), status
     db.session.rollback()
@@ -345,3 +349,57 @@ def transfer(coupon_id: int):
     db.session.commit()
     flash(gettext("The coupon is on its way to your friend."))
     return redirect(url_for("diner.wallet"))
+
+
+# --- paying the table's bill with stored value -------------------------------------------------------
+
+class StoredValueForm(FlaskForm):
+    order_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
+    payable_cents = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=10**11)])
+    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+@bp.route("/t/<token>/bill/stored-value", methods=["POST"])
+def pay_with_stored_value(token: str):
+    """The member pays the table's whole bill from their stored value, after confirming the
+    amount on the bill page. The amount they confirmed must still be the bill's (else nothing is
+    charged and the page shows the bill again); one charge per confirmation, however often the
+    button is pressed."""
+    table = _table(token)
+    form = StoredValueForm()
+    if not form.validate_on_submit():
+        raise TablePageError(gettext("This page has expired; please reload it."), status=400)
+    bill_page = url_for("payments_pages.diner_bill", token=token, order=form.order_id.data)
+    order = db.session.get(Order, form.order_id.data)
+    if order is None or order.merchant_id != table.merchant_id or order.table_id != table.id:
+        raise TablePageError(gettext("Not found."), status=404)
+    openid = diner_openid(table.merchant_id)
+    member = wechat_service.member_for_openid(table.merchant_id, openid) if openid else None
+    if member is None:
+        flash(gettext("Only members can pay with stored value."))
+        return redirect(bill_page)
+    key = f"diner-stored-value:{form.key.data}"
+    payload = {"order_id": order.id, "member_id": member.id, "payable_cents": form.payable_cents.data}
+    actor = Actor.diner(table.merchant_id, member.name, ip=request.remote_addr)
+
+    def work() -> tuple[dict, int]:
+        now = utcnow()
+        priced = price_order(order, member=member, points=0, coupon_ids=[], now=now)
+        if order.status is not OrderStatus.OPEN or priced.payable_cents != form.payable_cents.data:
+            raise Conflict(gettext("The bill changed just now; please look at it again."), error_code="bill_changed")
+        if member.stored_value_cents < priced.payable_cents:
+            raise Conflict(gettext("Your stored value is not enough for this bill."),
+                           error_code="insufficient_stored_value")
+        paid = settlement.settle_order(order.id, SettleRequest(member_id=member.id, tenders=[
+            TenderRequest("stored_value", priced.payable_cents)]), actor=actor, key=key, now=now)
+        return settlement.settle_result(paid), 200
+
+    _start_writing()
+    try:
+        run_once(table.merchant_id, key, "settle", payload, work)
+    except APIError as error:
+        db.session.rollback()
+        flash(str(error.description))
+        return redirect(bill_page)
+    flash(gettext("Paid with stored value. Thank you!"))
+    return redirect(bill_page)

@@ -461,3 +461,54 @@ def test_the_coupon_wallet_shows_rules_and_passes_a_coupon_on_within_its_chain(m
     # The friend's WeChat says a coupon arrived.
     deliver()
     assert templates_in(oa.sim, openids[friend["id"]], "TPL_COUPON")
+
+
+def test_a_member_pays_the_tables_bill_with_stored_value_once_after_confirming(make, oa):  # noqa: F811
+    import uuid
+
+    from app.members.models import Member
+    from app.orders.models import Order, Payment
+
+    api = make.api(oa.tenant.owner)
+    table = create_table(make, oa.tenant, code="C01")
+    other_table = create_table(make, oa.tenant, code="C02")
+    fish = create_dish(make, oa.tenant, "剁椒鱼头", 12_800)
+    member = create_member(make, oa.tenant, phone="13800006666", name="钱多多")
+    assert api.post(f"/members/{member['id']}/topups", json={"amount_cents": 50_000, "tender": "cash",
+                                                              "idempotency_key": uuid.uuid4().hex}).status_code == 201
+    openid = oa.sim.state.create_user("多多", subscribed=True).openid
+    make.db.session.get(Member, member["id"]).openid = openid
+    make.db.session.commit()
+    token = _token(table)
+    sign_in(make.client, oa.sim, f"/t/{token}", openid)
+    phone = Phone(make.client, token)
+    phone.add(fish["id"])
+    order_id = phone.send().get_json()["sent"]["order_id"]
+
+    bill = make.client.get(f"/t/{token}/bill?order={order_id}").get_data(as_text=True)
+    assert 'id="pay-stored-value"' in bill and "储值支付" in bill
+    confirm = make.client.get(f"/t/{token}/bill?order={order_id}&pay=stored_value").get_data(as_text=True)
+    assert "确认用储值支付 ￥128.00" in confirm
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', confirm))
+    assert set(form) == {"csrf_token", "order_id", "payable_cents", "key"}
+    path = f"/t/{token}/bill/stored-value"
+
+    def charges() -> int:
+        make.db.session.commit()
+        return make.db.session.scalar(sa.select(sa.func.count()).select_from(Payment).where(
+            Payment.order_id == order_id))
+
+    assert make.client.post(path, data={**form, "csrf_token": ""}).status_code == 400
+    assert make.client.post(f"/t/{_token(other_table)}/bill/stored-value", data=form).status_code == 404
+    changed = make.client.post(path, data={**form, "payable_cents": "100"}, follow_redirects=True)
+    assert "账单刚刚有变化" in changed.get_data(as_text=True) and charges() == 0
+
+    paid = make.client.post(path, data=form, follow_redirects=True)
+    assert "已用储值支付" in paid.get_data(as_text=True) and 'id="paid"' in paid.get_data(as_text=True)
+    twice = make.client.post(path, data=form, follow_redirects=True)  # the same confirmation again
+    assert twice.status_code == 200 and charges() == 1
+    assert make.db.session.get(Order, order_id).status.label == "paid"
+    card = api.get(f"/members/{member['id']}").get_json()
+    assert card["stored_value"]["total_cents"] == 50_000 + 5_000 - 12_800  # demo rule: 500 gets 50 more
+    # The table's phones see the order paid (the session closed; the phone still knows its order).
+    assert phone.client.get(f"/t/{token}/cart.json?order={order_id}").get_json()["paid"] is True
