@@ -256,3 +256,40 @@ def test_a_coupon_passed_to_a_friend_at_the_table_and_used_at_settle(app, make, 
     assert bill["subtotal_cents"] - bill["payable_cents"] >= 2000
     friend.reload()
     assert "已使用" in friend.locator(f"#coupons li[data-coupon='{coupon_id}']").inner_text()
+
+
+@pytest.mark.e2e
+def test_one_phone_pays_with_stored_value_and_the_other_turns_paid(app, make, wechat, live_url, browser):
+    import uuid
+
+    load_demo()
+    table = _demo_table()
+    token = table_token(table)
+    make.db.session.commit()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    staff = make.api(token=make.client.post("/api/v1/auth/token", json={
+        "username": "owner", "password": PASSWORD}).get_json()["token"])
+
+    payer, friend = _sign_in(browser, live_url, token, "阿伟"), _sign_in(browser, live_url, token, "阿芳")
+    _join(payer, live_url, "13900005555", "张伟")
+    member_id = staff.get("/members", query_string={"q": "13900005555"}).get_json()["members"][0]["id"]
+    assert staff.post(f"/members/{member_id}/topups", json={
+        "amount_cents": 50_000, "tender": "cash", "idempotency_key": uuid.uuid4().hex}).status_code == 201
+
+    _dish_card(friend, "卤味拼盘").locator("button.plus").click()
+    friend.locator("#cart-count").filter(has_text="1").wait_for()
+    friend.get_by_role("button", name="选好了").click()
+    friend.get_by_role("button", name="下单，送厨房").click()
+    friend.locator("#ordered li").filter(has_text="卤味拼盘").wait_for(timeout=5_000)
+
+    payer.goto(f"{live_url}/t/{token}")
+    payer.locator("#ordered li").filter(has_text="卤味拼盘").wait_for(timeout=5_000)
+    payer.get_by_role("link", name="查看账单").click()
+    payer.get_by_role("link", name="储值支付").click()
+    payer.get_by_text("确认用储值支付 ￥38.00？支付后余额 ￥512.00。").wait_for()
+    payer.screenshot(path=str(SHOTS / "diner-bill-stored-value.png"), full_page=True)
+    payer.get_by_role("button", name="确认支付 ￥38.00").click()
+    payer.locator("#paid").wait_for()
+    assert "已用储值支付" in payer.content()
+    # The other phone, still on the menu, turns paid by itself.
+    friend.locator("#ordered-note").filter(has_text="已支付").wait_for(timeout=5_000)
