@@ -9,7 +9,7 @@ whole page: the table token check, the menu query, the template):
   --requests renders;
 - a cart change → every phone at the table: P phones at each of T tables hold the table's
   stream (`/t/<token>/stream`) in threads; one phone per table adds a dish; the time from the
-  add's commit to each phone reading its `cart` message, p50/p99 over --rounds rounds.
+  add request's start to each phone reading its `cart` message, p50/p99 over --rounds rounds.
 
     .venv/bin/python bench/diner_bench.py                       # SQLite in /tmp
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/tableloop_bench \\
@@ -142,9 +142,9 @@ def _streams(app, tokens: list[str], dish_id: int, phones: int, rounds: int) -> 
     for round_no in range(1, rounds + 1):
         sent = {}
         for index, (client, token) in enumerate(adders):
+            sent[index] = time.perf_counter()  # from the phone's tap: the add's own time included
             answer = client.post(f"/t/{token}/cart/lines", json={"dish_id": dish_id, "qty": 1}, headers=headers[index])
             assert answer.status_code == 201, answer.get_json()
-            sent[index] = time.perf_counter()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with lock:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext, lazy_gettext
+from flask_babel import get_locale, gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError, fields, validate
 from werkzeug.exceptions import HTTPException
@@ -37,7 +37,6 @@ from app.orders.schemas import ItemIn
 from app.orders.settlement import SettleRequest, TenderRequest, price_order
 from app.orders.state import OrderStatus
 from app.tables.models import DiningTable
-from app.tables.pages import localized
 from app.tables.service import resolve_table_token
 from app.wechat import notify
 from app.wechat import service as wechat_service
@@ -134,15 +133,12 @@ def menu(token: str):
     if sign_in is not None:
         return sign_in
     member = diner_member(table)
-    sections = service.menu_for(table, member, _photo_url(token))
+    english = get_locale().language == "en"
+    sections = service.menu_for(table, member, _photo_url(token), english)
     view = service.table_view(table)
     has_wechat = diner_openid(table.merchant_id) is not None
-    dishes = [{"id": d.id, "name": localized(d.name, d.name_en), "price": d.price_cents,
-               "member_price": d.member_price_cents, "groups": [
-                   {"id": g["id"], "name": localized(g["name"], g["name_en"]), "required": g["required"],
-                    "max": g["max"], "choices": [{"id": c["id"], "name": localized(c["name"], c["name_en"]),
-                                                  "delta": c["delta"]} for c in g["choices"]]}
-                   for g in d.option_groups]}
+    dishes = [{"id": d.id, "name": d.title, "price": d.price_cents, "member_price": d.member_price_cents,
+               "groups": d.option_groups}
               for section in sections for d in section["dishes"] if not d.is_sold_out]
     body = render_template("diner/menu.html", table=table, store=table.store, token=token, sections=sections,
                            member=member, me=_diner_name(table), view=view, has_wechat=has_wechat,

@@ -60,6 +60,7 @@ class MenuDish:
     id: int
     name: str
     name_en: str
+    title: str  # the name in the page's language
     unit: str
     price_cents: int
     member_price_cents: int | None
@@ -69,25 +70,30 @@ class MenuDish:
     option_groups: list[dict] = field(default_factory=list)
 
 
-def menu_for(table: DiningTable, member: Member | None, photo_url) -> list[dict]:
+def menu_for(table: DiningTable, member: Member | None, photo_url, english: bool = False) -> list[dict]:
     """The store's menu for a diner at `table`: sections of dishes with the member's price when
-    the diner is a member, sold-out flags and the option groups. `photo_url(dish)` names a photo."""
+    the diner is a member, sold-out flags and the option groups. `photo_url(dish)` names a photo;
+    `english` picks the English names where there are some."""
     discount = member.tier.discount_percent if member is not None else 0
+
+    def title(name: str, name_en: str) -> str:
+        return name_en if english and name_en else name
+
     sections = []
     for section in menu.store_menu(table.store):
         dishes = []
         for item in section.dishes:
             dish = item.dish
             dishes.append(MenuDish(
-                dish.id, dish.name, dish.name_en, dish.unit, dish.price_cents,
+                dish.id, dish.name, dish.name_en, title(dish.name, dish.name_en), dish.unit, dish.price_cents,
                 member_price(dish.price_cents, discount, dish.is_discountable), item.is_sold_out,
                 photo_url(dish), search_keys(dish.name, dish.name_en),
-                [{"id": group.id, "name": group.name, "name_en": group.name_en, "required": group.is_required,
+                [{"id": group.id, "name": title(group.name, group.name_en), "required": group.is_required,
                   "max": group.max_choices,
-                  "choices": [{"id": c.id, "name": c.name, "name_en": c.name_en, "delta": c.price_delta_cents}
+                  "choices": [{"id": c.id, "name": title(c.name, c.name_en), "delta": c.price_delta_cents}
                               for c in group.choices]}
                  for group in dish.option_groups]))
-        sections.append({"id": section.id, "name": section.name, "name_en": section.name_en, "dishes": dishes})
+        sections.append({"id": section.id, "title": title(section.name, section.name_en), "dishes": dishes})
     return sections
 
 
