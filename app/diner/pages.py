@@ -227,7 +227,7 @@ def send(token: str):
     _start_writing()
     order = cart.send_cart(table, actor=Actor.diner(table.merchant_id, _diner_name(table), ip=request.remote_addr),
                            now=utcnow())
-    waits = any(line.status.label == "submitted" for line in order.lines)
+    waits = bool(table.store.is_waiter_confirm)  # a diner's send waits exactly when the store says so
     db.session.commit()
     return _view(table, sent={"order_id": order.id, "needs_confirmation": waits})
 
