@@ -129,6 +129,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(kitchen_bp)
     from app.analytics.pages import bp as analytics_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
+    from app.diner.pages import bp as diner_bp
     from app.extensions import csrf
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
@@ -146,6 +147,10 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)
     app.register_blueprint(wechat_settings_pages_bp)
+    app.register_blueprint(diner_bp)
+    from app.tenants.pages import bp as store_pages_bp
+
+    app.register_blueprint(store_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 

@@ -80,6 +80,8 @@ class StoreUpdate(Schema):
         validate=validate.Range(min=0, max=10**9),
         metadata={"description": "Stored value a member may spend while the store's agent is offline "
                                  "(never more than their balance); default 20000"})
+    # Diner picks wait for a waiter's confirmation before they reach the kitchen.
+    diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
 
 
 class StoreOut(Schema):
@@ -89,6 +91,7 @@ class StoreOut(Schema):
     phone = fields.String()
     is_active = fields.Boolean()
     offline_allowance_cents = fields.Integer()
+    diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
 
 
 class StoreList(Schema):

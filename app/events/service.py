@@ -141,10 +141,13 @@ def _forget_rings(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
-def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
+def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None, select=None):
     """Server-Sent Events of a store after `cursor`: the log, then what the store's shared feed
     reads as it grows; a heartbeat comment when nothing was sent for a while. Holds no database
-    connection between reads, and makes none at all while it keeps up with the feed."""
+    connection between reads, and makes none at all while it keeps up with the feed.
+
+    `select(entry)`, when given, answers the message to send for an event, or None to skip it
+    (a diner's table stream sends only its own table's news, in its own words)."""
     from app.events import feed as feeds  # the feed is built on this module's reads
 
     heartbeat = app.config["EVENT_HEARTBEAT_SECONDS"]
@@ -165,8 +168,10 @@ def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
             for entry in entries:
                 pos = entry.seq
                 if wanted is None or entry.kind in wanted:
-                    yield entry.text
-                    quiet_until = time.monotonic() + heartbeat
+                    text = entry.text if select is None else select(entry)
+                    if text:
+                        yield text
+                        quiet_until = time.monotonic() + heartbeat
             if time.monotonic() >= quiet_until:
                 yield ": heartbeat\n\n"
                 quiet_until = time.monotonic() + heartbeat

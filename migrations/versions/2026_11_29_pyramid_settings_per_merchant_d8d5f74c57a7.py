@@ -1,7 +1,7 @@
 """pyramid settings per merchant
 
 Revision ID: d8d5f74c57a7
-Revises: 5dd5aa61ed7d
+Revises: 75d822bc509b
 Create Date: 2026-11-29 05:21:21.044494
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd8d5f74c57a7'
-down_revision = '5dd5aa61ed7d'
+down_revision = '75d822bc509b'
 branch_labels = None
 depends_on = None
 
