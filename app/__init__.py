@@ -116,6 +116,7 @@ def _register_pages(app: Flask) -> None:
     from kitchen_display import bp as kitchen_bp
 
     app.register_blueprint(kitchen_bp)
+    from app.auth.pages import bp as device_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
     from app.extensions import csrf
     from app.members.pages import bp as member_pages_bp
@@ -131,6 +132,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(tables_pages_bp)
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)
+    app.register_blueprint(device_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 

@@ -1,19 +1,25 @@
-"""The on-site agent assembled from its YAML: printers, print ledger, readers, background retry."""
+"""The on-site agent assembled from its YAML: printers, print ledger, readers, background retry,
+and the link to the server: the event-log follower, its dispatch table and the status reports."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .config import AgentConfig
+from .dispatch import Dispatcher, PrintHandler, register_printing
 from .events import EventLog
+from .follow import CURSOR_FILE, CursorStore, Follower, FollowState
 from .printing.adapter import PrinterAdapter
 from .printing.ledger import PrintLedger
 from .printing.spooler import Clock, PrintSpooler, utc_now
 from .readers import ReaderManager
+from .remote import ServerClient
+from .report import AGENT_VERSION, StatusReporter, printer_state
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,9 @@ class Agent:
         ledger_path: str | Path | None = None,
         clock: Clock = utc_now,
         reader_options: dict[str, Any] | None = None,
+        follow: bool | None = None,
+        cursor_path: str | Path | None = None,
+        outbox_pending: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -39,6 +48,23 @@ class Agent:
         self.started_at = clock()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
+        self._send_wake = threading.Event()
+        self._sender: threading.Thread | None = None
+        # The link to the server. `dispatch` is the one table of event kinds; other parts of the
+        # agent add theirs with `agent.dispatch.register(kind, handler)` before `start()`.
+        # `outbox_pending` counts sales not yet on the server (0 until an outbox provides it).
+        self.outbox_pending: Callable[[], int] | None = outbox_pending
+        self.dispatch = Dispatcher()
+        self.client = ServerClient(config.server_url, config.device_token)
+        self.follower: Follower | None = None
+        self.reporter: StatusReporter | None = None
+        self.cursors: CursorStore | None = None
+        if config.follow.enabled if follow is None else follow:
+            self.cursors = CursorStore(cursor_path if cursor_path is not None else config.data_dir / CURSOR_FILE)
+            self.follower = Follower(self.client, config.store_id, self.cursors, self.dispatch, config.follow)
+            self.reporter = StatusReporter(self.client, self.device_report,
+                                           interval_s=config.follow.report_interval_s)
+        register_printing(self.dispatch, PrintHandler(self.spooler, device_id=self.device_id, send=self.send_soon))
 
     def start(self) -> None:
         recovered = self.ledger.recover_interrupted()
@@ -47,13 +73,81 @@ class Agent:
         self.readers.start()
         self._loop = threading.Thread(target=self._background, name="print-retry", daemon=True)
         self._loop.start()
+        self._sender = threading.Thread(target=self._send_loop, name="print-send", daemon=True)
+        self._sender.start()
+        if self.follower is not None:
+            self.follower.start()
+        if self.reporter is not None:
+            self.reporter.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._loop is not None:
-            self._loop.join(10)
+        self._send_wake.set()
+        if self.follower is not None:
+            self.follower.stop()
+        if self.reporter is not None:
+            self.reporter.stop()
+        for thread in (self._loop, self._sender):
+            if thread is not None:
+                thread.join(10)
         self.readers.stop()
         self.ledger.close()
+        if self.cursors is not None:
+            self.cursors.close()
+
+    # --- the link to the server --------------------------------------------------------------
+
+    def device_id(self) -> int | None:
+        """This agent's device id on the server (`GET /api/v1/devices/me`), once it has been asked."""
+        return self.follower.device_id if self.follower is not None else None
+
+    def follow_state(self) -> FollowState | None:
+        """``online`` and ``cursor`` of `GET /api/v1/status` come from here (None: not following)."""
+        return self.follower.state() if self.follower is not None else None
+
+    def send_soon(self, printers: Iterable[str] = ()) -> None:
+        """Jobs were recorded for these printers: send them now, outside the caller's thread."""
+        self._send_wake.set()
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self._send_wake.wait()
+            self._send_wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.spooler.retry_pending()
+            except Exception:
+                log.exception("sending print jobs failed")
+
+    def printer_states(self) -> list[dict[str, Any]]:
+        """Each printer's state as the server and the till are told it."""
+        pending: dict[str, int] = {}
+        for job in self.ledger.pending():
+            pending[job.printer] = pending.get(job.printer, 0) + 1
+        states = []
+        for printer in self.config.printers:
+            known = self.spooler.known_status(printer.name)
+            state, message = printer_state(known.status.as_dict() if known else None)
+            states.append({"name": printer.name, "role": printer.role, "stations": list(printer.stations),
+                           "state": state, "message": message, "pending": pending.get(printer.name, 0)})
+        return states
+
+    def device_report(self) -> dict[str, Any]:
+        """The body of the status report to the server (`pos_agent.report`)."""
+        follow = self.follow_state()
+        outbox = 0
+        if self.outbox_pending is not None:
+            try:
+                outbox = int(self.outbox_pending())
+            except Exception:
+                log.exception("counting the outbox failed")
+        return {
+            "printers": self.printer_states(),
+            "cursor": follow.cursor if follow is not None else None,
+            "outbox_pending": outbox,
+            "version": AGENT_VERSION,
+        }
 
     def _background(self) -> None:
         """Retry waiting jobs often; ask idle printers how they are now and then."""
@@ -99,4 +193,5 @@ class Agent:
             "printers": printers,
             "readers": self.readers.status(),
             "last_event": self.events.last_seq,
+            "follow": follow.as_dict() if (follow := self.follow_state()) is not None else None,
         }

@@ -30,6 +30,7 @@ class EventKind(enum.IntEnum):
     ORDER_PAID = 9
     ORDER_REFUNDED = 10
     BILL_PUSHED = 11
+    DEVICE_STATUS = 12  # an on-site agent's printers changed state (paper out, offline, back)
 
     @property
     def label(self) -> str:
