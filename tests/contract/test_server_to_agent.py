@@ -296,9 +296,9 @@ def test_the_agent_follows_the_real_log_and_its_dispatch_prints_each_document_on
                 assert set(PRINT_KINDS) <= set(agent.dispatch.kinds())
                 agent.start()
                 try:
-                    until(lambda: (agent.follow_state().cursor or 0) >= head, "the agent to read the whole log", 30)
-                    until(lambda: not agent.ledger.pending(), "every job sent", 30)
-                    until(lambda: agent.follow_state().mode == "stream", "the stream after the catch-up", 30)
+                    until(lambda a=agent: (a.follow_state().cursor or 0) >= head, "the agent to read the whole log", 30)
+                    until(lambda a=agent: not a.ledger.pending(), "every job sent", 30)
+                    until(lambda a=agent: a.follow_state().mode == "stream", "the stream after the catch-up", 30)
                     state = agent.follow_state()
                     jobs = agent.ledger.recent(100)
                 finally:
