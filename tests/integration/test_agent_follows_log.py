@@ -250,3 +250,24 @@ def test_a_paid_bill_prints_its_receipt_and_printer_trouble_reaches_the_server(s
         until(lambda: kitchen_state() == "online", "the kitchen printer reported back", timeout=60)
     finally:
         agent.stop()
+
+
+def test_the_demo_agent_is_registered_by_the_demo_data(app, db, client):
+    """`make run` starts `python -m pos_agent --config config/pos_agent.demo.yaml`: the demo data
+    holds its device, so it follows the demo store's log with no step by hand."""
+    import sqlalchemy as sa
+
+    from app.demo.seed import load_demo
+    from app.tenants.models import Store
+    from pos_agent.config import load_config
+    from tests.agent_support import ROOT
+
+    config = load_config(ROOT / "config" / "pos_agent.demo.yaml")
+    load_demo()
+    first = db.session.scalars(sa.select(Store).order_by(Store.id)).first()
+    me = client.get("/api/v1/devices/me", headers={"Authorization": f"Bearer {config.device_token}"})
+    assert me.status_code == 200, me.get_json()
+    assert me.get_json()["store_id"] == first.id and str(first.id) == config.store_id
+    assert config.server_url == "http://127.0.0.1:8000" and config.follow.enabled
+    assert {p.role for p in config.printers} == {"receipt", "kitchen"}
+    assert load_demo() is False  # loading again adds no second device

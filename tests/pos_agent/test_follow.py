@@ -274,3 +274,29 @@ def test_a_silent_stream_is_taken_for_dead_and_the_follower_reconnects(tmp_path)
         for conn in connections:
             conn.close()
         cursors.close()
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def _config(**follow):
+    from pos_agent.config import parse_config
+
+    return parse_config({"store_id": "1", "server_url": "http://127.0.0.1:8000", "device_token": "tld_x",
+                         "store": {"name": "店"}, "follow": follow})
+
+
+def test_the_follow_section_is_read_and_checked_key_by_key():
+    from pos_agent.config import ConfigError
+
+    assert _config().follow == FollowConfig()
+    assert _config(mode="poll", poll_interval_s=0.5, page_size=50).follow.page_size == 50
+    for follow, message in (
+        ({"mode": "websocket"}, "follow.mode: must be one of auto, stream, poll"),
+        ({"backoff_initial_s": 5, "backoff_max_s": 1}, "follow.backoff_max_s: must not be less"),
+        ({"page_size": 5000}, "follow.page_size: must be between 1 and 1000"),
+        ({"stream_timout_s": 5}, "follow: unknown key(s) stream_timout_s"),
+        ({"enabled": "yes"}, "follow.enabled: expected true or false"),
+    ):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            _config(**follow)
