@@ -9,6 +9,7 @@ would.
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -101,6 +102,8 @@ def test_a_fresh_agent_starts_at_the_head_and_prints_only_what_comes_after(store
         assert _printed(store.kitchen) == Counter({(str(new["id"]), "new"): 1})
         assert all((str(o["id"]), "new") not in _printed(store.kitchen) for o in old)
         assert "辣椒炒肉 x2" in store.kitchen.printed_jobs[0].decoded.lines
+        with urllib.request.urlopen(agent.url + "/", timeout=10) as page:
+            assert "服务器连接 Server link: <strong>在线 Online</strong>" in page.read().decode()
     finally:
         agent.stop()
 
