@@ -80,6 +80,7 @@ def _register_api(app: Flask) -> None:
     from app.menu.routes import blp as menu_blp
     from app.orders.routes import blp as orders_blp
     from app.payments.routes import blp as payments_blp
+    from app.sync.routes import blp as sync_blp
     from app.tables.routes import blp as tables_blp
     from app.tenants.routes import blp as stores_blp
     from app.wechat.routes import blp as wechat_blp
@@ -88,7 +89,7 @@ def _register_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp, wechat_blp, payments_blp):
+                      coupons_blp, wechat_blp, payments_blp, sync_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them

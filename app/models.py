@@ -11,6 +11,7 @@ from app.orders import models as orders  # noqa: F401
 from app.orders import shift  # noqa: F401
 from app.outbox import models as outbox  # noqa: F401
 from app.payments import models as payments  # noqa: F401
+from app.sync import models as sync  # noqa: F401
 from app.tables import models as tables  # noqa: F401
 from app.tenants import models as tenants  # noqa: F401
 from app.wechat import models as wechat  # noqa: F401

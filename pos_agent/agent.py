@@ -10,10 +10,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tablerules.documents import StoreEvent
+
 from .config import AgentConfig
 from .dispatch import Dispatcher, PrintHandler, register_printing
 from .events import EventLog
 from .follow import CURSOR_FILE, CursorStore, Follower, FollowState
+from .local.service import LocalService
 from .printing.adapter import PrinterAdapter
 from .printing.ledger import PrintLedger
 from .printing.spooler import Clock, PrintSpooler, utc_now
@@ -22,6 +25,11 @@ from .remote import ServerClient
 from .report import AGENT_VERSION, StatusReporter, printer_state
 
 log = logging.getLogger(__name__)
+
+
+def _with_dict(handle: Callable[[dict[str, Any]], None]) -> Callable[[StoreEvent], None]:
+    """A handler written for the log's JSON (``{seq, kind, order_id, created_at, payload}``)."""
+    return lambda event: handle(event.to_dict())
 
 LEDGER_FILE = "print_ledger.sqlite3"
 
@@ -45,6 +53,8 @@ class Agent:
         self.spooler = PrintSpooler(config, self.ledger, self.adapters, clock=clock)
         self.events = EventLog()
         self.readers = ReaderManager(config.readers, self.events, **(reader_options or {}))
+        # The till's sales, local copy and outbox: only with the store's number on the server.
+        self.local = LocalService(config, self.spooler, clock=clock) if config.store_number is not None else None
         self.started_at = clock()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -65,6 +75,16 @@ class Agent:
             self.reporter = StatusReporter(self.client, self.device_report,
                                            interval_s=config.follow.report_interval_s)
         register_printing(self.dispatch, PrintHandler(self.spooler, device_id=self.device_id, send=self.send_soon))
+        if self.local is not None:
+            # The till's kinds (orders paid elsewhere…) in the same table; its status shows our cursor,
+            # and the device report its outbox.
+            from .local import handlers as local_handlers
+
+            local_handlers.register_all(lambda kind, handle: self.dispatch.register(kind, _with_dict(handle)),
+                                        self.local)
+            self.local.cursor_provider = lambda: (self.follower.cursor or 0) if self.follower is not None else 0
+            if self.outbox_pending is None:
+                self.outbox_pending = self.local.outbox.pending_sales
 
     def start(self) -> None:
         recovered = self.ledger.recover_interrupted()
@@ -73,6 +93,8 @@ class Agent:
         self.readers.start()
         self._loop = threading.Thread(target=self._background, name="print-retry", daemon=True)
         self._loop.start()
+        if self.local is not None:
+            self.local.start()
         self._sender = threading.Thread(target=self._send_loop, name="print-send", daemon=True)
         self._sender.start()
         if self.follower is not None:
@@ -81,6 +103,8 @@ class Agent:
             self.reporter.start()
 
     def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()
         self._stop.set()
         self._send_wake.set()
         if self.follower is not None:
@@ -165,6 +189,13 @@ class Agent:
                 log.exception("background print round failed")
             if self._stop.wait(self.config.retry_interval_s):
                 return
+
+    def sync_status(self) -> dict[str, Any]:
+        """``GET /api/v1/status`` (AGENT-API.md)."""
+        base = {"online": False, "outbox_pending": 0, "last_synced_at": None, "cursor": 0}
+        if self.local is not None:
+            base.update(self.local.status())
+        return {**base, "printers": self.printer_states()}
 
     def status(self) -> dict[str, Any]:
         counts = self.ledger.counts()

@@ -71,6 +71,10 @@ class StoreUpdate(Schema):
     address = fields.String(validate=validate.Length(max=200))
     phone = fields.String(validate=validate.Length(max=30))
     is_active = fields.Boolean()
+    offline_allowance_cents = fields.Integer(
+        validate=validate.Range(min=0, max=10**9),
+        metadata={"description": "Stored value a member may spend while the store's agent is offline "
+                                 "(never more than their balance); default 20000"})
 
 
 class StoreOut(Schema):
@@ -79,6 +83,7 @@ class StoreOut(Schema):
     address = fields.String()
     phone = fields.String()
     is_active = fields.Boolean()
+    offline_allowance_cents = fields.Integer()
 
 
 class StoreList(Schema):
