@@ -103,14 +103,15 @@ class Agent:
             self.reporter.start()
 
     def stop(self) -> None:
-        if self.local is not None:
-            self.local.stop()
-        self._stop.set()
-        self._send_wake.set()
+        # The follower and the reporter first: they call into the till's side (its handlers, its outbox).
         if self.follower is not None:
             self.follower.stop()
         if self.reporter is not None:
             self.reporter.stop()
+        if self.local is not None:
+            self.local.stop()
+        self._stop.set()
+        self._send_wake.set()
         for thread in (self._loop, self._sender):
             if thread is not None:
                 thread.join(10)
