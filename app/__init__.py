@@ -19,7 +19,7 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     """Build the app from a config class, or from the environment's class plus overrides."""
     import os
 
-    from app import security
+    from app import secretbox, security
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     if isinstance(config, type):
@@ -33,6 +33,12 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     if issubclass(config_class, ProductionConfig):
         ProductionConfig.check(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config.get("PROXY_FIX_X_FOR"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    secretbox.init_app(app)
 
     _init_extensions(app)
     _register_api(app)
@@ -64,6 +70,9 @@ def _init_extensions(app: Flask) -> None:
     from app.events.doorbell import make_doorbell
 
     app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"])
+    from app.auth import throttle
+
+    throttle.init_app(app)
 
 
 def _register_api(app: Flask) -> None:
@@ -126,6 +135,7 @@ def _register_pages(app: Flask) -> None:
     from app.tables.pages import bp as tables_pages_bp
     from app.wechat.callback import bp as wechat_callback_bp
     from app.wechat.pages import bp as wechat_pages_bp
+    from app.wechat.settings_pages import bp as wechat_settings_pages_bp
 
     app.register_blueprint(pages_bp)
     app.register_blueprint(member_pages_bp)
@@ -133,6 +143,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(tables_pages_bp)
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)
+    app.register_blueprint(wechat_settings_pages_bp)
     app.register_blueprint(device_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
@@ -157,11 +168,14 @@ def _register_subscribers(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from app.cli import demo_cli, tenants_cli
+    from app.cli import demo_cli, secrets_cli, tenants_cli
+    from app.housekeeping import housekeeping_cli
     from app.outbox.cli import outbox_cli
     from app.scheduler import scheduler_cli
 
     app.cli.add_command(tenants_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(secrets_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(housekeeping_cli)

@@ -22,7 +22,7 @@ ONLINE_WITHIN = timedelta(seconds=90)
 PRINTER_ROLES = {"kitchen": lazy_gettext("Kitchen printer"), "receipt": lazy_gettext("Receipt printer")}
 # What a printer's state reads as after its role: 后厨打印机缺纸 / Kitchen printer: out of paper.
 PRINTER_STATES = {
-    "online": lazy_gettext("ready"),
+    "online": lazy_gettext("working"),
     "paper_low": lazy_gettext("paper running low"),
     "paper_out": lazy_gettext("out of paper"),
     "cover_open": lazy_gettext("cover open"),

@@ -50,6 +50,11 @@ class StaffUpdate(Schema):
     locale = fields.String(validate=validate.OneOf(["zh_CN", "en"]))
 
 
+class UnlockOut(Schema):
+    staff_id = fields.Integer()
+    was_locked = fields.Boolean()
+
+
 class StaffList(Schema):
     staff = fields.List(fields.Nested(StaffOut))
 

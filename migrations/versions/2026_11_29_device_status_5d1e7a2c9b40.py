@@ -1,7 +1,7 @@
 """device status: the agent's last report on its device row, and the device_status store event
 
 Revision ID: 5d1e7a2c9b40
-Revises: 5dd5aa61ed7d
+Revises: 75d822bc509b
 Create Date: 2026-11-29 05:50:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5d1e7a2c9b40'
-down_revision = '5dd5aa61ed7d'
+down_revision = '75d822bc509b'
 branch_labels = None
 depends_on = None
 
