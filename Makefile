@@ -63,7 +63,7 @@ bench: setup
 	@echo "see docs/benchmarks.md for each script in bench/"
 
 clean:
-	rm -rf $(VENV) instance/*.sqlite3*
+	rm -rf $(VENV) instance/*.sqlite3* var/pos_agent
 
 # Refresh the catalogues after changing user-facing text; then translate the new zh_CN entries.
 i18n: $(STAMP)

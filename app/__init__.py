@@ -128,6 +128,7 @@ def _register_pages(app: Flask) -> None:
 
     app.register_blueprint(kitchen_bp)
     from app.analytics.pages import bp as analytics_pages_bp
+    from app.auth.pages import bp as device_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
     from app.diner.pages import bp as diner_bp
     from app.extensions import csrf
@@ -151,6 +152,7 @@ def _register_pages(app: Flask) -> None:
     from app.tenants.pages import bp as store_pages_bp
 
     app.register_blueprint(store_pages_bp)
+    app.register_blueprint(device_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 

@@ -1,22 +1,35 @@
-"""The on-site agent assembled from its YAML: printers, print ledger, readers, background retry."""
+"""The on-site agent assembled from its YAML: printers, print ledger, readers, background retry,
+and the link to the server: the event-log follower, its dispatch table and the status reports."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tablerules.documents import StoreEvent
+
 from .config import AgentConfig
+from .dispatch import Dispatcher, PrintHandler, register_printing
 from .events import EventLog
+from .follow import CURSOR_FILE, CursorStore, Follower, FollowState
 from .local.service import LocalService
 from .printing.adapter import PrinterAdapter
 from .printing.ledger import PrintLedger
 from .printing.spooler import Clock, PrintSpooler, utc_now
 from .readers import ReaderManager
+from .remote import ServerClient
+from .report import AGENT_VERSION, StatusReporter, printer_state
 
 log = logging.getLogger(__name__)
+
+
+def _with_dict(handle: Callable[[dict[str, Any]], None]) -> Callable[[StoreEvent], None]:
+    """A handler written for the log's JSON (``{seq, kind, order_id, created_at, payload}``)."""
+    return lambda event: handle(event.to_dict())
 
 LEDGER_FILE = "print_ledger.sqlite3"
 
@@ -29,6 +42,9 @@ class Agent:
         ledger_path: str | Path | None = None,
         clock: Clock = utc_now,
         reader_options: dict[str, Any] | None = None,
+        follow: bool | None = None,
+        cursor_path: str | Path | None = None,
+        outbox_pending: Callable[[], int] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -42,6 +58,33 @@ class Agent:
         self.started_at = clock()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
+        self._send_wake = threading.Event()
+        self._sender: threading.Thread | None = None
+        # The link to the server. `dispatch` is the one table of event kinds; other parts of the
+        # agent add theirs with `agent.dispatch.register(kind, handler)` before `start()`.
+        # `outbox_pending` counts sales not yet on the server (0 until an outbox provides it).
+        self.outbox_pending: Callable[[], int] | None = outbox_pending
+        self.dispatch = Dispatcher()
+        self.client = ServerClient(config.server_url, config.device_token)
+        self.follower: Follower | None = None
+        self.reporter: StatusReporter | None = None
+        self.cursors: CursorStore | None = None
+        if config.follow.enabled if follow is None else follow:
+            self.cursors = CursorStore(cursor_path if cursor_path is not None else config.data_dir / CURSOR_FILE)
+            self.follower = Follower(self.client, config.store_id, self.cursors, self.dispatch, config.follow)
+            self.reporter = StatusReporter(self.client, self.device_report,
+                                           interval_s=config.follow.report_interval_s)
+        register_printing(self.dispatch, PrintHandler(self.spooler, device_id=self.device_id, send=self.send_soon))
+        if self.local is not None:
+            # The till's kinds (orders paid elsewhere…) in the same table; its status shows our cursor,
+            # and the device report its outbox.
+            from .local import handlers as local_handlers
+
+            local_handlers.register_all(lambda kind, handle: self.dispatch.register(kind, _with_dict(handle)),
+                                        self.local)
+            self.local.cursor_provider = lambda: (self.follower.cursor or 0) if self.follower is not None else 0
+            if self.outbox_pending is None:
+                self.outbox_pending = self.local.outbox.pending_sales
 
     def start(self) -> None:
         recovered = self.ledger.recover_interrupted()
@@ -52,15 +95,84 @@ class Agent:
         self._loop.start()
         if self.local is not None:
             self.local.start()
+        self._sender = threading.Thread(target=self._send_loop, name="print-send", daemon=True)
+        self._sender.start()
+        if self.follower is not None:
+            self.follower.start()
+        if self.reporter is not None:
+            self.reporter.start()
 
     def stop(self) -> None:
+        # The follower and the reporter first: they call into the till's side (its handlers, its outbox).
+        if self.follower is not None:
+            self.follower.stop()
+        if self.reporter is not None:
+            self.reporter.stop()
         if self.local is not None:
             self.local.stop()
         self._stop.set()
-        if self._loop is not None:
-            self._loop.join(10)
+        self._send_wake.set()
+        for thread in (self._loop, self._sender):
+            if thread is not None:
+                thread.join(10)
         self.readers.stop()
         self.ledger.close()
+        if self.cursors is not None:
+            self.cursors.close()
+
+    # --- the link to the server --------------------------------------------------------------
+
+    def device_id(self) -> int | None:
+        """This agent's device id on the server (`GET /api/v1/devices/me`), once it has been asked."""
+        return self.follower.device_id if self.follower is not None else None
+
+    def follow_state(self) -> FollowState | None:
+        """``online`` and ``cursor`` of `GET /api/v1/status` come from here (None: not following)."""
+        return self.follower.state() if self.follower is not None else None
+
+    def send_soon(self, printers: Iterable[str] = ()) -> None:
+        """Jobs were recorded for these printers: send them now, outside the caller's thread."""
+        self._send_wake.set()
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self._send_wake.wait()
+            self._send_wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.spooler.retry_pending()
+            except Exception:
+                log.exception("sending print jobs failed")
+
+    def printer_states(self) -> list[dict[str, Any]]:
+        """Each printer's state as the server and the till are told it."""
+        pending: dict[str, int] = {}
+        for job in self.ledger.pending():
+            pending[job.printer] = pending.get(job.printer, 0) + 1
+        states = []
+        for printer in self.config.printers:
+            known = self.spooler.known_status(printer.name)
+            state, message = printer_state(known.status.as_dict() if known else None)
+            states.append({"name": printer.name, "role": printer.role, "stations": list(printer.stations),
+                           "state": state, "message": message, "pending": pending.get(printer.name, 0)})
+        return states
+
+    def device_report(self) -> dict[str, Any]:
+        """The body of the status report to the server (`pos_agent.report`)."""
+        follow = self.follow_state()
+        outbox = 0
+        if self.outbox_pending is not None:
+            try:
+                outbox = int(self.outbox_pending())
+            except Exception:
+                log.exception("counting the outbox failed")
+        return {
+            "printers": self.printer_states(),
+            "cursor": follow.cursor if follow is not None else None,
+            "outbox_pending": outbox,
+            "version": AGENT_VERSION,
+        }
 
     def _background(self) -> None:
         """Retry waiting jobs often; ask idle printers how they are now and then."""
@@ -78,25 +190,6 @@ class Agent:
                 log.exception("background print round failed")
             if self._stop.wait(self.config.retry_interval_s):
                 return
-
-    def printer_states(self) -> list[dict[str, Any]]:
-        """Each printer's state as last seen: online, paper_out, offline, cover_open, … or unknown."""
-        states = []
-        for printer in self.config.printers:
-            known = self.spooler.known_status(printer.name)
-            state = "unknown"
-            if known is not None:
-                status = known.status
-                if status.error:
-                    state = str(status.error.get("code") or "error")
-                elif status.online is False:
-                    state = "offline"
-                elif status.paper == "out":
-                    state = "paper_out"
-                else:
-                    state = "online"
-            states.append({"name": printer.name, "state": state, "role": printer.role})
-        return states
 
     def sync_status(self) -> dict[str, Any]:
         """``GET /api/v1/status`` (AGENT-API.md)."""
@@ -132,4 +225,5 @@ class Agent:
             "printers": printers,
             "readers": self.readers.status(),
             "last_event": self.events.last_seq,
+            "follow": follow.as_dict() if (follow := self.follow_state()) is not None else None,
         }

@@ -92,6 +92,23 @@ class ReaderConfig:
     debounce_ms: int = 1500
 
 
+FOLLOW_MODES: tuple[str, ...] = ("auto", "stream", "poll")
+
+
+@dataclass(frozen=True)
+class FollowConfig:
+    """How the agent follows the store event log and reports its state (section ``follow``)."""
+
+    enabled: bool = True
+    mode: str = "auto"  # auto: the SSE stream, paged polling while the stream cannot be had
+    stream_timeout_s: float = 40.0  # no byte (not even the heartbeat) for this long: the stream is dead
+    poll_interval_s: float = 2.0
+    page_size: int = 200
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    report_interval_s: float = 30.0  # the device status heartbeat to the server
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     store_id: str
@@ -105,6 +122,7 @@ class AgentConfig:
     data_dir: Path = field(default_factory=lambda: Path("var/pos_agent"))
     retry_interval_s: float = 5.0
     status_interval_s: float = 30.0
+    follow: FollowConfig = field(default_factory=FollowConfig)
     sync_interval_s: float = 5.0
     sync_batch_size: int = 50
     resync_interval_s: float = 30.0
@@ -170,6 +188,7 @@ def parse_config(data: Any) -> AgentConfig:
         data_dir=Path(root.text("data_dir", "var/pos_agent")),
         retry_interval_s=root.number("retry_interval_s", 5.0, low=0.1, high=3600),
         status_interval_s=root.number("status_interval_s", 30.0, low=1, high=86400),
+        follow=_parse_follow(root.section("follow", optional=True)),
         sync_interval_s=root.number("sync_interval_s", 5.0, low=0.05, high=3600),
         sync_batch_size=root.integer("sync_batch_size", 50, low=1, high=200),
         resync_interval_s=root.number("resync_interval_s", 30.0, low=1, high=86400),
@@ -179,6 +198,23 @@ def parse_config(data: Any) -> AgentConfig:
     http.done()
     root.done()
     return config
+
+
+def _parse_follow(s: _Section) -> FollowConfig:
+    follow = FollowConfig(
+        enabled=s.boolean("enabled", True),
+        mode=s.choice("mode", FOLLOW_MODES, "auto"),
+        stream_timeout_s=s.number("stream_timeout_s", 40.0, low=1, high=3600),
+        poll_interval_s=s.number("poll_interval_s", 2.0, low=0.05, high=3600),
+        page_size=s.integer("page_size", 200, low=1, high=1000),
+        backoff_initial_s=s.number("backoff_initial_s", 0.5, low=0.01, high=600),
+        backoff_max_s=s.number("backoff_max_s", 30.0, low=0.01, high=3600),
+        report_interval_s=s.number("report_interval_s", 30.0, low=1, high=86400),
+    )
+    if follow.backoff_max_s < follow.backoff_initial_s:
+        raise ConfigError(f"{s.key('backoff_max_s')}: must not be less than backoff_initial_s")
+    s.done()
+    return follow
 
 
 def _parse_store(s: _Section) -> StoreInfo:

@@ -49,6 +49,7 @@ def render_status_page(agent: Agent) -> str:
         f"{escape(status['server_url'])} · 启动 Started {escape(status['started_at'])}</p>",
         "<h2>联网与同步 Connection &amp; sync</h2>",
         _sync(agent.sync_status()),
+        _link(status.get("follow")),
         "<h2>打印机 Printers</h2>",
         _printers(status["printers"]),
         "<h2>读卡器与扫码枪 Card readers &amp; scanners</h2>",
@@ -60,6 +61,22 @@ def render_status_page(agent: Agent) -> str:
         "</body></html>",
     ]
     return "".join(parts)
+
+
+def _link(follow: dict[str, Any] | None) -> str:
+    """The link to the server: online or not, where in the store event log the agent is."""
+    if follow is None:
+        return "<p class='muted'>未连接服务器（follow.enabled: false）Not following the server</p>"
+    state = "在线 Online" if follow["online"] else "离线 Offline"
+    cursor = "—" if follow["cursor"] is None else str(follow["cursor"])
+    parts = [f"服务器连接 Server link: <strong>{state}</strong>", f"事件游标 Event cursor {escape(cursor)}"]
+    if follow["mode"]:
+        parts.append(f"方式 Mode {escape(follow['mode'])}")
+    if follow["last_contact_at"]:
+        parts.append(f"最近联系 Last contact {escape(follow['last_contact_at'])}")
+    if follow["last_error"] and not follow["online"]:
+        parts.append(f"原因 Reason: {escape(follow['last_error'])}")
+    return f"<p class='link'>{' · '.join(parts)}</p>"
 
 
 def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:

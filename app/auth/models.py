@@ -66,6 +66,8 @@ class Device(TenantMixin, TimestampMixin, db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The agent's last report (`POST /api/v1/devices/me/status`): printers, cursor, outbox depth.
+    status: Mapped[dict | None] = mapped_column(sa.JSON)
 
     store: Mapped[Store] = relationship()
 

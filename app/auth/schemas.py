@@ -110,6 +110,7 @@ class DeviceOut(Schema):
     is_active = fields.Boolean()
     created_at = fields.DateTime()
     last_seen_at = fields.DateTime(allow_none=True)
+    status = fields.Dict(allow_none=True, metadata={"description": "The agent's last status report"})
 
 
 class DeviceCreated(DeviceOut):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.auth.models import Staff
+from app.auth.models import Device, Staff
 from app.auth.permissions import Role
-from app.auth.service import create_staff, create_tenant
+from app.auth.service import DEVICE_TOKEN_PREFIX, create_staff, create_tenant, hash_token
 from app.db import db
 from app.demo import menu_data
 from app.demo.members import MEMBERS, load_members
@@ -28,6 +28,10 @@ ACCOUNTS = (
     ("cashier", Role.CASHIER, 0, "收银 张敏"),
     ("kitchen", Role.KITCHEN, 0, "后厨 陈师傅"),
 )
+# The on-site agent of the first store, registered with the token config/pos_agent.demo.yaml
+# holds, so that `make run` prints kitchen tickets and receipts with no step by hand.
+DEMO_DEVICE_NAME = "前台收银机 Front till"
+DEMO_DEVICE_TOKEN = DEVICE_TOKEN_PREFIX + "demo-store-agent-not-a-secret"
 
 
 def load_demo(*, member_count: int = MEMBERS) -> bool:
@@ -51,6 +55,10 @@ def load_demo(*, member_count: int = MEMBERS) -> bool:
         created = True
     if db.session.scalar(sa.select(Member.id).where(Member.merchant_id == merchant_id).limit(1)) is None:
         load_members(merchant_id, count=member_count)
+        created = True
+    if db.session.scalar(sa.select(Device.id).where(Device.token_hash == hash_token(DEMO_DEVICE_TOKEN))) is None:
+        db.session.add(Device(merchant_id=merchant_id, store_id=stores[0].id, name=DEMO_DEVICE_NAME,
+                              token_hash=hash_token(DEMO_DEVICE_TOKEN)))
         created = True
     db.session.commit()
     return created

@@ -31,6 +31,7 @@ class EventKind(enum.IntEnum):
     ORDER_REFUNDED = 10
     BILL_PUSHED = 11
     WAITER_CALLED = 12  # a diner asks for the waiter from the table's phone page
+    DEVICE_STATUS = 13  # an on-site agent's printers changed state (paper out, offline, back)
 
     @property
     def label(self) -> str:

@@ -1,16 +1,18 @@
-"""/api/v1/stores/{id}/events: read the store event log after a cursor, or stream it (SSE)."""
+"""/api/v1/stores/{id}/events: read the store event log after a cursor, or stream it (SSE);
+/api/v1/devices/me/status: an on-site agent reports its printers and queue."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
-from marshmallow import fields, validate
+from marshmallow import EXCLUDE, fields, validate
 
 from app.api import Schema
 from app.auth.guard import require_store, requires, token_in_query
 from app.auth.permissions import Permission
-from app.db import db
-from app.errors import Unprocessable
+from app.db import db, utcnow
+from app.errors import Forbidden, Unprocessable
+from app.events.devices import record_device_status
 from app.events.models import EventKind
 from app.events.service import event_json, last_seq, read_after, sse_stream
 
@@ -77,3 +79,51 @@ def stream_events(query, store_id):
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+PRINTER_STATES = ("online", "paper_low", "paper_out", "cover_open", "offline", "printer_error", "unreachable",
+                  "no_status_reply", "unknown")
+
+
+class PrinterStatusIn(Schema):
+    class Meta:
+        unknown = EXCLUDE  # a newer agent may say more
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    role = fields.String(required=True, validate=validate.OneOf(["receipt", "kitchen"]))
+    stations = fields.List(fields.String(validate=validate.Length(max=40)), load_default=list,
+                           validate=validate.Length(max=20))
+    state = fields.String(required=True, validate=validate.OneOf(PRINTER_STATES))
+    message = fields.String(load_default="", validate=validate.Length(max=300))
+    pending = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**6))
+
+
+class DeviceStatusIn(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    printers = fields.List(fields.Nested(PrinterStatusIn), load_default=list, validate=validate.Length(max=20))
+    cursor = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0, max=2**62))
+    outbox_pending = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**6))
+    version = fields.String(load_default="", validate=validate.Length(max=40))
+
+
+class DeviceStatusOut(Schema):
+    device_id = fields.Integer()
+    last_seen_at = fields.DateTime()
+    changed = fields.Boolean(metadata={"description": "A printer's state changed: a device_status event was logged"})
+
+
+@blp.route("/devices/me/status", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.arguments(DeviceStatusIn)
+@blp.response(200, DeviceStatusOut)
+def report_device_status(data):
+    """An on-site agent's state: its printers (paper out, offline, back), event-log cursor and
+    outbox depth. Sent on every change and as a heartbeat; the manager pages show it."""
+    device = g.device
+    if device is None:
+        raise Forbidden()
+    changed = record_device_status(device, data, now=utcnow())
+    db.session.commit()
+    return {"device_id": device.id, "last_seen_at": device.last_seen_at, "changed": changed}

@@ -43,7 +43,7 @@ class LocalService:
         self.till = Till(config=config, db=self.db, copy=self.copy, outbox=self.outbox, pusher=self.pusher,
                          connectivity=self.connectivity, client=self.client, spooler=spooler, clock=clock,
                          store_id=store_id)
-        # Set at merge by the event-log follower: its saved cursor.
+        # The event-log follower's saved cursor (set by the Agent).
         self.cursor_provider: Callable[[], int] | None = None
         self._full_done = False
 

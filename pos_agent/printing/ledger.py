@@ -103,6 +103,9 @@ class PrintLedger:
         self._db.execute("PRAGMA busy_timeout = 5000")
         if str(path) != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
+        # A recorded job is on disk when record() returns: the event-log cursor moves past the
+        # event only after that, and a replayed event then finds its row and prints nothing.
+        self._db.execute("PRAGMA synchronous = FULL")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -118,10 +118,11 @@ class PrintSpooler:
 
     # --- submitting --------------------------------------------------------------------------
 
-    def submit(self, request: PrintRequest) -> list[JobOutcome]:
+    def submit(self, request: PrintRequest, *, send: bool = True) -> list[JobOutcome]:
         """Record the document's jobs and print them now if the printers are ready.
 
-        A document already in the ledger prints nothing and reports the existing jobs.
+        A document already in the ledger prints nothing and reports the existing jobs. With
+        ``send=False`` the jobs are only recorded (committed, pending): the caller has them sent.
         """
         if request.reprint:
             return self._reprint(request)
@@ -129,7 +130,7 @@ class PrintSpooler:
         version = request.version if request.version is not None else 1
         document = _parse(request.kind, request.document, request.document_id, version)
         outcomes = self._record(request, document, version, copy_for=lambda _printer: 0)
-        return self._print(outcomes)
+        return self._print(outcomes) if send else outcomes
 
     def _reprint(self, request: PrintRequest) -> list[JobOutcome]:
         originals = [j for j in self.ledger.find(request.document_id, request.version) if j.copy == 0]

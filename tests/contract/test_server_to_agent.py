@@ -247,3 +247,70 @@ def test_the_agents_spooler_prints_the_log_once_on_the_right_printers(dinner, tm
     assert [("加菜 ADD" in lines, "辣椒炒肉 x2" in lines) for lines in paper["hot"]] == [(False, True), (True, False)]
     assert [("退菜 CANCEL" in lines, "凉拌木耳 x2" in lines) for lines in paper["cold"]] == [
         (False, False), (True, False), (False, True)]  # A12's salad, its cancellation, B3's picks
+
+
+def test_the_agent_follows_the_real_log_and_its_dispatch_prints_each_document_once(dinner, app, make, tmp_path):
+    """The same dinner read by the agent itself: its follower on the server's SSE stream (a live
+    WSGI server), its dispatch table, its spooler onto virtual printers. Every printed kind of
+    the contract has a handler; every other kind is passed over without holding the cursor; a
+    second reading of the whole log prints nothing."""
+    from werkzeug.serving import make_server
+
+    from pos_agent.agent import Agent
+    from pos_agent.dispatch import PRINT_KINDS
+    from pos_agent.follow import CursorStore
+    from pos_agent.printing.documents import route_kitchen_ticket
+    from tests.agent_support import until
+
+    tenant, owner, _ = dinner
+    events = [StoreEvent.from_dict(e) for e in read_log(owner, tenant.store.id)]
+    head = events[-1].seq
+    _device, token = make.device(tenant, "前台收银机")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with VirtualPrinter(port=0, name="front") as front, VirtualPrinter(port=0, name="hot") as hot, \
+            VirtualPrinter(port=0, name="cold") as cold:
+        config = parse_config({
+            "store_id": str(tenant.store.id), "server_url": f"http://127.0.0.1:{server.server_port}",
+            "device_token": token, "data_dir": str(tmp_path), "store": {"name": "老王面馆"},
+            "follow": {"backoff_initial_s": 0.05, "backoff_max_s": 0.2},
+            "printers": [
+                {"name": "front", "type": "network", "address": f"127.0.0.1:{front.port}", "role": "receipt"},
+                {"name": "hot", "type": "network", "address": f"127.0.0.1:{hot.port}", "role": "kitchen",
+                 "stations": ["hot"]},
+                {"name": "cold", "type": "network", "address": f"127.0.0.1:{cold.port}", "role": "kitchen",
+                 "stations": ["cold"]},
+            ]})
+        expected = sorted(
+            (document.document_id, document.version, printer.name)
+            for document in (e.document() for e in events) if document is not None
+            for printer, _part in (route_kitchen_ticket(document, config.printers)
+                                   if isinstance(document, KitchenTicket) else [(config.printers[0], None)]))
+        try:
+            for reading in range(2):  # the second time from seq 0 again: a cursor lost, the log replayed
+                cursors = CursorStore(tmp_path / "follow.sqlite3")
+                cursors.save(str(tenant.store.id), 0)
+                cursors.close()
+                agent = Agent(config)
+                assert set(PRINT_KINDS) <= set(agent.dispatch.kinds())
+                agent.start()
+                try:
+                    until(lambda a=agent: (a.follow_state().cursor or 0) >= head, "the agent to read the whole log", 30)
+                    until(lambda a=agent: not a.ledger.pending(), "every job sent", 30)
+                    until(lambda a=agent: a.follow_state().mode == "stream", "the stream after the catch-up", 30)
+                    state = agent.follow_state()
+                    jobs = agent.ledger.recent(100)
+                finally:
+                    agent.stop()
+                assert state.online and state.mode == "stream" and state.skipped == 0
+                assert sorted((j.document_id, j.version, j.printer) for j in jobs) == expected, reading
+                assert {j.state for j in jobs} == {"printed"}
+            counts = {name: len(printer.wait_for_jobs(n)) for name, printer, n in
+                      (("front", front, 3), ("hot", hot, 2), ("cold", cold, 3))}
+            assert counts == {"front": 3, "hot": 2, "cold": 3} and len(expected) == 8
+            assert (len(front.jobs), len(hot.jobs), len(cold.jobs)) == (3, 2, 3)  # nothing twice
+        finally:
+            server.shutdown()
+            thread.join(10)
+            server.server_close()

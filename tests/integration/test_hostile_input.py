@@ -171,7 +171,10 @@ NOT_STORED = {"TokenRequest.username", "TokenRequest.password", "StaffCreate.pas
               "TopUpIn.auth_code", "SettleIn.tenders.auth_code", "MemberCreate.tags", "MemberUpdate.tags",
               "DishIn.image_url", "DishUpdate.image_url",
               # tender types are choices stored as numbers
-              "SettleIn.tenders.type", "WeChatPayIn.tenders.type"}
+              "SettleIn.tenders.type", "WeChatPayIn.tenders.type",
+              # an agent's report is kept whole in the device's JSON status (each string bounded)
+              "DeviceStatusIn.printers.name", "DeviceStatusIn.printers.role", "DeviceStatusIn.printers.state",
+              "DeviceStatusIn.printers.message", "DeviceStatusIn.printers.stations", "DeviceStatusIn.version"}
 
 
 def _max_length(field) -> float:

@@ -98,7 +98,8 @@ def test_outage_drill(make, app, db, tmp_path, printers):
         token = session["token"]
         assert agent.call("GET", "/api/v1/menu", token=token)[1]["dishes"][0]["name"] == "蛋炒饭"
 
-        # Online: forwarded at once, the server's answer is the truth; nothing printed here.
+        # Online: forwarded at once, the server's answer is the truth; the till prints nothing itself,
+        # its ticket and receipt print from the store event log (the follower), like any other order.
         online_id = str(uuid.uuid4())
         status, order = agent.call("POST", "/api/v1/orders", {"client_order_id": online_id,
                                                               "items": [{"dish_id": rice["id"], "qty": 1}]}, token)
@@ -212,10 +213,15 @@ def test_outage_drill(make, app, db, tmp_path, printers):
         assert len(events) == tickets + BILLS
         assert all(e.payload.get("printed_at_source") is True for e in events)
 
-        # Nothing printed twice: not by the push, not by the restart.
+        # Nothing printed twice: not by the push, not by the restart, not by the event log — which
+        # printed only the online sale (one ticket, one receipt).
+        until(lambda: len(kitchen.printed_jobs) >= tickets + 1 and len(front.printed_jobs) >= BILLS + 1, 30,
+              "the online sale printed from the event log")
+        until(lambda: agent.call("GET", "/api/v1/status")[1]["cursor"] >= max(e.seq for e in events), 30,
+              "the follower to read the synced sales' events")
         agent.stop()
-        assert len(kitchen.printed_jobs) == tickets
-        assert len(front.printed_jobs) == BILLS
+        assert len(kitchen.printed_jobs) == tickets + 1
+        assert len(front.printed_jobs) == BILLS + 1
         assert sorted(_order_nos(_texts(front))) == sorted(numbers)
     finally:
         agent.stop()
