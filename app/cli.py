@@ -40,11 +40,13 @@ def create_tenant_command(merchant_name: str, owner_username: str, password: str
 
 
 @demo_cli.command("load")
-def load_demo_command():
+@click.option("--members", "member_count", type=click.IntRange(0, 100_000), default=None,
+              help="How many demo members with their bills (default 2,000).")
+def load_demo_command(member_count: int | None):
     """Load the demo restaurant once (does nothing when it is already there)."""
     from app.demo.seed import load_demo
 
-    created = load_demo()
+    created = load_demo() if member_count is None else load_demo(member_count=member_count)
     click.echo("demo data loaded" if created else "demo data already present")
 
 

@@ -63,7 +63,7 @@ def _dish_card(phone, name: str):
 
 @pytest.mark.e2e
 def test_two_phones_share_one_cart_live_and_send_it(app, make, wechat, live_url, browser):
-    load_demo()
+    load_demo(member_count=40)
     table = _demo_table()
     token = table_token(table)
     store_id, table_id = table.store_id, table.id
@@ -123,7 +123,7 @@ def test_two_phones_share_one_cart_live_and_send_it(app, make, wechat, live_url,
 
 @pytest.mark.e2e
 def test_with_waiter_confirmation_on_the_phone_shows_the_dishes_waiting(app, make, wechat, live_url, browser):
-    load_demo()
+    load_demo(member_count=40)
     table = _demo_table()
     token, store_id = table_token(table), table.store_id
     make.db.session.commit()
@@ -160,7 +160,7 @@ def test_with_waiter_confirmation_on_the_phone_shows_the_dishes_waiting(app, mak
 def test_join_at_the_table_then_the_card_and_the_member_prices(app, make, wechat, live_url, browser):
     import uuid
 
-    load_demo()
+    load_demo(member_count=40)
     table = _demo_table()
     token, store_id = table_token(table), table.store_id
     make.db.session.commit()
@@ -228,7 +228,7 @@ def _join(phone, live_url: str, mobile: str, name: str) -> None:
 def test_a_coupon_passed_to_a_friend_at_the_table_and_used_at_settle(app, make, wechat, live_url, browser):
     import uuid
 
-    load_demo()
+    load_demo(member_count=40)
     table = _demo_table()
     token, store_id = table_token(table), table.store_id
     make.db.session.commit()
@@ -284,7 +284,7 @@ def test_a_coupon_passed_to_a_friend_at_the_table_and_used_at_settle(app, make, 
 def test_one_phone_pays_with_stored_value_and_the_other_turns_paid(app, make, wechat, live_url, browser):
     import uuid
 
-    load_demo()
+    load_demo(member_count=40)
     table = _demo_table()
     token = table_token(table)
     make.db.session.commit()

@@ -266,11 +266,11 @@ def test_the_demo_agent_is_registered_by_the_demo_data(app, db, client):
     from tests.agent_support import ROOT
 
     config = load_config(ROOT / "config" / "pos_agent.demo.yaml")
-    load_demo()
+    load_demo(member_count=40)
     first = db.session.scalars(sa.select(Store).order_by(Store.id)).first()
     me = client.get("/api/v1/devices/me", headers={"Authorization": f"Bearer {config.device_token}"})
     assert me.status_code == 200, me.get_json()
     assert me.get_json()["store_id"] == first.id and str(first.id) == config.store_id
     assert config.server_url == "http://127.0.0.1:8000" and config.follow.enabled
     assert {p.role for p in config.printers} == {"receipt", "kitchen"}
-    assert load_demo() is False  # loading again adds no second device
+    assert load_demo(member_count=40) is False  # loading again adds no second device

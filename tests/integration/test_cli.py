@@ -1,6 +1,9 @@
 import json
 
+import sqlalchemy as sa
+
 from app.auth.models import Staff
+from app.members.models import Member
 
 
 def test_tenants_create_prints_one_json_line(app, db):
@@ -25,7 +28,8 @@ def test_tenants_create_refuses_a_taken_username(app, db):
 
 def test_demo_load_is_idempotent(app, db):
     runner = app.test_cli_runner()
-    assert "loaded" in runner.invoke(args=["demo", "load"]).output
-    assert "already" in runner.invoke(args=["demo", "load"]).output
+    assert "loaded" in runner.invoke(args=["demo", "load", "--members", "30"]).output
+    assert "already" in runner.invoke(args=["demo", "load", "--members", "30"]).output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Member)) == 30
     usernames = set(db.session.scalars(Staff.__table__.select().with_only_columns(Staff.username)).all())
     assert {"owner", "manager", "cashier", "kitchen"} <= usernames

@@ -263,7 +263,7 @@ def test_demo_load_creates_the_menu_and_the_tables(app, db):
     from app.menu.models import Category, Dish, OptionGroup
     from app.tenants.models import Store
 
-    assert load_demo() is True
+    assert load_demo(member_count=40) is True
     dishes = db.session.scalars(sa.select(Dish)).all()
     assert 55 <= len(dishes) <= 70
     assert db.session.query(Category).count() >= 8
@@ -281,7 +281,7 @@ def test_demo_load_creates_the_menu_and_the_tables(app, db):
     assert codes[first.id] == [f"A{n:02d}" for n in range(1, 13)] + ["V1", "V2", "V3", "V4"]
     assert len(codes[second.id]) == 6
 
-    assert load_demo() is False
+    assert load_demo(member_count=40) is False
     assert db.session.query(Dish).count() == len(dishes)
 
     text = describe("http://diner.example/")
