@@ -1,0 +1,355 @@
+"""The whole HTTP API fuzzed from its own OpenAPI document (/api/openapi.json) with schemathesis.
+
+Every operation of the document gets requests generated from its schemas (valid ones and
+deliberately invalid ones), sent in-process to the real app on a real database (SQLite, or
+PostgreSQL with TEST_DATABASE_URL) seeded with the demo restaurant plus members, cards,
+coupons, orders, carts, a device and a WeChat Pay intent. Ids in paths, query strings and
+bodies are mostly swapped for ids of rows that exist, so requests reach real rows rather than
+only 404s. Each answer must be:
+
+- no server error (nothing >= 500), and
+- what the document says: a documented status code, its content type and its JSON schema.
+
+Requests carry the demo owner's bearer token, so every staff route is reachable.
+
+Budgets (hypothesis examples per operation, in its random phase):
+    FUZZ_PROFILE=short (default, run by `make test`): a few examples, a fixed seed;
+    FUZZ_PROFILE=long: many more examples, a new seed each run (printed on failure);
+    FUZZ_EXAMPLES=N overrides the count of either; FUZZ_SEED=N fixes the seed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from typing import Any
+
+import pytest
+import schemathesis
+import sqlalchemy as sa
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+# Each operation gets the coverage phase (boundary values of every parameter and field: the
+# largest id, the longest name, an empty list, ...) and then random requests (hypothesis), both
+# valid and invalid. The short run keeps the coverage phase to valid requests (the invalid ones
+# are the same few marshmallow refusals over and over); the long run does everything.
+PROFILES = {
+    "short": {"examples": 10, "seed": 20261129, "coverage": "positive"},
+    "long": {"examples": 300, "seed": None, "coverage": "all"},
+}
+PROFILE = os.environ.get("FUZZ_PROFILE", "short")
+if PROFILE not in PROFILES:
+    raise ValueError(f"FUZZ_PROFILE must be one of {sorted(PROFILES)}, not {PROFILE!r}")
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or PROFILES[PROFILE]["examples"])
+SEED = int(os.environ["FUZZ_SEED"]) if os.environ.get("FUZZ_SEED") else PROFILES[PROFILE]["seed"]
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def _openapi_document() -> dict:
+    """The document as the app serves it; building the app touches no database."""
+    from app import create_app
+    from config.settings import TestingConfig
+
+    class DocumentOnly(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = "sqlite://"
+
+    response = create_app(DocumentOnly).test_client().get("/api/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def _config() -> schemathesis.Config:
+    generation: dict[str, Any] = {"mode": "all", "max-examples": EXAMPLES}
+    data: dict[str, Any] = {
+        "generation": generation,
+        "phases": {"coverage": {"generation": {"mode": PROFILES[PROFILE]["coverage"]}}},
+    }
+    if PROFILE == "short":
+        # Methods a path does not have are answered 405 by the router, before any of our code.
+        data["phases"]["coverage"]["unexpected-methods"] = []
+    if SEED is not None:
+        data["seed"] = SEED
+        generation["deterministic"] = True
+    return schemathesis.Config.from_dict(data)
+
+
+schema = schemathesis.openapi.from_dict(_openapi_document(), config=_config())
+
+
+# --- real ids fed into the generated requests ----------------------------------------------------
+
+POOLS: dict[str, list[Any]] = {}  # what each id name may be swapped for, refreshed before each operation
+
+# Id names that are not the guard's path arguments (app.auth.guard.ID_ARGUMENTS), by model.
+_ALIASES = {
+    "line": "CartLine", "intent": "PaymentIntent", "template_id": "CouponTemplate",
+    "to_member_id": "Member", "source_store_id": "Store", "area_id": "Area", "option_ids": "OptionChoice",
+    "dish_ids": "Dish", "category_ids": "Category", "coupon_ids": "Coupon", "line_ids": "OrderLine",
+    "before_id": "LedgerEntry", "object_id": "Member",
+}
+# Text the API looks rows up by.
+_TEXT_KEYS = {"token", "phone", "card_no", "member_no", "code", "table"}
+
+
+def _pick(name: str, value: Any) -> Any:
+    """Three times in four a real value for an id-like field, chosen by the generated value (so
+    a run stays reproducible from its seed); otherwise the generated value itself."""
+    pool = POOLS.get(name)
+    if not pool:
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value < 1 or value % 4 == 0:
+            return value
+        return pool[value % len(pool)]
+    if isinstance(value, str):
+        digest = zlib.crc32(value.encode("utf-8", "surrogatepass"))
+        if digest % 4 == 0:
+            return value
+        return pool[digest % len(pool)]
+    return value
+
+
+def _realise(name: str, value: Any) -> Any:
+    if name.endswith("_ids") and isinstance(value, list):
+        return [_pick(name, item) for item in value]
+    if name == "coupon_ids" and isinstance(value, str) and re.fullmatch(r"[0-9,]*", value):
+        # a query string's comma-separated ids
+        parts = [part for part in value.split(",") if part]
+        return ",".join(str(_pick(name, int(part))) for part in parts)
+    if name.endswith("_id") or name in _ALIASES or name in _TEXT_KEYS:
+        return _pick(name, value)
+    return value
+
+
+def _realise_tree(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _realise(key, _realise_tree(value)) if isinstance(key, str) else value
+                for key, value in data.items()}
+    if isinstance(data, list):
+        return [_realise_tree(item) for item in data]
+    return data
+
+
+@schema.hook("map_path_parameters")
+def _real_path_ids(context, path_parameters):
+    return _realise_tree(path_parameters) if path_parameters else path_parameters
+
+
+@schema.hook("map_query")
+def _real_query_ids(context, query):
+    return _realise_tree(query) if query else query
+
+
+@schema.hook("map_body")
+def _real_body_ids(context, body):
+    return _realise_tree(body)
+
+
+def _refresh_pools(merchant_id: int) -> None:
+    """Ids of the merchant's rows, newest first (what the fuzzing itself created included)."""
+    from app import models  # noqa: F401 - every model registered
+    from app.auth.guard import ID_ARGUMENTS
+    from app.db import db
+    from app.members.models import Member, MemberCard
+    from app.coupons.models import Coupon
+    from app.tables.models import DiningTable
+    from app.tables.service import table_token
+
+    registry = {mapper.class_.__name__: mapper.class_ for mapper in db.Model.registry.mappers}
+    names = {**{name: model.__name__ for name, model in ID_ARGUMENTS.items()}, **_ALIASES}
+    POOLS.clear()
+    for name, model_name in names.items():
+        model = registry[model_name]
+        POOLS[name] = list(db.session.scalars(
+            sa.select(model.id).where(model.merchant_id == merchant_id).order_by(model.id.desc()).limit(40)))
+
+    def texts(column, where) -> list[str]:
+        return [v for v in db.session.scalars(sa.select(column).where(where).order_by(column).limit(20)) if v]
+
+    POOLS["phone"] = texts(Member.phone, Member.merchant_id == merchant_id)
+    POOLS["member_no"] = texts(Member.member_no, Member.merchant_id == merchant_id)
+    POOLS["card_no"] = texts(MemberCard.card_no, MemberCard.merchant_id == merchant_id)
+    POOLS["code"] = texts(Coupon.code, Coupon.merchant_id == merchant_id)
+    tables = list(db.session.scalars(sa.select(DiningTable).where(DiningTable.merchant_id == merchant_id)
+                                     .order_by(DiningTable.id).limit(8)))
+    POOLS["table"] = [table.code for table in tables]
+    POOLS["token"] = [table_token(table) for table in tables]
+    db.session.commit()  # the QR key, should this be its first use
+
+
+# --- the seeded restaurant -----------------------------------------------------------------------
+
+APP_SETTINGS = dict(
+    WECHAT_PAY_POLL_SECONDS=0.01, WECHAT_PAY_POLLS=3, WECHAT_TIMEOUT_SECONDS=3,
+    EVENT_HEARTBEAT_SECONDS=0.05,  # a live stream answers at once, and is cut after STREAM_SECONDS
+)
+STREAM_SECONDS = 0.3
+
+
+class World:
+    def __init__(self, app, merchant_id: int, owner_id: int, token: str) -> None:
+        self.app = app
+        self.merchant_id = merchant_id
+        self.owner_id = owner_id
+        self.token = token
+        self.operation: str | None = None
+
+    def new_token(self) -> None:
+        """A fresh owner token (after an operation revoked the one in use)."""
+        from app.auth.models import Staff
+        from app.auth.service import issue_token
+        from app.db import db
+
+        with self.app.app_context():
+            issued = issue_token(db.session.get(Staff, self.owner_id))
+            db.session.commit()
+            self.token = issued.token
+
+    def refresh(self) -> None:
+        with self.app.app_context():
+            _refresh_pools(self.merchant_id)
+
+
+@pytest.fixture(scope="module")
+def pay_sim():
+    from simulators.wechat import SimulatorServer
+
+    with SimulatorServer({"notify_retry_delays": (0,), "notify_timeout": 1}) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def world(app, pay_sim):
+    """The demo restaurant with a bit of everything, on the session's database; emptied afterwards."""
+    from tests.conftest import _delete_all_rows
+
+    settings = {**APP_SETTINGS, "WECHAT_PAY_BASE_URL": pay_sim.url, "WECHAT_API_BASE_URL": pay_sim.url,
+                "WECHAT_OAUTH_BASE_URL": pay_sim.url + "/connect"}
+    saved = {name: app.config.get(name) for name in settings}
+    app.config.update(settings)
+    try:
+        yield _seed(app)
+    finally:
+        app.config.update(saved)
+        _delete_all_rows(app)
+
+
+def _seed(app) -> World:
+    import uuid
+
+    from app.auth.models import Staff
+    from app.db import db
+    from app.demo.seed import PASSWORD, load_demo
+    from app.menu.models import Dish, OptionChoice
+    from app.tables.models import DiningTable
+    from app.tenants.models import Store
+    from tests.factories import ApiClient
+    from simulators.wechat.payment_codes import new_code
+
+    def key() -> str:
+        return uuid.uuid4().hex
+
+    def ok(response, status: int = 201) -> dict:
+        assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
+        return response.get_json() if response.is_json else {}
+
+    with app.app_context():
+        load_demo()
+        owner = db.session.scalar(sa.select(Staff).where(Staff.username == "owner"))
+        merchant_id, owner_id = owner.merchant_id, owner.id
+        stores = list(db.session.scalars(sa.select(Store.id).where(Store.merchant_id == merchant_id)
+                                         .order_by(Store.id)))
+        plain = list(db.session.scalars(sa.select(Dish.id).where(Dish.merchant_id == merchant_id,
+                                                                 ~Dish.option_groups.any()).order_by(Dish.id)))
+        choice = db.session.scalars(sa.select(OptionChoice).where(OptionChoice.merchant_id == merchant_id)
+                                    .order_by(OptionChoice.id)).first()
+        option = (choice.group.dish_id, choice.id) if choice is not None else None
+        tables = list(db.session.scalars(sa.select(DiningTable.id).where(DiningTable.store_id == stores[0])
+                                         .order_by(DiningTable.id)))
+        table_codes = list(db.session.scalars(sa.select(DiningTable.code).where(DiningTable.store_id == stores[0])
+                                              .order_by(DiningTable.id)))
+        db.session.remove()
+
+    client = app.test_client()
+    token = ok(client.post("/api/v1/auth/token", json={"username": "owner", "password": PASSWORD}), 200)["token"]
+    api = ApiClient(client, token)
+
+    members = [ok(api.post("/members", json={"phone": f"1390000{n:04d}", "name": f"会员{n}"}))
+               for n in range(1, 5)]
+    for member in members[:3]:
+        ok(api.post(f"/members/{member['id']}/topups", json={
+            "amount_cents": 50_000, "tender": "cash", "idempotency_key": key()}))
+    ok(api.post(f"/members/{members[0]['id']}/cards", json={"card_no": "FUZZ0001"}))
+    ok(api.post(f"/members/{members[1]['id']}/cards", json={"card_no": "FUZZ0002"}))
+
+    cash = ok(api.post("/coupon-templates", json={"name": "满减券", "kind": "cash", "value_cents": 2000,
+                                                  "valid_days": 30}))
+    for member in members[:3]:
+        for _ in range(2):
+            ok(api.post(f"/members/{member['id']}/coupons", json={"template_id": cash["id"],
+                                                                   "idempotency_key": key()}))
+
+    def order(table: str | None = None, dishes=(0, 1)) -> dict:
+        body = {"store_id": stores[0], "idempotency_key": key(),
+                "items": [{"dish_id": plain[i], "qty": 1 + i % 2} for i in dishes]}
+        if option is not None:
+            body["items"].append({"dish_id": option[0], "qty": 1, "option_ids": [option[1]]})
+        if table is not None:
+            body["table"] = table
+        return ok(api.post("/orders", json=body))
+
+    open_orders = [order(table_codes[0]), order(table_codes[1], (2, 3)), order()]
+    for paid in (order(), order(), order()):
+        bill = ok(api.get(f"/orders/{paid['id']}/bill?member_id={members[0]['id']}"), 200)
+        ok(api.post(f"/orders/{paid['id']}/settle", json={
+            "member_id": members[0]["id"], "idempotency_key": key(),
+            "tenders": [{"type": "stored_value", "amount_cents": bill["payable_cents"]}]}), 200)
+    by_code = order()
+    bill = ok(api.get(f"/orders/{by_code['id']}/bill"), 200)
+    ok(api.post(f"/orders/{by_code['id']}/settle", json={
+        "idempotency_key": key(),
+        "tenders": [{"type": "wechat", "amount_cents": bill["payable_cents"], "auth_code": new_code("0001")}]}), 200)
+    ok(api.post(f"/orders/{open_orders[2]['id']}/wechat-pay", json={"trade_type": "NATIVE",
+                                                                     "idempotency_key": key()}))
+    for table_id in tables[2:4]:
+        ok(api.post(f"/tables/{table_id}/cart/lines", json={"dish_id": plain[4], "qty": 2}))
+    ok(api.post("/devices", json={"store_id": stores[0], "name": "收银台"}))
+
+    world = World(app, merchant_id, owner_id, token)
+    world.refresh()
+    return world
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+# Operations after which the owner's token may be revoked (logging out, a password change):
+# a fresh token is issued so that the operations after them still act as the owner.
+REVOKES_OWN_TOKEN = {("DELETE", "/api/v1/auth/token"), ("PATCH", "/api/v1/staff/{staff_id}")}
+
+
+@schema.parametrize()
+def test_api(case, world, app, fuzz_stats):
+    if world.operation != case.operation.label:  # the first example of an operation
+        world.operation = case.operation.label
+        world.refresh()  # ids (and table tokens) as the operations before left them
+    kwargs: dict[str, Any] = {"app": app}
+    if case.operation.path.endswith("/events/stream"):
+        kwargs["timeout"] = STREAM_SECONDS  # a live stream never ends by itself
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {world.token}"}
+    response = case.call(**kwargs)
+    fuzz_stats.answers[(case.operation.label, response.status_code)] += 1
+    fuzz_stats.phases[case.meta.phase.name.value if case.meta else "explicit"] += 1
+    try:
+        case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+    finally:
+        if (case.method.upper(), case.operation.path) in REVOKES_OWN_TOKEN:
+            world.new_token()
