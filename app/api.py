@@ -119,6 +119,10 @@ class Text(fields.String):
 
     def __init__(self, max_length: int, *, allow_blank: bool = False, **kwargs) -> None:
         self.allow_blank = allow_blank
+        if not allow_blank:  # documented, so that clients (and the API fuzzing) know
+            metadata = kwargs.setdefault("metadata", {})
+            metadata.setdefault("minLength", 1)
+            metadata.setdefault("pattern", r"\S")
         super().__init__(validate=validate.Length(max=max_length), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

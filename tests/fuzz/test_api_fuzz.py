@@ -20,6 +20,7 @@ Budgets (hypothesis examples per operation, in its random phase):
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import zlib
@@ -98,69 +99,99 @@ _ALIASES = {
 _TEXT_KEYS = {"token", "phone", "card_no", "member_no", "code", "table"}
 
 
-def _pick(name: str, value: Any) -> Any:
-    """Three times in four a real value for an id-like field, chosen by the generated value (so
-    a run stays reproducible from its seed); otherwise the generated value itself."""
-    pool = POOLS.get(name)
-    if not pool:
-        return value
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if value < 1 or value % 4 == 0:
-            return value
-        return pool[value % len(pool)]
-    if isinstance(value, str):
-        digest = zlib.crc32(value.encode("utf-8", "surrogatepass"))
-        if digest % 4 == 0:
-            return value
-        return pool[digest % len(pool)]
-    return value
+_draws = itertools.count()
 
 
-def _realise(name: str, value: Any) -> Any:
+def _pick(name: str, value: Any, pools: dict) -> Any:
+    """Three times in four a real value for an id-like field, otherwise the generated value itself.
+
+    The choice depends on the value and on how many were made before, both the same from one
+    run to the next with the same seed (the coverage phase sends the same value many times)."""
+    pool = pools.get(name)
+    if not pool or isinstance(value, bool) or not isinstance(value, (int, str)):
+        return value
+    if isinstance(value, int) and value < 1:
+        return value
+    draw = zlib.crc32(str(value).encode("utf-8", "surrogatepass")) + next(_draws)
+    return value if draw % 4 == 0 else pool[draw // 4 % len(pool)]
+
+
+_keys = itertools.count(1)
+
+
+def _log(text):  # TEMP
+    with open(os.environ['FUZZ_LOG'], 'a') as f:
+        f.write(text)
+
+
+def _realise(name: str, value: Any, pools: dict) -> Any:
+    if name == "idempotency_key" and isinstance(value, str):
+        # Mostly a new key (a reused one only replays or refuses), sometimes the generated one.
+        draw = zlib.crc32(value.encode("utf-8", "surrogatepass")) + next(_draws)
+        return value if draw % 4 == 0 else f"fuzz-{next(_keys):08d}"
     if name.endswith("_ids") and isinstance(value, list):
-        return [_pick(name, item) for item in value]
+        return [_pick(name, item, pools) for item in value]
     if name == "coupon_ids" and isinstance(value, str) and re.fullmatch(r"[0-9,]*", value):
         # a query string's comma-separated ids
         parts = [part for part in value.split(",") if part]
-        return ",".join(str(_pick(name, int(part))) for part in parts)
+        return ",".join(str(_pick(name, int(part), pools)) for part in parts)
     if name.endswith("_id") or name in _ALIASES or name in _TEXT_KEYS:
-        return _pick(name, value)
+        return _pick(name, value, pools)
     return value
 
 
-def _realise_tree(data: Any) -> Any:
+def _realise_tree(data: Any, pools: dict) -> Any:
     if isinstance(data, dict):
-        return {key: _realise(key, _realise_tree(value)) if isinstance(key, str) else value
+        return {key: _realise(key, _realise_tree(value, pools), pools) if isinstance(key, str) else value
                 for key, value in data.items()}
     if isinstance(data, list):
-        return [_realise_tree(item) for item in data]
+        return [_realise_tree(item, pools) for item in data]
     return data
+
+
+# A path that names a row and its parent (/members/{member_id}/cards/{card_id}) reaches the row
+# only with its own parent: child name → {child id → (parent name, parent value)}.
+PARENTS: dict[str, dict[Any, tuple[str, Any]]] = {}
+ORDER_LINES: dict[int, list[int]] = {}  # order id → its line ids
 
 
 @schema.hook("map_path_parameters")
 def _real_path_ids(context, path_parameters):
-    return _realise_tree(path_parameters) if path_parameters else path_parameters
+    if not path_parameters:
+        return path_parameters
+    mapped = _realise_tree(path_parameters, POOLS)
+    for name, value in list(mapped.items()):
+        parent = PARENTS.get(name, {}).get(value)
+        if parent is not None and parent[0] in mapped and value != path_parameters[name]:
+            mapped[parent[0]] = parent[1]  # only where the child was swapped for a real one
+    return mapped
 
 
 @schema.hook("map_query")
 def _real_query_ids(context, query):
-    return _realise_tree(query) if query else query
+    return _realise_tree(query, POOLS) if query else query
 
 
-@schema.hook("map_body")
-def _real_body_ids(context, body):
-    return _realise_tree(body)
+@schema.hook("map_case")
+def _real_body_ids(context, case):
+    """Ids in a body; the lines of /orders/{order_id}/... from that order."""
+    if isinstance(case.body, (dict, list)):
+        pools = POOLS
+        lines = ORDER_LINES.get((case.path_parameters or {}).get("order_id"))
+        if lines:
+            pools = {**POOLS, "line_id": lines, "line_ids": lines}
+        case.body = _realise_tree(case.body, pools)
+    return case
 
 
 def _refresh_pools(merchant_id: int) -> None:
     """Ids of the merchant's rows, newest first (what the fuzzing itself created included)."""
     from app import models  # noqa: F401 - every model registered
     from app.auth.guard import ID_ARGUMENTS
-    from app.db import db
-    from app.members.models import Member, MemberCard
     from app.coupons.models import Coupon
+    from app.db import db
+    from app.members.models import LedgerEntry, Member, MemberCard
+    from app.orders.models import CartLine, OrderLine, TableSession
     from app.tables.models import DiningTable
     from app.tables.service import table_token
 
@@ -183,6 +214,31 @@ def _refresh_pools(merchant_id: int) -> None:
                                      .order_by(DiningTable.id).limit(8)))
     POOLS["table"] = [table.code for table in tables]
     POOLS["token"] = [table_token(table) for table in tables]
+
+    def pairs(query, parent_name: str, convert=lambda value: value) -> dict:
+        return {child: (parent_name, convert(parent)) for child, parent in db.session.execute(query.limit(200))}
+
+    tokens = {table.id: table_token(table) for table in db.session.scalars(
+        sa.select(DiningTable).where(DiningTable.merchant_id == merchant_id))}
+    cart_lines = (sa.select(CartLine.id, TableSession.table_id)
+                  .join(TableSession, CartLine.session_id == TableSession.id)
+                  .where(CartLine.merchant_id == merchant_id).order_by(CartLine.id.desc()))
+    PARENTS.clear()
+    PARENTS.update({
+        "card_id": pairs(sa.select(MemberCard.id, MemberCard.member_id)
+                         .where(MemberCard.merchant_id == merchant_id).order_by(MemberCard.id.desc()), "member_id"),
+        "topup_id": pairs(sa.select(LedgerEntry.id, LedgerEntry.member_id)
+                          .where(LedgerEntry.merchant_id == merchant_id).order_by(LedgerEntry.id.desc()), "member_id"),
+        "line_id": pairs(sa.select(OrderLine.id, OrderLine.order_id)
+                         .where(OrderLine.merchant_id == merchant_id).order_by(OrderLine.id.desc()), "order_id"),
+        "cart_line_id": pairs(cart_lines, "table_id"),
+        "line": pairs(cart_lines, "token", tokens.get),
+        "table_id": pairs(sa.select(DiningTable.id, DiningTable.store_id)
+                          .where(DiningTable.merchant_id == merchant_id).order_by(DiningTable.id), "store_id"),
+    })
+    ORDER_LINES.clear()
+    for line_id, (_name, order_id) in PARENTS["line_id"].items():
+        ORDER_LINES.setdefault(order_id, []).append(line_id)
     db.session.commit()  # the QR key, should this be its first use
 
 
@@ -252,8 +308,8 @@ def _seed(app) -> World:
     from app.menu.models import Dish, OptionChoice
     from app.tables.models import DiningTable
     from app.tenants.models import Store
-    from tests.factories import ApiClient
     from simulators.wechat.payment_codes import new_code
+    from tests.factories import ApiClient
 
     def key() -> str:
         return uuid.uuid4().hex
@@ -347,6 +403,8 @@ def test_api(case, world, app, fuzz_stats):
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {world.token}"}
     response = case.call(**kwargs)
     fuzz_stats.answers[(case.operation.label, response.status_code)] += 1
+    if os.environ.get('FUZZ_LOG'):  # TEMP
+        _log(f'{case.operation.label}\t{response.status_code}\t{case.path_parameters}\t{case.query}\t{str(case.body)[:300]}\t{response.text[:300]}\n')
     fuzz_stats.phases[case.meta.phase.name.value if case.meta else "explicit"] += 1
     try:
         case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
