@@ -13,6 +13,7 @@ import pytest
 class FuzzStats:
     answers: Counter = field(default_factory=Counter)  # (operation, status) → answers
     phases: Counter = field(default_factory=Counter)  # schemathesis phase → requests
+    seed: int | None = None
 
 
 _STATS = pytest.StashKey[FuzzStats]()
@@ -38,7 +39,8 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     write = terminalreporter.write_line
     terminalreporter.section("API fuzzing")
     write(f"{sum(by_status.values())} requests over {len(operations)} operations ("
-          + ", ".join(f"{phase}: {count}" for phase, count in sorted(stats.phases.items())) + ")")
+          + ", ".join(f"{phase}: {count}" for phase, count in sorted(stats.phases.items()))
+          + f"); FUZZ_SEED={stats.seed} repeats this run")
     write("answers by status: " + ", ".join(f"{status}: {count}" for status, count in sorted(by_status.items())))
     never = sorted(operations - succeeded)
     if never:

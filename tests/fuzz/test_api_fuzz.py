@@ -14,7 +14,7 @@ Requests carry the demo owner's bearer token, so every staff route is reachable.
 
 Budgets (hypothesis examples per operation, in its random phase):
     FUZZ_PROFILE=short (default, run by `make test`): a few examples, a fixed seed;
-    FUZZ_PROFILE=long: many more examples, a new seed each run (printed on failure);
+    FUZZ_PROFILE=long: many more examples, a new seed each run (printed at the end);
     FUZZ_EXAMPLES=N overrides the count of either; FUZZ_SEED=N fixes the seed.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import re
 import zlib
 from typing import Any
@@ -48,7 +49,8 @@ PROFILE = os.environ.get("FUZZ_PROFILE", "short")
 if PROFILE not in PROFILES:
     raise ValueError(f"FUZZ_PROFILE must be one of {sorted(PROFILES)}, not {PROFILE!r}")
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or PROFILES[PROFILE]["examples"])
-SEED = int(os.environ["FUZZ_SEED"]) if os.environ.get("FUZZ_SEED") else PROFILES[PROFILE]["seed"]
+# A run is repeated by its seed (printed at the end of the output).
+SEED = int(os.environ.get("FUZZ_SEED") or PROFILES[PROFILE]["seed"] or random.SystemRandom().randrange(2**32))
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -75,9 +77,8 @@ def _config() -> schemathesis.Config:
     if PROFILE == "short":
         # Methods a path does not have are answered 405 by the router, before any of our code.
         data["phases"]["coverage"]["unexpected-methods"] = []
-    if SEED is not None:
-        data["seed"] = SEED
-        generation["deterministic"] = True
+    data["seed"] = SEED
+    generation["deterministic"] = True
     return schemathesis.Config.from_dict(data)
 
 
@@ -435,6 +436,7 @@ def test_api(case, world, app, fuzz_stats):
     response = case.call(**kwargs)
     fuzz_stats.answers[(case.operation.label, response.status_code)] += 1
     fuzz_stats.phases[case.meta.phase.name.value if case.meta else "explicit"] += 1
+    fuzz_stats.seed = SEED
     try:
         case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
     finally:
