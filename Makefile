@@ -39,12 +39,18 @@ run: demo
 start:
 	$(BIN)/python bin/run -f $(PROCFILE)
 
-# Debian's chromium for the browser tests (root on CI machines; otherwise install it yourself).
+# Debian's chromium for the browser tests and postgresql-client (pg_dump, pg_restore) for the
+# backup test (root on CI machines; otherwise install them yourself).
 system-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: sudo apt-get install chromium (browser tests need it)"; fi; \
+	fi
+	@if ! command -v pg_dump >/dev/null || ! command -v pg_restore >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; \
+	  else echo "pg_dump missing: sudo apt-get install postgresql-client (the backup test needs it)"; fi; \
 	fi
 
 test: setup system-deps

@@ -19,7 +19,7 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     """Build the app from a config class, or from the environment's class plus overrides."""
     import os
 
-    from app import security
+    from app import secretbox, security
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=False)
     if isinstance(config, type):
@@ -33,6 +33,12 @@ def create_app(config: type | Mapping[str, Any] | None = None) -> Flask:
     if issubclass(config_class, ProductionConfig):
         ProductionConfig.check(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config.get("PROXY_FIX_X_FOR"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_X_FOR"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    secretbox.init_app(app)
 
     _init_extensions(app)
     _register_api(app)
@@ -64,11 +70,15 @@ def _init_extensions(app: Flask) -> None:
     from app.events.doorbell import make_doorbell
 
     app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"])
+    from app.auth import throttle
+
+    throttle.init_app(app)
 
 
 def _register_api(app: Flask) -> None:
     import swagger_ui_bundle
 
+    from app.analytics.routes import blp as analytics_blp
     from app.api import refuse_control_characters_in_urls
     from app.audit.routes import blp as audit_blp
     from app.auth.guard import guard_api_request
@@ -80,6 +90,7 @@ def _register_api(app: Flask) -> None:
     from app.menu.routes import blp as menu_blp
     from app.orders.routes import blp as orders_blp
     from app.payments.routes import blp as payments_blp
+    from app.sync.routes import blp as sync_blp
     from app.tables.routes import blp as tables_blp
     from app.tenants.routes import blp as stores_blp
     from app.wechat.routes import blp as wechat_blp
@@ -88,7 +99,7 @@ def _register_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp, wechat_blp, payments_blp):
+                      coupons_blp, wechat_blp, payments_blp, sync_blp, analytics_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them
@@ -116,7 +127,9 @@ def _register_pages(app: Flask) -> None:
     from kitchen_display import bp as kitchen_bp
 
     app.register_blueprint(kitchen_bp)
+    from app.analytics.pages import bp as analytics_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
+    from app.diner.pages import bp as diner_bp
     from app.extensions import csrf
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
@@ -124,13 +137,20 @@ def _register_pages(app: Flask) -> None:
     from app.tables.pages import bp as tables_pages_bp
     from app.wechat.callback import bp as wechat_callback_bp
     from app.wechat.pages import bp as wechat_pages_bp
+    from app.wechat.settings_pages import bp as wechat_settings_pages_bp
 
     app.register_blueprint(pages_bp)
     app.register_blueprint(member_pages_bp)
     app.register_blueprint(coupon_pages_bp)
+    app.register_blueprint(analytics_pages_bp)
     app.register_blueprint(tables_pages_bp)
     app.register_blueprint(payment_pages_bp)
     app.register_blueprint(wechat_pages_bp)
+    app.register_blueprint(wechat_settings_pages_bp)
+    app.register_blueprint(diner_bp)
+    from app.tenants.pages import bp as store_pages_bp
+
+    app.register_blueprint(store_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 
@@ -154,11 +174,14 @@ def _register_subscribers(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from app.cli import demo_cli, tenants_cli
+    from app.cli import demo_cli, secrets_cli, tenants_cli
+    from app.housekeeping import housekeeping_cli
     from app.outbox.cli import outbox_cli
     from app.scheduler import scheduler_cli
 
     app.cli.add_command(tenants_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(secrets_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(housekeeping_cli)

@@ -55,3 +55,23 @@ def demo_urls_command(base: str | None):
     from app.demo.seed import describe
 
     click.echo(describe(base or current_app.config["PUBLIC_BASE_URL"]))
+
+
+secrets_cli = AppGroup("secrets", help="Merchants' secrets stored encrypted (SECRETS_ENCRYPTION_KEYS).")
+
+
+@secrets_cli.command("rotate")
+def rotate_secrets_command():
+    """Re-encrypt every stored secret with the first key of SECRETS_ENCRYPTION_KEYS.
+
+    Put the new key first and keep the old ones behind it, run this, then drop the old keys
+    (docs/deploy.md)."""
+    from app.secretbox import SecretKeyError, box, rotate_all
+
+    try:
+        with db.engine.begin() as connection:
+            count = rotate_all(connection, db.metadata, box())
+    except SecretKeyError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"re-encrypted {count} secret value(s) with the first key")

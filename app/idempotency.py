@@ -4,6 +4,10 @@ A request carrying an idempotency key first inserts its record. A concurrent twi
 UNIQUE index until the first commits, then fails and replays the stored answer; a failed
 attempt rolls its record back with everything else, so a retry runs afresh. A key reused with
 a different body answers 409 `idempotency_key_reused`.
+
+Records expire after IDEMPOTENCY_RETENTION_DAYS (app/housekeeping.py). A key sent again after
+that which finds the order or ledger entries it made under their own UNIQUE key constraints is
+refused with 409 `idempotency_key_expired`.
 """
 
 from __future__ import annotations
@@ -74,9 +78,18 @@ def run_once(merchant_id: int, key: str, scope: str, payload: Any,
         if existing is None:  # pragma: no cover - the twin rolled back; let the client retry
             raise Conflict(gettext("Please retry this request."), error_code="retry") from None
         return _replay(existing, print_)
-    body, status = work()
-    record.response, record.status_code = body, status
-    db.session.commit()
+    try:
+        body, status = work()
+        record.response, record.status_code = body, status
+        db.session.commit()
+    except IntegrityError as error:
+        # Rows the key made long ago (its record has expired) hold the key under their own
+        # UNIQUE constraint: the same request again, applied once already.
+        if "idempotency_key" not in str(error.orig):
+            raise
+        db.session.rollback()
+        raise Conflict(gettext("This idempotency key was already used, longer ago than its answer is kept."),
+                       error_code="idempotency_key_expired") from None
     return body, status
 
 

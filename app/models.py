@@ -1,5 +1,6 @@
 """Every model module, imported once so the metadata (and Alembic) sees all tables."""
 
+from app.analytics import models as analytics  # noqa: F401
 from app.audit import models as audit  # noqa: F401
 from app.auth import models as auth  # noqa: F401
 from app.coupons import models as coupons  # noqa: F401
@@ -11,6 +12,7 @@ from app.orders import models as orders  # noqa: F401
 from app.orders import shift  # noqa: F401
 from app.outbox import models as outbox  # noqa: F401
 from app.payments import models as payments  # noqa: F401
+from app.sync import models as sync  # noqa: F401
 from app.tables import models as tables  # noqa: F401
 from app.tenants import models as tenants  # noqa: F401
 from app.wechat import models as wechat  # noqa: F401

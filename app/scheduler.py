@@ -30,6 +30,7 @@ JOBS = (
     ("review_tiers", "app.scheduler:review_tiers", {"day": 1, "hour": 4, "minute": 0}),
     ("expire_coupons", "app.scheduler:expire_coupons", {"hour": 3, "minute": 20}),
     ("reconcile_payments", "app.scheduler:reconcile_payments", {"minute": "*/5"}),
+    ("housekeeping", "app.scheduler:housekeeping", {"hour": 4, "minute": 40}),
 )
 
 
@@ -102,6 +103,14 @@ def reconcile_payments() -> None:
         for_every_merchant(reconcile, utcnow(), db.session.scalars(sa.select(WeChatSettings.merchant_id)).all())
 
 
+def housekeeping() -> None:
+    """Expired idempotency records and finished outbox messages (all merchants, in batches)."""
+    with _app().app_context():
+        from app.housekeeping import run
+
+        run(utcnow())
+
+
 @scheduler_cli.command("run")
 @with_appcontext
 def run_scheduler() -> None:
@@ -128,5 +137,5 @@ def run_scheduler() -> None:
 def run_once(job: str) -> None:
     """Run one job now (for operators and tests)."""
     {"expire_points": expire_points, "review_tiers": review_tiers, "expire_coupons": expire_coupons,
-     "reconcile_payments": reconcile_payments}[job]()
+     "reconcile_payments": reconcile_payments, "housekeeping": housekeeping}[job]()
     click.echo(f"{job} done")

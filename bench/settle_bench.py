@@ -214,6 +214,7 @@ def _recreate_database() -> None:
 
 def _server_env() -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": DB_URL, "SECRET_KEY": "bench-" + "x" * 40,
+           "SECRETS_ENCRYPTION_KEYS": "YmVuY2gtb25seS1ub3QtYS1yZWFsLWtleS0wMDAwMDA=",
            "TABLELOOP_ENV": "production", "SESSION_COOKIE_SECURE": "0", "GUNICORN_THREADS": THREADS}
     env.pop("REDIS_URL", None)
     if REDIS_URL:
@@ -670,7 +671,8 @@ def main() -> None:
     port = _free_port()
     env["TABLELOOP_PORT"] = str(port)
     # The in-process app (bootstrap, SQL count) reads the same settings as the server.
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "SECRET_KEY", "TABLELOOP_ENV", "SESSION_COOKIE_SECURE")})
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "TABLELOOP_ENV",
+                                           "SESSION_COOKIE_SECURE")})
     if "REDIS_URL" in env:
         os.environ["REDIS_URL"] = env["REDIS_URL"]
     else:

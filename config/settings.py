@@ -32,6 +32,11 @@ class Config:
     """Shared defaults."""
 
     SECRET_KEY: str | None = _env("SECRET_KEY")
+    # Fernet keys, comma-separated, that encrypt merchants' WeChat secrets in the database: the
+    # first encrypts, all decrypt (rotation, see docs/deploy.md). Unset outside production, a
+    # key is derived from SECRET_KEY.
+    SECRETS_ENCRYPTION_KEYS: str | None = _env("SECRETS_ENCRYPTION_KEYS")
+    SECRETS_REQUIRE_KEY = False
     SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(
         _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tableloop.sqlite3'}")  # type: ignore[arg-type]
     )
@@ -43,6 +48,27 @@ class Config:
     # Bearer tokens for staff using the API.
     API_TOKEN_TTL = timedelta(hours=int(_env("API_TOKEN_TTL_HOURS", "12")))  # type: ignore[arg-type]
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+
+    # Login throttling (API token and page login; app/auth/throttle.py): this many wrong
+    # passwords for one username, or from one address, within the window lock it for the
+    # lockout time. Shared through Redis (keys under the prefix) when REDIS_URL is set.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT = int(_env("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))  # type: ignore[arg-type]
+    LOGIN_MAX_FAILURES_PER_ADDRESS = int(_env("LOGIN_MAX_FAILURES_PER_ADDRESS", "20"))  # type: ignore[arg-type]
+    LOGIN_FAILURE_WINDOW_SECONDS = int(_env("LOGIN_FAILURE_WINDOW_SECONDS", "900"))  # type: ignore[arg-type]
+    LOGIN_LOCKOUT_SECONDS = int(_env("LOGIN_LOCKOUT_SECONDS", "900"))  # type: ignore[arg-type]
+    LOGIN_THROTTLE_PREFIX = _env("LOGIN_THROTTLE_PREFIX", "tableloop:login")
+    # Behind a reverse proxy: how many proxies' X-Forwarded-For / -Proto to trust (nginx in front
+    # of gunicorn: 1). 0 trusts none, so the address is the peer's own.
+    PROXY_FIX_X_FOR = int(_env("PROXY_FIX_X_FOR", "0"))  # type: ignore[arg-type]
+
+    # Housekeeping (`flask housekeeping run`, and the scheduler's daily job): idempotency records
+    # are kept this long after their request: far longer than any client retries (see
+    # app/housekeeping.py); delivered outbox messages this long, refused or dead ones longer
+    # for inspection. Deleted in batches.
+    IDEMPOTENCY_RETENTION_DAYS = int(_env("IDEMPOTENCY_RETENTION_DAYS", "30"))  # type: ignore[arg-type]
+    OUTBOX_RETENTION_DAYS = int(_env("OUTBOX_RETENTION_DAYS", "30"))  # type: ignore[arg-type]
+    OUTBOX_FAILED_RETENTION_DAYS = int(_env("OUTBOX_FAILED_RETENTION_DAYS", "90"))  # type: ignore[arg-type]
+    HOUSEKEEPING_BATCH_SIZE = int(_env("HOUSEKEEPING_BATCH_SIZE", "500"))  # type: ignore[arg-type]
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds it already
@@ -102,9 +128,12 @@ class TestingConfig(Config):
         _env("TEST_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'test.sqlite3'}")  # type: ignore[arg-type]
     )
     WTF_CSRF_ENABLED = True
+    # Each test run its own keys, should REDIS_URL be set for the tests.
+    LOGIN_THROTTLE_PREFIX = f"tableloop:test:{os.getpid()}-{os.urandom(4).hex()}:login"
 
 
 class ProductionConfig(Config):
+    SECRETS_REQUIRE_KEY = True
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "1") == "1"
     WECHAT_API_BASE_URL = _env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com")
     WECHAT_OAUTH_BASE_URL = _env("WECHAT_OAUTH_BASE_URL", "https://open.weixin.qq.com/connect")
@@ -118,6 +147,13 @@ class ProductionConfig(Config):
             raise RuntimeError(
                 "SECRET_KEY must be set to a random value of at least 32 characters in production "
                 "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+        # Each key's form is checked when the app builds its key ring (app.secretbox).
+        if not (config.get("SECRETS_ENCRYPTION_KEYS") or "").strip(" ,"):
+            raise RuntimeError(
+                "SECRETS_ENCRYPTION_KEYS must be set in production: merchants' WeChat secrets are "
+                "encrypted with it (python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')."
             )
 
 

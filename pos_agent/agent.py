@@ -10,6 +10,7 @@ from typing import Any
 
 from .config import AgentConfig
 from .events import EventLog
+from .local.service import LocalService
 from .printing.adapter import PrinterAdapter
 from .printing.ledger import PrintLedger
 from .printing.spooler import Clock, PrintSpooler, utc_now
@@ -36,6 +37,8 @@ class Agent:
         self.spooler = PrintSpooler(config, self.ledger, self.adapters, clock=clock)
         self.events = EventLog()
         self.readers = ReaderManager(config.readers, self.events, **(reader_options or {}))
+        # The till's sales, local copy and outbox: only with the store's number on the server.
+        self.local = LocalService(config, self.spooler, clock=clock) if config.store_number is not None else None
         self.started_at = clock()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -47,8 +50,12 @@ class Agent:
         self.readers.start()
         self._loop = threading.Thread(target=self._background, name="print-retry", daemon=True)
         self._loop.start()
+        if self.local is not None:
+            self.local.start()
 
     def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()
         self._stop.set()
         if self._loop is not None:
             self._loop.join(10)
@@ -71,6 +78,32 @@ class Agent:
                 log.exception("background print round failed")
             if self._stop.wait(self.config.retry_interval_s):
                 return
+
+    def printer_states(self) -> list[dict[str, Any]]:
+        """Each printer's state as last seen: online, paper_out, offline, cover_open, … or unknown."""
+        states = []
+        for printer in self.config.printers:
+            known = self.spooler.known_status(printer.name)
+            state = "unknown"
+            if known is not None:
+                status = known.status
+                if status.error:
+                    state = str(status.error.get("code") or "error")
+                elif status.online is False:
+                    state = "offline"
+                elif status.paper == "out":
+                    state = "paper_out"
+                else:
+                    state = "online"
+            states.append({"name": printer.name, "state": state, "role": printer.role})
+        return states
+
+    def sync_status(self) -> dict[str, Any]:
+        """``GET /api/v1/status`` (AGENT-API.md)."""
+        base = {"online": False, "outbox_pending": 0, "last_synced_at": None, "cursor": 0}
+        if self.local is not None:
+            base.update(self.local.status())
+        return {**base, "printers": self.printer_states()}
 
     def status(self) -> dict[str, Any]:
         counts = self.ledger.counts()

@@ -105,6 +105,16 @@ class AgentConfig:
     data_dir: Path = field(default_factory=lambda: Path("var/pos_agent"))
     retry_interval_s: float = 5.0
     status_interval_s: float = 30.0
+    sync_interval_s: float = 5.0
+    sync_batch_size: int = 50
+    resync_interval_s: float = 30.0
+    forward_timeout_s: float = 5.0
+    session_hours: float = 12.0
+
+    @property
+    def store_number(self) -> int | None:
+        """The store's id on the server as a number (None when `store_id` is not one)."""
+        return int(self.store_id) if self.store_id.isdigit() else None
 
     def printer(self, name: str) -> PrinterConfig:
         for printer in self.printers:
@@ -140,7 +150,8 @@ def parse_config(data: Any) -> AgentConfig:
     if not server_url.startswith(("http://", "https://")):
         raise ConfigError(f"server_url: must start with http:// or https://, got {server_url!r}")
     token = _resolve_env(root.text("device_token"), "device_token")
-    store = _parse_store(root.section("store"))
+    # Optional: without it, receipts carry the store's name, address and phone from the server.
+    store = _parse_store(root.section("store", optional=True))
     http = root.section("http", optional=True)
     printers = tuple(_parse_printer(s) for s in root.items("printers"))
     readers = tuple(_parse_reader(s) for s in root.items("readers"))
@@ -159,6 +170,11 @@ def parse_config(data: Any) -> AgentConfig:
         data_dir=Path(root.text("data_dir", "var/pos_agent")),
         retry_interval_s=root.number("retry_interval_s", 5.0, low=0.1, high=3600),
         status_interval_s=root.number("status_interval_s", 30.0, low=1, high=86400),
+        sync_interval_s=root.number("sync_interval_s", 5.0, low=0.05, high=3600),
+        sync_batch_size=root.integer("sync_batch_size", 50, low=1, high=200),
+        resync_interval_s=root.number("resync_interval_s", 30.0, low=1, high=86400),
+        forward_timeout_s=root.number("forward_timeout_s", 5.0, low=0.1, high=120),
+        session_hours=root.number("session_hours", 12.0, low=0.1, high=24 * 30),
     )
     http.done()
     root.done()
@@ -172,7 +188,7 @@ def _parse_store(s: _Section) -> StoreInfo:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"{s.key('timezone')}: unknown time zone {tz!r}") from exc
     store = StoreInfo(
-        name=s.text("name"),
+        name=s.text("name", ""),
         address=s.text("address", ""),
         phone=s.text("phone", ""),
         footer=s.text_list("footer"),

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from tablerules.documents import DocumentError
 
 from .agent import Agent
+from .local.errors import TillError
 from .printing.adapter import PrinterError
 from .printing.spooler import PrintRequest
 from .status_page import render_status_page
@@ -29,6 +30,8 @@ MAX_BODY = 1 << 20
 MAX_WAIT_S = 30.0
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 _RESOLVE = re.compile(r"^/api/jobs/(\d+)/resolve$")
+_ORDER = re.compile(r"^/api/v1/orders/([0-9a-fA-F-]{36})$")
+_SETTLE = re.compile(r"^/api/v1/orders/([0-9a-fA-F-]{36})/settle$")
 
 
 class ApiError(Exception):
@@ -70,6 +73,9 @@ class AgentRequestHandler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         try:
             self._check_host()
+            if url.path.startswith("/api/v1/"):
+                self._till(method, url.path, query)
+                return
             if method == "GET" and url.path == "/":
                 self._send(HTTPStatus.OK, render_status_page(self.agent).encode(), "text/html; charset=utf-8")
             elif method == "GET" and url.path == "/api/status":
@@ -95,12 +101,72 @@ class AgentRequestHandler(BaseHTTPRequestHandler):
                 raise ApiError(HTTPStatus.NOT_FOUND, "not_found", "no such page")
         except ApiError as exc:
             self._json(exc.status, {"error": {"code": exc.code, "message": exc.message, "details": exc.details}})
+        except TillError as exc:
+            self._json(HTTPStatus(exc.status), exc.as_dict())
         except Exception:
             log.exception("request %s %s failed", method, self.path)
             self._json(
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 {"error": {"code": "internal_error", "message": "internal error", "details": {}}},
             )
+
+    # --- the till: /api/v1 (AGENT-API.md) --------------------------------------------------------
+
+    def _till(self, method: str, path: str, query: dict[str, list[str]]) -> None:
+        agent = self.agent
+        if method == "GET" and path == "/api/v1/status":
+            self._json(HTTPStatus.OK, agent.sync_status())
+            return
+        local = agent.local
+        if local is None:
+            raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "not_configured",
+                           "store_id must be the store's number on the server")
+        if method == "POST" and path == "/api/v1/session":
+            body = self._body()
+            username = body.get("username") if isinstance(body, dict) else None
+            password = body.get("password") if isinstance(body, dict) else None
+            if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+                raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "username and password required")
+            self._json(HTTPStatus.OK, local.sessions.login(username, password))
+            return
+        staff = local.sessions.staff_for(self.headers.get("Authorization"))
+        if method == "GET" and path == "/api/v1/menu":
+            self._json(HTTPStatus.OK, local.till.menu())
+        elif method == "POST" and path == "/api/v1/orders":
+            status, body = local.till.create_order(staff, self._body())
+            self._json(HTTPStatus(status), body)
+        elif method == "GET" and (match := _ORDER.match(path)):
+            self._json(HTTPStatus.OK, local.till.get_order(match.group(1).lower()))
+        elif method == "POST" and (match := _SETTLE.match(path)):
+            status, body = local.till.settle(staff, match.group(1).lower(), self._body())
+            self._json(HTTPStatus(status), body)
+        elif method == "GET" and path == "/api/v1/members/lookup":
+            self._member_lookup(query)
+        elif method == "POST" and path == "/api/v1/local-copy/resync":
+            self._body()
+            try:
+                local.resync()
+            except Exception as exc:
+                raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "server_unreachable", str(exc)) from exc
+            self._json(HTTPStatus.OK, agent.sync_status())
+        else:
+            raise ApiError(HTTPStatus.NOT_FOUND, "not_found", "no such call")
+
+    def _member_lookup(self, query: dict[str, list[str]]) -> None:
+        local = self.agent.local
+        assert local is not None
+        found = None
+        for name in ("phone", "card", "member_no"):
+            if query.get(name):
+                found = local.copy.find_member(**{name: query[name][0]})
+                break
+        else:
+            raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "give phone, card or member_no")
+        if found is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "not_found", "没有这位会员 / No such member")
+        self._json(HTTPStatus.OK, {k: found[k] for k in ("id", "member_no", "name", "tier", "stored_value_cents",
+                                                        "points")} | {"allowance_cents":
+                                                                      found["allowance"]["allowance_cents"]})
 
     # --- endpoints ---------------------------------------------------------------------------
 

@@ -47,6 +47,8 @@ def render_status_page(agent: Agent) -> str:
         f"<h1>门店代理 Store agent · {escape(status['store_name'])}</h1>",
         f"<p class='muted'>门店 Store {escape(status['store_id'])} · 服务器 Server "
         f"{escape(status['server_url'])} · 启动 Started {escape(status['started_at'])}</p>",
+        "<h2>联网与同步 Connection &amp; sync</h2>",
+        _sync(agent.sync_status()),
         "<h2>打印机 Printers</h2>",
         _printers(status["printers"]),
         "<h2>读卡器与扫码枪 Card readers &amp; scanners</h2>",
@@ -66,6 +68,23 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
     head = "".join(f"<th>{h}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _sync(sync: dict[str, Any]) -> str:
+    online = ("<span class='ok'>在线 online</span>" if sync["online"]
+              else "<span class='bad'>离线，收银照常，联网后同步 offline: selling on, synced later</span>")
+    pending = sync["outbox_pending"]
+    rows = [
+        ["服务器 Server", online],
+        ["待同步 Sales not yet on the server",
+         f"<span class='{'bad' if pending else 'ok'}'>{pending}</span>"],
+        ["最早未同步 Oldest unsynced sale", escape(str(sync.get("oldest_unsynced_at") or "—"))],
+        ["上次同步 Last sync", escape(str(sync.get("last_synced_at") or "—"))],
+        ["被拒绝 Refused by the server", escape(str(sync.get("refused", 0)))],
+        ["本地资料 Local copy as of", escape(str(sync.get("local_copy_as_of") or "—"))],
+        ["事件游标 Event cursor", escape(str(sync.get("cursor", 0)))],
+    ]
+    return _table(["", ""], rows, "")
 
 
 def _printers(printers: list[dict[str, Any]]) -> str:

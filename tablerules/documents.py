@@ -51,7 +51,7 @@ SALE_TENDERS: tuple[str, ...] = tuple(TenderType.labels())
 # The store event log's kinds, as the server names them.
 EVENT_KINDS: tuple[str, ...] = (
     "ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled",
-    "print_job", "cart_changed", "order_submitted", "order_paid", "order_refunded", "bill_pushed",
+    "print_job", "cart_changed", "order_submitted", "order_paid", "order_refunded", "bill_pushed", "waiter_called",
 )
 TICKET_EVENTS = frozenset({"ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled"})
 # What the agent puts on paper; a bumped or recalled ticket is the kitchen screen's business.

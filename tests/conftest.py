@@ -100,14 +100,23 @@ def _delete_all_rows(app) -> None:
                     conn.execute(table.delete())
 
 
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres_only") and not (os.environ.get("TEST_DATABASE_URL") or "").startswith(
+            ("postgresql://", "postgres://", "postgresql+psycopg://")):
+        pytest.skip("needs PostgreSQL (TEST_DATABASE_URL=postgresql://…)")
+
+
 @pytest.fixture
 def db(app):
-    """An app context on an empty database; everything written is deleted afterwards."""
+    """An app context on an empty database; everything written is deleted afterwards, and the
+    login throttle forgets every failure (tests log in a lot)."""
+    from app.auth.throttle import throttle
     from app.extensions import db as _db
 
     with app.app_context():
         yield _db
         _db.session.remove()
+        throttle().reset()
     _delete_all_rows(app)
 
 

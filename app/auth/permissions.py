@@ -42,6 +42,7 @@ class Permission(enum.StrEnum):
     STORES_MANAGE = "stores.manage"
     DEVICES_MANAGE = "devices.manage"
     AUDIT_READ = "audit.read"
+    ANALYTICS = "analytics"  # the member pyramid and other reports
     MENU_MANAGE = "menu.manage"
     MENU_READ = "menu.read"
     MEMBERS_READ = "members.read"
@@ -53,6 +54,8 @@ class Permission(enum.StrEnum):
     KITCHEN = "kitchen"
     PROFILE = "profile"  # one's own account and token
     DEVICE_SYNC = "device.sync"  # the on-site agent's event pull and outbox push
+    WECHAT_SETTINGS_READ = "wechat.settings.read"  # the merchant's WeChat account, secrets shown as set/unset
+    WECHAT_SETTINGS_WRITE = "wechat.settings.write"  # change it (owners only: it receives the money)
 
 
 MONEY_PERMISSIONS = frozenset({Permission.MONEY, Permission.MEMBERS_ADJUST})
@@ -65,7 +68,7 @@ _FRONT_OF_HOUSE = frozenset({
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: _EVERYTHING,
-    Role.MANAGER: _EVERYTHING,
+    Role.MANAGER: _EVERYTHING - {Permission.WECHAT_SETTINGS_WRITE},
     Role.CASHIER: _FRONT_OF_HOUSE,
     Role.KITCHEN: frozenset({Permission.MENU_READ, Permission.KITCHEN, Permission.PROFILE}),
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import g, request
 from flask_smorest import Blueprint
 
 from app.auth import schemas, service
@@ -22,9 +22,13 @@ id_argument("device_id", Device)
 @public
 @blp.arguments(schemas.TokenRequest)
 @blp.response(200, schemas.TokenOut)
+@blp.alt_response(429, response="DEFAULT_ERROR")
 def issue_token(data):
-    """Exchange a username and password for a bearer token."""
-    staff = service.verify_credentials(data["username"], data["password"])
+    """Exchange a username and password for a bearer token.
+
+    Wrong passwords are throttled per username and per address: while either is locked the
+    answer is 429 `too_many_attempts` with `details.retry_after_s` and a `Retry-After` header."""
+    staff = service.log_in_with_password(data["username"], data["password"], address=request.remote_addr)
     issued = service.issue_token(staff, utcnow())
     db.session.commit()
     return issued
@@ -91,6 +95,17 @@ def deactivate_staff(staff_id):
     """Deactivate an account (it is kept for the audit trail) and revoke its tokens."""
     service.deactivate_staff(current_actor(), get_scoped_or_404(Staff, staff_id), now=utcnow())
     db.session.commit()
+
+
+@blp.route("/staff/<id:staff_id>/unlock", methods=["POST"])
+@requires(Permission.STAFF_MANAGE)
+@blp.response(200, schemas.UnlockOut)
+def unlock_staff(staff_id):
+    """Lift an account's login lock (after too many wrong passwords) before it runs out."""
+    staff = get_scoped_or_404(Staff, staff_id)
+    was_locked = service.unlock_staff(current_actor(), staff)
+    db.session.commit()
+    return {"staff_id": staff.id, "was_locked": was_locked}
 
 
 @blp.route("/devices", methods=["GET"])

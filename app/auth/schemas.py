@@ -50,6 +50,11 @@ class StaffUpdate(Schema):
     locale = fields.String(validate=validate.OneOf(["zh_CN", "en"]))
 
 
+class UnlockOut(Schema):
+    staff_id = fields.Integer()
+    was_locked = fields.Boolean()
+
+
 class StaffList(Schema):
     staff = fields.List(fields.Nested(StaffOut))
 
@@ -71,6 +76,12 @@ class StoreUpdate(Schema):
     address = fields.String(validate=validate.Length(max=200))
     phone = fields.String(validate=validate.Length(max=30))
     is_active = fields.Boolean()
+    offline_allowance_cents = fields.Integer(
+        validate=validate.Range(min=0, max=10**9),
+        metadata={"description": "Stored value a member may spend while the store's agent is offline "
+                                 "(never more than their balance); default 20000"})
+    # Diner picks wait for a waiter's confirmation before they reach the kitchen.
+    diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
 
 
 class StoreOut(Schema):
@@ -79,6 +90,8 @@ class StoreOut(Schema):
     address = fields.String()
     phone = fields.String()
     is_active = fields.Boolean()
+    offline_allowance_cents = fields.Integer()
+    diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
 
 
 class StoreList(Schema):

@@ -16,7 +16,7 @@ from app.actor import Actor
 from app.audit.service import record
 from app.auth.models import ApiToken, Device, Staff
 from app.auth.permissions import STORE_BOUND_ROLES, Role, can_manage_role
-from app.db import db, get_scoped_or_404, utcnow
+from app.db import begin_write, db, get_scoped_or_404, utcnow
 from app.errors import Conflict, Forbidden, Unauthorized, Unprocessable
 from app.tenants.models import Merchant, Store
 from app.tenants.service import new_store
@@ -55,6 +55,48 @@ def verify_credentials(username: str, password: str) -> Staff:
     if staff is None or not staff.is_active or not staff.check_password(password):
         raise Unauthorized(gettext("Wrong username or password."), error_code="invalid_credentials")
     return staff
+
+
+def _staff_named(name: str) -> list[Staff]:
+    """The accounts a throttled name stands for (throttle keys ignore case)."""
+    return list(db.session.scalars(sa.select(Staff).where(sa.func.lower(Staff.username) == name.lower())))
+
+
+def log_in_with_password(username: str, password: str, *, address: str | None) -> Staff:
+    """`verify_credentials` behind the login throttle: 429 `too_many_attempts` while the account
+    or the address is locked; the failure that locks one is written to the audit log."""
+    from app.auth.throttle import ACCOUNT, throttle
+
+    limits = throttle().limits
+
+    def on_lockout(scope: str, subject: str) -> None:
+        # Committed on its own, in a writer's transaction: the failed login itself rolls back.
+        db.session.rollback()
+        begin_write()
+        maximum = limits.account_failures if scope == ACCOUNT else limits.address_failures
+        for staff in _staff_named(username):
+            record("staff.lockout", staff, actor=Actor(merchant_id=staff.merchant_id, name="login", ip=address),
+                   store_id=staff.store_id, scope=scope, failures=maximum, locked_for_s=limits.lockout_s,
+                   **({"address": subject} if scope != ACCOUNT else {}))
+        db.session.commit()
+
+    with throttle().attempt(username, address, failure=Unauthorized, on_lockout=on_lockout):
+        return verify_credentials(username, password)
+
+
+def unlock_staff(actor: Actor, staff: Staff) -> bool:
+    """Lift an account's login lock before it runs out and clear its failures; audited.
+    Answers whether it was locked."""
+    from app.auth.throttle import throttle
+
+    acting = _acting_staff(actor)
+    if not can_manage_role(acting.role, staff.role):
+        raise Forbidden(gettext("You cannot manage an account with this role."))
+    if acting.role is Role.MANAGER and acting.store_id is not None and staff.store_id != acting.store_id:
+        raise Forbidden(gettext("You cannot manage an account with this role."))
+    was_locked = throttle().unlock_account(staff.username)
+    record("staff.unlock", staff, actor=actor, was_locked=was_locked)
+    return was_locked
 
 
 def _acting_staff(actor: Actor) -> Staff:

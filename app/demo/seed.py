@@ -10,6 +10,8 @@ from app.auth.permissions import Role
 from app.auth.service import create_staff, create_tenant
 from app.db import db
 from app.demo import menu_data
+from app.demo.members import MEMBERS, load_members
+from app.members.models import Member
 from app.menu.models import Category, Dish, OptionChoice, OptionGroup
 from app.tables.models import Area, DiningTable
 from app.tables.service import qr_secret, table_token
@@ -28,7 +30,7 @@ ACCOUNTS = (
 )
 
 
-def load_demo() -> bool:
+def load_demo(*, member_count: int = MEMBERS) -> bool:
     """Load whatever part of the demo is missing; False when everything was already there."""
     created = False
     owner = _demo_owner()
@@ -46,6 +48,9 @@ def load_demo() -> bool:
         created = True
     if db.session.scalar(sa.select(WeChatSettings.id).where(WeChatSettings.merchant_id == merchant_id)) is None:
         _load_wechat(merchant_id)
+        created = True
+    if db.session.scalar(sa.select(Member.id).where(Member.merchant_id == merchant_id).limit(1)) is None:
+        load_members(merchant_id, count=member_count)
         created = True
     db.session.commit()
     return created
@@ -152,6 +157,7 @@ def describe(base: str) -> str:
         db.session.commit()  # the QR key, should this be its first use
     rows += [
         ("Member pages / 会员管理", f"{base}/manage/members/"),
+        ("Member pyramid / 会员金字塔", f"{base}/manage/analytics/"),
         ("Kitchen display / 后厨显示屏", f"{base}/kitchen/"),
         ("WeChat simulator / 微信模拟器", "http://127.0.0.1:8100/"),
         ("Virtual printers / 虚拟打印机", "http://127.0.0.1:9180/"),

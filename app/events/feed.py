@@ -29,11 +29,16 @@ class Entry:
     seq: int
     kind: str
     text: str  # the whole SSE message, rendered once for every stream that sends it
+    # What a diner's stream filters on (app.diner): the table and order an event is about.
+    table_id: int | None = None
+    order_id: int | None = None
 
 
 def render(event: dict) -> Entry:
     data = json.dumps(event, ensure_ascii=False)
-    return Entry(event["seq"], event["kind"], f"id: {event['seq']}\nevent: {event['kind']}\ndata: {data}\n\n")
+    table_id = event["payload"].get("table_id") if isinstance(event.get("payload"), dict) else None
+    return Entry(event["seq"], event["kind"], f"id: {event['seq']}\nevent: {event['kind']}\ndata: {data}\n\n",
+                 table_id if type(table_id) is int else None, event.get("order_id"))
 
 
 class FeedStopped(Exception):

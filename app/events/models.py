@@ -30,6 +30,7 @@ class EventKind(enum.IntEnum):
     ORDER_PAID = 9
     ORDER_REFUNDED = 10
     BILL_PUSHED = 11
+    WAITER_CALLED = 12  # a diner asks for the waiter from the table's phone page
 
     @property
     def label(self) -> str:

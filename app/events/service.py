@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -15,6 +16,22 @@ from app.db import db, insert_unique, utcnow
 from app.events.models import EventKind, StoreEvent, StoreEventCounter
 
 _PENDING_KEY = "tableloop_rings"
+_MARKS_KEY = "tableloop_event_marks"
+# What an on-site agent puts on paper (see tablerules.documents.PRINTED_EVENTS).
+PRINTED_KINDS = frozenset({EventKind.TICKET_NEW, EventKind.TICKET_CHANGED, EventKind.TICKET_CANCELLED,
+                           EventKind.PRINT_JOB})
+
+
+@contextmanager
+def printed_at_source(device_id: int) -> Iterator[None]:
+    """Within this block, every printed event appended in the session (kitchen tickets, print
+    jobs) carries ``source_device_id`` and ``printed_at_source: true``: a till's offline sale,
+    synced, whose paper its agent already printed — the event-log follower skips them."""
+    db.session.info[_MARKS_KEY] = {"source_device_id": device_id, "printed_at_source": True}
+    try:
+        yield
+    finally:
+        db.session.info.pop(_MARKS_KEY, None)
 
 
 # One statement on PostgreSQL: take n numbers from the store's counter and insert the events
@@ -55,6 +72,10 @@ def append_all(merchant_id: int, store_id: int, events: Sequence[NewEvent]) -> N
     """
     if not events:
         return
+    marks = db.session.info.get(_MARKS_KEY)
+    if marks:
+        events = [NewEvent(e.kind, {**e.payload, **marks}, e.order_id) if e.kind in PRINTED_KINDS else e
+                  for e in events]
     n = len(events)
     created_at = utcnow()
     if db.session.get_bind().dialect.name == "postgresql":
@@ -120,10 +141,13 @@ def _forget_rings(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
-def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
+def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None, select=None):
     """Server-Sent Events of a store after `cursor`: the log, then what the store's shared feed
     reads as it grows; a heartbeat comment when nothing was sent for a while. Holds no database
-    connection between reads, and makes none at all while it keeps up with the feed."""
+    connection between reads, and makes none at all while it keeps up with the feed.
+
+    `select(entry)`, when given, answers the message to send for an event, or None to skip it
+    (a diner's table stream sends only its own table's news, in its own words)."""
     from app.events import feed as feeds  # the feed is built on this module's reads
 
     heartbeat = app.config["EVENT_HEARTBEAT_SECONDS"]
@@ -144,8 +168,10 @@ def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None):
             for entry in entries:
                 pos = entry.seq
                 if wanted is None or entry.kind in wanted:
-                    yield entry.text
-                    quiet_until = time.monotonic() + heartbeat
+                    text = entry.text if select is None else select(entry)
+                    if text:
+                        yield text
+                        quiet_until = time.monotonic() + heartbeat
             if time.monotonic() >= quiet_until:
                 yield ": heartbeat\n\n"
                 quiet_until = time.monotonic() + heartbeat

@@ -69,12 +69,16 @@ def require_open(order: Order) -> None:
                        details={"status": order.status.label})
 
 
-def list_orders(actor: Actor, *, store_id: int | None, status: OrderStatus | None, limit: int) -> list[Order]:
-    """The merchant's latest orders; a store-bound caller sees their own store's unless they name one."""
+def list_orders(actor: Actor, *, store_id: int | None, status: OrderStatus | None, limit: int,
+                client_order_id: str | None = None) -> list[Order]:
+    """The merchant's latest orders; a store-bound caller sees their own store's unless they name one.
+    `client_order_id` finds an order made at a till through the on-site agent."""
     query = sa.select(Order).where(Order.merchant_id == actor.merchant_id).order_by(Order.id.desc()).limit(limit)
     store_id = store_id or actor.store_id
     if store_id:
         query = query.where(Order.store_id == store_id)
+    if client_order_id is not None:
+        query = query.where(Order.client_order_id == client_order_id)
     if status is not None:
         query = query.where(Order.status == status)
     return list(db.session.scalars(query))

@@ -40,6 +40,8 @@ class ItemRequest:
     qty: int
     option_ids: tuple[int, ...] = ()
     note: str = ""
+    # The unit price a till showed while its agent was offline: honoured when the sale syncs.
+    till_unit_price_cents: int | None = None
 
 
 # --- dishes onto an order --------------------------------------------------------------------
@@ -55,24 +57,41 @@ def dish_for_sale(store_id: int, dish_id: int, merchant_id: int) -> Dish:
     return dish
 
 
-def _line_from(order: Order, item: ItemRequest, added_by: str) -> OrderLine:
-    dish = dish_for_sale(order.store_id, item.dish_id, order.merchant_id)
+def dish_as_sold(dish_id: int, merchant_id: int) -> Dish:
+    """The merchant's dish whatever its state now: a sale a till made offline is honoured even if
+    the dish was taken off the menu or sold out meanwhile (the sync flags it for the manager)."""
+    dish = db.session.scalar(sa.select(Dish).where(Dish.id == dish_id, Dish.merchant_id == merchant_id))
+    if dish is None:
+        raise NotFound("dish", gettext("This dish is not on the menu."))
+    return dish
+
+
+def _line_from(order: Order, item: ItemRequest, added_by: str, honour_till: bool = False) -> OrderLine:
+    if honour_till:
+        dish = dish_as_sold(item.dish_id, order.merchant_id)
+    else:
+        dish = dish_for_sale(order.store_id, item.dish_id, order.merchant_id)
     try:
         chosen = choose_options(item.option_ids, menu.option_rules(dish))
     except OptionError as error:
         raise menu.option_error(error) from None
+    unit_price = dish.price_cents + sum(c.price_delta_cents for c in chosen)
+    if honour_till and item.till_unit_price_cents is not None:
+        unit_price = item.till_unit_price_cents
     return OrderLine(
         merchant_id=order.merchant_id, order_id=order.id, dish_id=dish.id, name=dish.name, name_en=dish.name_en,
         category_id=dish.category_id, station=dish.station, qty=item.qty, note=item.note,
-        unit_price_cents=dish.price_cents + sum(c.price_delta_cents for c in chosen),
+        unit_price_cents=unit_price,
         options=[{"group": c.group_name, "name": c.name, "price_delta_cents": c.price_delta_cents} for c in chosen],
         is_discountable=dish.is_discountable, status=LineStatus.SUBMITTED, added_by=added_by,
     )
 
 
-def add_lines(order: Order, picks: Sequence[tuple[ItemRequest, str]]) -> list[OrderLine]:
-    """New submitted lines, each `(item, who added it)`; refused whole if one dish cannot be sold."""
-    lines = [_line_from(order, item, added_by) for item, added_by in picks]
+def add_lines(order: Order, picks: Sequence[tuple[ItemRequest, str]], *,
+              honour_till: bool = False) -> list[OrderLine]:
+    """New submitted lines, each `(item, who added it)`; refused whole if one dish cannot be sold
+    (unless `honour_till`: a till's offline sale, at the price it showed)."""
+    lines = [_line_from(order, item, added_by, honour_till) for item, added_by in picks]
     db.session.add_all(lines)
     db.session.flush()
     db.session.expire(order, ["lines"])
@@ -91,9 +110,12 @@ def refresh_subtotal(order: Order) -> None:
 
 
 def create_order(store: Store, *, table_code: str | None, items: Sequence[ItemRequest], key: str | None,
-                 actor: Actor, now: datetime) -> Order:
+                 actor: Actor, now: datetime, client_order_id: str | None = None,
+                 honour_till: bool = False) -> Order:
     """Open an order (at the store's table `table_code`, if any) with its first dishes; they go
-    straight to the kitchen."""
+    straight to the kitchen. `client_order_id` is the till's id of an order made through the
+    on-site agent; `honour_till` takes a till's offline sale as it was made (its prices, dishes
+    sold out since)."""
     table = None
     if table_code:
         table = db.session.scalar(sa.select(DiningTable).where(
@@ -103,21 +125,23 @@ def create_order(store: Store, *, table_code: str | None, items: Sequence[ItemRe
             raise Unprocessable(gettext("This store has no such table."), error_code="unknown_table")
     order = Order(merchant_id=store.merchant_id, store_id=store.id, table_id=table.id if table else None,
                   table_code=table.code if table else "", idempotency_key=key, created_by_id=actor.staff_id,
-                  status=OrderStatus.OPEN)
+                  status=OrderStatus.OPEN, client_order_id=client_order_id)
+    if honour_till:
+        order.created_at = now
     db.session.add(order)
     db.session.flush()
-    add_items(order, items, actor=actor, confirm=True, now=now)
+    add_items(order, items, actor=actor, confirm=True, now=now, honour_till=honour_till)
     return order
 
 
 def add_items(order: Order, items: Sequence[ItemRequest], *, actor: Actor, confirm: bool,
-              now: datetime) -> list[OrderLine]:
+              now: datetime, honour_till: bool = False) -> list[OrderLine]:
     """More dishes on the order; `confirm` sends them to the kitchen at once, otherwise they wait
     (submitted) for the waiter."""
     require_open(order)
     if not items:
         raise Unprocessable(gettext("Pick at least one dish."), error_code="no_items")
-    lines = add_lines(order, [(item, actor.name) for item in items])
+    lines = add_lines(order, [(item, actor.name) for item in items], honour_till=honour_till)
     if confirm:
         confirm_lines(order, lines, now=now)
     else:

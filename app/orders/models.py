@@ -25,6 +25,8 @@ class Order(TenantMixin, TimestampMixin, db.Model):
     __table_args__ = (
         enum_check("status", OrderStatus),
         sa.UniqueConstraint("merchant_id", "idempotency_key"),
+        # An order made at a till through the on-site agent: the till's own id, once per store.
+        sa.UniqueConstraint("store_id", "client_order_id"),
         sa.CheckConstraint("subtotal_cents >= 0 AND payable_cents >= 0 AND paid_cents >= 0 "
                            "AND change_cents >= 0 AND refunded_cents >= 0", name="amounts_not_negative"),
         sa.Index("ix_customer_order_store_time", "store_id", "created_at"),
@@ -37,6 +39,7 @@ class Order(TenantMixin, TimestampMixin, db.Model):
     status: Mapped[OrderStatus] = mapped_column(IntEnumType(OrderStatus), default=OrderStatus.OPEN)
     member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id", ondelete="RESTRICT"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(100))
+    client_order_id: Mapped[str | None] = mapped_column(sa.String(36))
     subtotal_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     discount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     payable_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -70,8 +70,9 @@ def create_order(data):
 @blp.response(200, schemas.OrderList)
 def list_orders(query):
     status = OrderStatus[query["status"].upper()] if "status" in query else None
+    client_order_id = str(query["client_order_id"]) if "client_order_id" in query else None
     return {"orders": access.list_orders(current_actor(), store_id=query.get("store_id"), status=status,
-                                         limit=query["limit"])}
+                                         limit=query["limit"], client_order_id=client_order_id)}
 
 
 @blp.route("/orders/<id:order_id>", methods=["GET"])

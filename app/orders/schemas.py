@@ -50,9 +50,17 @@ class OrderLineOut(Schema):
     void_reason = fields.String()
 
 
+def _tenders(order) -> list[dict]:
+    bill = order.charged_bill
+    return [t.to_dict() for t in bill.tenders] if bill else []
+
+
 class OrderOut(Schema):
     id = fields.Integer()
     store_id = fields.Integer()
+    client_order_id = fields.String(allow_none=True)
+    order_no = fields.Function(lambda order: str(order.id))
+    tenders = fields.Function(_tenders)
     table = fields.String(attribute="table_code")
     status = fields.Function(lambda order: order.status.label)
     member_id = fields.Integer(allow_none=True)
@@ -73,6 +81,7 @@ class OrderList(Schema):
 
 class OrderQuery(Schema):
     store_id = QueryId()
+    client_order_id = fields.UUID(metadata={"description": "The till's id of an order made through the agent"})
     status = fields.String(validate=validate.OneOf(["open", "paid", "refunded", "voided"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 

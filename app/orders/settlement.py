@@ -75,11 +75,22 @@ class TenderRequest:
 
 
 @dataclass(frozen=True)
+class HonouredTerms:
+    """The tier discount and rounding a till priced an offline sale with: a sync honours them
+    even if the member's tier or the store's rounding changed meanwhile."""
+
+    tier_name: str
+    tier_discount_percent: int
+    rounding: str
+
+
+@dataclass(frozen=True)
 class SettleRequest:
     member_id: int | None = None
     points: int = 0
     coupon_ids: Sequence[int] = ()
     tenders: Sequence[TenderRequest] = field(default_factory=tuple)
+    honoured: HonouredTerms | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coupon_ids", tuple(self.coupon_ids))
@@ -153,22 +164,26 @@ def _coupons(order: Order, member: Member | None, coupon_ids: Sequence[int], now
 
 def price_order(order: Order, *, member: Member | None, points: int, coupon_ids: Sequence[int], now: datetime,
                 lock: bool = False, store: Store | None = None,
-                settings: MemberSettings | None = None) -> pricing.PricedBill:
+                settings: MemberSettings | None = None, honoured: HonouredTerms | None = None) -> pricing.PricedBill:
     """The one pricing of an order: the bill preview, the pushed bill, the diner's bill page and
     the settlement (`lock=True`: the coupons are locked until the transaction ends) alike.
-    `store` and `settings`, when the caller holds them, save reading them again."""
+    `store` and `settings`, when the caller holds them, save reading them again; `honoured` are
+    the terms a till priced an offline sale with."""
     settings = settings or members.settings_for(order.merchant_id)
     store = store or db.session.get(Store, order.store_id)
+    tier = pricing.TierDiscount(member.tier.name, member.tier.discount_percent) if member else None
+    if honoured is not None and member is not None:
+        tier = pricing.TierDiscount(honoured.tier_name or member.tier.name, honoured.tier_discount_percent)
     try:
         return pricing.price_bill(
             _bill_lines(order),
-            tier=pricing.TierDiscount(member.tier.name, member.tier.discount_percent) if member else None,
+            tier=tier,
             coupons=_coupons(order, member, coupon_ids, now, lock),
             member_id=member.id if member else None,
             points_to_redeem=points,
             points_balance=member.points if member else 0,
             points_rule=pricing.PointsRedeemRule(settings.cents_per_point, settings.max_points_share_percent),
-            rounding=pricing.Rounding(store.rounding),
+            rounding=pricing.Rounding(honoured.rounding if honoured is not None else store.rounding),
             now=now,
         )
     except pricing.PricingError as error:
@@ -228,7 +243,7 @@ def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: d
     settings = members.settings_for(order.merchant_id)
     store = order.store
     bill = price_order(order, member=member, points=request.points, coupon_ids=request.coupon_ids, now=now,
-                       lock=lock, store=store, settings=settings)
+                       lock=lock, store=store, settings=settings, honoured=request.honoured)
     try:
         if wechat_rest:
             rest = wechat_remainder(bill.payable_cents, request.tenders, asked_cents=asked_cents)

@@ -11,7 +11,8 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.auth.permissions import Permission
-from app.auth.service import verify_credentials
+from app.auth.service import log_in_with_password
+from app.auth.throttle import TooManyAttempts
 from app.errors import APIError
 from app.pages.auth import can, load_page_user, log_in, login_required
 
@@ -40,14 +41,20 @@ def index():
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
+    retry_after = None
     if form.validate_on_submit():
         try:
-            staff = verify_credentials(form.username.data, form.password.data)
+            staff = log_in_with_password(form.username.data, form.password.data, address=request.remote_addr)
+        except TooManyAttempts as error:
+            retry_after = error.retry_after_s
+            form.password.errors.append(str(error.description))
         except APIError as error:
             form.password.errors.append(str(error.description))
         else:
             log_in(staff)
             return redirect(_safe_next(request.args.get("next")))
+    if retry_after is not None:
+        return render_template("login.html", form=form), 429, {"Retry-After": str(retry_after)}
     status = 400 if form.errors else 200
     return render_template("login.html", form=form), status
 

@@ -3,6 +3,8 @@ endpoints WeChat Pay posts its payment and refund notifications to."""
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Blueprint, Response, current_app, g, render_template, request
 from markupsafe import escape
 
@@ -56,7 +58,8 @@ def diner_bill(token: str):
     can_pay = payable and bool(openid) and wechat_settings(order.merchant_id) is not None
     return render_template("diner/bill.html", table=table, store=table.store, order=order, lines=lines, bill=bill,
                            member=member, payable=payable, can_pay=can_pay, has_openid=bool(openid),
-                           token=token, bridge_url=_bridge_url() if can_pay else None)
+                           token=token, bridge_url=_bridge_url() if can_pay else None,
+                           stored_value_key=secrets.token_urlsafe(18))
 
 
 # --- notifications from WeChat Pay ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Pages: the printable QR sheet of a store. (The diner's landing page behind a table QR code
-signs the diner in through WeChat first: `app.wechat.pages.table_landing`.)"""
+signs the diner in through WeChat first: `app.diner.pages.menu`.)"""
 
 from __future__ import annotations
 

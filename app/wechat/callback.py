@@ -31,6 +31,8 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 def _signed_by(settings: WeChatSettings) -> bool:
+    if not settings.token:
+        return False  # a cleared token signs nothing (anyone could sign with an empty one)
     args = request.args
     try:
         check_signature(settings.token, args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", ""))

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import TenantMixin, TimestampMixin, UTCDateTime, db, utcnow
+from app.secretbox import EncryptedString
 
 
 class WeChatSettings(TenantMixin, TimestampMixin, db.Model):
@@ -16,14 +17,17 @@ class WeChatSettings(TenantMixin, TimestampMixin, db.Model):
     __table_args__ = (sa.UniqueConstraint("merchant_id"), sa.UniqueConstraint("appid"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The secrets (app secret, callback token, AES key, Pay API key) are stored encrypted
+    # (app.secretbox): the attributes hold the plain values, the rows only Fernet tokens. The
+    # lengths are those of the plain values; "" means not set.
     # Official account
     appid: Mapped[str] = mapped_column(sa.String(32))
-    app_secret: Mapped[str] = mapped_column(sa.String(64))
-    token: Mapped[str] = mapped_column(sa.String(64))  # signs the callbacks WeChat sends us
-    encoding_aes_key: Mapped[str | None] = mapped_column(sa.String(43))
+    app_secret: Mapped[str] = mapped_column(EncryptedString(64))
+    token: Mapped[str] = mapped_column(EncryptedString(64))  # signs the callbacks WeChat sends us
+    encoding_aes_key: Mapped[str | None] = mapped_column(EncryptedString(43))
     # WeChat Pay v2
     mch_id: Mapped[str] = mapped_column(sa.String(32), default="")
-    api_key: Mapped[str] = mapped_column(sa.String(32), default="")
+    api_key: Mapped[str] = mapped_column(EncryptedString(32), default="")
     # Template ids and their field names, per message kind (bill_pushed, payment_success,
     # stored_value_changed, points_changed, coupon_received): {"kind": {"template_id": "...",
     # "fields": ["first", "keyword1", ...]}} (see app.wechat.notify for what fills each field).

@@ -24,13 +24,14 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from app.actor import Actor
 from app.db import begin_write, db, utcnow
-from app.errors import APIError, NotFound
+from app.errors import APIError
 from app.members import history
 from app.members import service as members
 from app.members.models import Member
 from app.tables import qr
 from app.tables.models import DiningTable
 from app.tables.service import resolve_table_token
+from app.tenants.models import Merchant
 from app.wechat import notify, service
 from app.wechat.client import oauth
 from app.wechat.models import WeChatSettings
@@ -40,6 +41,7 @@ bp = Blueprint("wechat_pages", __name__)
 _PENDING = "wechat_oauth"  # {"state", "merchant_id", "next"} while the diner is away at WeChat
 _OPENID, _MERCHANT, _APPID = "wechat_openid", "wechat_merchant_id", "wechat_appid"
 _TABLE = "diner_table_id"  # the table the diner last opened (attribution at sign-up)
+_NICKNAME = "wechat_nickname"  # the diner's WeChat nickname (snsapi_userinfo): shown beside their picks
 VISITS_SHOWN = 10
 
 
@@ -77,8 +79,17 @@ def diner_openid(merchant_id: int) -> str | None:
     return None
 
 
-def oauth_redirect(merchant_id: int, next_path: str):
-    return redirect(url_for("wechat_pages.oauth_start", next=next_path, merchant=merchant_id))
+def diner_nickname(merchant_id: int) -> str | None:
+    """The diner's WeChat nickname, when they signed in with it (the table pages ask for it)."""
+    if diner_openid(merchant_id) is not None and isinstance(session.get(_NICKNAME), str):
+        return session[_NICKNAME]
+    return None
+
+
+def oauth_redirect(merchant_id: int, next_path: str, *, profile: bool = False):
+    """Off to WeChat; `profile` asks for the nickname too (snsapi_userinfo) besides the openid."""
+    return redirect(url_for("wechat_pages.oauth_start", next=next_path, merchant=merchant_id,
+                            **({"profile": 1} if profile else {})))
 
 
 def _here() -> str:
@@ -109,9 +120,11 @@ def oauth_start():
     if settings is None:
         raise DinerPageError(gettext("WeChat sign-in is not available here."), status=404)
     state = secrets.token_urlsafe(16)
-    session[_PENDING] = {"state": state, "merchant_id": settings.merchant_id,
+    profile = request.args.get("profile") == "1"
+    session[_PENDING] = {"state": state, "merchant_id": settings.merchant_id, "profile": profile,
                          "next": _local_path(request.args.get("next"), url_for("wechat_pages.card"))}
-    return redirect(oauth(settings, _callback_url(), state).authorize_url)
+    scope = "snsapi_userinfo" if profile else "snsapi_base"
+    return redirect(oauth(settings, _callback_url(), state, scope).authorize_url)
 
 
 @bp.route("/wechat/oauth/callback")
@@ -133,8 +146,18 @@ def oauth_callback():
         raise DinerPageError(gettext("WeChat did not confirm the sign-in. Please scan the code again.")) from None
     except requests.RequestException:
         raise DinerPageError(gettext("WeChat cannot be reached right now; please try again."), status=503) from None
+    nickname = None
+    if pending.get("profile"):
+        try:
+            nickname = client.get_user_info().get("nickname")
+        except (WeChatOAuthException, requests.RequestException, ValueError):
+            nickname = None  # the picks show a plain "diner" label instead
     session.pop(_PENDING, None)
+    if session.get(_OPENID) != client.open_id:
+        session.pop(_NICKNAME, None)
     session[_OPENID], session[_MERCHANT], session[_APPID] = client.open_id, settings.merchant_id, settings.appid
+    if pending.get("profile"):  # asked once: "" when WeChat gave none (the picks say "diner")
+        session[_NICKNAME] = nickname.strip()[:30] if isinstance(nickname, str) else ""
     return redirect(_local_path(pending.get("next"), url_for("wechat_pages.card")))
 
 
@@ -147,8 +170,8 @@ def diner_at_table(table: DiningTable):
     if notify.settings_for(table.merchant_id) is None:
         return None
     openid = diner_openid(table.merchant_id)
-    if openid is None:
-        return oauth_redirect(table.merchant_id, _here())
+    if openid is None or _NICKNAME not in session:
+        return oauth_redirect(table.merchant_id, _here(), profile=True)
     _start_writing()
     service.record_diner(table, openid, utcnow())
     db.session.commit()
@@ -158,19 +181,6 @@ def diner_at_table(table: DiningTable):
 def diner_member(table: DiningTable) -> Member | None:
     openid = diner_openid(table.merchant_id)
     return service.member_for_openid(table.merchant_id, openid) if openid else None
-
-
-@bp.route("/t/<token>")
-def table_landing(token: str):
-    """Where a table's QR code leads. The diner's menu grows from here."""
-    table = resolve_table_token(token)
-    if table is None:
-        raise NotFound("table")
-    sign_in = diner_at_table(table)  # through WeChat first, where the merchant has an account
-    if sign_in is not None:
-        return sign_in
-    return render_template("diner/table.html", table=table, store=table.store, member=diner_member(table),
-                           is_wechat_diner=diner_openid(table.merchant_id) is not None)
 
 
 # --- sign-up and the member card ----------------------------------------------------------------------
@@ -255,7 +265,9 @@ def card():
     code = _code_json(member)
     db.session.commit()  # the member-code secret is created on first use
     return render_template("diner/card.html", member=member, code=code, qr=Markup(code["svg"]),
-                           visits=history.visits(member, limit=VISITS_SHOWN))
+                           visits=history.card_visits(member, limit=VISITS_SHOWN),
+                           expiring=history.points_expiring(member, utcnow()),
+                           merchant_name=db.session.get(Merchant, member.merchant_id).name)
 
 
 @bp.route("/m/card/code.json")

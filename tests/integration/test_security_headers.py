@@ -138,6 +138,7 @@ def test_no_template_has_inline_script_style_or_handlers_without_the_nonce():
 
 class _Production(ProductionConfig):
     SECRET_KEY = "s" * 40
+    SECRETS_ENCRYPTION_KEYS = "Rm9yIHRlc3RzIG9ubHkgLSBub3QgYSByZWFsIGtleSE="
     SQLALCHEMY_DATABASE_URI = TestingConfig.SQLALCHEMY_DATABASE_URI
     TESTING = True
 

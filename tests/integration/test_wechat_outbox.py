@@ -206,8 +206,9 @@ def test_the_worker_process_delivers_and_stops_cleanly_on_ctrl_c(app, make, oa):
     member = _member_on_wechat(make, oa, openid)
     _top_up(make, oa, member["id"])
     make.db.session.commit()
+    # The same SECRET_KEY as the app: outside production the secrets' encryption key derives from it.
     env = {**os.environ, "TABLELOOP_ENV": "development", "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "WECHAT_API_BASE_URL": oa.sim.url, "PYTHONWARNINGS": "ignore"}
+           "SECRET_KEY": app.config["SECRET_KEY"], "WECHAT_API_BASE_URL": oa.sim.url, "PYTHONWARNINGS": "ignore"}
     worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "outbox", "run"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -90,6 +90,24 @@ def oa(app, make, oa_sim):
     wechat_client._storages.clear()
 
 
+# A well-formed account the merchant enters by hand (the demo account's AppID predates the checks).
+OWN_APPID = "wx0a1b2c3d4e5f6789"
+OWN_SECRET = "5ecret0f0fficialAccount01234567"
+
+
+@pytest.fixture
+def own_account(oa):
+    """The simulator speaks for OWN_APPID / OWN_SECRET, which the merchant has not saved yet."""
+    from app.extensions import db
+
+    db.session.delete(oa.settings)
+    db.session.commit()
+    saved = (oa.sim.config.appid, oa.sim.config.secret)
+    oa.sim.config.appid, oa.sim.config.secret = OWN_APPID, OWN_SECRET
+    yield oa
+    oa.sim.config.appid, oa.sim.config.secret = saved
+
+
 # --- driving the simulator -----------------------------------------------------------------------
 
 def control(sim, path: str, body: dict | None = None, method: str = "post", status: int = 200) -> dict:

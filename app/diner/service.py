@@ -1,0 +1,226 @@
+"""The diner's side of a table: the menu as a phone shows it, the table's cart and order with
+their names, the waiter call, and the table's own live stream cut out of the store event log.
+
+Everything here is scoped by one table (what its signed QR token names): nothing of another
+table or merchant is read or sent. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from xml.sax.saxutils import escape
+
+import sqlalchemy as sa
+
+from app.db import db
+from app.events import feed as feeds
+from app.events.models import EventKind
+from app.events.service import append as append_event
+from app.events.service import last_seq, sse_stream
+from app.members.models import Member
+from app.menu import service as menu
+from app.menu.models import Dish, OptionGroup
+from app.orders.cart import cart_of
+from app.orders.models import Order, SessionStatus, TableSession
+from app.orders.state import LineStatus, OrderStatus
+from app.tables.models import DiningTable
+
+# --- the menu -----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def search_keys(name: str, name_en: str = "") -> str:
+    """What a search box matches a dish by: its name, its English name, the pinyin of its name
+    run together and the pinyin initials ('红烧肉' → 'hongshaorou hsr'), all lower case."""
+    keys = [name.lower(), name_en.lower()]
+    try:
+        from pypinyin import Style, lazy_pinyin
+    except ImportError:  # pragma: no cover - pypinyin is a dependency; the names alone still work
+        return " ".join(keys)
+    syllables = lazy_pinyin(name, errors="ignore")
+    keys += ["".join(syllables), "".join(s[:1] for s in lazy_pinyin(name, style=Style.FIRST_LETTER,
+                                                                      errors="ignore"))]
+    return " ".join(k for k in keys if k)
+
+
+def member_price(price_cents: int, discount_percent: int, is_discountable: bool) -> int | None:
+    """The member's unit price (tier discount floored to the fen as the bill does), or None when
+    the member pays the list price for this dish."""
+    if not is_discountable or not 0 < discount_percent <= 100:
+        return None
+    return price_cents - price_cents * discount_percent // 100
+
+
+@dataclass
+class MenuDish:
+    id: int
+    name: str
+    name_en: str
+    title: str  # the name in the page's language
+    unit: str
+    price_cents: int
+    member_price_cents: int | None
+    is_sold_out: bool
+    photo: str
+    search: str
+    option_groups: list[dict] = field(default_factory=list)
+
+
+def menu_for(table: DiningTable, member: Member | None, photo_url, english: bool = False) -> list[dict]:
+    """The store's menu for a diner at `table`: sections of dishes with the member's price when
+    the diner is a member, sold-out flags and the option groups. `photo_url(dish)` names a photo;
+    `english` picks the English names where there are some."""
+    discount = member.tier.discount_percent if member is not None else 0
+
+    def title(name: str, name_en: str) -> str:
+        return name_en if english and name_en else name
+
+    sections = []
+    for section in menu.store_menu(table.store):
+        dishes = []
+        for item in section.dishes:
+            dish = item.dish
+            dishes.append(MenuDish(
+                dish.id, dish.name, dish.name_en, title(dish.name, dish.name_en), dish.unit, dish.price_cents,
+                member_price(dish.price_cents, discount, dish.is_discountable), item.is_sold_out,
+                photo_url(dish), search_keys(dish.name, dish.name_en),
+                [{"id": group.id, "name": title(group.name, group.name_en), "required": group.is_required,
+                  "max": group.max_choices,
+                  "choices": [{"id": c.id, "name": title(c.name, c.name_en), "delta": c.price_delta_cents}
+                              for c in group.choices]}
+                 for group in dish.option_groups]))
+        sections.append({"id": section.id, "title": title(section.name, section.name_en), "dishes": dishes})
+    return sections
+
+
+def dish_of_table(table: DiningTable, dish_id: int) -> Dish | None:
+    dish = db.session.get(Dish, dish_id)
+    return dish if dish is not None and dish.merchant_id == table.merchant_id else None
+
+
+_PALETTES = (("#f6d365", "#fda085"), ("#a1c4fd", "#c2e9fb"), ("#fbc2eb", "#a6c1ee"), ("#84fab0", "#8fd3f4"),
+             ("#ffecd2", "#fcb69f"), ("#fddb92", "#d1fdff"), ("#e0c3fc", "#8ec5fc"), ("#f5576c", "#f093fb"),
+             ("#43e97b", "#38f9d7"), ("#fa709a", "#fee140"))
+
+
+def demo_photo_svg(dish: Dish) -> str:
+    """A drawn photo for a dish without one: a plate on a coloured cloth with the dish's first
+    characters, coloured by its name. Made here, so the demo needs no network."""
+    digest = hashlib.sha256(dish.name.encode()).digest()
+    light, dark = _PALETTES[digest[0] % len(_PALETTES)]
+    label = escape(dish.name[:2] if len(dish.name) > 1 else dish.name)
+    angle = digest[1] % 360
+    return f"""<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 240" width="240" height="240">
+<defs><linearGradient id="g" gradientTransform="rotate({angle} .5 .5)"><stop offset="0" stop-color="{light}"/>
+<stop offset="1" stop-color="{dark}"/></linearGradient>
+<radialGradient id="p"><stop offset=".7" stop-color="#fff"/><stop offset="1" stop-color="#eee"/></radialGradient></defs>
+<rect width="240" height="240" fill="url(#g)"/>
+<circle cx="120" cy="124" r="92" fill="#000" opacity=".08"/>
+<circle cx="120" cy="120" r="92" fill="url(#p)"/>
+<circle cx="120" cy="120" r="66" fill="{dark}" opacity=".35"/>
+<text x="120" y="138" font-size="48" text-anchor="middle" fill="#5a3210"
+ font-family="'PingFang SC','Noto Sans CJK SC','Microsoft YaHei',sans-serif" font-weight="700">{label}</text>
+</svg>"""
+
+
+# --- the cart and the order, as the table's phones show them ------------------------------------------
+
+LINE_STATES = {LineStatus.SUBMITTED: "submitted", LineStatus.CONFIRMED: "ordered", LineStatus.COOKING: "cooking",
+               LineStatus.DONE: "served", LineStatus.CANCELLED: "cancelled"}
+
+
+def open_session_of(table: DiningTable) -> TableSession | None:
+    return db.session.scalar(sa.select(TableSession).where(TableSession.table_id == table.id,
+                                                          TableSession.status == SessionStatus.OPEN))
+
+
+def _option_names(dish_ids: set[int]) -> dict[int, tuple[str, str]]:
+    if not dish_ids:
+        return {}
+    groups = db.session.scalars(sa.select(OptionGroup).where(OptionGroup.dish_id.in_(dish_ids))).all()
+    return {choice.id: (choice.name, choice.name_en) for group in groups for choice in group.choices}
+
+
+def table_view(table: DiningTable, seen_order_id: int | None = None) -> dict:
+    """The table's shared cart (with each pick's options by name) and its open order's lines with
+    their state: what every phone at the table shows. `seen_order_id`, the order the phone last
+    showed, is shown again after the table's session closed (paid), if it is this table's.
+    `seq` is the store log's cursor read before all this: the table's stream goes on from it."""
+    seq = last_seq(table.store_id)
+    cart = cart_of(table)
+    cart["seq"] = seq
+    if cart["order_id"] is None and seen_order_id is not None:
+        cart["order_id"] = seen_order_id
+    names = _option_names({line["dish_id"] for line in cart["lines"]})
+    for line in cart["lines"]:
+        line["options"] = [names.get(choice_id, ("", ""))[0] for choice_id in line["option_ids"]]
+    order = db.session.get(Order, cart["order_id"]) if cart["order_id"] else None
+    ordered = []
+    if order is not None and order.table_id == table.id and order.merchant_id == table.merchant_id:
+        for line in order.lines:
+            if line.status is LineStatus.CANCELLED:
+                continue
+            ordered.append({"id": line.id, "name": line.name, "name_en": line.name_en, "qty": line.qty,
+                            "options": [o.get("name", "") if isinstance(o, dict) else str(o) for o in line.options],
+                            "added_by": line.added_by, "state": LINE_STATES[line.status],
+                            "amount_cents": line.unit_price_cents * line.qty})
+    cart["order"] = None if order is None else {
+        "id": order.id, "status": order.status.label, "lines": ordered,
+        "subtotal_cents": sum(line["amount_cents"] for line in ordered)}
+    cart["paid"] = order is not None and order.status is OrderStatus.PAID
+    return cart
+
+
+def call_waiter(table: DiningTable, *, diner: str, now: datetime) -> None:
+    """A diner asks for the waiter: the staff screens show it from the store event log."""
+    session = open_session_of(table)
+    append_event(table.merchant_id, table.store_id, EventKind.WAITER_CALLED,
+                 {"table_id": table.id, "table": table.code, "diner": diner, "at": now.isoformat()},
+                 order_id=session.order_id if session is not None else None)
+
+
+# --- the table's live stream ------------------------------------------------------------------------
+
+_ORDER_KINDS = frozenset({EventKind.TICKET_NEW.label, EventKind.TICKET_CHANGED.label,
+                          EventKind.TICKET_CANCELLED.label, EventKind.TICKET_BUMPED.label,
+                          EventKind.TICKET_RECALLED.label, EventKind.ORDER_SUBMITTED.label,
+                          EventKind.ORDER_PAID.label, EventKind.ORDER_REFUNDED.label,
+                          EventKind.BILL_PUSHED.label})
+
+
+class TableFilter:
+    """Cuts one table's events out of the store's stream, and says only what changed ("cart",
+    "order", "waiter") with the cursor: the phones read the details through the table's own
+    endpoints, so nothing of another table (or of this table's payloads) goes out here."""
+
+    def __init__(self, table_id: int, order_ids: set[int]) -> None:
+        self.table_id, self.order_ids = table_id, set(order_ids)
+
+    def __call__(self, entry: feeds.Entry) -> str | None:
+        if entry.kind == EventKind.CART_CHANGED.label and entry.table_id == self.table_id:
+            if entry.order_id is not None:
+                self.order_ids.add(entry.order_id)
+            return self._message(entry.seq, "cart")
+        if entry.kind == EventKind.WAITER_CALLED.label and entry.table_id == self.table_id:
+            return self._message(entry.seq, "waiter")
+        if entry.order_id is not None and entry.order_id in self.order_ids and entry.kind in _ORDER_KINDS:
+            return self._message(entry.seq, "order")
+        return None
+
+    @staticmethod
+    def _message(seq: int, name: str) -> str:
+        return f"id: {seq}\nevent: {name}\ndata: {{}}\n\n"
+
+
+def table_stream(app, table: DiningTable, cursor: int) -> Iterator[str]:
+    """The table's live stream after `cursor` (a seq of the store log, as Last-Event-ID)."""
+    orders = set(db.session.scalars(sa.select(Order.id).where(Order.table_id == table.id,
+                                                             Order.status == OrderStatus.OPEN)))
+    session = open_session_of(table)
+    if session is not None and session.order_id:
+        orders.add(session.order_id)
+    return sse_stream(app, table.store_id, cursor, None, select=TableFilter(table.id, orders))

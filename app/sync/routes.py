@@ -1,0 +1,135 @@
+"""/api/v1/stores/{id}/snapshot and /api/v1/sync/batches (on-site agents, device token);
+/api/v1/sync/flags and /api/v1/member-debts (managers)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import request
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from app.api import QueryId, Schema, json_response
+from app.auth.guard import current_actor, require_store, requires
+from app.auth.models import Device
+from app.auth.permissions import Permission
+from app.db import db, get_scoped_or_404, utcnow
+from app.errors import Forbidden, Unprocessable
+from app.sync import service
+from app.tenants.models import Store
+from tablerules.documents import DocumentError
+from tablerules.sync import SyncBatch
+
+blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="On-site agent: snapshot and sync")
+
+
+class SnapshotQuery(Schema):
+    part = fields.String(load_default="base", validate=validate.OneOf(["base", "members"]))
+    since = fields.AwareDateTime(load_default=None, metadata={"description": "members changed since (ISO 8601)"})
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1),
+                           metadata={"description": "members after this id (the last page's `next_after`)"})
+    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=service.MEMBER_PAGE_MAX))
+
+
+class FlagQuery(Schema):
+    store_id = QueryId(load_default=None)
+    open = fields.Boolean(load_default=True)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class AgentReport(Schema):
+    outbox_pending = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10**9))
+    oldest_unsynced_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    last_synced_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class AgentQuery(Schema):
+    store_id = QueryId(load_default=None)
+
+
+class DebtQuery(Schema):
+    member_id = QueryId(load_default=None)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+def _device() -> Device:
+    actor = current_actor()
+    if actor.device_id is None:
+        raise Forbidden()
+    return db.session.get(Device, actor.device_id)
+
+
+@blp.route("/stores/<id:store_id>/snapshot", methods=["GET"])
+@requires(Permission.MENU_READ, devices=True)
+@blp.arguments(SnapshotQuery, location="query")
+def snapshot(query, store_id):
+    """The local copy an agent keeps: `part=base` (store, menu, tables, tiers and rules, staff
+    with credential hashes) or `part=members` (paged by `after`; `since` for changes only),
+    each member with the offline allowance signed for this store. Devices only."""
+    _device()  # it carries credential hashes: never for a person's token
+    require_store(store_id)
+    store = get_scoped_or_404(Store, store_id)
+    now = utcnow()
+    if query["part"] == "members":
+        since = query["since"].astimezone(UTC) if query["since"] else None
+        return json_response(service.snapshot_members(store, since=since, after_id=query["after"],
+                                                      limit=query["limit"], now=now), 200)
+    return json_response(service.snapshot_base(store, now), 200)
+
+
+@blp.route("/sync/batches", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+def push_batch():
+    """Apply a batch of the till's operations (`tablerules.sync.SyncBatch`), each at most once;
+    a replay answers the same and changes nothing."""
+    body = request.get_json(silent=True)
+    try:
+        batch = SyncBatch.from_dict(body)
+    except DocumentError as exc:
+        raise Unprocessable(str(exc), error_code="invalid_batch", details={"field": exc.field}) from None
+    return json_response(service.apply_batch(batch, _device(), utcnow()), 200)
+
+
+@blp.route("/sync/flags", methods=["GET"])
+@requires(Permission.AUDIT_READ)
+@blp.arguments(FlagQuery, location="query")
+def list_flags(query):
+    """Offline sales the server honoured although they differ from its own view, and operations
+    it could not apply: for the manager to look at."""
+    if query["store_id"] is not None:
+        require_store(query["store_id"])
+    flags = service.list_flags(current_actor().merchant_id, store_id=query["store_id"], open_only=query["open"],
+                               limit=query["limit"])
+    return json_response({"flags": [service.flag_json(f) for f in flags]}, 200)
+
+
+@blp.route("/member-debts", methods=["GET"])
+@requires(Permission.MEMBERS_READ)
+@blp.arguments(DebtQuery, location="query")
+def list_debts(query):
+    """What members owe from offline stored-value payments their balance could not cover."""
+    debts = service.list_debts(current_actor().merchant_id, member_id=query["member_id"], limit=query["limit"])
+    return json_response({"debts": [service.debt_json(d) for d in debts]}, 200)
+
+
+@blp.route("/sync/state", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.arguments(AgentReport)
+def report_state(data):
+    """The agent's own report: its outbox depth, oldest unsynced sale and last sync (it is seen now)."""
+    now = utcnow()
+    service.report_state(_device(), outbox_pending=data["outbox_pending"],
+                         oldest_unsynced_at=data["oldest_unsynced_at"], last_synced_at=data["last_synced_at"],
+                         now=now)
+    db.session.commit()
+    return json_response({"reported_at": now.isoformat()}, 200)
+
+
+@blp.route("/sync/agents", methods=["GET"])
+@requires(Permission.AUDIT_READ)
+@blp.arguments(AgentQuery, location="query")
+def list_agents(query):
+    """Each store's on-site agents: last seen, and the sales waiting in their outbox."""
+    if query["store_id"] is not None:
+        require_store(query["store_id"])
+    return json_response({"agents": service.agents_json(current_actor().merchant_id, query["store_id"])}, 200)

@@ -1,0 +1,44 @@
+"""Store-event handlers of the till's side, for the event-log follower's dispatch table.
+
+Each is a plain ``handle(event: dict)`` taking one event of ``GET /api/v1/stores/{id}/events``
+(``{seq, kind, order_id, created_at, payload}``). `register_all(register, service)` hands them
+to the follower's ``register(kind, handler)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tablerules.documents import StoreEvent
+
+from .db import dumps
+from .service import LocalService
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+def order_paid_handler(service: LocalService) -> Handler:
+    """An order this till opened was paid elsewhere (another till, WeChat Pay at the table):
+    the local copy of the order says so, so the till does not offer to settle it again."""
+
+    def handle(event: dict[str, Any]) -> None:
+        parsed = StoreEvent.from_dict(event)
+        if parsed.order_id is None:
+            return
+        row = service.db.one("SELECT client_order_id, body FROM orders WHERE server_id = ? AND status = 'open'",
+                             (parsed.order_id,))
+        if row is None:
+            return
+        body = json.loads(row[1])
+        body.update(status="paid", payable_cents=parsed.payload.get("payable_cents", body.get("subtotal_cents")))
+        with service.db.transaction() as conn:
+            conn.execute("UPDATE orders SET status = 'paid', body = ? WHERE client_order_id = ? AND status = 'open'",
+                         (dumps(body), row[0]))
+
+    return handle
+
+
+def register_all(register: Callable[[str, Handler], None], service: LocalService) -> None:
+    register("order_paid", order_paid_handler(service))

@@ -1,0 +1,456 @@
+"""Sales at the till, through the agent (``../shared/AGENT-API.md``).
+
+**Online**, an order and its settlement are forwarded to the server at once, as a one-operation
+sync batch with the till's own keys; the server's answer is the truth, and the kitchen tickets
+and the receipt print from the server's event log (the follower), not here.
+
+**Offline** (the server does not answer), the agent prices with the shared rules core
+(`tablerules.pricing`, `tablerules.tenders`) from its local copy, records the sale and appends it
+to the outbox in one SQLite transaction, and prints the kitchen tickets and the receipt at once
+through the spooler (its print ledger: never twice). WeChat Pay needs the server (409
+``tender_unavailable_offline``); stored value is taken only within the member's offline
+allowance the server signed (409 ``offline_limit_exceeded``).
+
+A sale made offline reaches the server from the outbox exactly once; until then it is not
+``synced``. Whatever was recorded but not yet printed when the agent stopped is printed at the
+next start (the ledger's document ids make that safe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from tablerules import documents as doc
+from tablerules import pricing
+from tablerules.documents import DocumentError
+from tablerules.sync import Allowance, OperationResult, Priced, PricedLine, SyncBatch, SyncOperation, SyncResult
+from tablerules.tenders import Tender, TenderError, TenderType, plan_tenders
+
+from ..config import AgentConfig
+from ..printing.spooler import PrintRequest, PrintSpooler
+from ..remote import Refused, ServerClient, Unreachable
+from .connectivity import Connectivity
+from .copy import LocalCopy
+from .db import LocalDB, dumps
+from .errors import TillError
+from .outbox import Outbox, Pusher
+
+log = logging.getLogger(__name__)
+
+TENDER_TYPES = ("cash", "stored_value", "wechat")
+_TENDER_MESSAGES = {
+    "tenders_do_not_cover_total": "付款金额不足 / The tenders do not cover the total",
+    "tenders_exceed_total": "只有现金可以超出应付金额 / Only cash may exceed the total",
+    "invalid_tender": "每种付款金额必须大于零 / Every tender must be a positive amount",
+}
+
+
+def _invalid(field: str, message: str) -> TillError:
+    return TillError(422, "validation_error", f"{field}: {message}", {"field": field})
+
+
+def _int(value: Any, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _invalid(field, f"expected a whole number from {low} to {high}")
+    return value
+
+
+def _text(value: Any, field: str, high: int, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or len(value) > high or any(ord(c) < 32 for c in value):
+        raise _invalid(field, f"expected text of at most {high} characters")
+    return value.strip()
+
+
+class Till:
+    def __init__(self, *, config: AgentConfig, db: LocalDB, copy: LocalCopy, outbox: Outbox, pusher: Pusher,
+                 connectivity: Connectivity, client: ServerClient, spooler: PrintSpooler,
+                 clock: Callable[[], datetime], store_id: int) -> None:
+        self.config = config
+        self.db = db
+        self.copy = copy
+        self.outbox = outbox
+        self.pusher = pusher
+        self.connectivity = connectivity
+        self.client = client
+        self.spooler = spooler
+        self.clock = clock
+        self.store_id = store_id
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def menu(self) -> dict:
+        if self.connectivity.online or not self.copy.loaded:
+            try:  # the sold-out flags of a moment ago, when the server answers
+                self.copy.refresh_base() if self.copy.loaded else self.copy.full_resync()
+                self.connectivity.mark_online()
+            except Unreachable:
+                self.connectivity.mark_offline()
+            except Refused as refused:
+                log.warning("menu refresh refused: %s", refused)
+        return {"dishes": [{"id": d["id"], "name": d["name"], "name_en": d.get("name_en", ""),
+                            "price_cents": d["price_cents"], "category": d["category"], "station": d["station"],
+                            "is_sold_out": bool(d["is_sold_out"])}
+                           for d in self.copy.dishes() if d.get("is_active", True)],
+                "as_of": self.copy.as_of}
+
+    def get_order(self, client_order_id: str) -> dict:
+        row = self.db.one("SELECT body FROM orders WHERE client_order_id = ?", (client_order_id,))
+        if row is None:
+            raise TillError(404, "not_found", "没有这个订单 / No such order", {"client_order_id": client_order_id})
+        body = json.loads(row[0])
+        body["synced"] = not self.outbox.is_pending(client_order_id)
+        return body
+
+    # --- orders ----------------------------------------------------------------------------------
+
+    def create_order(self, staff: dict, data: Any) -> tuple[int, dict]:
+        if not isinstance(data, dict):
+            raise _invalid("body", "expected a JSON object")
+        cid = self._client_order_id(data.get("client_order_id"))
+        table = _text(data.get("table"), "table", 10)
+        raw_items = data.get("items")
+        if not isinstance(raw_items, list) or not 1 <= len(raw_items) <= 100:
+            raise _invalid("items", "expected 1 to 100 dishes")
+        items = []
+        for i, item in enumerate(raw_items):
+            if not isinstance(item, dict):
+                raise _invalid(f"items[{i}]", "expected an object")
+            items.append(doc.SaleItem(dish_id=_int(item.get("dish_id"), f"items[{i}].dish_id", 1, 2**31 - 1),
+                                      qty=_int(item.get("qty"), f"items[{i}].qty", 1, 99),
+                                      note=_text(item.get("note"), f"items[{i}].note", 100)))
+        if self.db.one("SELECT 1 FROM orders WHERE client_order_id = ?", (cid,)):
+            return 201, self.get_order(cid)  # the till sent it again: the same order
+        if self._server_first(cid):
+            try:
+                return self._forward_order(staff, cid, table, items)
+            except Unreachable:
+                self.connectivity.mark_offline()
+        return self._offline_order(staff, cid, table, items)
+
+    def _client_order_id(self, value: Any) -> str:
+        try:
+            return str(uuid.UUID(str(value))) if isinstance(value, str) else _raise_uuid()
+        except ValueError:
+            raise _invalid("client_order_id", "expected a UUID") from None
+
+    def _server_first(self, client_order_id: str | None = None) -> bool:
+        """Whether to forward to the server: it answered last time, and nothing of this till is
+        still waiting in the outbox (pushed first, so the server sees the till's operations in order)."""
+        if not self.connectivity.online:
+            return False
+        if self.outbox.pending_ops():
+            return self.pusher.push_now()
+        return True
+
+    def _forward(self, op: SyncOperation) -> OperationResult:
+        batch = SyncBatch(f"forward-{uuid.uuid4().hex}", (op,))
+        try:
+            answer = self.client.post("/api/v1/sync/batches", batch.to_dict(), timeout_s=self.config.forward_timeout_s)
+        except Refused as refused:
+            self.connectivity.mark_online()
+            raise TillError(refused.status, refused.code, refused.message, refused.details) from None
+        self.connectivity.mark_online()
+        try:
+            result = SyncResult.from_dict(answer).by_key()[op.key]
+        except (DocumentError, KeyError) as exc:
+            raise Unreachable(f"unreadable sync answer: {exc}") from exc
+        if result.status == "refused":
+            error = result.error or {}
+            raise TillError(int(error.get("status") or 409), str(error.get("code") or "refused"),
+                            str(error.get("message") or "refused"), error.get("details") or {})
+        return result
+
+    def _forward_order(self, staff: dict, cid: str, table: str, items: list[doc.SaleItem]) -> tuple[int, dict]:
+        op = SyncOperation(op="order", key=f"order:{cid}", client_order_id=cid, occurred_at=self._now(),
+                           staff_id=staff["id"], table=table, items=tuple(items))
+        order = self._forward(op).order or {}
+        body = {"client_order_id": cid, "order_no": str(order.get("order_no") or order.get("id")),
+                "server_id": order.get("id"), "status": order.get("status", "open"), "table": order.get("table", table),
+                "subtotal_cents": order.get("subtotal_cents", 0),
+                "items": [{"dish_id": i["dish_id"], "name": i["name"], "qty": i["qty"],
+                           "unit_price_cents": i["unit_price_cents"], "amount_cents": i["amount_cents"],
+                           "station": i.get("station", ""), "note": i.get("note", "")}
+                          for i in order.get("items", [])],
+                "offline": False}
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO orders (client_order_id, order_no, server_id, status, body, offline, printed, "
+                         "created_at) VALUES (?, ?, ?, ?, ?, 0, 1, ?) ON CONFLICT DO NOTHING",
+                         (cid, body["order_no"], body["server_id"], body["status"], dumps(body), self._now()))
+        return 201, {**body, "synced": True}
+
+    def _offline_order(self, staff: dict, cid: str, table: str, items: list[doc.SaleItem]) -> tuple[int, dict]:
+        self._require_copy()
+        lines = []
+        for i, item in enumerate(items):
+            dish = self.copy.dish(item.dish_id)
+            if dish is None or not dish.get("is_active", True):
+                raise TillError(404, "not_found", "菜单上没有这道菜 / This dish is not on the menu",
+                                {"dish_id": item.dish_id, "field": f"items[{i}].dish_id"})
+            if dish.get("is_sold_out"):
+                raise TillError(409, "dish_sold_out", f"{dish['name']} 已售罄 / {dish['name']} is sold out",
+                                {"dish_id": dish["id"], "name": dish["name"]})
+            lines.append({"dish_id": dish["id"], "name": dish["name"], "name_en": dish.get("name_en", ""),
+                          "qty": item.qty, "unit_price_cents": dish["price_cents"],
+                          "amount_cents": dish["price_cents"] * item.qty, "station": dish["station"],
+                          "category_id": dish.get("category_id"), "is_discountable": dish.get("is_discountable", True),
+                          "unit": dish.get("unit", ""), "note": item.note})
+        if table and table not in {t["code"] for t in self.copy.tables()}:
+            raise TillError(422, "unknown_table", "本店没有这张桌 / This store has no such table", {"table": table})
+        now = self._now()
+        priced = Priced(lines=tuple(PricedLine(line["dish_id"], line["qty"], line["unit_price_cents"], line["name"])
+                                    for line in lines),
+                        subtotal_cents=sum(line["amount_cents"] for line in lines))
+        with self.db.transaction() as conn:
+            number = int(json.loads((conn.execute("SELECT value FROM meta WHERE key = 'order_counter'").fetchone()
+                                     or ("0",))[0])) + 1
+            LocalDB.put_meta(conn, "order_counter", number)
+            order_no = f"L{number:04d}"
+            body = {"client_order_id": cid, "order_no": order_no, "server_id": None, "status": "open",
+                    "table": table, "subtotal_cents": priced.subtotal_cents, "items": lines, "offline": True,
+                    "created_at": now, "cashier": staff.get("name", "")}
+            op = SyncOperation(op="order", key=f"order:{cid}", client_order_id=cid, occurred_at=now,
+                               staff_id=staff["id"], order_no=order_no, table=table, items=tuple(items),
+                               priced=priced, printed_at_source=True)
+            conn.execute("INSERT INTO orders (client_order_id, order_no, server_id, status, body, offline, printed, "
+                         "created_at) VALUES (?, ?, NULL, 'open', ?, 1, 0, ?)", (cid, order_no, dumps(body), now))
+            Outbox.add(conn, op, member_id=None, stored_value_cents=0, now=now)
+        self._print_order(cid)
+        return 201, {**body, "synced": False}
+
+    # --- settling --------------------------------------------------------------------------------
+
+    def settle(self, staff: dict, client_order_id: str, data: Any) -> tuple[int, dict]:
+        if not isinstance(data, dict):
+            raise _invalid("body", "expected a JSON object")
+        key = data.get("idempotency_key")
+        if not isinstance(key, str) or not 8 <= len(key) <= 100:
+            raise _invalid("idempotency_key", "8 to 100 characters")
+        member_id = data.get("member_id")
+        if member_id is not None:
+            member_id = _int(member_id, "member_id", 1, 2**31 - 1)
+        raw = data.get("tenders")
+        if not isinstance(raw, list) or not 1 <= len(raw) <= 10:
+            raise _invalid("tenders", "expected 1 to 10 tenders")
+        tenders = []
+        for i, tender in enumerate(raw):
+            if not isinstance(tender, dict) or tender.get("type") not in TENDER_TYPES:
+                raise _invalid(f"tenders[{i}].type", f"must be one of {', '.join(TENDER_TYPES)}")
+            tenders.append(doc.TenderLine(type=tender["type"],
+                                          amount_cents=_int(tender.get("amount_cents"), f"tenders[{i}].amount_cents",
+                                                            1, 10**10)))
+        fingerprint = hashlib.sha256(dumps({"order": client_order_id, "member_id": member_id,
+                                            "tenders": [t.to_dict() for t in tenders]}).encode()).hexdigest()
+        done = self.db.one("SELECT fingerprint, status, body FROM settlements WHERE idempotency_key = ?", (key,))
+        if done is not None:
+            if done[0] != fingerprint:
+                raise TillError(409, "idempotency_key_reused",
+                                "这个幂等键已用于另一笔结账 / This idempotency key was used for another settlement")
+            return done[1], self._with_synced(_public(json.loads(done[2])))
+        order = self.get_order(client_order_id)
+        if order["status"] != "open":
+            raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
+                            {"status": order["status"]})
+        if self._server_first(client_order_id):
+            try:
+                return self._forward_settle(staff, order, key, member_id, tenders, fingerprint)
+            except Unreachable:
+                self.connectivity.mark_offline()
+        return self._offline_settle(staff, order, key, member_id, tenders, fingerprint)
+
+    def _with_synced(self, body: dict) -> dict:
+        return {**body, "synced": not self.outbox.is_pending(body["client_order_id"])}
+
+    def _forward_settle(self, staff: dict, order: dict, key: str, member_id: int | None,
+                        tenders: list[doc.TenderLine], fingerprint: str) -> tuple[int, dict]:
+        cid = order["client_order_id"]
+        op = SyncOperation(op="settle", key=f"settle:{key}", client_order_id=cid, occurred_at=self._now(),
+                           staff_id=staff["id"], member_id=member_id, tenders=tuple(tenders), idempotency_key=key)
+        server = self._forward(op).order or {}
+        body = {"client_order_id": cid, "order_no": order["order_no"], "server_id": server.get("id"),
+                "status": server.get("status", "paid"), "payable_cents": server.get("payable_cents"),
+                "paid_cents": server.get("paid_cents"), "change_cents": server.get("change_cents"),
+                "member_id": server.get("member_id"), "tenders": server.get("tenders", []), "offline": False}
+        self._record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
+                                stored_value=0)
+        return 200, {**body, "synced": True}
+
+    def _offline_settle(self, staff: dict, order: dict, key: str, member_id: int | None,
+                        tenders: list[doc.TenderLine], fingerprint: str) -> tuple[int, dict]:
+        if any(t.type == "wechat" for t in tenders):
+            raise TillError(409, "tender_unavailable_offline",
+                            "网络中断，暂不能用微信支付，请用现金或储值 / WeChat Pay needs the server, which cannot "
+                            "be reached now; take cash or stored value", {"tender": "wechat"})
+        self._require_copy()
+        member = None
+        if member_id is not None:
+            member = self.copy.member(member_id)
+            if member is None:
+                raise TillError(404, "not_found", "本机没有这位会员的资料 / This member is not in the local copy",
+                                {"member_id": member_id})
+        store = self.copy.store()
+        tier = member["tier"] if member else None
+        lines = [pricing.BillLine(line_id=i + 1, dish_id=line["dish_id"], category_id=line.get("category_id"),
+                                  name=line["name"], unit_price_cents=line["unit_price_cents"], qty=line["qty"],
+                                  is_discountable=line.get("is_discountable", True))
+                 for i, line in enumerate(order["items"])]
+        rounding = pricing.Rounding(store.get("rounding", "none"))
+        bill = pricing.price_bill(
+            lines, tier=pricing.TierDiscount(tier["name"], tier["discount_percent"]) if tier else None, coupons=[],
+            member_id=member_id, points_to_redeem=0, points_balance=0, points_rule=None, rounding=rounding,
+            now=self.clock())
+        try:
+            plan = plan_tenders(bill.payable_cents, [Tender(TenderType.parse(t.type), t.amount_cents) for t in tenders])
+        except TenderError as error:
+            raise TillError(422, error.code, _TENDER_MESSAGES.get(error.code, error.message), error.details) from None
+        stored_value = plan.handed_cents(TenderType.STORED_VALUE)
+        allowance = None
+        if stored_value:
+            if member is None:
+                raise TillError(422, "member_required", "储值支付需要会员 / Stored value needs a member")
+            allowance = Allowance.from_dict(member["allowance"])
+            left = allowance.allowance_cents - self.copy.offline_spent_cents(member_id, allowance.issued_at)
+            if stored_value > left:
+                raise TillError(409, "offline_limit_exceeded",
+                                f"离线时储值最多可用 {max(left, 0) / 100:.2f} 元 / Offline, at most "
+                                f"{max(left, 0) / 100:.2f} yuan of stored value can be used",
+                                {"allowance_cents": allowance.allowance_cents, "available_cents": max(left, 0),
+                                 "requested_cents": stored_value})
+        now = self._now()
+        body = {"client_order_id": order["client_order_id"], "order_no": order["order_no"],
+                "server_id": order.get("server_id"), "status": "paid", "payable_cents": bill.payable_cents,
+                "paid_cents": bill.payable_cents, "change_cents": plan.change_cents, "member_id": member_id,
+                "tenders": [t.to_dict() for t in tenders], "offline": True, "paid_at": now,
+                "steps": [step.to_dict() for step in doc.steps_from_bill(bill.steps)]}
+        op = SyncOperation(
+            op="settle", key=f"settle:{key}", client_order_id=order["client_order_id"], occurred_at=now,
+            staff_id=staff["id"], member_id=member_id, tenders=tuple(tenders), idempotency_key=key,
+            priced=Priced(lines=tuple(PricedLine(line["dish_id"], line["qty"], line["unit_price_cents"], line["name"])
+                                      for line in order["items"]),
+                          subtotal_cents=bill.subtotal_cents, payable_cents=bill.payable_cents,
+                          discount_cents=bill.discount_cents, tier_name=tier["name"] if tier else "",
+                          tier_discount_percent=tier["discount_percent"] if tier else 0, rounding=rounding.value),
+            allowance=allowance, printed_at_source=True)
+        receipt = self._receipt(order, body, bill, plan.change_cents, tenders, member, stored_value, staff)
+        body["receipt"] = receipt
+        self._record_settlement(order, key, fingerprint, body, offline=True, op=op, member_id=member_id,
+                                stored_value=stored_value)
+        self._print_settlement(key)
+        return 200, self._with_synced(_public(body))
+
+    def _record_settlement(self, order: dict, key: str, fingerprint: str, body: dict, *, offline: bool,
+                           op: SyncOperation | None, member_id: int | None, stored_value: int) -> None:
+        cid = order["client_order_id"]
+        paid = {k: v for k, v in order.items() if k != "synced"}
+        paid.update(status="paid", payable_cents=body["payable_cents"], paid_cents=body["paid_cents"],
+                    change_cents=body["change_cents"], member_id=body["member_id"])
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO settlements (idempotency_key, client_order_id, fingerprint, status, body, "
+                         "offline, printed) VALUES (?, ?, ?, 200, ?, ?, ?)",
+                         (key, cid, fingerprint, dumps(body), int(offline), 0 if offline else 1))
+            conn.execute("UPDATE orders SET status = 'paid', body = ? WHERE client_order_id = ?", (dumps(paid), cid))
+            if op is not None:
+                Outbox.add(conn, op, member_id=member_id, stored_value_cents=stored_value, now=op.occurred_at)
+
+    # --- paper -----------------------------------------------------------------------------------
+
+    def _store_header(self) -> doc.StoreHeader:
+        store = self.copy.store()
+        return doc.StoreHeader(name=store.get("name") or self.config.store.name,
+                               address=store.get("address") or self.config.store.address,
+                               phone=store.get("phone") or self.config.store.phone)
+
+    def _tickets(self, order: dict) -> list[dict]:
+        by_station: dict[str, list[dict]] = {}
+        for line in order["items"]:
+            by_station.setdefault(line["station"], []).append(line)
+        return [doc.KitchenTicket(
+            document_id=f"local-ticket-{order['client_order_id']}-{station}", ticket_no=f"{order['order_no']}-{n}",
+            order_no=order["order_no"], created_at=order.get("created_at") or self._now(), station=station,
+            table=order.get("table", ""), waiter=order.get("cashier", ""),
+            items=tuple(doc.OrderItem(name=line["name"], qty=line["qty"], station=station, dish_id=line["dish_id"],
+                                      name_en=line.get("name_en", ""), note=line.get("note", ""),
+                                      unit_price_cents=line["unit_price_cents"]) for line in lines),
+        ).to_dict() for n, (station, lines) in enumerate(sorted(by_station.items()), start=1)]
+
+    def _receipt(self, order: dict, body: dict, bill: pricing.PricedBill, change: int, tenders: list[doc.TenderLine],
+                 member: dict | None, stored_value: int, staff: dict) -> dict:
+        summary = None
+        if member is not None:
+            balance = member["stored_value_cents"] - self.copy.offline_spent_cents(
+                member["id"], member["allowance"]["issued_at"]) - stored_value
+            summary = doc.MemberSummary(name=member["name"], member_no=member["member_no"], tier=member["tier"]["name"],
+                                        balance_cents=max(balance, 0))
+        return doc.Receipt(
+            document_id=f"local-receipt-{order['client_order_id']}", order_no=order["order_no"],
+            items=tuple(doc.ReceiptItem(name=line["name"], name_en=line.get("name_en", ""), qty=line["qty"],
+                                        unit_price_cents=line["unit_price_cents"], amount_cents=line["amount_cents"],
+                                        note=line.get("note", "")) for line in order["items"]),
+            payable_cents=bill.payable_cents, steps=doc.steps_from_bill(bill.steps), tenders=tuple(tenders),
+            change_cents=change, table=order.get("table", ""), cashier=staff.get("name", ""), paid_at=body["paid_at"],
+            member=summary, store=self._store_header(), signup_url=self.config.store.signup_url,
+            note="离线收银，联网后同步 Offline sale, synced later",
+        ).to_dict()
+
+    def _print_order(self, cid: str) -> None:
+        row = self.db.one("SELECT body FROM orders WHERE client_order_id = ? AND printed = 0 AND offline = 1", (cid,))
+        if row is None:
+            return
+        for ticket in self._tickets(json.loads(row[0])):
+            self._submit(ticket)
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE orders SET printed = 1 WHERE client_order_id = ?", (cid,))
+
+    def _print_settlement(self, key: str) -> None:
+        row = self.db.one("SELECT body FROM settlements WHERE idempotency_key = ? AND printed = 0", (key,))
+        if row is None:
+            return
+        receipt = json.loads(row[0]).get("receipt")
+        if receipt:
+            self._submit(receipt)
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE settlements SET printed = 1 WHERE idempotency_key = ?", (key,))
+
+    def _submit(self, document: dict) -> None:
+        try:
+            self.spooler.submit(PrintRequest.for_document(document))
+        except Exception:  # the sale stands; the ledger keeps the job or the next start prints it
+            log.exception("printing %s failed", document.get("document_id"))
+
+    def print_unprinted(self) -> None:
+        """At start: paper of sales recorded before a stop but not yet handed to the spooler."""
+        for (cid,) in self.db.all("SELECT client_order_id FROM orders WHERE printed = 0 AND offline = 1"):
+            self._print_order(cid)
+        for (key,) in self.db.all("SELECT idempotency_key FROM settlements WHERE printed = 0"):
+            self._print_settlement(key)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _require_copy(self) -> None:
+        if not self.copy.loaded:
+            try:
+                self.copy.full_resync()
+                self.connectivity.mark_online()
+                return
+            except (Unreachable, Refused):
+                pass
+            raise TillError(503, "local_copy_missing",
+                            "本机还没有菜单和会员资料，请联网后再试 / The agent has no local copy of the store yet")
+
+    def _now(self) -> str:
+        return self.clock().astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _public(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k != "receipt"}
+
+
+def _raise_uuid() -> str:
+    raise ValueError("not a UUID")
