@@ -414,9 +414,11 @@ def _seed(app) -> World:
 # --- the run -------------------------------------------------------------------------------------
 
 # Who calls: the owner (every staff route is open to that role), except where only another
-# caller can get past the first check: a cashier's shift (an owner belongs to no store), and
-# the calling device's own record.
-CALLER = {"/api/v1/shifts/current": "cashier", "/api/v1/shifts/close": "cashier", "/api/v1/devices/me": "device"}
+# caller can get past the first check: a cashier's shift (an owner belongs to no store), the
+# calling device's own record and the on-site agent's sync.
+CALLER = {"/api/v1/shifts/current": "cashier", "/api/v1/shifts/close": "cashier", "/api/v1/devices/me": "device",
+          "/api/v1/stores/{store_id}/snapshot": "device", "/api/v1/sync/batches": "device",
+          "/api/v1/sync/state": "device"}
 # Operations that may revoke the token they were called with (logging out, a password change,
 # the account deactivated): the next request gets a fresh one.
 REVOKING = {("DELETE", "/api/v1/auth/token"), ("PATCH", "/api/v1/staff/{staff_id}"),
