@@ -25,7 +25,21 @@ BAD_IN_MULTILINE = re.compile(f"[{_NEVER}]")
 CONTROL_MESSAGE = "Must not contain control characters."
 
 
+class ErrorBodySchema(_Schema):
+    code = fields.String(required=True, metadata={"description": "A stable snake_case code"})
+    message = fields.String(required=True, metadata={"description": "For people, in the caller's language"})
+    details = fields.Dict(required=True, metadata={"description": "e.g. `fields`: the messages of each bad field"})
+
+
+class ErrorSchema(_Schema):
+    """Every error answer, 4xx and 5xx (app.errors.error_response)."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
 class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorSchema  # documented as "Error" for every error answer
+
     def handle_http_exception(self, error):  # type: ignore[override]
         return error_response(error)
 
@@ -105,6 +119,10 @@ class Text(fields.String):
 
     def __init__(self, max_length: int, *, allow_blank: bool = False, **kwargs) -> None:
         self.allow_blank = allow_blank
+        if not allow_blank:  # documented, so that clients (and the API fuzzing) know
+            metadata = kwargs.setdefault("metadata", {})
+            metadata.setdefault("minLength", 1)
+            metadata.setdefault("pattern", r"\S")
         super().__init__(validate=validate.Length(max=max_length), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

@@ -99,7 +99,10 @@ def layer_members_csv(query, layer):
 def member_rfm(query, member_id):
     """One member's visits, spend, recency and layer."""
     get_scoped_or_404(Member, member_id)
-    return next(m for m in _scoring(query).members if m.id == member_id)
+    found = next((m for m in _scoring(query).members if m.id == member_id), None)
+    if found is None:  # not yet a member on `as_of`
+        raise NotFound("member")
+    return found
 
 
 def settings_body(merchant_id: int) -> dict:

@@ -42,6 +42,14 @@ class EventList(Schema):
     head_seq = fields.Integer(metadata={"description": "The store's newest seq (start here to skip history)"})
 
 
+# One event of the stream (OpenAPI 3.0 has the schema of a text/event-stream describe each event).
+SSE_EVENT = {"type": "object", "required": ["id", "event", "data"], "properties": {
+    "id": {"type": "string", "description": "The event's seq (send it back as Last-Event-ID)"},
+    "event": {"type": "string", "enum": KIND_NAMES},
+    "data": {"type": "string", "description": "An EventOut as JSON"},
+    "retry": {"type": "integer", "description": "Milliseconds to wait before reconnecting"}}}
+
+
 def _kinds(text: str) -> list[EventKind] | None:
     if not text:
         return None
@@ -67,6 +75,8 @@ def list_events(query, store_id):
 @token_in_query
 @requires(Permission.KITCHEN, devices=True)
 @blp.arguments(EventsQuery, location="query")
+@blp.alt_response(200, success=True, content_type="text/event-stream", schema=SSE_EVENT,
+                  description="An endless stream of events, with a comment line now and then while nothing happens")
 @blp.doc(description="Server-Sent Events. Resume with the Last-Event-ID header (or `after`).")
 def stream_events(query, store_id):
     require_store(store_id)

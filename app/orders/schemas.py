@@ -217,7 +217,7 @@ class CartChange(Schema):
 
 
 class CartOut(Schema):
-    session_id = fields.Integer()
+    session_id = fields.Integer(allow_none=True)  # none before the table's first line
     table_id = fields.Integer()
     version = fields.Integer()
     order_id = fields.Integer(allow_none=True)

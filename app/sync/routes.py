@@ -52,6 +52,14 @@ class DebtQuery(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
+# The answers are built by app.sync.service as plain JSON: documented by their outer shape.
+ANY_OBJECT = {"type": "object"}
+
+
+def _list_of(key: str) -> dict:
+    return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": {"type": "object"}}}}
+
+
 def _device() -> Device:
     actor = current_actor()
     if actor.device_id is None:
@@ -62,6 +70,7 @@ def _device() -> Device:
 @blp.route("/stores/<id:store_id>/snapshot", methods=["GET"])
 @requires(Permission.MENU_READ, devices=True)
 @blp.arguments(SnapshotQuery, location="query")
+@blp.alt_response(200, success=True, schema=ANY_OBJECT, description="The part asked for")
 def snapshot(query, store_id):
     """The local copy an agent keeps: `part=base` (store, menu, tables, tiers and rules, staff
     with credential hashes) or `part=members` (paged by `after`; `since` for changes only),
@@ -79,6 +88,7 @@ def snapshot(query, store_id):
 
 @blp.route("/sync/batches", methods=["POST"])
 @requires(Permission.DEVICE_SYNC, devices=True)
+@blp.alt_response(200, success=True, schema=ANY_OBJECT, description="What became of each operation")
 def push_batch():
     """Apply a batch of the till's operations (`tablerules.sync.SyncBatch`), each at most once;
     a replay answers the same and changes nothing."""
@@ -93,6 +103,7 @@ def push_batch():
 @blp.route("/sync/flags", methods=["GET"])
 @requires(Permission.AUDIT_READ)
 @blp.arguments(FlagQuery, location="query")
+@blp.alt_response(200, success=True, schema=_list_of("flags"))
 def list_flags(query):
     """Offline sales the server honoured although they differ from its own view, and operations
     it could not apply: for the manager to look at."""
@@ -106,6 +117,7 @@ def list_flags(query):
 @blp.route("/member-debts", methods=["GET"])
 @requires(Permission.MEMBERS_READ)
 @blp.arguments(DebtQuery, location="query")
+@blp.alt_response(200, success=True, schema=_list_of("debts"))
 def list_debts(query):
     """What members owe from offline stored-value payments their balance could not cover."""
     debts = service.list_debts(current_actor().merchant_id, member_id=query["member_id"], limit=query["limit"])
@@ -115,6 +127,8 @@ def list_debts(query):
 @blp.route("/sync/state", methods=["POST"])
 @requires(Permission.DEVICE_SYNC, devices=True)
 @blp.arguments(AgentReport)
+@blp.alt_response(200, success=True, schema={"type": "object", "required": ["reported_at"],
+                                             "properties": {"reported_at": {"type": "string"}}})
 def report_state(data):
     """The agent's own report: its outbox depth, oldest unsynced sale and last sync (it is seen now)."""
     now = utcnow()
@@ -128,6 +142,7 @@ def report_state(data):
 @blp.route("/sync/agents", methods=["GET"])
 @requires(Permission.AUDIT_READ)
 @blp.arguments(AgentQuery, location="query")
+@blp.alt_response(200, success=True, schema=_list_of("agents"))
 def list_agents(query):
     """Each store's on-site agents: last seen, and the sales waiting in their outbox."""
     if query["store_id"] is not None:

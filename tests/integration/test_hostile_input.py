@@ -405,3 +405,11 @@ def test_an_unknown_cursor_is_refused_clearly(make, tenant, api):
     for bad in ("abc", "0", "-1", str(ID_MAX + 1), "1.5"):
         error = assert_error(api.get(f"/members/{member['id']}/ledger?before_id={bad}"))
         assert "before_id" in error["details"]["fields"]
+
+
+def test_a_member_asked_about_before_joining_is_not_found(make, tenant, api):
+    """Found by the API fuzzing: the member's scores as of a date before the member existed."""
+    member = create_member(make, tenant)
+    error = assert_error(api.get(f"/analytics/members/{member['id']}?as_of=2000-01-01T00:00:00Z"), 404)
+    assert error["code"] == "not_found"
+    assert api.get(f"/analytics/members/{member['id']}").status_code == 200
