@@ -297,7 +297,8 @@ def test_the_agent_follows_the_real_log_and_its_dispatch_prints_each_document_on
                 agent.start()
                 try:
                     until(lambda a=agent: (a.follow_state().cursor or 0) >= head, "the agent to read the whole log", 30)
-                    until(lambda a=agent: not a.ledger.pending(), "every job sent", 30)
+                    until(lambda a=agent: not a.ledger.pending()
+                          and all(j.state == "printed" for j in a.ledger.recent(100)), "every job sent", 30)
                     until(lambda a=agent: a.follow_state().mode == "stream", "the stream after the catch-up", 30)
                     state = agent.follow_state()
                     jobs = agent.ledger.recent(100)

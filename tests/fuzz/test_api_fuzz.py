@@ -344,7 +344,7 @@ def _seed(app) -> World:
         return response.get_json() if response.is_json else {}
 
     with app.app_context():
-        load_demo()
+        load_demo(member_count=60)
         owner = db.session.scalar(sa.select(Staff).where(Staff.username == "owner"))
         merchant_id = owner.merchant_id
         stores = list(db.session.scalars(sa.select(Store.id).where(Store.merchant_id == merchant_id)
