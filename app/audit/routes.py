@@ -24,4 +24,6 @@ def list_audit(query):
         stmt = stmt.where(AuditEntry.object_type == query["object_type"])
     if "object_id" in query:
         stmt = stmt.where(AuditEntry.object_id == query["object_id"])
+    if "before_id" in query:
+        stmt = stmt.where(AuditEntry.id < query["before_id"])
     return {"entries": db.session.scalars(stmt).all()}

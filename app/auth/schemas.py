@@ -138,6 +138,7 @@ class AuditQuery(Schema):
     object_type = fields.String(validate=validate.Length(max=40))
     object_id = QueryId()
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    before_id = QueryId(metadata={"description": "newest first: the last id of the previous page"})
 
 
 class AuditList(Schema):

@@ -70,7 +70,7 @@ def require_open(order: Order) -> None:
 
 
 def list_orders(actor: Actor, *, store_id: int | None, status: OrderStatus | None, limit: int,
-                client_order_id: str | None = None) -> list[Order]:
+                client_order_id: str | None = None, before_id: int | None = None) -> list[Order]:
     """The merchant's latest orders; a store-bound caller sees their own store's unless they name one.
     `client_order_id` finds an order made at a till through the on-site agent."""
     query = sa.select(Order).where(Order.merchant_id == actor.merchant_id).order_by(Order.id.desc()).limit(limit)
@@ -81,4 +81,6 @@ def list_orders(actor: Actor, *, store_id: int | None, status: OrderStatus | Non
         query = query.where(Order.client_order_id == client_order_id)
     if status is not None:
         query = query.where(Order.status == status)
+    if before_id is not None:
+        query = query.where(Order.id < before_id)
     return list(db.session.scalars(query))

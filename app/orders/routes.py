@@ -72,7 +72,8 @@ def list_orders(query):
     status = OrderStatus[query["status"].upper()] if "status" in query else None
     client_order_id = str(query["client_order_id"]) if "client_order_id" in query else None
     return {"orders": access.list_orders(current_actor(), store_id=query.get("store_id"), status=status,
-                                         limit=query["limit"], client_order_id=client_order_id)}
+                                         limit=query["limit"], client_order_id=client_order_id,
+                                         before_id=query.get("before_id"))}
 
 
 @blp.route("/orders/<id:order_id>", methods=["GET"])

@@ -84,6 +84,7 @@ class OrderQuery(Schema):
     client_order_id = fields.UUID(metadata={"description": "The till's id of an order made through the agent"})
     status = fields.String(validate=validate.OneOf(["open", "paid", "refunded", "voided"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    before_id = QueryId(metadata={"description": "newest first: the last id of the previous page"})
 
 
 class BillQuery(Schema):

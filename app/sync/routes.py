@@ -35,6 +35,7 @@ class FlagQuery(Schema):
     store_id = QueryId(load_default=None)
     open = fields.Boolean(load_default=True)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    before_id = QueryId(load_default=None, metadata={"description": "newest first: the last id of the previous page"})
 
 
 class AgentReport(Schema):
@@ -50,6 +51,7 @@ class AgentQuery(Schema):
 class DebtQuery(Schema):
     member_id = QueryId(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    before_id = QueryId(load_default=None, metadata={"description": "newest first: the last id of the previous page"})
 
 
 # The answers are built by app.sync.service as plain JSON: documented by their outer shape.
@@ -110,7 +112,7 @@ def list_flags(query):
     if query["store_id"] is not None:
         require_store(query["store_id"])
     flags = service.list_flags(current_actor().merchant_id, store_id=query["store_id"], open_only=query["open"],
-                               limit=query["limit"])
+                               limit=query["limit"], before_id=query["before_id"])
     return json_response({"flags": [service.flag_json(f) for f in flags]}, 200)
 
 
@@ -120,7 +122,8 @@ def list_flags(query):
 @blp.alt_response(200, success=True, schema=_list_of("debts"))
 def list_debts(query):
     """What members owe from offline stored-value payments their balance could not cover."""
-    debts = service.list_debts(current_actor().merchant_id, member_id=query["member_id"], limit=query["limit"])
+    debts = service.list_debts(current_actor().merchant_id, member_id=query["member_id"], limit=query["limit"],
+                              before_id=query["before_id"])
     return json_response({"debts": [service.debt_json(d) for d in debts]}, 200)
 
 

@@ -411,19 +411,25 @@ def debt_json(debt: MemberDebt) -> dict:
             "resolved_at": _iso(debt.resolved_at)}
 
 
-def list_flags(merchant_id: int, *, store_id: int | None, open_only: bool, limit: int) -> Sequence[SyncFlag]:
+def list_flags(merchant_id: int, *, store_id: int | None, open_only: bool, limit: int,
+               before_id: int | None = None) -> Sequence[SyncFlag]:
     query = sa.select(SyncFlag).where(SyncFlag.merchant_id == merchant_id).order_by(SyncFlag.id.desc()).limit(limit)
     if store_id is not None:
         query = query.where(SyncFlag.store_id == store_id)
     if open_only:
         query = query.where(SyncFlag.resolved_at.is_(None))
+    if before_id is not None:
+        query = query.where(SyncFlag.id < before_id)
     return list(db.session.scalars(query))
 
 
-def list_debts(merchant_id: int, *, member_id: int | None, limit: int) -> Sequence[MemberDebt]:
+def list_debts(merchant_id: int, *, member_id: int | None, limit: int,
+               before_id: int | None = None) -> Sequence[MemberDebt]:
     query = sa.select(MemberDebt).where(MemberDebt.merchant_id == merchant_id).order_by(MemberDebt.id.desc())
     if member_id is not None:
         query = query.where(MemberDebt.member_id == member_id)
+    if before_id is not None:
+        query = query.where(MemberDebt.id < before_id)
     return list(db.session.scalars(query.limit(limit)))
 
 

@@ -360,6 +360,32 @@ def test_a_long_ledger_reads_page_by_page_exactly_once(make, tenant, api):
     assert len(pages) == -(-len(everything) // 7)
 
 
+def _read_newest_first_by_before_id(api, path: str, items: str, size: int) -> list[int]:
+    """Every id of a newest-first list, page by page with `before_id`."""
+    read, before = [], None
+    while True:
+        separator = "&" if "?" in path else "?"
+        response = api.get(f"{path}{separator}limit={size}" + (f"&before_id={before}" if before else ""))
+        assert response.status_code == 200, response.get_json()
+        page = [entry["id"] for entry in response.get_json()[items]]
+        if not page:
+            return read
+        assert len(page) <= size and page == sorted(page, reverse=True)
+        read += page
+        before = page[-1]
+
+
+@pytest.mark.parametrize(("path", "items", "size"), [("/orders", "orders", 4), ("/audit", "entries", 1)])
+def test_the_order_list_and_the_audit_log_read_page_by_page_exactly_once(make, tenant, api, path, items, size):
+    dish = create_dish(make, tenant, "米饭", 200)
+    for _ in range(17):
+        _open_order_with(api, tenant, dish)
+    everything = [entry["id"] for entry in api.get(f"{path}?limit=200").get_json()[items]]
+    assert len(everything) > size  # several pages
+    read = _read_newest_first_by_before_id(api, path, items, size)
+    assert read == everything and len(set(read)) == len(read)
+
+
 def test_the_member_list_reads_page_by_page_exactly_once(make, tenant, api):
     for n in range(23):
         create_member(make, tenant, phone=f"1390000{n:04d}")
