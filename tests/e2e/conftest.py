@@ -3,7 +3,10 @@ local port in a thread."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -36,6 +39,16 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+def screenshots_dir() -> Path:
+    """Where browser tests save their pictures: $TABLELOOP_SCREENSHOTS when set (point it at
+    docs/screenshots to refresh the committed ones), else a temporary folder, so that a test run
+    leaves the working tree as it found it."""
+    chosen = os.environ.get("TABLELOOP_SCREENSHOTS")
+    folder = Path(chosen) if chosen else Path(tempfile.gettempdir()) / "tableloop-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def log_in(page, base: str, username: str, password: str, next_path: str) -> None:

@@ -6,8 +6,6 @@ waiter call reaches the store's event log. Screenshots of the phone go to docs/s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
@@ -15,11 +13,11 @@ from app.demo.seed import PASSWORD, _demo_table, load_demo
 from app.events.models import EventKind, StoreEvent
 from app.tables.service import table_token
 from tests import wechat_pay_support as support
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, screenshots_dir
 
 pay_sim, live_url, wechat = support.pay_sim, support.live_url, support.wechat  # the fixtures
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = screenshots_dir()
 PHONE = {"width": 360, "height": 780}
 
 

@@ -2,17 +2,16 @@
 a layer (what it likes, its members sorted), a member's page; then the same in English.
 
 Screenshots go to $TABLELOOP_SCREENSHOTS when set (docs/screenshots holds the committed ones),
-else to the test's own temporary directory."""
+else to a temporary folder (tests/e2e/conftest.py: screenshots_dir)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, screenshots_dir
 
 
 @pytest.mark.e2e
@@ -20,7 +19,7 @@ def test_pyramid_to_layer_to_member(db, live_server, browser, tmp_path):
     from app.demo.seed import PASSWORD, load_demo
 
     assert load_demo(member_count=600)
-    shots = Path(os.environ.get("TABLELOOP_SCREENSHOTS") or tmp_path)
+    shots = screenshots_dir()
     shots.mkdir(parents=True, exist_ok=True)
 
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})

@@ -4,14 +4,12 @@ WeChat's refusal), clearing a secret after a confirmation, and the page in Engli
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, screenshots_dir
 from tests.integration.wechat_support import OWN_APPID, OWN_SECRET
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = screenshots_dir()
 TOKEN = "CallbackToken42"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 API_KEY = "PayApiKey0123456789abcdefghijKLM"
