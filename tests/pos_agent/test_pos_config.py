@@ -21,7 +21,7 @@ def minimal(**overrides):
 
 def test_the_example_file_loads():
     config = load_config(EXAMPLE)
-    assert config.store_id == "store-001"
+    assert config.store_id == "1" and config.store_number == 1
     front = config.printer("front")
     assert (front.type, front.host, front.port, front.columns) == ("network", "127.0.0.1", 9100, 48)
     assert front.cash_drawer and front.status_query
