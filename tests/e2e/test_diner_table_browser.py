@@ -43,6 +43,12 @@ def _streams_end_with_the_test(app):
     app.config["EVENT_HEARTBEAT_SECONDS"] = saved
 
 
+def _owner_api(make):
+    """The demo owner's API client, logged in with the demo password."""
+    token = make.client.post("/api/v1/auth/token", json={"username": "owner", "password": PASSWORD})
+    return make.api(token=token.get_json()["token"])
+
+
 def _sign_in(browser, live_url: str, token: str, nickname: str):
     context = browser.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=2, is_mobile=True,
                                   has_touch=True)
@@ -66,7 +72,6 @@ def test_two_phones_share_one_cart_live_and_send_it(app, make, wechat, live_url,
     token = table_token(table)
     store_id, table_id = table.store_id, table.id
     make.db.session.commit()
-    SHOTS.mkdir(parents=True, exist_ok=True)
 
     wang = _sign_in(browser, live_url, token, "小王")
     li = _sign_in(browser, live_url, token, "小李")
@@ -125,7 +130,6 @@ def test_with_waiter_confirmation_on_the_phone_shows_the_dishes_waiting(app, mak
     table = _demo_table()
     token, store_id = table_token(table), table.store_id
     make.db.session.commit()
-    SHOTS.mkdir(parents=True, exist_ok=True)
 
     # The manager switches it on, on the store's page.
     manager = browser.new_context(locale="zh-CN", viewport={"width": 1024, "height": 640}).new_page()
@@ -162,9 +166,7 @@ def test_join_at_the_table_then_the_card_and_the_member_prices(app, make, wechat
     table = _demo_table()
     token, store_id = table_token(table), table.store_id
     make.db.session.commit()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    staff = make.api(token=make.client.post("/api/v1/auth/token", json={
-        "username": "owner", "password": PASSWORD}).get_json()["token"])
+    staff = _owner_api(make)
 
     phone = _sign_in(browser, live_url, token, "周周")
     phone.get_by_role("link", name="成为会员，享会员价和积分").click()
@@ -230,9 +232,7 @@ def test_a_coupon_passed_to_a_friend_at_the_table_and_used_at_settle(app, make, 
     table = _demo_table()
     token, store_id = table_token(table), table.store_id
     make.db.session.commit()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    staff = make.api(token=make.client.post("/api/v1/auth/token", json={
-        "username": "owner", "password": PASSWORD}).get_json()["token"])
+    staff = _owner_api(make)
 
     giver, friend = _sign_in(browser, live_url, token, "大刘"), _sign_in(browser, live_url, token, "小美")
     _join(giver, live_url, "13900003333", "刘大")
@@ -286,9 +286,7 @@ def test_one_phone_pays_with_stored_value_and_the_other_turns_paid(app, make, we
     table = _demo_table()
     token = table_token(table)
     make.db.session.commit()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    staff = make.api(token=make.client.post("/api/v1/auth/token", json={
-        "username": "owner", "password": PASSWORD}).get_json()["token"])
+    staff = _owner_api(make)
 
     payer, friend = _sign_in(browser, live_url, token, "阿伟"), _sign_in(browser, live_url, token, "阿芳")
     _join(payer, live_url, "13900005555", "张伟")
