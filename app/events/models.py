@@ -32,6 +32,10 @@ class EventKind(enum.IntEnum):
     BILL_PUSHED = 11
     WAITER_CALLED = 12  # a diner asks for the waiter from the table's phone page
     DEVICE_STATUS = 13  # an on-site agent's printers changed state (paper out, offline, back)
+    MENU_CHANGED = 14  # dishes, options, stations, sold-out, tables or tiers changed: agents refresh their copy
+    MEMBER_CHANGED = 15  # a member's card, tier or allowance changed: agents refresh their lookup cache
+    TABLE_CHANGED = 16  # a table was opened, seated, moved, merged or cleared: the till's table map
+    CS_MESSAGE = 17  # a follower wrote to the official account: the store's service inbox
 
     @property
     def label(self) -> str:
