@@ -171,8 +171,10 @@ def _register_errors(app: Flask) -> None:
 def _register_subscribers(app: Flask) -> None:
     """The one dispatch table of domain events to channels, filled here and nowhere else."""
     from app.events.subscriptions import register_all
+    from app.sync import watch
 
     register_all()
+    watch.install()  # the agents' local copies hear of menu, table, staff and card changes
 
 
 def _register_cli(app: Flask) -> None:

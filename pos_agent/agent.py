@@ -74,7 +74,9 @@ class Agent:
             self.follower = Follower(self.client, config.store_id, self.cursors, self.dispatch, config.follow)
             self.reporter = StatusReporter(self.client, self.device_report,
                                            interval_s=config.follow.report_interval_s)
-        register_printing(self.dispatch, PrintHandler(self.spooler, device_id=self.device_id, send=self.send_soon))
+        claim = self.local.server_paper if self.local is not None else None
+        register_printing(self.dispatch, PrintHandler(self.spooler, device_id=self.device_id, send=self.send_soon,
+                                                      claim=claim))
         if self.local is not None:
             # The till's kinds (orders paid elsewhere…) in the same table; its status shows our cursor,
             # and the device report its outbox.
@@ -83,6 +85,7 @@ class Agent:
             local_handlers.register_all(lambda kind, handle: self.dispatch.register(kind, _with_dict(handle)),
                                         self.local)
             self.local.cursor_provider = lambda: (self.follower.cursor or 0) if self.follower is not None else 0
+            self.local.device_id_provider = self.device_id
             if self.outbox_pending is None:
                 self.outbox_pending = self.local.outbox.pending_sales
 

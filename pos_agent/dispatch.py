@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tablerules.documents import DocumentError, KitchenTicket, StoreEvent
+from tablerules.documents import DocumentError, KitchenTicket, Receipt, StoreEvent
 
 from .printing.documents import KINDS
 from .printing.spooler import PrintRequest, PrintSpooler
@@ -97,10 +97,14 @@ class PrintHandler:
     """
 
     def __init__(self, spooler: PrintSpooler, *, device_id: Callable[[], int | None],
-                 send: Callable[[Iterable[str]], None]) -> None:
+                 send: Callable[[Iterable[str]], None],
+                 claim: Callable[[str, str], bool] | None = None) -> None:
         self.spooler = spooler
         self.device_id = device_id
         self.send = send
+        # `claim(client_order_id, what)`: whether the server's paper of a sale made at this
+        # agent's till may print (False when the till already printed it itself, offline).
+        self.claim = claim
 
     def __call__(self, event: StoreEvent) -> None:
         document = event.document()
@@ -109,6 +113,10 @@ class PrintHandler:
         if printed_here(event.payload, self.device_id()):
             log.info("event %s (%s): %s was printed here while offline; not again",
                      event.seq, event.kind, document.document_id)
+            return
+        if not self._claimed(event):
+            log.info("event %s (%s): the till printed %s's paper itself; not again",
+                     event.seq, event.kind, getattr(event.body, "client_order_id", ""))
             return
         role = KINDS[document.kind]
         if not self.spooler.config.printers_with_role(role):  # type: ignore[arg-type]
@@ -122,6 +130,21 @@ class PrintHandler:
         fresh = [o.job.printer for o in outcomes if not o.duplicate]
         if fresh:
             self.send(dict.fromkeys(fresh))
+
+
+    def _claimed(self, event: StoreEvent) -> bool:
+        """A till sale's first paper — its kitchen tickets as first sent, its paid receipt — is
+        printed by whoever claims it first: the till offline, or this handler. An online forward
+        whose answer was lost is sold again offline, and both would print without this."""
+        body = event.body
+        cid = getattr(body, "client_order_id", "")
+        if not cid or self.claim is None or getattr(body, "is_reprint", False):
+            return True
+        if isinstance(body, KitchenTicket):
+            return body.mark != "new" or event.kind != "ticket_new" or self.claim(cid, "kitchen")
+        if isinstance(body, Receipt) and body.kind == "receipt" and body.is_paid:
+            return self.claim(cid, "receipt")
+        return True
 
 
 def print_data(event: StoreEvent) -> dict[str, Any]:

@@ -52,7 +52,7 @@ SALE_TENDERS: tuple[str, ...] = tuple(TenderType.labels())
 EVENT_KINDS: tuple[str, ...] = (
     "ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled",
     "print_job", "cart_changed", "order_submitted", "order_paid", "order_refunded", "bill_pushed", "waiter_called",
-    "device_status",
+    "device_status", "menu_changed", "member_changed", "table_changed", "cs_message",
 )
 TICKET_EVENTS = frozenset({"ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled"})
 # What the agent puts on paper; a bumped or recalled ticket is the kitchen screen's business.
@@ -234,6 +234,7 @@ class Receipt(_Contract):
     refunded_at: str = ""
     reason: str = ""
     is_reprint: bool = False
+    client_order_id: str = ""  # the till's id of a sale made through the on-site agent
 
     @property
     def is_paid(self) -> bool:
@@ -281,6 +282,7 @@ class Receipt(_Contract):
             refunded_at=r.time("refunded_at", ""),
             reason=r.text("reason", ""),
             is_reprint=r.boolean("is_reprint"),
+            client_order_id=r.text("client_order_id", ""),
         )
 
 
@@ -350,6 +352,7 @@ class KitchenTicket(_Contract):
     note: str = ""
     reason: str = ""
     is_reprint: bool = False
+    client_order_id: str = ""  # the till's id of a sale made through the on-site agent
 
     @classmethod
     def from_dict(cls, data: Any) -> KitchenTicket:
@@ -376,6 +379,7 @@ class KitchenTicket(_Contract):
             note=r.text("note", ""),
             reason=r.text("reason", ""),
             is_reprint=r.boolean("is_reprint"),
+            client_order_id=r.text("client_order_id", ""),
         )
 
 

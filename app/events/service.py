@@ -125,6 +125,8 @@ def event_json(event: StoreEvent) -> dict:
 
 @sa.event.listens_for(Session, "after_commit")
 def _ring_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: nothing is visible to others until the real commit
     stores = session.info.pop(_PENDING_KEY, None)
     if not stores:
         return

@@ -57,6 +57,7 @@ def kitchen_ticket(ticket: KitchenTicket, *, lines: Sequence[OrderLine] | None =
                    mark: contract.TicketMark | None = None, reason: str = "",
                    document_id: str | None = None) -> contract.KitchenTicket:
     """The ticket with its lines (or just `lines` of it, for a cancellation)."""
+    order = db.session.get(Order, ticket.order_id)
     return contract.KitchenTicket(
         document_id=document_id or f"ticket-{ticket.id}",
         ticket_no=ticket_no(ticket.id), order_no=order_no(ticket.order_id),
@@ -64,7 +65,8 @@ def kitchen_ticket(ticket: KitchenTicket, *, lines: Sequence[OrderLine] | None =
         created_at=(ticket.created_at or utcnow()).isoformat(),
         items=tuple(order_item(line) for line in (ticket.lines if lines is None else lines)),
         mark=mark or ("add" if ticket.is_addition else "new"),
-        status=ticket.status.label, station=ticket.station, table=ticket.table_code, reason=reason)
+        status=ticket.status.label, station=ticket.station, table=ticket.table_code, reason=reason,
+        client_order_id=(order.client_order_id or "") if order is not None else "")
 
 
 def ticket_json(ticket: KitchenTicket) -> dict:
@@ -118,6 +120,7 @@ def receipt(order: Order, *, kind: str = "receipt", refunded_cents: int | None =
         refunded_cents=(order.refunded_cents if refunded_cents is None else refunded_cents) if is_refund else None,
         refunded_at=_iso(order.refunded_at) if is_refund else "",
         reason=reason,
+        client_order_id=order.client_order_id or "",
     )
 
 

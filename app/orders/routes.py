@@ -19,9 +19,7 @@ from app.orders.models import CartLine, KitchenTicket, Order, OrderLine, TicketS
 from app.orders.settlement import SettleRequest, TenderRequest
 from app.orders.state import OrderStatus
 from app.payments import service as payments
-from app.payments.models import TradeType
 from app.payments.refunds import record_refund
-from app.payments.schemas import intent_json
 from app.tables.models import DiningTable
 from app.tables.service import resolve_table_token
 from app.tenants.models import Store
@@ -157,19 +155,10 @@ def settle(data, order_id):
 
 def _settle_by_wechat(order_id: int, settle_request: SettleRequest, wechat: dict, data: dict, payload: dict,
                       actor: Actor):
-    """A payment code scanned at the till is charged and settled in this request; a NATIVE or
-    JSAPI trade answers 202 with the payment to confirm, and the order is settled when WeChat Pay
-    notifies the payment."""
-    if wechat.get("auth_code"):
-        return json_response(*payments.settle_with_code(
-            order_id, settle_request, auth_code=wechat["auth_code"], actor=actor, key=data["idempotency_key"],
-            payload=payload, now=utcnow(), answer=lambda order: (settlement.settle_result(order), 200)))
-    opened = payments.open_order_payment(
-        order_id, trade_type=TradeType[wechat["trade_type"]], member_id=data["member_id"], points=data["points"],
-        coupon_ids=data["coupon_ids"], tenders=settle_request.other_tenders, actor=actor,
-        key=data["idempotency_key"], payload=payload, now=utcnow(), openid=wechat.get("openid"),
-        wechat_cents=wechat["amount_cents"])
-    return json_response(intent_json(opened), 202)
+    return json_response(*payments.settle_by_wechat(
+        order_id, settle_request, wechat, member_id=data["member_id"], points=data["points"],
+        coupon_ids=data["coupon_ids"], key=data["idempotency_key"], payload=payload, actor=actor, now=utcnow(),
+        answer=lambda order: (settlement.settle_result(order), 200)))
 
 
 @blp.route("/orders/<id:order_id>/refund", methods=["POST"])

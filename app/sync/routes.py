@@ -6,19 +6,24 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import request
+from flask_babel import gettext
 from flask_smorest import Blueprint
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.api import QueryId, Schema, json_response
+from app.api import Id, QueryId, Schema, json_response
 from app.auth.guard import current_actor, require_store, requires
 from app.auth.models import Device
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
-from app.errors import Forbidden, Unprocessable
+from app.errors import Forbidden, NotFound, Unprocessable
+from app.orders.schemas import SettleIn, SettleOut
+from app.orders.settlement import SettleRequest, TenderRequest, settle_result
+from app.payments import service as payments
 from app.sync import service
 from app.tenants.models import Store
 from tablerules.documents import DocumentError
 from tablerules.sync import SyncBatch
+from tablerules.tenders import TenderType
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="On-site agent: snapshot and sync")
 
@@ -100,6 +105,41 @@ def push_batch():
     except DocumentError as exc:
         raise Unprocessable(str(exc), error_code="invalid_batch", details={"field": exc.field}) from None
     return json_response(service.apply_batch(batch, _device(), utcnow()), 200)
+
+
+class TillSettleIn(SettleIn):
+    client_order_id = fields.UUID(required=True, metadata={"description": "the till's id of the order"})
+    staff_id = Id(required=True, metadata={"description": "the cashier at the till"})
+
+    @validates_schema
+    def _a_wechat_tender(self, data, **kwargs):
+        if not any(t.get("type") is TenderType.WECHAT for t in data.get("tenders", [])):
+            raise ValidationError({"tenders": ["A WeChat tender is needed here; other tenders sync as batches."]})
+
+
+@blp.route("/sync/wechat-settle", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.arguments(TillSettleIn)
+@blp.alt_response(200, success=True, schema=SettleOut, description="Paid with the payment code")
+@blp.alt_response(202, success=True, schema=ANY_OBJECT, description="The NATIVE payment to confirm")
+def settle_by_wechat(data):
+    """A till's settlement with WeChat Pay, through its agent (online only): the payment code
+    the cashier scanned (MICROPAY, settled at once), or a NATIVE QR answered 202 and settled
+    when WeChat Pay notifies the payment. The same idempotency key answers the same."""
+    device = _device()
+    store = db.session.get(Store, device.store_id)
+    order = service.order_by_client_id(store.id, str(data["client_order_id"]))
+    if order is None:
+        raise NotFound("order", gettext("The order of this settlement is not on the server."))
+    actor = service.till_actor(data["staff_id"], device)
+    wechat = next(t for t in data["tenders"] if t["type"] is TenderType.WECHAT)
+    request_ = SettleRequest(member_id=data["member_id"], points=data["points"], coupon_ids=data["coupon_ids"],
+                             tenders=[TenderRequest(t["type"], t["amount_cents"]) for t in data["tenders"]])
+    payload = {"order_id": order.id, **{k: v for k, v in data.items() if k not in ("client_order_id", "staff_id")}}
+    return json_response(*payments.settle_by_wechat(
+        order.id, request_, wechat, member_id=data["member_id"], points=data["points"],
+        coupon_ids=data["coupon_ids"], key=data["idempotency_key"], payload=payload, actor=actor, now=utcnow(),
+        answer=lambda paid: (settle_result(paid), 200)))
 
 
 @blp.route("/sync/flags", methods=["GET"])

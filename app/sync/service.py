@@ -229,17 +229,17 @@ def _when(op: contract.SyncOperation) -> datetime:
     return datetime.fromisoformat(op.occurred_at).astimezone(UTC)
 
 
-def till_actor(op: contract.SyncOperation, device: Device) -> Actor:
+def till_actor(staff_id: int | None, device: Device) -> Actor:
     """The staff member who worked the till (of this merchant, working at this store) and the
     device the sale came through."""
     name = device.name
-    if op.staff_id is not None:
-        staff = db.session.get(Staff, op.staff_id)
+    if staff_id is not None:
+        staff = db.session.get(Staff, staff_id)
         if staff is None or staff.merchant_id != device.merchant_id or staff.store_id not in (None, device.store_id):
             raise Unprocessable(gettext("This staff member does not work at this store."), error_code="unknown_staff",
-                                details={"staff_id": op.staff_id})
+                                details={"staff_id": staff_id})
         name = staff.display_name or staff.username
-    return Actor(merchant_id=device.merchant_id, staff_id=op.staff_id, device_id=device.id,
+    return Actor(merchant_id=device.merchant_id, staff_id=staff_id, device_id=device.id,
                  store_id=device.store_id, name=name)
 
 
@@ -269,7 +269,7 @@ def order_json(order: Order) -> dict:
 
 def _apply(op: contract.SyncOperation, device: Device) -> contract.OperationResult:
     store = db.session.get(Store, device.store_id)
-    actor = till_actor(op, device)
+    actor = till_actor(op.staff_id, device)
     now = _when(op)
     if any(t.type == TenderType.WECHAT.label for t in op.tenders):
         raise Unprocessable(gettext("WeChat Pay is settled through the order's settle call, not a sync."),

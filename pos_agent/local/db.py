@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, client_order_id TEXT NOT NULL,
     member_id INTEGER, stored_value_cents INTEGER NOT NULL DEFAULT 0, op TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending', batch_key TEXT, result TEXT, created_at TEXT NOT NULL, done_at TEXT);
+-- Who prints a till sale's kitchen tickets (what='kitchen') and receipt (what='receipt'): the
+-- till itself while offline ('local'), or the server's event log ('server'); the first to
+-- claim a sale's paper prints it, the other never does.
+CREATE TABLE IF NOT EXISTS paper (
+    client_order_id TEXT NOT NULL, what TEXT NOT NULL, source TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (client_order_id, what));
 CREATE INDEX IF NOT EXISTS ix_outbox_state ON outbox (state, seq);
 CREATE INDEX IF NOT EXISTS ix_outbox_member ON outbox (member_id, created_at);
 """
@@ -78,6 +84,17 @@ class LocalDB:
     def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self.lock:
             return self.conn.execute(sql, params).fetchall()
+
+    def claim_paper(self, client_order_id: str, what: str, source: str, now: str) -> bool:
+        """Whether `source` ('local' or 'server') prints the sale's `what` ('kitchen', 'receipt'):
+        the first to ask claims it; the same source may print it again (its ledger keeps that
+        once), the other one never."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO paper (client_order_id, what, source, at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT DO NOTHING", (client_order_id, what, source, now))
+            owner = conn.execute("SELECT source FROM paper WHERE client_order_id = ? AND what = ?",
+                                 (client_order_id, what)).fetchone()[0]
+        return owner == source
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         row = self.one(sql, params)

@@ -40,5 +40,18 @@ def order_paid_handler(service: LocalService) -> Handler:
     return handle
 
 
+def copy_changed_handler(service: LocalService, *, base: bool) -> Handler:
+    """The menu, tables, staff or rules changed (``menu_changed``), or a member's card or tier
+    (``member_changed``): the local copy is read again now, in the background (the follower
+    does not wait for the server's snapshot, and a failed read is tried again next round)."""
+
+    def handle(event: dict[str, Any]) -> None:
+        service.want_refresh(base=base)
+
+    return handle
+
+
 def register_all(register: Callable[[str, Handler], None], service: LocalService) -> None:
     register("order_paid", order_paid_handler(service))
+    register("menu_changed", copy_changed_handler(service, base=True))
+    register("member_changed", copy_changed_handler(service, base=False))

@@ -43,8 +43,10 @@ class LocalService:
         self.till = Till(config=config, db=self.db, copy=self.copy, outbox=self.outbox, pusher=self.pusher,
                          connectivity=self.connectivity, client=self.client, spooler=spooler, clock=clock,
                          store_id=store_id)
-        # The event-log follower's saved cursor (set by the Agent).
+        # The event-log follower's saved cursor and this agent's device id (set by the Agent).
         self.cursor_provider: Callable[[], int] | None = None
+        self.device_id_provider: Callable[[], int | None] | None = None
+        self.till.device_id = self.device_id
         self._full_done = False
 
     def start(self) -> None:
@@ -79,6 +81,26 @@ class LocalService:
         self.copy.full_resync()
         self.connectivity.mark_online()
         self._full_done = True
+
+    def device_id(self) -> int | None:
+        """This agent's device id on the server: as the follower learnt it, kept for offline starts."""
+        known = self.device_id_provider() if self.device_id_provider is not None else None
+        if known is not None:
+            if self.db.get_meta("device_id") != known:
+                with self.db.transaction() as conn:
+                    LocalDB.put_meta(conn, "device_id", known)
+            return known
+        return self.db.get_meta("device_id")
+
+    def server_paper(self, client_order_id: str, what: str) -> bool:
+        """Whether the server's kitchen tickets / receipt of a till sale may print here."""
+        return self.db.claim_paper(client_order_id, what, "server", self.clock().isoformat(timespec="seconds"))
+
+    def want_refresh(self, *, base: bool) -> None:
+        """The server said the copy changed (an event): read it again now, not at the next round."""
+        if base:
+            self.pusher.refresh_wanted.set()
+        self.connectivity.wake.set()
 
     def status(self) -> dict[str, Any]:
         return {

@@ -51,6 +51,25 @@ _TENDER_MESSAGES = {
 }
 
 
+# A payment code waits for the diner's password (USERPAYING) up to about half a minute.
+WECHAT_TIMEOUT_S = 45.0
+
+
+def _wechat_tender(tender: dict, i: int) -> dict:
+    """What WeChat Pay needs beside the amount: the payment code scanned from the diner's phone
+    (MICROPAY) or ``trade_type: NATIVE`` for a QR code the diner scans."""
+    code, trade_type = tender.get("auth_code"), tender.get("trade_type")
+    if code is not None:
+        if not isinstance(code, str) or not code.isdigit() or not 16 <= len(code) <= 24 or trade_type is not None:
+            raise _invalid(f"tenders[{i}].auth_code", "扫描顾客的微信付款码 / scan the diner's WeChat payment code")
+        return {"auth_code": code}
+    if trade_type == "NATIVE":
+        return {"trade_type": "NATIVE"}
+    raise _invalid(f"tenders[{i}].auth_code",
+                   "微信支付需要扫描顾客付款码，或选择二维码收款 / WeChat Pay needs the diner's payment code "
+                   "(auth_code) or trade_type NATIVE")
+
+
 def _invalid(field: str, message: str) -> TillError:
     return TillError(422, "validation_error", f"{field}: {message}", {"field": field})
 
@@ -83,6 +102,9 @@ class Till:
         self.spooler = spooler
         self.clock = clock
         self.store_id = store_id
+        # This agent's device id on the server, when known (set by LocalService): it prefixes
+        # offline order numbers, so that two tills of one store never print the same number.
+        self.device_id: Callable[[], int | None] = lambda: None
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -205,6 +227,7 @@ class Till:
         if table and table not in {t["code"] for t in self.copy.tables()}:
             raise TillError(422, "unknown_table", "本店没有这张桌 / This store has no such table", {"table": table})
         now = self._now()
+        device_id = self.device_id()
         priced = Priced(lines=tuple(PricedLine(line["dish_id"], line["qty"], line["unit_price_cents"], line["name"])
                                     for line in lines),
                         subtotal_cents=sum(line["amount_cents"] for line in lines))
@@ -212,7 +235,7 @@ class Till:
             number = int(json.loads((conn.execute("SELECT value FROM meta WHERE key = 'order_counter'").fetchone()
                                      or ("0",))[0])) + 1
             LocalDB.put_meta(conn, "order_counter", number)
-            order_no = f"L{number:04d}"
+            order_no = offline_order_no(device_id, number)
             body = {"client_order_id": cid, "order_no": order_no, "server_id": None, "status": "open",
                     "table": table, "subtotal_cents": priced.subtotal_cents, "items": lines, "offline": True,
                     "created_at": now, "cashier": staff.get("name", "")}
@@ -240,12 +263,17 @@ class Till:
         if not isinstance(raw, list) or not 1 <= len(raw) <= 10:
             raise _invalid("tenders", "expected 1 to 10 tenders")
         tenders = []
+        wechat: dict | None = None
         for i, tender in enumerate(raw):
             if not isinstance(tender, dict) or tender.get("type") not in TENDER_TYPES:
                 raise _invalid(f"tenders[{i}].type", f"must be one of {', '.join(TENDER_TYPES)}")
             tenders.append(doc.TenderLine(type=tender["type"],
                                           amount_cents=_int(tender.get("amount_cents"), f"tenders[{i}].amount_cents",
                                                             1, 10**10)))
+            if tender["type"] == "wechat":
+                if wechat is not None:
+                    raise _invalid("tenders", "at most one WeChat tender")
+                wechat = _wechat_tender(tender, i)
         fingerprint = hashlib.sha256(dumps({"order": client_order_id, "member_id": member_id,
                                             "tenders": [t.to_dict() for t in tenders]}).encode()).hexdigest()
         done = self.db.one("SELECT fingerprint, status, body FROM settlements WHERE idempotency_key = ?", (key,))
@@ -260,6 +288,8 @@ class Till:
                             {"status": order["status"]})
         if self._server_first(client_order_id):
             try:
+                if wechat is not None:
+                    return self._forward_wechat(staff, order, key, member_id, tenders, wechat, fingerprint)
                 return self._forward_settle(staff, order, key, member_id, tenders, fingerprint)
             except Unreachable:
                 self.connectivity.mark_offline()
@@ -278,6 +308,42 @@ class Till:
                 "status": server.get("status", "paid"), "payable_cents": server.get("payable_cents"),
                 "paid_cents": server.get("paid_cents"), "change_cents": server.get("change_cents"),
                 "member_id": server.get("member_id"), "tenders": server.get("tenders", []), "offline": False}
+        self._record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
+                                stored_value=0)
+        return 200, {**body, "synced": True}
+
+    def _forward_wechat(self, staff: dict, order: dict, key: str, member_id: int | None,
+                        tenders: list[doc.TenderLine], wechat: dict, fingerprint: str) -> tuple[int, dict]:
+        """WeChat Pay needs the server: the payment code scanned at the till is charged there and
+        the order settled at once (200); a NATIVE QR answers 202 with the code to print or show,
+        and the order turns paid when WeChat Pay notifies the server (the ``order_paid`` event).
+        A lost answer is never sold again offline: the same idempotency key asks once more."""
+        cid = order["client_order_id"]
+        body = {"client_order_id": cid, "staff_id": staff["id"], "member_id": member_id, "idempotency_key": key,
+                "tenders": [{"type": t.type, "amount_cents": t.amount_cents, **(wechat if t.type == "wechat" else {})}
+                            for t in tenders]}
+        try:
+            answer = self.client.post("/api/v1/sync/wechat-settle", body, timeout_s=max(self.config.forward_timeout_s,
+                                                                                          WECHAT_TIMEOUT_S))
+        except Refused as refused:
+            self.connectivity.mark_online()
+            raise TillError(refused.status, refused.code, refused.message, refused.details) from None
+        except Unreachable:
+            self.connectivity.mark_offline()
+            raise TillError(409, "tender_unavailable_offline",
+                            "连不上服务器，微信支付结果未知：请稍后用同一笔结账重试，不会重复扣款 / "
+                            "The server cannot be reached: try this settlement again later "
+                            "(the same key never charges twice)",
+                            {"tender": "wechat", "idempotency_key": key}) from None
+        self.connectivity.mark_online()
+        if answer.get("intent_id") is not None:  # NATIVE: waiting for the diner to pay
+            return 202, {"client_order_id": cid, "order_no": order["order_no"], "status": "awaiting_payment",
+                         "intent_id": answer["intent_id"], "code_url": answer.get("code_url"),
+                         "amount_cents": answer.get("amount_cents"), "synced": True}
+        body = {"client_order_id": cid, "order_no": order["order_no"], "server_id": answer.get("id"),
+                "status": answer.get("status", "paid"), "payable_cents": answer.get("payable_cents"),
+                "paid_cents": answer.get("paid_cents"), "change_cents": answer.get("change_cents"),
+                "member_id": member_id, "tenders": [t.to_dict() for t in tenders], "offline": False}
         self._record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
                                 stored_value=0)
         return 200, {**body, "synced": True}
@@ -403,17 +469,21 @@ class Till:
         row = self.db.one("SELECT body FROM orders WHERE client_order_id = ? AND printed = 0 AND offline = 1", (cid,))
         if row is None:
             return
-        for ticket in self._tickets(json.loads(row[0])):
-            self._submit(ticket)
+        if self.db.claim_paper(cid, "kitchen", "local", self._now()):
+            for ticket in self._tickets(json.loads(row[0])):
+                self._submit(ticket)
+        else:  # the server took the order before its answer was lost: its tickets printed already
+            log.info("order %s: the kitchen tickets came from the server; not printed again", cid)
         with self.db.transaction() as conn:
             conn.execute("UPDATE orders SET printed = 1 WHERE client_order_id = ?", (cid,))
 
     def _print_settlement(self, key: str) -> None:
-        row = self.db.one("SELECT body FROM settlements WHERE idempotency_key = ? AND printed = 0", (key,))
+        row = self.db.one("SELECT body, client_order_id FROM settlements WHERE idempotency_key = ? AND printed = 0",
+                          (key,))
         if row is None:
             return
         receipt = json.loads(row[0]).get("receipt")
-        if receipt:
+        if receipt and self.db.claim_paper(row[1], "receipt", "local", self._now()):
             self._submit(receipt)
         with self.db.transaction() as conn:
             conn.execute("UPDATE settlements SET printed = 1 WHERE idempotency_key = ?", (key,))
@@ -446,6 +516,12 @@ class Till:
 
     def _now(self) -> str:
         return self.clock().astimezone(UTC).isoformat(timespec="seconds")
+
+
+def offline_order_no(device_id: int | None, number: int) -> str:
+    """The short number printed on an offline sale's paper: ``L`` with the till's device id, so
+    that two tills of one store never print the same one (``L7-0012``)."""
+    return f"L{device_id}-{number:04d}" if device_id is not None else f"L{number:04d}"
 
 
 def _public(body: dict) -> dict:

@@ -168,10 +168,11 @@ FIELD_COLUMNS = {
 }
 # Strings that are read but never stored as they are (a password is hashed, a name is looked up).
 NOT_STORED = {"TokenRequest.username", "TokenRequest.password", "StaffCreate.password", "StaffUpdate.password",
-              "TopUpIn.auth_code", "SettleIn.tenders.auth_code", "MemberCreate.tags", "MemberUpdate.tags",
+              "TopUpIn.auth_code", "SettleIn.tenders.auth_code", "TillSettleIn.tenders.auth_code",
+              "MemberCreate.tags", "MemberUpdate.tags",
               "DishIn.image_url", "DishUpdate.image_url",
               # tender types are choices stored as numbers
-              "SettleIn.tenders.type", "WeChatPayIn.tenders.type",
+              "SettleIn.tenders.type", "WeChatPayIn.tenders.type", "TillSettleIn.tenders.type",
               # an agent's report is kept whole in the device's JSON status (each string bounded)
               "DeviceStatusIn.printers.name", "DeviceStatusIn.printers.role", "DeviceStatusIn.printers.state",
               "DeviceStatusIn.printers.message", "DeviceStatusIn.printers.stations", "DeviceStatusIn.version"}
