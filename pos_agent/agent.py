@@ -83,11 +83,16 @@ class Agent:
             from .local import handlers as local_handlers
 
             local_handlers.register_all(lambda kind, handle: self.dispatch.register(kind, _with_dict(handle)),
-                                        self.local)
+                                        self.local, feed=self._till_news)
             self.local.cursor_provider = lambda: (self.follower.cursor or 0) if self.follower is not None else 0
             self.local.device_id_provider = self.device_id
             if self.outbox_pending is None:
                 self.outbox_pending = self.local.outbox.pending_sales
+
+    def _till_news(self, event: dict[str, Any]) -> None:
+        """Store news for the till page, in the same local feed as the readers' swipes and scans."""
+        self.events.append("server", event["kind"], str(event.get("order_id") or ""),
+                           store_seq=event["seq"], payload=event.get("payload") or {})
 
     def start(self) -> None:
         recovered = self.ledger.recover_interrupted()

@@ -51,7 +51,31 @@ def copy_changed_handler(service: LocalService, *, base: bool) -> Handler:
     return handle
 
 
-def register_all(register: Callable[[str, Handler], None], service: LocalService) -> None:
-    register("order_paid", order_paid_handler(service))
-    register("menu_changed", copy_changed_handler(service, base=True))
-    register("member_changed", copy_changed_handler(service, base=False))
+# Store news the till page shows live (diner picks waiting for confirmation, tables, the waiter
+# called, bills paid elsewhere, printers): handed to the agent's local feed, which the till reads
+# with `GET /api/v1/events?after=N` beside the card swipes and scans.
+TILL_NEWS: tuple[str, ...] = ("order_submitted", "cart_changed", "table_changed", "waiter_called", "order_paid",
+                              "order_refunded", "bill_pushed", "device_status", "menu_changed", "member_changed")
+
+
+def register_all(register: Callable[[str, Handler], None], service: LocalService,
+                 feed: Handler | None = None) -> None:
+    """The till's kinds into the follower's dispatch table; with `feed`, every kind of
+    `TILL_NEWS` is also handed to the till page after the local copy has taken it in."""
+    own: dict[str, Handler] = {
+        "order_paid": order_paid_handler(service),
+        "menu_changed": copy_changed_handler(service, base=True),
+        "member_changed": copy_changed_handler(service, base=False),
+    }
+    for kind in dict.fromkeys([*own, *(TILL_NEWS if feed is not None else ())]):
+        register(kind, _both(own.get(kind), feed if kind in TILL_NEWS else None))
+
+
+def _both(first: Handler | None, then: Handler | None) -> Handler:
+    def handle(event: dict[str, Any]) -> None:
+        if first is not None:
+            first(event)
+        if then is not None:
+            then(event)
+
+    return handle

@@ -156,6 +156,11 @@ def test_menu_and_card_changes_reach_the_local_copy_through_the_log(shop, make, 
     assert copy.dish(dish_id)["is_sold_out"] is False
     assert api.request("PUT", f"/stores/{store_id}/sold-out/{dish_id}", json={"is_sold_out": True}).status_code == 200
     until(lambda: copy.dish(dish_id)["is_sold_out"] is True, 15, "the sold-out flag in the local copy")
+    # The till page hears of it in the agent's local feed, beside the card swipes.
+    status, feed = agent.call("GET", "/api/events?after=0")
+    assert status == 200
+    news = [e for e in feed["events"] if e["reader"] == "server"]
+    assert news and news[-1]["kind"] == "menu_changed" and news[-1]["payload"] == {"what": ["sold_out"]}
     assert api.patch(f"/menu/dishes/{dish_id}", json={"price_cents": 5_200}).status_code == 200
     until(lambda: copy.dish(dish_id)["price_cents"] == 5_200, 15, "the new price in the local copy")
 
