@@ -31,6 +31,9 @@ JOBS = (
     ("expire_coupons", "app.scheduler:expire_coupons", {"hour": 3, "minute": 20}),
     ("reconcile_payments", "app.scheduler:reconcile_payments", {"minute": "*/5"}),
     ("housekeeping", "app.scheduler:housekeeping", {"hour": 4, "minute": 40}),
+    # Often, so that the pyramid's rollup moves on soon after local midnight (and is built for a
+    # new merchant): cheap when there is nothing to do.
+    ("keep_figures", "app.scheduler:keep_figures", {"minute": "*/10"}),
 )
 
 
@@ -111,6 +114,14 @@ def housekeeping() -> None:
         run(utcnow())
 
 
+def keep_figures() -> None:
+    """The members' figures of the pyramid window, moved on to today's window (app.orders.figures)."""
+    with _app().app_context():
+        from app.analytics.service import keep_figures as keep
+
+        for_every_merchant(keep, utcnow())
+
+
 @scheduler_cli.command("run")
 @with_appcontext
 def run_scheduler() -> None:
@@ -137,5 +148,5 @@ def run_scheduler() -> None:
 def run_once(job: str) -> None:
     """Run one job now (for operators and tests)."""
     {"expire_points": expire_points, "review_tiers": review_tiers, "expire_coupons": expire_coupons,
-     "reconcile_payments": reconcile_payments, "housekeeping": housekeeping}[job]()
+     "reconcile_payments": reconcile_payments, "housekeeping": housekeeping, "keep_figures": keep_figures}[job]()
     click.echo(f"{job} done")

@@ -130,14 +130,23 @@ class Figures:
         return self.member_days if self.recency_days is None else self.recency_days
 
 
-def window_start(as_of: datetime, months: int = DEFAULT_WINDOW_MONTHS) -> datetime:
-    """The first moment of the window of `months` calendar months ending at `as_of` (the same
-    day of the month, or the month's last day when it has fewer days)."""
-    month_index = as_of.year * 12 + as_of.month - 1 - months
+# The restaurant's local time (China Standard Time: no daylight saving). The window starts at a
+# local midnight, so it is the same all day long: a rollup of it can be kept exact.
+LOCAL_OFFSET = timedelta(hours=8)
+
+
+def window_start(as_of: datetime, months: int = DEFAULT_WINDOW_MONTHS,
+                 local_offset: timedelta = LOCAL_OFFSET) -> datetime:
+    """The first moment of the window of `months` calendar months ending at `as_of`: the local
+    midnight that begins the same day of the month `months` back (or that month's last day when
+    it has fewer days). A naive `as_of` is read as UTC, and the answer is naive then too."""
+    local = as_of + local_offset
+    month_index = local.year * 12 + local.month - 1 - months
     year, month = divmod(month_index, 12)
     month += 1
-    day = min(as_of.day, _days_in_month(year, month))
-    return as_of.replace(year=year, month=month, day=day)
+    day = min(local.day, _days_in_month(year, month))
+    midnight = local.replace(year=year, month=month, day=day, hour=0, minute=0, second=0, microsecond=0)
+    return midnight - local_offset
 
 
 def window_days(as_of: datetime, months: int = DEFAULT_WINDOW_MONTHS) -> int:

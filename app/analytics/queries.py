@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from app.members.models import Member
+from app.members.models import Member, MemberFigures
 from app.orders.models import Order, OrderLine
 from app.orders.state import BILLABLE, OrderStatus
 
@@ -31,18 +31,30 @@ def _visits(merchant_id: int, start: datetime, end: datetime) -> sa.Select:
             .group_by(Order.member_id))
 
 
-def member_figures(merchant_id: int, start: datetime, end: datetime, member_ids: Iterable[int] | None = None
-                   ) -> sa.Select:
+def member_figures(merchant_id: int, start: datetime, end: datetime, member_ids: Iterable[int] | None = None,
+                   *, rollup: bool = False) -> sa.Select:
     """Every member who had joined by `end`, with their visits, spend and last visit in
-    [start, end) — zeros and None without one."""
-    visits = _visits(merchant_id, start, end).subquery("visits")
-    query = (sa.select(Member.id, Member.member_no, Member.name, Member.phone, Member.tier_id,
-                       Member.created_at.label("joined_at"),
-                       sa.func.coalesce(visits.c.visits, 0).label("visits"),
-                       sa.func.coalesce(visits.c.spend_cents, 0).label("spend_cents"),
-                       sa.type_coerce(visits.c.last_visit_at, Order.paid_at.type).label("last_visit_at"))
-             .outerjoin(visits, visits.c.member_id == Member.id)
-             .where(Member.merchant_id == merchant_id, Member.created_at <= end))
+    [start, end) — zeros and None without one. With `rollup`, the same figures are read from
+    `member_figures` (`app.orders.figures`), which holds exactly the window from `start` to now:
+    the caller checks it is current (`figures.current`) and that `end` is now."""
+    if rollup:
+        kept = MemberFigures
+        query = (sa.select(Member.id, Member.member_no, Member.name, Member.phone, Member.tier_id,
+                           Member.created_at.label("joined_at"),
+                           sa.func.coalesce(kept.visits, 0).label("visits"),
+                           sa.func.coalesce(kept.spend_cents, 0).label("spend_cents"),
+                           kept.last_visit_at.label("last_visit_at"))
+                 .outerjoin(kept, kept.member_id == Member.id)
+                 .where(Member.merchant_id == merchant_id, Member.created_at <= end))
+    else:
+        visits = _visits(merchant_id, start, end).subquery("visits")
+        query = (sa.select(Member.id, Member.member_no, Member.name, Member.phone, Member.tier_id,
+                           Member.created_at.label("joined_at"),
+                           sa.func.coalesce(visits.c.visits, 0).label("visits"),
+                           sa.func.coalesce(visits.c.spend_cents, 0).label("spend_cents"),
+                           sa.type_coerce(visits.c.last_visit_at, Order.paid_at.type).label("last_visit_at"))
+                 .outerjoin(visits, visits.c.member_id == Member.id)
+                 .where(Member.merchant_id == merchant_id, Member.created_at <= end))
     if member_ids is not None:
         query = query.where(Member.id.in_(list(member_ids)))
     return query
@@ -108,8 +120,8 @@ def visit_figures(merchant_id: int, start: datetime, end: datetime, members: sa.
 
 # --- the pyramid computed in the database ----------------------------------------------------
 
-def _figures_subquery(merchant_id: int, start: datetime, end: datetime) -> sa.Subquery:
-    return member_figures(merchant_id, start, end).subquery("figures")
+def _figures_subquery(merchant_id: int, start: datetime, end: datetime, rollup: bool) -> sa.Subquery:
+    return member_figures(merchant_id, start, end, rollup=rollup).subquery("figures")
 
 
 def layer_case(figures: sa.Subquery, end: datetime, t) -> sa.ColumnElement[str]:
@@ -129,9 +141,9 @@ def layer_case(figures: sa.Subquery, end: datetime, t) -> sa.ColumnElement[str]:
         else_="potential")
 
 
-def pyramid_summary(merchant_id: int, start: datetime, end: datetime, t) -> sa.Select:
+def pyramid_summary(merchant_id: int, start: datetime, end: datetime, t, *, rollup: bool = False) -> sa.Select:
     """Per layer: members, visits and kept spend, in one statement."""
-    figures = _figures_subquery(merchant_id, start, end)
+    figures = _figures_subquery(merchant_id, start, end, rollup)
     layer = layer_case(figures, end, t).label("layer")
     scored = sa.select(layer, figures.c.visits, figures.c.spend_cents).subquery("scored")
     return (sa.select(scored.c.layer, sa.func.count().label("members"),
@@ -140,13 +152,20 @@ def pyramid_summary(merchant_id: int, start: datetime, end: datetime, t) -> sa.S
             .group_by(scored.c.layer))
 
 
-def figure_quantiles(merchant_id: int, start: datetime, end: datetime) -> sa.Select:
+def figure_quantiles(merchant_id: int, start: datetime, end: datetime, *, rollup: bool = False) -> sa.Select:
     """The nearest-rank quantiles `tablerules.rfm.default_thresholds` takes, over the members with
     a visit in the window, in one statement: how many visited, the last visit at the median and at
     the 80th percentile of recency (the most recent first), and the 75th percentile of visits and
     of spend. Rank k = ceil(q·n) is found as the first rank with rank·100 >= q·100·n."""
-    visits = (_visits(merchant_id, start, end)
-              .join(Member, Member.id == Order.member_id).where(Member.created_at <= end).subquery("visits"))
+    if rollup:
+        visits = (sa.select(MemberFigures.member_id, MemberFigures.visits, MemberFigures.spend_cents,
+                            MemberFigures.last_visit_at)
+                  .join(Member, Member.id == MemberFigures.member_id)
+                  .where(MemberFigures.merchant_id == merchant_id, MemberFigures.visits > 0,
+                         Member.created_at <= end).subquery("visits"))
+    else:
+        visits = (_visits(merchant_id, start, end)
+                  .join(Member, Member.id == Order.member_id).where(Member.created_at <= end).subquery("visits"))
     ranked = sa.select(
         visits.c.last_visit_at, visits.c.visits, visits.c.spend_cents,
         sa.func.row_number().over(order_by=visits.c.last_visit_at.desc()).label("r_rank"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext
@@ -14,9 +14,10 @@ from app.actor import Actor
 from app.analytics import queries
 from app.analytics.models import THRESHOLD_FIELDS, PyramidSettings
 from app.audit.service import record
-from app.db import db
+from app.db import db, utcnow
 from app.errors import Unprocessable
 from app.menu.models import Category
+from app.orders import figures as kept_figures
 from app.tenants.models import Store
 from tablerules import rfm
 from tablerules.rfm import Figures, Layer, Thresholds
@@ -60,6 +61,23 @@ class Scoring:
         return [m for m in self.members if m.layer is layer]
 
 
+# The rollup holds the window up to this moment: it stands for a pyramid "as of now" (a bill
+# paid in the last seconds is in it either way), not for one as of an earlier moment.
+NOW_TOLERANCE = timedelta(minutes=1)
+
+
+def _rollup(merchant_id: int, start: datetime, months: int, as_of: datetime) -> bool:
+    """Whether the members' figures may be read from the rollup (`app.orders.figures`)."""
+    return as_of >= utcnow() - NOW_TOLERANCE and kept_figures.current(merchant_id, start, months)
+
+
+def keep_figures(now: datetime, *, actor: Actor) -> str:
+    """The scheduler's job for one merchant: the rollup brought to the window of `now`."""
+    settings = settings_of(actor.merchant_id)
+    months = settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS
+    return kept_figures.keep_window(actor.merchant_id, rfm.window_start(now, months), months, now=now)
+
+
 def settings_of(merchant_id: int) -> PyramidSettings | None:
     return db.session.scalar(sa.select(PyramidSettings).where(PyramidSettings.merchant_id == merchant_id))
 
@@ -71,7 +89,8 @@ def score_members(merchant_id: int, as_of: datetime, *, window_months: int | Non
     settings = settings_of(merchant_id)
     months = window_months or (settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS)
     start = rfm.window_start(as_of, months)
-    rows = db.session.execute(queries.member_figures(merchant_id, start, as_of)).all()
+    rows = db.session.execute(queries.member_figures(merchant_id, start, as_of,
+                                                     rollup=_rollup(merchant_id, start, months, as_of))).all()
     figures = [rfm.figures(as_of, row.joined_at, row.visits, int(row.spend_cents), row.last_visit_at)
                for row in rows]
     chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
@@ -105,8 +124,9 @@ def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
     start = rfm.window_start(as_of, months)
     days = rfm.window_days(as_of, months)
     chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
+    rollup = _rollup(merchant_id, start, months, as_of)
     if any(value is None for value in chosen.values()):
-        q = db.session.execute(queries.figure_quantiles(merchant_id, start, as_of)).one()
+        q = db.session.execute(queries.figure_quantiles(merchant_id, start, as_of, rollup=rollup)).one()
         quantiles = rfm.Quantiles(rfm.days_between(q.median_last_visit_at, as_of),
                                   rfm.days_between(q.p80_last_visit_at, as_of), int(q.p75_visits),
                                   int(q.p75_spend_cents)) if q.n else None
@@ -115,7 +135,8 @@ def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
         defaults = rfm.FALLBACK
     thresholds = _in_force(chosen, defaults, days)
     totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
-              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds))}
+              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds,
+                                                                    rollup=rollup))}
     return Pyramid(as_of, months, start, thresholds, rfm.summarise_totals(totals))
 
 

@@ -22,6 +22,7 @@ from app.outbox.models import OutboxMessage
 
 class DomainEvent(enum.StrEnum):
     ORDER_PAID = "order_paid"  # {order_id, payer_openid?}
+    ORDER_REFUNDED = "order_refunded"  # {order_id, refunded_cents}: a member's bill, refunded in whole or part
     # one per diner: {order_id, openid, payable_cents (theirs), items [[name, qty]], url, pushed_at}
     BILL_PUSHED = "bill_pushed"
     # reason: "topup" | "adjust" (with the manager's note)

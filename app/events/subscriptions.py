@@ -15,11 +15,17 @@ only ones that wire channels to domains: the import-graph test lets them import 
 | POINTS_CHANGED        | members adjustment                   | wechat.points             | points change    |
 | COUPON_RECEIVED       | coupons issue, transfer              | wechat.coupon             | coupon message   |
 | REFUND_REQUESTED      | payments.refunds.record_refund       | payments.refund           | provider refund  |
+| ORDER_PAID            | the settlement                       | figures.paid              | member figures   |
+| ORDER_REFUNDED        | orders.refunds, a member's bill      | figures.refunded          | member figures   |
+
+The member figures (`app.orders.figures`) are no channel: the pyramid's rollup, recomputed after
+commit so that the settlement pays nothing for it.
 """
 
 from __future__ import annotations
 
 from app.events import domain
+from app.orders import figures
 from app.outbox import service as outbox
 from app.payments import subscribers as payments
 from app.wechat import notify
@@ -32,5 +38,6 @@ def register_all() -> None:
     domain.reset()
     wechat.register()
     payments.register()
+    figures.register()
     # Outbox rows that hold a whole template message.
     outbox.register(notify.TEMPLATE_MESSAGE, notify.deliver_template)

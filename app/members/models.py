@@ -293,3 +293,31 @@ class MemberVisit(TenantMixin, db.Model):
     # [{"name", "qty", "amount_cents"}] and [{"type", "amount_cents"}], as printed on the receipt.
     items: Mapped[list] = mapped_column(sa.JSON, default=list)
     tenders: Mapped[list] = mapped_column(sa.JSON, default=list)
+
+
+class MemberFigures(TenantMixin, db.Model):
+    """A member's counted visits in the merchant's current pyramid window (`FiguresWindow`): how
+    many, what they kept paid, the last one. A rollup of the bills, recomputed for the member
+    from their own bills in the settlement's and the refund's transaction (under the member's
+    lock, so always exact), and for the members whose oldest bills leave the window when the
+    window moves on at local midnight (`app.orders.figures`)."""
+
+    __tablename__ = "member_figures"
+    __table_args__ = (sa.CheckConstraint("visits >= 0", name="visits_not_negative"),)
+
+    member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
+    visits: Mapped[int] = mapped_column(default=0)
+    spend_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FiguresWindow(db.Model):
+    """The window `MemberFigures` holds for a merchant: from `starts_at` on, `months` long."""
+
+    __tablename__ = "member_figures_window"
+    __table_args__ = (sa.CheckConstraint("months >= 1", name="months_positive"),)
+
+    merchant_id: Mapped[int] = mapped_column(sa.ForeignKey("merchant.id", ondelete="CASCADE"), primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    months: Mapped[int]
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

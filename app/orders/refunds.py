@@ -27,6 +27,7 @@ from app.audit.service import record
 from app.coupons import service as coupons
 from app.db import db
 from app.errors import Conflict, NotFound, Unprocessable
+from app.events.domain import DomainEvent, publish
 from app.events.models import EventKind
 from app.events.service import NewEvent
 from app.events.service import append_all as append_events
@@ -97,6 +98,9 @@ def refund_order(order_id: int, *, reason: str, key: str, actor: Actor, now: dat
     order.refunded_at = now
     if remaining == 0:
         order.status = ORDERS.next(order.status, OrderEvent.REFUND)
+    if order.member_id is not None:
+        publish(order.merchant_id, DomainEvent.ORDER_REFUNDED, f"{order.id}:{key}",
+                {"order_id": order.id, "refunded_cents": amount}, now=now)
     refunded_lines = [{"line_id": line_id, "qty": qty} for line_id, qty in (lines or {}).items()]
     record("order.refund", order, actor=actor, amount_cents=amount, reason=reason, lines=refunded_lines or "all")
     append_events(order.merchant_id, order.store_id, [

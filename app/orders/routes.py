@@ -20,6 +20,7 @@ from app.orders.settlement import SettleRequest, TenderRequest
 from app.orders.state import OrderStatus
 from app.payments import service as payments
 from app.payments.refunds import record_refund
+from app.payments.schemas import intent_json
 from app.tables.models import DiningTable
 from app.tables.service import resolve_table_token
 from app.tenants.models import Store
@@ -158,7 +159,8 @@ def _settle_by_wechat(order_id: int, settle_request: SettleRequest, wechat: dict
     return json_response(*payments.settle_by_wechat(
         order_id, settle_request, wechat, member_id=data["member_id"], points=data["points"],
         coupon_ids=data["coupon_ids"], key=data["idempotency_key"], payload=payload, actor=actor, now=utcnow(),
-        answer=lambda order: (settlement.settle_result(order), 200)))
+        answer=lambda order: (settlement.settle_result(order), 200),
+        answer_opened=lambda opened: (intent_json(opened), 202)))
 
 
 @blp.route("/orders/<id:order_id>/refund", methods=["POST"])

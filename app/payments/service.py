@@ -74,7 +74,6 @@ from app.payments.providers import (
     refused,
     unavailable,
 )
-from app.payments.schemas import intent_json
 from app.payments.state import IntentEvent, IntentStatus
 from tablerules.tenders import TenderError, wechat_tender
 
@@ -193,11 +192,12 @@ def settle_with_code(order_id: int, request: SettleRequest, *, auth_code: str, a
 
 def settle_by_wechat(order_id: int, request: SettleRequest, wechat: dict, *, member_id: int | None, points: int,
                      coupon_ids: Sequence[int], key: str, payload: dict, actor: Actor, now: datetime,
-                     answer: Callable[[Order], tuple[dict, int]]) -> tuple[dict, int]:
+                     answer: Callable[[Order], tuple[dict, int]],
+                     answer_opened: Callable[[Opened], tuple[dict, int]]) -> tuple[dict, int]:
     """A settlement with a WeChat tender (`wechat`: its ``auth_code``, or ``trade_type`` and
     ``openid``). A payment code scanned at the till is charged and the order settled at once
-    (`answer`); a NATIVE or JSAPI trade answers 202 with the payment to confirm, and the order is
-    settled when WeChat Pay notifies the payment."""
+    (`answer`); a NATIVE or JSAPI trade is opened (`answer_opened`: 202 with the payment to
+    confirm), and the order is settled when WeChat Pay notifies the payment."""
     if wechat.get("auth_code"):
         return settle_with_code(order_id, request, auth_code=wechat["auth_code"], actor=actor, key=key,
                                 payload=payload, now=now, answer=answer)
@@ -205,7 +205,7 @@ def settle_by_wechat(order_id: int, request: SettleRequest, wechat: dict, *, mem
         order_id, trade_type=TradeType[wechat["trade_type"]], member_id=member_id, points=points,
         coupon_ids=coupon_ids, tenders=request.other_tenders, actor=actor, key=key, payload=payload, now=now,
         openid=wechat.get("openid"), wechat_cents=wechat["amount_cents"])
-    return intent_json(opened), 202
+    return answer_opened(opened)
 
 
 def top_up_with_code(member_id: int, amount_cents: int, *, auth_code: str, actor: Actor, key: str, payload: dict,

@@ -19,6 +19,7 @@ from app.errors import Forbidden, NotFound, Unprocessable
 from app.orders.schemas import SettleIn, SettleOut
 from app.orders.settlement import SettleRequest, TenderRequest, settle_result
 from app.payments import service as payments
+from app.payments.schemas import intent_json
 from app.sync import service
 from app.tenants.models import Store
 from tablerules.documents import DocumentError
@@ -139,7 +140,8 @@ def settle_by_wechat(data):
     return json_response(*payments.settle_by_wechat(
         order.id, request_, wechat, member_id=data["member_id"], points=data["points"],
         coupon_ids=data["coupon_ids"], key=data["idempotency_key"], payload=payload, actor=actor, now=utcnow(),
-        answer=lambda paid: (settle_result(paid), 200)))
+        answer=lambda paid: (settle_result(paid), 200),
+        answer_opened=lambda opened: (intent_json(opened), 202)))
 
 
 @blp.route("/sync/flags", methods=["GET"])

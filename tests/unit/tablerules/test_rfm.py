@@ -102,14 +102,18 @@ class TestThresholdChecks:
 
 
 class TestWindow:
-    def test_twelve_months_back_the_same_day(self):
-        as_of = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
-        assert window_start(as_of) == datetime(2025, 11, 29, 5, 0, tzinfo=UTC)
+    def test_twelve_months_back_from_the_local_midnight_of_the_same_day(self):
+        as_of = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)  # 13:00 in the restaurant
+        assert window_start(as_of) == datetime(2025, 11, 28, 16, 0, tzinfo=UTC)  # 2025-11-29 00:00 local
         assert window_days(as_of) == 365
+        # The same all day long, local time: from local midnight to the last second before the next.
+        assert window_start(datetime(2026, 11, 28, 16, 0, tzinfo=UTC)) == window_start(as_of)
+        assert window_start(datetime(2026, 11, 29, 15, 59, 59, tzinfo=UTC)) == window_start(as_of)
+        assert window_start(datetime(2026, 11, 29, 16, 0, tzinfo=UTC)) == datetime(2025, 11, 29, 16, 0, tzinfo=UTC)
 
     def test_a_shorter_month_ends_on_its_last_day(self):
-        assert window_start(datetime(2026, 3, 31), 1) == datetime(2026, 2, 28)
-        assert window_start(datetime(2024, 3, 31), 13) == datetime(2023, 2, 28)
+        assert window_start(datetime(2026, 3, 31, 4), 1) == datetime(2026, 2, 27, 16)
+        assert window_start(datetime(2024, 3, 31, 4), 13) == datetime(2023, 2, 27, 16)
 
     def test_figures_count_whole_days(self):
         as_of = datetime(2026, 11, 29, 12, 0)
