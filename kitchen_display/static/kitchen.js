@@ -171,9 +171,9 @@
   }
 
   async function post(url) {
-    const response = await fetch(url, { method: "POST", headers: { "X-CSRFToken": t.csrf } });
+    const response = await fetch(url, { method: "POST", headers: { "X-CSRFToken": t.csrf, "Accept": "application/json" } });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) status.textContent = (body && body.message) || response.statusText;
+    if (!response.ok) status.textContent = (body.error && body.error.message) || response.statusText;
     return body;
   }
 
