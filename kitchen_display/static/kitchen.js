@@ -84,7 +84,7 @@
 
   function renderCalls() {
     calls.innerHTML = [...waiterCalls.values()].sort((a, b) => a.seq - b.seq).map(c =>
-      `<div class="call" data-seq="${c.seq}" role="alert"><span>🔔 <b>${esc(c.table)}</b> ${esc(t.textCall)}` +
+      `<div class="call" data-seq="${c.seq}" role="alert"><span><i class="bell" aria-hidden="true"></i><b>${esc(c.table)}</b> ${esc(t.textCall)}` +
       ` · ${esc(clock(c.at))}</span><button type="button" data-ack="${c.seq}">${esc(t.textAck)}</button></div>`).join("");
   }
 
@@ -129,7 +129,7 @@
     if (warn > 0 && late > warn) {
       warnMinutes = warn; lateMinutes = late;
       localStorage.setItem("kds-warn", warn); localStorage.setItem("kds-late", late);
-      document.getElementById("kds-legend-warn").textContent = warn;
+      document.querySelectorAll(".kds-legend-warn").forEach(b => { b.textContent = warn; });
       document.getElementById("kds-legend-late").textContent = late;
       render();
     }
