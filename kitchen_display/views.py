@@ -113,7 +113,7 @@ def item_action(line_id: int, action: str):
     return {"ticket": documents.ticket_json(ticket), "message": gettext("Done.")}
 
 
-@bp.route("/stores/<id:store_id>/waiter-calls/<int(min=1, max=4611686018427387904):call_seq>/ack", methods=["POST"])
+@bp.route("/stores/<id:store_id>/waiter-calls/<id:call_seq>/ack", methods=["POST"])
 @login_required(Permission.KITCHEN)
 def ack_waiter_call(store_id: int, call_seq: int):
     store = _store(store_id)

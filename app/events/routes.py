@@ -121,7 +121,7 @@ def list_waiter_calls(store_id):
     return {"calls": waiter.open_calls(store_id, now=utcnow())}
 
 
-@blp.route("/stores/<id:store_id>/waiter-calls/<int(min=1, max=4611686018427387904):call_seq>/ack",
+@blp.route("/stores/<id:store_id>/waiter-calls/<id:call_seq>/ack",
            methods=["POST"])
 @requires(Permission.KITCHEN, devices=True)
 @blp.response(200, WaiterAckOut)
