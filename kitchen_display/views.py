@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import get_locale, gettext
+from sqlalchemy.orm import selectinload
 
 from app.auth.guard import current_actor
 from app.auth.permissions import Permission
@@ -72,11 +73,13 @@ def open_tickets(store_id: int):
     store = _store(store_id)
     station = (request.args.get("station") or "").strip()[:20]
     head = last_seq(store.id)
-    tickets = [documents.ticket_json(t) for t in db.session.scalars(scoped(KitchenTicket).where(
-        KitchenTicket.store_id == store.id, KitchenTicket.status == TicketStatus.OPEN).order_by(KitchenTicket.id))]
+    names = menu.station_names(store.merchant_id)
+    tickets = [documents.ticket_json(t, names) for t in db.session.scalars(scoped(KitchenTicket).where(
+        KitchenTicket.store_id == store.id, KitchenTicket.status == TicketStatus.OPEN)
+        .options(selectinload(KitchenTicket.lines)).order_by(KitchenTicket.id))]
     counts = rules.all_day((contract.KitchenTicket.from_dict(t) for t in tickets), station=station)
     return {"tickets": tickets,
-            "bumped": [documents.ticket_json(t) for t in kitchen.recently_bumped(store.id, station=station)],
+            "bumped": [documents.ticket_json(t, names) for t in kitchen.recently_bumped(store.id, station=station)],
             "all_day": [{"name": row.name, "qty": row.qty, "tickets": row.tickets} for row in counts],
             "waiter_calls": waiter.open_calls(store.id, now=utcnow()),
             "head_seq": head}

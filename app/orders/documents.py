@@ -57,10 +57,12 @@ def line_json(line: OrderLine) -> dict:
 
 def kitchen_ticket(ticket: KitchenTicket, *, lines: Sequence[OrderLine] | None = None,
                    mark: contract.TicketMark | None = None, reason: str = "",
-                   document_id: str | None = None) -> contract.KitchenTicket:
+                   document_id: str | None = None, names: dict[str, str] | None = None) -> contract.KitchenTicket:
     """The ticket with its lines (or just `lines` of it, for a cancellation); each item carries
-    its station's name as the store calls it (热菜, 凉菜 …), when one is set on the menu."""
-    names = station_names(ticket.merchant_id)
+    its station's name as the store calls it (热菜, 凉菜 …), when one is set on the menu
+    (`names`: the merchant's `station_names`, when the caller already has them)."""
+    if names is None:
+        names = station_names(ticket.merchant_id)
     return contract.KitchenTicket(
         document_id=document_id or f"ticket-{ticket.id}",
         ticket_no=ticket_no(ticket.id), order_no=order_no(ticket.order_id),
@@ -72,9 +74,9 @@ def kitchen_ticket(ticket: KitchenTicket, *, lines: Sequence[OrderLine] | None =
         status=ticket.status.label, station=ticket.station, table=ticket.table_code, reason=reason)
 
 
-def ticket_json(ticket: KitchenTicket) -> dict:
+def ticket_json(ticket: KitchenTicket, names: dict[str, str] | None = None) -> dict:
     """The ticket as the kitchen display, the ticket API and the store event log show it."""
-    return kitchen_ticket(ticket).to_dict()
+    return kitchen_ticket(ticket, names=names).to_dict()
 
 
 def cancelled_ticket_json(line: OrderLine, *, reason: str) -> dict:
