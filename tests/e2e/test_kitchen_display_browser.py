@@ -3,7 +3,7 @@ with the store's station names; tickets waiting long are yellow and red; a sent 
 live with a chime (and none once muted); one dish is bumped, then the ticket; after a reload the
 bumped ticket is recalled; an addition and a voided dish are marked; a diner's waiter call shows
 as a banner until the cook acknowledges it, and a reload does not bring it back. Screenshots go
-to docs/screenshots (kitchen-display.png, kitchen-waiter-call.png)."""
+to docs/screenshots (kitchen-display.png, kitchen-waiter-call.png, kitchen-display-en.png)."""
 
 from __future__ import annotations
 
@@ -144,4 +144,11 @@ def test_a_service_on_the_kitchen_display(make, live_server, browser, app):
     page.wait_for_selector("#kds[data-live='1']")
     assert page.locator("#kds-calls .call").count() == 0
     assert page.locator("#kds-sound").inner_text() == "提示音：关"  # the screen remembers it is muted
+
+    # English is one click away; the stations keep the store's names unless English ones are set.
+    page.click("header .user a[lang=en]")
+    page.wait_for_selector("#kds[data-live='1']")
+    assert page.locator("#kds-allday-title").inner_text() == "All day"
+    assert "热菜" in page.locator("header nav").inner_text()
+    page.screenshot(path=str(SHOTS / "kitchen-display-en.png"))
     context.close()
