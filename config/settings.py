@@ -109,6 +109,9 @@ class Config:
 
     # Live streams send a comment this often so proxies and clients know the line is alive.
     EVENT_HEARTBEAT_SECONDS = 15
+    # The kitchen display colours a ticket yellow after this many minutes, red after the second.
+    KITCHEN_WARN_MINUTES = int(_env("KITCHEN_WARN_MINUTES", "10"))  # type: ignore[arg-type]
+    KITCHEN_LATE_MINUTES = int(_env("KITCHEN_LATE_MINUTES", "20"))  # type: ignore[arg-type]
 
     TESTING = False
     DEBUG = False

@@ -25,6 +25,15 @@ CATEGORIES = (
     ("其他", "Others"),
 )
 
+# The kitchen stations of the dishes below, as the kitchen calls them: (code, name, name_en)
+STATIONS = (
+    ("hot", "热菜", "Hot kitchen"),
+    ("cold", "凉菜", "Cold kitchen"),
+    ("steam", "蒸菜", "Steamer"),
+    ("staple", "主食", "Staples"),
+    ("bar", "吧台", "Bar"),
+)
+
 # (category, name, name_en, price_cents, unit, station, is_discountable, option group keys)
 DISHES = (
     ("凉菜", "凉拌黄瓜", "Smashed cucumber salad", 1600, "例", "cold", True, ()),

@@ -14,7 +14,7 @@ from app.db import db, utcnow
 from app.demo import menu_data
 from app.demo.members import MEMBERS, load_members
 from app.members.models import Member
-from app.menu.models import Category, Dish, OptionChoice, OptionGroup
+from app.menu.models import Category, Dish, OptionChoice, OptionGroup, Station
 from app.tables.models import Area, DiningTable
 from app.tables.service import qr_secret, table_token
 from app.tenants.models import Store
@@ -47,6 +47,10 @@ def load_demo(*, member_count: int = MEMBERS) -> bool:
     merchant_id = owner.merchant_id
     if db.session.scalar(sa.select(Dish.id).where(Dish.merchant_id == merchant_id).limit(1)) is None:
         _load_menu(merchant_id)
+        created = True
+    if db.session.scalar(sa.select(Station.id).where(Station.merchant_id == merchant_id).limit(1)) is None:
+        db.session.add_all(Station(merchant_id=merchant_id, code=code, name=name, name_en=name_en, sort_order=position)
+                           for position, (code, name, name_en) in enumerate(menu_data.STATIONS, start=1))
         created = True
     stores = _demo_stores(merchant_id)
     if db.session.scalar(sa.select(DiningTable.id).where(DiningTable.merchant_id == merchant_id).limit(1)) is None:

@@ -36,6 +36,7 @@ class EventKind(enum.IntEnum):
     MEMBER_CHANGED = 15  # a member's card, tier or allowance changed: agents refresh their lookup cache
     TABLE_CHANGED = 16  # a table was opened, seated, moved, merged or cleared: the till's table map
     CS_MESSAGE = 17  # a follower wrote to the official account: the store's service inbox
+    WAITER_ACKED = 24  # staff acknowledged a waiter call: every staff screen takes its banner down
 
     @property
     def label(self) -> str:
@@ -64,3 +65,19 @@ class StoreEvent(TenantMixin, db.Model):
     order_id: Mapped[int | None]
     payload: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WaiterCallAck(TenantMixin, db.Model):
+    """A waiter call (a ``waiter_called`` event of the store log) acknowledged by staff. The call
+    is its event's seq; one acknowledgement per call, however many screens press at once."""
+
+    __tablename__ = "waiter_call_ack"
+    __table_args__ = (sa.UniqueConstraint("store_id", "call_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"))
+    call_seq: Mapped[int] = mapped_column(sa.BigInteger)
+    table_code: Mapped[str] = mapped_column(sa.String(10), default="")
+    acked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
+    acked_by: Mapped[str] = mapped_column(sa.String(60), default="")
+    acked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,10 +8,11 @@ from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, fields, validate
 
 from app.api import Schema
-from app.auth.guard import require_store, requires, token_in_query
+from app.auth.guard import current_actor, require_store, requires, token_in_query
 from app.auth.permissions import Permission
 from app.db import db, utcnow
 from app.errors import Forbidden, Unprocessable
+from app.events import waiter
 from app.events.devices import record_device_status
 from app.events.models import EventKind
 from app.events.service import event_json, last_seq, read_after, sse_stream
@@ -89,6 +90,48 @@ def stream_events(query, store_id):
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+class WaiterCallOut(Schema):
+    seq = fields.Integer(metadata={"description": "The call's waiter_called event (acknowledge it by this)"})
+    table = fields.String()
+    table_id = fields.Integer(allow_none=True)
+    diner = fields.String()
+    at = fields.String()
+
+
+class WaiterCallList(Schema):
+    calls = fields.List(fields.Nested(WaiterCallOut))
+
+
+class WaiterAckOut(Schema):
+    call_seq = fields.Integer()
+    table = fields.String()
+    acked_by = fields.String()
+    acked_at = fields.String()
+
+
+@blp.route("/stores/<id:store_id>/waiter-calls", methods=["GET"])
+@requires(Permission.KITCHEN, devices=True)
+@blp.response(200, WaiterCallList)
+def list_waiter_calls(store_id):
+    """Diners' waiter calls of the last hours nobody acknowledged, oldest first. Live, follow the
+    store's events `waiter_called` and `waiter_acked` (the stream above, `kinds=waiter_called,waiter_acked`)."""
+    require_store(store_id)
+    return {"calls": waiter.open_calls(store_id, now=utcnow())}
+
+
+@blp.route("/stores/<id:store_id>/waiter-calls/<id:call_seq>/ack",
+           methods=["POST"])
+@requires(Permission.KITCHEN, devices=True)
+@blp.response(200, WaiterAckOut)
+def ack_waiter_call(store_id, call_seq):
+    """Staff saw the call: recorded once (a second acknowledgement answers the first) and announced
+    as a `waiter_acked` event, so every screen takes the call down."""
+    require_store(store_id)
+    ack = waiter.acknowledge(store_id, call_seq, actor=current_actor(), now=utcnow())
+    db.session.commit()
+    return waiter.ack_json(ack)
 
 
 PRINTER_STATES = ("online", "paper_low", "paper_out", "cover_open", "offline", "printer_error", "unreachable",

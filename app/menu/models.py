@@ -99,3 +99,17 @@ class DishAvailability(TenantMixin, db.Model):
     dish_id: Mapped[int] = mapped_column(sa.ForeignKey("dish.id", ondelete="CASCADE"), index=True)
     is_sold_out: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Station(TenantMixin, db.Model):
+    """A kitchen station by its code (the `station` of dishes, tickets and printers), with the name
+    the store's staff call it (热菜, 凉菜, 吧台 …). A code without a row is shown as the code."""
+
+    __tablename__ = "kitchen_station"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(20))
+    name: Mapped[str] = mapped_column(sa.String(20))
+    name_en: Mapped[str] = mapped_column(sa.String(40), default="")
+    sort_order: Mapped[int] = mapped_column(default=0)

@@ -46,6 +46,25 @@ def create_category(data):
     return category
 
 
+@blp.route("/menu/stations", methods=["GET"])
+@requires(Permission.MENU_READ, devices=True)
+@blp.response(200, schemas.StationList)
+def list_stations():
+    """The kitchen stations: every code set on a dish or named here, with the staff's name for it."""
+    return {"stations": service.stations(current_actor().merchant_id)}
+
+
+@blp.route("/menu/stations/<code>", methods=["PUT"])
+@requires(Permission.MENU_MANAGE)
+@blp.arguments(schemas.StationIn)
+@blp.response(200, schemas.StationOut)
+def set_station(data, code):
+    """Name a kitchen station (e.g. `hot` → 热菜): kitchen displays and printed tickets show the name."""
+    station = service.set_station(code, actor=current_actor(), **data)
+    db.session.commit()
+    return station
+
+
 @blp.route("/menu/dishes", methods=["POST"])
 @requires(Permission.MENU_MANAGE)
 @blp.arguments(schemas.DishIn)

@@ -30,6 +30,28 @@ class CategoryList(Schema):
     categories = fields.List(fields.Nested(CategoryOut))
 
 
+# --- kitchen stations --------------------------------------------------------------------------
+
+class StationIn(Schema):
+    """PUT /menu/stations/{code}: the name the staff call the station (热菜, 凉菜, 吧台 …)."""
+
+    name = Text(20, required=True)
+    name_en = Text(40, allow_blank=True, load_default="")
+    sort_order = fields.Integer(strict=True, validate=SORT_ORDER, load_default=0)
+
+
+class StationOut(Schema):
+    code = fields.String()
+    name = fields.String(metadata={"description": "The store's own name; the code when none is set"})
+    name_en = fields.String()
+    sort_order = fields.Integer()
+    is_named = fields.Boolean(metadata={"description": "Whether a name was set (false: shown as its code)"})
+
+
+class StationList(Schema):
+    stations = fields.List(fields.Nested(StationOut))
+
+
 # --- options ---------------------------------------------------------------------------------
 
 class OptionChoiceIn(Schema):

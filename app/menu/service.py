@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from app.actor import Actor
 from app.audit.service import record
 from app.db import db, insert_unique
 from app.errors import Conflict, Unprocessable
-from app.menu.models import Category, Dish, DishAvailability, OptionChoice, OptionGroup
+from app.menu.models import Category, Dish, DishAvailability, OptionChoice, OptionGroup, Station
 from app.tenants.models import Store
 from tablerules import menu as rules
 
@@ -56,6 +57,50 @@ def category_by_name(name: str, *, actor: Actor) -> Category:
 def _next_sort_order(merchant_id: int) -> int:
     highest = db.session.scalar(sa.select(sa.func.max(Category.sort_order)).where(Category.merchant_id == merchant_id))
     return (highest or 0) + 1
+
+
+# --- kitchen stations ------------------------------------------------------------------------
+
+STATION_CODE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
+
+
+def station_names(merchant_id: int) -> dict[str, str]:
+    """code -> the staff's name for it, for the stations that have one."""
+    rows = db.session.execute(sa.select(Station.code, Station.name).where(Station.merchant_id == merchant_id))
+    return dict(rows.all())
+
+
+def stations(merchant_id: int) -> list[dict]:
+    """Every station of the merchant: the named ones (in their order), then the codes used by
+    dishes that have no name yet (shown as the code)."""
+    named = db.session.scalars(sa.select(Station).where(Station.merchant_id == merchant_id)
+                               .order_by(Station.sort_order, Station.id)).all()
+    found = [{"code": s.code, "name": s.name, "name_en": s.name_en, "sort_order": s.sort_order, "is_named": True}
+             for s in named]
+    known = {s.code for s in named}
+    used = db.session.scalars(sa.select(Dish.station).where(Dish.merchant_id == merchant_id).distinct()).all()
+    found += [{"code": code, "name": code, "name_en": "", "sort_order": 0, "is_named": False}
+              for code in sorted(set(used) - known)]
+    return found
+
+
+def set_station(code: str, *, actor: Actor, name: str, name_en: str = "", sort_order: int = 0) -> dict:
+    """Name the station `code` (created on first use, renamed after), audited."""
+    if not STATION_CODE.match(code):
+        raise Unprocessable(gettext("A station code is lower-case letters, digits and _."),
+                            error_code="bad_station_code", details={"fields": {"code": ["Not a station code."]}})
+    merchant_id = actor.merchant_id
+    query = sa.select(Station).where(Station.merchant_id == merchant_id, Station.code == code).with_for_update()
+    station = db.session.scalar(query)
+    if station is None:
+        station = Station(merchant_id=merchant_id, code=code, name=name, name_en=name_en, sort_order=sort_order)
+        if not insert_unique(station):  # named by a concurrent request a moment ago: rename that one
+            station = db.session.scalars(query).one()
+    before = [station.name, station.name_en, station.sort_order]
+    station.name, station.name_en, station.sort_order = name, name_en, sort_order
+    db.session.flush()
+    record("station.set", station, actor=actor, code=code, before=before, after=[name, name_en, sort_order])
+    return {"code": code, "name": name, "name_en": name_en, "sort_order": sort_order, "is_named": True}
 
 
 # --- dishes ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from app.auth.models import Staff
 from app.db import db, utcnow
+from app.menu.service import station_names
 from app.orders.models import KitchenTicket, Order, OrderLine
 from app.orders.state import BILLABLE
 from app.tenants.models import Store
@@ -42,9 +43,10 @@ def _option_names(options: Iterable[dict]) -> tuple[str, ...]:
 
 # --- order lines and kitchen tickets ----------------------------------------------------------
 
-def order_item(line: OrderLine) -> contract.OrderItem:
+def order_item(line: OrderLine, station_name: str = "") -> contract.OrderItem:
     return contract.OrderItem(
-        name=line.name, qty=line.qty, station=line.station, line_id=line.id, dish_id=line.dish_id,
+        name=line.name, qty=line.qty, station=line.station, station_name=station_name,
+        line_id=line.id, dish_id=line.dish_id,
         name_en=line.name_en, options=_option_names(line.options), note=line.note,
         unit_price_cents=line.unit_price_cents, added_by=line.added_by, status=line.status.label)
 
@@ -55,23 +57,28 @@ def line_json(line: OrderLine) -> dict:
 
 def kitchen_ticket(ticket: KitchenTicket, *, lines: Sequence[OrderLine] | None = None,
                    mark: contract.TicketMark | None = None, reason: str = "",
-                   document_id: str | None = None) -> contract.KitchenTicket:
-    """The ticket with its lines (or just `lines` of it, for a cancellation)."""
+                   document_id: str | None = None, names: dict[str, str] | None = None) -> contract.KitchenTicket:
+    """The ticket with its lines (or just `lines` of it, for a cancellation); each item carries
+    its station's name as the store calls it (热菜, 凉菜 …), when one is set on the menu
+    (`names`: the merchant's `station_names`, when the caller already has them)."""
+    if names is None:
+        names = station_names(ticket.merchant_id)
     order = db.session.get(Order, ticket.order_id)
     return contract.KitchenTicket(
         document_id=document_id or f"ticket-{ticket.id}",
         ticket_no=ticket_no(ticket.id), order_no=order_no(ticket.order_id),
         ticket_id=ticket.id, order_id=ticket.order_id,
         created_at=(ticket.created_at or utcnow()).isoformat(),
-        items=tuple(order_item(line) for line in (ticket.lines if lines is None else lines)),
+        items=tuple(order_item(line, names.get(line.station, ""))
+                    for line in (ticket.lines if lines is None else lines)),
         mark=mark or ("add" if ticket.is_addition else "new"),
         status=ticket.status.label, station=ticket.station, table=ticket.table_code, reason=reason,
         client_order_id=(order.client_order_id or "") if order is not None else "")
 
 
-def ticket_json(ticket: KitchenTicket) -> dict:
+def ticket_json(ticket: KitchenTicket, names: dict[str, str] | None = None) -> dict:
     """The ticket as the kitchen display, the ticket API and the store event log show it."""
-    return kitchen_ticket(ticket).to_dict()
+    return kitchen_ticket(ticket, names=names).to_dict()
 
 
 def cancelled_ticket_json(line: OrderLine, *, reason: str) -> dict:

@@ -225,8 +225,7 @@ def void_line(order_id: int, line_id: int, *, reason: str, actor: Actor, now: da
     return order
 
 
-def set_ticket(ticket_id: int, *, bumped: bool, actor: Actor, now: datetime) -> KitchenTicket:
-    """Bump (all done) or recall a ticket of the actor's store; its lines follow."""
+def _lock_ticket(ticket_id: int, actor: Actor) -> KitchenTicket:
     ticket = db.session.scalars(sa.select(KitchenTicket).where(
         KitchenTicket.id == ticket_id, KitchenTicket.merchant_id == actor.merchant_id).with_for_update()
         .execution_options(populate_existing=True)).one_or_none()
@@ -234,6 +233,12 @@ def set_ticket(ticket_id: int, *, bumped: bool, actor: Actor, now: datetime) -> 
         raise NotFound("kitchen_ticket")
     if not actor.works_at(ticket.store_id):
         raise NotFound("store")
+    return ticket
+
+
+def set_ticket(ticket_id: int, *, bumped: bool, actor: Actor, now: datetime) -> KitchenTicket:
+    """Bump (all done) or recall a ticket of the actor's store; its lines follow."""
+    ticket = _lock_ticket(ticket_id, actor)
     event = TicketEvent.BUMP if bumped else TicketEvent.RECALL
     try:
         ticket.status = TICKETS.next(ticket.status, event)
@@ -241,9 +246,47 @@ def set_ticket(ticket_id: int, *, bumped: bool, actor: Actor, now: datetime) -> 
         raise Conflict(gettext("The ticket is already in that state."), error_code="ticket_state_conflict") from None
     line_event = LineEvent.BUMP if bumped else LineEvent.RECALL
     for line in ticket.lines:
-        if line.status is not LineStatus.CANCELLED:
+        # A bump leaves the dishes already bumped one by one as they are; a recall brings back the done.
+        if line.status is not LineStatus.CANCELLED and (line.status is LineStatus.DONE) is not bumped:
             _line_move(line, line_event)
     ticket.bumped_at = now if bumped else None
     kind = EventKind.TICKET_BUMPED if bumped else EventKind.TICKET_RECALLED
     append_event(ticket.merchant_id, ticket.store_id, kind, ticket_json(ticket), order_id=ticket.order_id)
     return ticket
+
+
+def set_line(line_id: int, *, bumped: bool, actor: Actor, now: datetime) -> KitchenTicket:
+    """Bump one dish of a ticket (it is done) or recall it (back to cooking). Bumping the last dish
+    still to cook bumps the ticket; recalling a dish of a bumped ticket brings the ticket back.
+    Announced as ``ticket_bumped`` / ``ticket_recalled`` with the whole ticket: its ``status``
+    says whether the ticket is done, its items which dishes are."""
+    ticket_id = db.session.scalar(sa.select(OrderLine.ticket_id).where(
+        OrderLine.id == line_id, OrderLine.merchant_id == actor.merchant_id))
+    if ticket_id is None:
+        raise NotFound("order_line")
+    ticket = _lock_ticket(ticket_id, actor)
+    line = next((line for line in ticket.lines if line.id == line_id), None)
+    if line is None:  # moved off the ticket meanwhile
+        raise NotFound("order_line")
+    db.session.refresh(line)
+    _line_move(line, LineEvent.BUMP if bumped else LineEvent.RECALL)
+    cooking = [other for other in ticket.lines if other.status in (LineStatus.CONFIRMED, LineStatus.COOKING)]
+    if bumped and not cooking and ticket.status is TicketStatus.OPEN:
+        ticket.status = TICKETS.next(ticket.status, TicketEvent.BUMP)
+        ticket.bumped_at = now
+    elif not bumped and ticket.status is TicketStatus.BUMPED:
+        ticket.status = TICKETS.next(ticket.status, TicketEvent.RECALL)
+        ticket.bumped_at = None
+    kind = EventKind.TICKET_BUMPED if bumped else EventKind.TICKET_RECALLED
+    append_event(ticket.merchant_id, ticket.store_id, kind, ticket_json(ticket), order_id=ticket.order_id)
+    return ticket
+
+
+def recently_bumped(store_id: int, *, station: str = "", limit: int = 10) -> list[KitchenTicket]:
+    """The store's bumped tickets, the last bumped first: what a kitchen screen can recall."""
+    query = sa.select(KitchenTicket).where(KitchenTicket.store_id == store_id,
+                                           KitchenTicket.status == TicketStatus.BUMPED)
+    if station:
+        query = query.where(KitchenTicket.station == station)
+    return list(db.session.scalars(query.order_by(KitchenTicket.bumped_at.desc(), KitchenTicket.id.desc())
+                                   .limit(limit)))

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from app.auth.permissions import Permission
+from app.auth.permissions import Permission, Role
 from app.auth.service import log_in_with_password
 from app.auth.throttle import TooManyAttempts
 from app.errors import APIError
@@ -26,11 +26,16 @@ class LoginForm(FlaskForm):
     password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=200)])
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, home: str | None = None) -> str:
     # Only local paths: never an open redirect to another site.
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("pages.home")
+    return home or url_for("pages.home")
+
+
+def _landing(staff) -> str:
+    """Where a login with no `next` goes: kitchen staff straight to their display."""
+    return url_for("kitchen.screen") if staff.role is Role.KITCHEN else url_for("pages.home")
 
 
 @bp.route("/")
@@ -52,7 +57,7 @@ def login():
             form.password.errors.append(str(error.description))
         else:
             log_in(staff)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), _landing(staff)))
     if retry_after is not None:
         return render_template("login.html", form=form), 429, {"Retry-After": str(retry_after)}
     status = 400 if form.errors else 200
@@ -77,4 +82,6 @@ def set_language(code: str):
 @bp.route("/manage/")
 @login_required(Permission.PROFILE)
 def home():
+    if g.staff.role is Role.KITCHEN:
+        return redirect(_landing(g.staff))
     return render_template("manage/home.html", staff=g.staff)

@@ -57,6 +57,7 @@ def dinner(make, db):
     pork = create_dish(make, tenant, "辣椒炒肉", 4_800, station="hot")
     fungus = create_dish(make, tenant, "凉拌木耳", 2_200, category="凉菜", station="cold")
     create_table(make, tenant, code="A12")
+    ok(owner.request("PUT", "/menu/stations/hot", json={"name": "热菜"}))  # cold keeps its code
     member = create_member(make, tenant, name="李雷")
     ok(cashier.post(f"/members/{member['id']}/topups",
                     json={"amount_cents": 50_000, "tender": "cash", "idempotency_key": key()}), 201)
@@ -245,6 +246,8 @@ def test_the_agents_spooler_prints_the_log_once_on_the_right_printers(dinner, tm
     assert [next(line for line in lines if line.endswith(("RECEIPT", "REFUND", "SUMMARY"))) for lines in
             paper["front"]] == ["结账单 RECEIPT", "退款单 REFUND", "交班报表 SHIFT SUMMARY"]
     assert [("加菜 ADD" in lines, "辣椒炒肉 x2" in lines) for lines in paper["hot"]] == [(False, True), (True, False)]
+    # The kitchen ticket heads its station with the store's name for it, or the code when it has none.
+    assert all("【热菜】" in lines for lines in paper["hot"]) and all("【cold】" in lines for lines in paper["cold"])
     assert [("退菜 CANCEL" in lines, "凉拌木耳 x2" in lines) for lines in paper["cold"]] == [
         (False, False), (True, False), (False, True)]  # A12's salad, its cancellation, B3's picks
 

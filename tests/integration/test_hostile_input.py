@@ -142,7 +142,7 @@ SCHEMA_TABLES = {
     "StoreIn": "store", "StoreUpdate": "store",
     "MemberCreate": "member", "MemberUpdate": "member", "CardIn": "member_card",
     "TiersIn": "tier", "SettingsSchema": "member_settings",
-    "CategoryIn": "menu_category", "DishIn": "dish", "DishUpdate": "dish",
+    "CategoryIn": "menu_category", "DishIn": "dish", "DishUpdate": "dish", "StationIn": "kitchen_station",
     "OptionGroupIn": "dish_option_group", "AreaIn": "table_area",
     "TableIn": "dining_table", "TableUpdate": "dining_table",
     "OrderCreate": "customer_order", "CartAdd": "cart_line",
