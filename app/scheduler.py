@@ -31,6 +31,7 @@ JOBS = (
     ("expire_coupons", "app.scheduler:expire_coupons", {"hour": 3, "minute": 20}),
     ("reconcile_payments", "app.scheduler:reconcile_payments", {"minute": "*/5"}),
     ("housekeeping", "app.scheduler:housekeeping", {"hour": 4, "minute": 40}),
+    ("retag_members", "app.scheduler:retag_members", {"hour": 4, "minute": 20}),
 )
 
 
@@ -101,6 +102,14 @@ def reconcile_payments() -> None:
             return reconcile_pending(now, actor=actor)
 
         for_every_merchant(reconcile, utcnow(), db.session.scalars(sa.select(WeChatSettings.merchant_id)).all())
+
+
+def retag_members() -> None:
+    """Every member's rule tags again: time alone moves them ("spent ¥2000 in 90 days")."""
+    with _app().app_context():
+        from app.crm.service import retag_all
+
+        for_every_merchant(retag_all, utcnow())
 
 
 def housekeeping() -> None:
