@@ -132,8 +132,8 @@ def _register_pages(app: Flask) -> None:
     from app.analytics.pages import bp as analytics_pages_bp
     from app.auth.pages import bp as device_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
-    from app.diner.pages import bp as diner_bp
     from app.crm.pages import bp as crm_pages_bp
+    from app.diner.pages import bp as diner_bp
     from app.extensions import csrf
     from app.inbox.pages import bp as inbox_pages_bp
     from app.members.pages import bp as member_pages_bp

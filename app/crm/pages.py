@@ -149,4 +149,5 @@ def tagged():
     members = list(db.session.scalars(sa.select(Member).where(
         Member.id.in_(service.members_with_tag(g.staff.merchant_id, tag, source))).order_by(Member.member_no)
         .limit(500))) if tag else []
-    return render_template("manage/crm/tagged.html", tag=tag, members=members, tags=service.all_tags(g.staff.merchant_id))
+    return render_template("manage/crm/tagged.html", tag=tag, members=members,
+                           tags=service.all_tags(g.staff.merchant_id))

@@ -81,8 +81,8 @@ def _facts(members: list[Member]) -> dict[int, rules.MemberFacts]:
                       if isinstance(i, dict))
         visits[row.member_id].append(rules.Visit(row.visited_at, row.paid_cents, row.refunded_cents, items))
     table_ids = {m.source_table_id for m in members if m.source_table_id}
-    codes = dict(db.session.execute(sa.select(DiningTable.id, DiningTable.code)
-                                    .where(DiningTable.id.in_(table_ids)))) if table_ids else {}
+    codes = {row.id: row.code for row in db.session.execute(
+        sa.select(DiningTable.id, DiningTable.code).where(DiningTable.id.in_(table_ids)))} if table_ids else {}
     return {m.id: rules.MemberFacts(visits=tuple(visits[m.id]), source_table=codes.get(m.source_table_id))
             for m in members}
 
