@@ -105,7 +105,8 @@ def test_hand_tags_and_rule_tags_are_kept_apart(make):
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["hand"] == ["爱吃辣", "高消费"]
-    assert {(t["tag"], t["source"]) for t in body["tags"]} == {("高消费", "hand"), ("爱吃辣", "hand"), ("高消费", "rule")}
+    assert {(t["tag"], t["source"]) for t in body["tags"]} == {
+        ("高消费", "hand"), ("爱吃辣", "hand"), ("高消费", "rule")}
     assert tagged(make.db, tenant.merchant.id, "高消费", TagSource.HAND) == {member}
     assert tagged(make.db, tenant.merchant.id, "高消费", TagSource.RULE) == {member}
     # The nightly run does not touch hand tags; the member tag list API shows them as before.
