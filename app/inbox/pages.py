@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 
+import requests
 import sqlalchemy as sa
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from app.auth.guard import current_actor
@@ -153,6 +154,36 @@ def assign(store_id: int, conversation_id: int):
             raise
         flash(str(error.description))
     return redirect(url_for(".inbox", store_id=store.id, c=conversation_id))
+
+
+# A follower's picture is WeChat's URL (PicUrl): the page's policy loads images from this site only,
+# and WeChat's image hosts refuse other sites' pages, so the server fetches it for staff.
+IMAGE_LIMIT = 5 * 1024 * 1024
+
+
+@bp.route("/stores/<id:store_id>/inbox/images/<id:message_id>")
+@login_required(Permission.CS_INBOX)
+def image(store_id: int, message_id: int):
+    store = _store(store_id)
+    message = get_scoped_or_404(ServiceMessage, message_id)
+    conversation = service.get_conversation(message.conversation_id, current_actor())
+    url = message.image_url or ""
+    db.session.commit()  # no transaction held while the picture is fetched
+    if conversation.store_id != store.id or not url.startswith(("http://", "https://")):
+        raise NotFound("image")
+    try:
+        with requests.get(url, timeout=5, stream=True, allow_redirects=False) as answer:
+            kind = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            body = answer.raw.read(IMAGE_LIMIT + 1, decode_content=True)
+    except requests.RequestException:
+        raise NotFound("image") from None
+    if answer.status_code != 200 or not kind.startswith("image/") or len(body) > IMAGE_LIMIT:
+        raise NotFound("image")
+    return Response(body, mimetype=kind, headers={
+        "Cache-Control": "private, max-age=86400",
+        # An SVG opened on its own must not run anything in this site's name.
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        "X-Content-Type-Options": "nosniff"})
 
 
 # --- settings ---------------------------------------------------------------------------------

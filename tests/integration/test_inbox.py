@@ -110,6 +110,23 @@ def test_a_picture_lands_in_the_inbox(make, oa):
     assert (message.kind.label, message.image_url) == ("image", "https://example.com/menu-photo.jpg")
 
 
+def test_staff_see_the_picture_through_the_server(make, oa):
+    openid = new_user(oa.sim)
+    _say(make, oa.sim, openid, image_url=f"{oa.sim.url}/avatar/{openid}.svg")
+    message_id = make.db.session.scalar(sa.select(ServiceMessage.id))
+    log_in(make, oa.tenant.owner)
+    url = f"/manage/stores/{oa.tenant.store.id}/inbox/images/{message_id}"
+    picture = make.client.get(url)
+    assert picture.status_code == 200 and picture.mimetype == "image/svg+xml"
+    assert "sandbox" in picture.headers["Content-Security-Policy"] and picture.data.startswith(b"<svg")
+    conversation_id = make.db.session.scalar(sa.select(Conversation.id))
+    html = make.client.get(f"/manage/stores/{oa.tenant.store.id}/inbox?c={conversation_id}").get_data(as_text=True)
+    assert f'src="{url}"' in html
+    other = make.tenant()
+    log_in(make, other.owner)
+    assert make.client.get(url).status_code == 404
+
+
 def test_after_48_hours_there_is_no_reply_and_the_page_says_so(make, oa):
     api = make.api(oa.tenant.owner)
     openid = new_user(oa.sim)
