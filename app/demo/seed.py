@@ -92,10 +92,13 @@ def _load_service_desk(merchant_id: int) -> None:
     from app.db import utcnow
 
     db.session.add_all(KeywordReply(merchant_id=merchant_id, keyword=k, text=t) for k, t in DEMO_KEYWORDS)
-    db.session.add_all(CannedReply(merchant_id=merchant_id, title=k, text=t) for k, t in DEMO_CANNED)
+    if db.session.scalar(sa.select(CannedReply.id).where(CannedReply.merchant_id == merchant_id).limit(1)) is None:
+        db.session.add_all(CannedReply(merchant_id=merchant_id, title=k, text=t) for k, t in DEMO_CANNED)
     actor, now = Actor.system(merchant_id), utcnow()
+    existing = {rule.name for rule in crm.rules_of(merchant_id)}
     for name, tag, kind, params in DEMO_TAG_RULES:
-        crm.create_rule(actor=actor, name=name, tag=tag, kind=kind, params=params, now=now)
+        if name not in existing:
+            crm.create_rule(actor=actor, name=name, tag=tag, kind=kind, params=params, now=now)
     db.session.flush()
     crm.retag_all(now, actor=actor)
 
