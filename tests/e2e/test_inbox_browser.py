@@ -44,6 +44,7 @@ def test_a_follower_writes_staff_answer_in_the_inbox(make, oa, oa_live_server, b
                "好的，已为您预留今晚 18:30 的位子，几位用餐？")
     staff.click("form.add-row:has(input[name=title]) button[type=submit]")
     staff.wait_for_selector("td:has-text('订位确认')")
+    staff.screenshot(path=str(screenshots_dir() / "inbox-settings.png"), full_page=True)
     staff.goto(f"{base}/manage/inbox")
     staff.wait_for_selector("#inbox")
 
