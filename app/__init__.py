@@ -84,8 +84,10 @@ def _register_api(app: Flask) -> None:
     from app.auth.guard import guard_api_request
     from app.auth.routes import blp as auth_blp
     from app.coupons.routes import blp as coupons_blp
+    from app.crm.routes import blp as crm_blp
     from app.events.routes import blp as events_blp
     from app.extensions import api, csrf
+    from app.inbox.routes import blp as inbox_blp
     from app.members.routes import blp as members_blp
     from app.menu.routes import blp as menu_blp
     from app.orders.routes import blp as orders_blp
@@ -99,7 +101,7 @@ def _register_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp, wechat_blp, payments_blp, sync_blp, analytics_blp):
+                      coupons_blp, wechat_blp, payments_blp, sync_blp, analytics_blp, crm_blp, inbox_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them
@@ -130,8 +132,10 @@ def _register_pages(app: Flask) -> None:
     from app.analytics.pages import bp as analytics_pages_bp
     from app.auth.pages import bp as device_pages_bp
     from app.coupons.pages import bp as coupon_pages_bp
+    from app.crm.pages import bp as crm_pages_bp
     from app.diner.pages import bp as diner_bp
     from app.extensions import csrf
+    from app.inbox.pages import bp as inbox_pages_bp
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
     from app.payments.pages import bp as payment_pages_bp
@@ -143,6 +147,8 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(pages_bp)
     app.register_blueprint(member_pages_bp)
     app.register_blueprint(coupon_pages_bp)
+    app.register_blueprint(crm_pages_bp)
+    app.register_blueprint(inbox_pages_bp)
     app.register_blueprint(analytics_pages_bp)
     app.register_blueprint(tables_pages_bp)
     app.register_blueprint(payment_pages_bp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -34,6 +35,7 @@ JOBS = (
     # Often, so that the pyramid's rollup moves on soon after local midnight (and is built for a
     # new merchant): cheap when there is nothing to do.
     ("keep_figures", "app.scheduler:keep_figures", {"minute": "*/10"}),
+    ("retag_members", "app.scheduler:retag_members", {"hour": 4, "minute": 20}),
 )
 
 
@@ -106,6 +108,14 @@ def reconcile_payments() -> None:
         for_every_merchant(reconcile, utcnow(), db.session.scalars(sa.select(WeChatSettings.merchant_id)).all())
 
 
+def retag_members() -> None:
+    """Every member's rule tags again: time alone moves them ("spent ¥2000 in 90 days")."""
+    with _app().app_context():
+        from app.crm.service import retag_all
+
+        for_every_merchant(retag_all, utcnow())
+
+
 def housekeeping() -> None:
     """Expired idempotency records and finished outbox messages (all merchants, in batches)."""
     with _app().app_context():
@@ -147,6 +157,7 @@ def run_scheduler() -> None:
 @with_appcontext
 def run_once(job: str) -> None:
     """Run one job now (for operators and tests)."""
-    {"expire_points": expire_points, "review_tiers": review_tiers, "expire_coupons": expire_coupons,
-     "reconcile_payments": reconcile_payments, "housekeeping": housekeeping, "keep_figures": keep_figures}[job]()
+    target = next(func for job_id, func, _ in JOBS if job_id == job)
+    module, _, name = target.partition(":")
+    getattr(importlib.import_module(module), name)()
     click.echo(f"{job} done")

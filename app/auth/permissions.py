@@ -56,6 +56,8 @@ class Permission(enum.StrEnum):
     DEVICE_SYNC = "device.sync"  # the on-site agent's event pull and outbox push
     WECHAT_SETTINGS_READ = "wechat.settings.read"  # the merchant's WeChat account, secrets shown as set/unset
     WECHAT_SETTINGS_WRITE = "wechat.settings.write"  # change it (owners only: it receives the money)
+    CS_INBOX = "cs.inbox"  # read and answer followers' messages in the store's customer-service inbox
+    CS_CONFIG = "cs.config"  # canned replies and keyword auto-replies
 
 
 MONEY_PERMISSIONS = frozenset({Permission.MONEY, Permission.MEMBERS_ADJUST})
@@ -63,7 +65,7 @@ MONEY_PERMISSIONS = frozenset({Permission.MONEY, Permission.MEMBERS_ADJUST})
 _EVERYTHING = frozenset(Permission) - {Permission.DEVICE_SYNC}
 _FRONT_OF_HOUSE = frozenset({
     Permission.MENU_READ, Permission.MEMBERS_READ, Permission.MEMBERS_WRITE,
-    Permission.MONEY, Permission.ORDERS, Permission.KITCHEN, Permission.PROFILE,
+    Permission.MONEY, Permission.ORDERS, Permission.KITCHEN, Permission.PROFILE, Permission.CS_INBOX,
 })
 
 GRANTS: dict[Role, frozenset[Permission]] = {

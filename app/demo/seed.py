@@ -13,6 +13,7 @@ from app.auth.service import DEVICE_TOKEN_PREFIX, create_staff, create_tenant, h
 from app.db import db, utcnow
 from app.demo import menu_data
 from app.demo.members import MEMBERS, load_members
+from app.inbox.models import CannedReply, KeywordReply
 from app.members.models import Member
 from app.menu.models import Category, Dish, OptionChoice, OptionGroup, Station
 from app.tables.models import Area, DiningTable
@@ -64,12 +65,50 @@ def load_demo(*, member_count: int = MEMBERS) -> bool:
         # Their bills were written in bulk, not settled one by one: the pyramid's rollup is built now.
         keep_figures(utcnow(), actor=Actor.system(merchant_id))
         created = True
+    if db.session.scalar(sa.select(KeywordReply.id).where(KeywordReply.merchant_id == merchant_id).limit(1)) is None:
+        _load_service_desk(merchant_id)
+        created = True
     if db.session.scalar(sa.select(Device.id).where(Device.token_hash == hash_token(DEMO_DEVICE_TOKEN))) is None:
         db.session.add(Device(merchant_id=merchant_id, store_id=stores[0].id, name=DEMO_DEVICE_NAME,
                               token_hash=hash_token(DEMO_DEVICE_TOKEN)))
         created = True
     db.session.commit()
     return created
+
+
+# The customer-service inbox's keyword auto-replies and canned replies, and the member tag rules.
+DEMO_KEYWORDS = (
+    ("菜单", "本店招牌：剁椒鱼头、小炒黄牛肉、农家一碗香。扫桌上二维码即可点餐。"),
+    ("充值", "储值充 500 送 50、充 1000 送 150，到店收银台或会员卡页面「充值」即可。"),
+    ("优惠", "本周会员日（周三）全场 9.5 折；新会员注册即送 20 元代金券。"),
+)
+DEMO_CANNED = (
+    ("订位确认", "好的，已为您预留位子。请问几位用餐、几点到店？"),
+    ("营业时间", "营业时间：每天 10:30–14:00、17:00–22:00。"),
+    ("停车", "商场地下停车场 B2，消费满 200 元免停车费 2 小时。"),
+)
+DEMO_TAG_RULES = (
+    ("90天消费满2000", "高消费", "spend", {"min_cents": 200_000, "days": 90}),
+    ("剁椒鱼头爱好者", "鱼头控", "dish", {"dish": "剁椒鱼头", "min_count": 3, "days": 0}),
+    ("A05桌扫码来的", "A05来客", "source_table", {"table": "A05"}),
+)
+
+
+def _load_service_desk(merchant_id: int) -> None:
+    from app.actor import Actor
+    from app.crm import service as crm
+    from app.db import utcnow
+
+    db.session.add_all(KeywordReply(merchant_id=merchant_id, keyword=k, text=t) for k, t in DEMO_KEYWORDS)
+    if db.session.scalar(sa.select(CannedReply.id).where(CannedReply.merchant_id == merchant_id).limit(1)) is None:
+        db.session.add_all(CannedReply(merchant_id=merchant_id, title=k, text=t) for k, t in DEMO_CANNED)
+    actor, now = Actor.system(merchant_id), utcnow()
+    existing = {rule.name for rule in crm.rules_of(merchant_id)}
+    for name, tag, kind, params in DEMO_TAG_RULES:
+        if name not in existing:
+            crm.create_rule(actor=actor, name=name, tag=tag, kind=kind, params=params, now=now)
+    db.session.flush()
+    crm.retag_all(now, actor=actor)
 
 
 def _load_wechat(merchant_id: int) -> None:
@@ -173,6 +212,7 @@ def describe(base: str) -> str:
         db.session.commit()  # the QR key, should this be its first use
     rows += [
         ("Member pages / 会员管理", f"{base}/manage/members/"),
+        ("Customer service / 客服消息", f"{base}/manage/inbox"),
         ("Member pyramid / 会员金字塔", f"{base}/manage/analytics/"),
         ("Kitchen display / 后厨显示屏", f"{base}/kitchen/"),
         ("WeChat simulator / 微信模拟器", "http://127.0.0.1:8100/"),

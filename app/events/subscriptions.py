@@ -17,18 +17,24 @@ only ones that wire channels to domains: the import-graph test lets them import 
 | REFUND_REQUESTED      | payments.refunds.record_refund       | payments.refund           | provider refund  |
 | ORDER_PAID            | the settlement                       | figures.paid              | member figures   |
 | ORDER_REFUNDED        | orders.refunds, a member's bill      | figures.refunded          | member figures   |
+| ORDER_PAID            | the settlement                       | crm.retag                 | member's tags    |
 
 The member figures (`app.orders.figures`) are no channel: the pyramid's rollup, recomputed after
 commit so that the settlement pays nothing for it.
+
+Outbox kinds queued directly: `wechat_template` (a whole template message) and `inbox.cs_text`
+(a staff reply from the customer-service inbox, sent by `app.wechat.service_messages`).
 """
 
 from __future__ import annotations
 
+from app.crm import service as crm
 from app.events import domain
+from app.inbox import service as inbox
 from app.orders import figures
 from app.outbox import service as outbox
 from app.payments import subscribers as payments
-from app.wechat import notify
+from app.wechat import notify, service_messages
 from app.wechat import subscribers as wechat
 
 
@@ -41,3 +47,5 @@ def register_all() -> None:
     figures.register()
     # Outbox rows that hold a whole template message.
     outbox.register(notify.TEMPLATE_MESSAGE, notify.deliver_template)
+    domain.subscribe(domain.DomainEvent.ORDER_PAID, crm.RETAG, crm.retag_after_settle)
+    outbox.register(inbox.CS_TEXT, service_messages.deliver_text)

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
+from app.crm import service as crm
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound, Unprocessable
 from app.idempotency import respond_once
@@ -42,6 +43,7 @@ def create_member(data):
     if data["source_store_id"] is not None:
         get_scoped_or_404(Store, data["source_store_id"])
     member = service.create_member(actor=current_actor(), gender=Gender[data.pop("gender").upper()], **data)
+    crm.refresh_member(member, utcnow())  # hand tags, and a rule on the table that brought them
     db.session.commit()
     return member
 
@@ -96,6 +98,8 @@ def update_member(data, member_id):
         data["gender"] = Gender[data["gender"].upper()]
     for key, value in data.items():
         setattr(member, key, value)
+    if "tags" in data:
+        crm.refresh_member(member, utcnow())  # the tag index that searches read
     db.session.commit()
     return member
 

@@ -1,5 +1,6 @@
 """The official account's server callback: WeChat's URL check (GET echostr) and the events and
-messages it posts (subscribe, SCAN, unsubscribe, text), answered with a passive reply.
+messages it posts (subscribe, SCAN, unsubscribe; text and image messages, which go to the
+customer-service inbox), answered with a passive reply.
 
 Which account a call is for: `/wechat/callback/<appid>` names it (give WeChat that URL when
 several merchants have accounts). The bare `/wechat/callback` (what the simulator posts to)
@@ -22,6 +23,8 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from app.db import begin_write, db, utcnow
+from app.inbox import service as inbox
+from app.inbox.models import MessageKind
 from app.wechat import notify, service
 from app.wechat.models import WeChatSettings
 
@@ -119,9 +122,24 @@ def _handle(settings: WeChatSettings, message) -> str | None:
     if isinstance(message, UnsubscribeEvent):
         service.record_unfollow(merchant_id, openid, now)
         return None
-    if message.type == "text":
-        return _welcome(merchant_id, openid)
+    if message.type in ("text", "image"):
+        return _to_inbox(merchant_id, openid, message, now)
     return None
+
+
+def _to_inbox(merchant_id: int, openid: str, message, now) -> str | None:
+    """A follower's text or picture: into the inbox of the store that knows them; the keyword
+    auto-reply, if one matches, is the passive reply."""
+    follower = service.follower(merchant_id, openid)
+    store_hint = service.attribution(merchant_id, follower.scene).store_id if follower is not None else None
+    msg_id = str(message.id)[:32] if message.id else None
+    if message.type == "image":
+        received = inbox.receive(merchant_id, openid, kind=MessageKind.IMAGE, image_url=(message.image or "")[:500],
+                                 msg_id=msg_id, store_hint=store_hint, now=now)
+    else:
+        received = inbox.receive(merchant_id, openid, kind=MessageKind.TEXT, text=message.content or "",
+                                 msg_id=msg_id, store_hint=store_hint, now=now)
+    return received.auto_reply if received is not None else None
 
 
 def _welcome(merchant_id: int, openid: str) -> str:

@@ -13,7 +13,7 @@ from . import payments
 from .app import get_store
 from .config import MUTABLE_SETTINGS, SimulatorConfig
 from .delivery import NoCallbackURL, start_delivery, verify_callback
-from .events import follow, scan_qrcode, send_text, unfollow
+from .events import follow, scan_qrcode, send_image, send_text, unfollow
 from .models import Order, User
 from .payment_codes import OUTCOMES
 from .protocol import yuan
@@ -31,7 +31,7 @@ def body() -> dict[str, Any]:
 
 
 def user_dict(user: User) -> dict[str, Any]:
-    return {**asdict(user), "inbox_url": f"/inbox/{user.openid}"}
+    return {**asdict(user), "inbox_url": f"/inbox/{user.openid}", "chat_url": f"/chat/{user.openid}"}
 
 
 def order_dict(order: Order) -> dict[str, Any]:
@@ -201,9 +201,15 @@ def user_message(openid: str):
     user, problem = _user_or_404(openid)
     if problem:
         return problem
-    content = str(body().get("content") or "")
+    data = body()
+    image_url = str(data.get("image_url") or "")
+    if image_url:
+        if not image_url.startswith(("http://", "https://")) or len(image_url) > 500:
+            return fail(422, "bad_image_url", "image_url must be an http(s) URL of at most 500 characters")
+        return _delivery_answer(send_image, user, image_url)
+    content = str(data.get("content") or "")
     if not content:
-        return fail(422, "content_required", "content is required")
+        return fail(422, "content_required", "content or image_url is required")
     return _delivery_answer(send_text, user, content)
 
 

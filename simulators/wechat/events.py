@@ -51,8 +51,29 @@ def unfollow(store: Store, user: User) -> Delivery:
     return send_event(store, user.openid, {"MsgType": "event", "Event": "unsubscribe", "EventKey": ""}, "unsubscribe")
 
 
+def _msg_id() -> str:
+    return str(secrets.randbelow(10**18) + 10**18)
+
+
+def _wrote(store: Store, user: User) -> None:
+    """The user's message opens (or reopens) the account's 48 hours of customer-service messages."""
+    with store.lock:
+        user.last_message_at = store.now()
+        store.changed()
+
+
 def send_text(store: Store, user: User, content: str) -> Delivery:
     _require_callback(store)
+    _wrote(store, user)
     store.add_to_inbox(user.openid, "sent", user.nickname, text=content)
-    message = {"MsgType": "text", "Content": content, "MsgId": str(secrets.randbelow(10**18) + 10**18)}
+    message = {"MsgType": "text", "Content": content, "MsgId": _msg_id()}
     return send_event(store, user.openid, message, "text")
+
+
+def send_image(store: Store, user: User, pic_url: str) -> Delivery:
+    """A picture from the phone: WeChat hands the server a PicUrl and a MediaId."""
+    _require_callback(store)
+    _wrote(store, user)
+    store.add_to_inbox(user.openid, "sent", user.nickname, image_url=pic_url)
+    message = {"MsgType": "image", "PicUrl": pic_url, "MediaId": "media_" + _msg_id(), "MsgId": _msg_id()}
+    return send_event(store, user.openid, message, "image")

@@ -21,6 +21,7 @@ class User:
     city: str = "深圳"
     province: str = "广东"
     country: str = "中国"
+    last_message_at: float | None = None  # the user's last message to the account: opens 48 h of 客服消息
 
 
 @dataclass
@@ -76,6 +77,7 @@ class InboxMessage:
     text: str = ""
     template_id: str | None = None
     articles: list[dict[str, str]] = field(default_factory=list)
+    image_url: str = ""  # a picture the user sent
 
 
 @dataclass

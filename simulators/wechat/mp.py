@@ -29,6 +29,7 @@ SCOPES = ("snsapi_base", "snsapi_userinfo")
 TEMP_QR = {"QR_SCENE", "QR_STR_SCENE"}
 ALL_QR = TEMP_QR | {"QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"}
 MAX_QR_SECONDS = 2592000
+CUSTOMER_SERVICE_WINDOW = 48 * 3600  # 客服消息: only within 48 hours of the user's last message
 
 
 def error(errcode: int, errmsg: str) -> Response:
@@ -134,6 +135,9 @@ def send_custom():
     user = store.user(body.get("touser"))
     if user is None:
         return error(40003, "invalid openid")
+    if not user.is_subscribed or user.last_message_at is None or \
+            store.now() - user.last_message_at > CUSTOMER_SERVICE_WINDOW:
+        return error(45015, "response out of time limit or subscription is canceled")
     kind = body.get("msgtype")
     if kind == "text":
         store.add_to_inbox(
@@ -431,6 +435,18 @@ def avatar(openid: str):
 
 
 # --- the phone ----------------------------------------------------------------------------------------
+
+
+@bp.get("/chat/<openid>")
+def chat_page(openid: str):
+    """The user's chat with the account, oldest first: what they sent on the right, the account's
+    passive replies and customer-service messages on the left."""
+    store = get_store()
+    user = store.user(openid)
+    if user is None:
+        return render_template("wechat/error.html", message="没有这个微信用户 No such WeChat user"), 404
+    chat = [m for m in store.inbox(openid) if m.kind in ("sent", "reply", "custom")][::-1]
+    return render_template("wechat/chat.html", user=user, messages=chat, account=store.config.account_name)
 
 
 @bp.get("/inbox/<openid>")

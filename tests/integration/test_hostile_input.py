@@ -147,7 +147,7 @@ SCHEMA_TABLES = {
     "TableIn": "dining_table", "TableUpdate": "dining_table",
     "OrderCreate": "customer_order", "CartAdd": "cart_line",
     "CouponTemplateIn": "coupon_template", "CouponTemplateUpdate": "coupon_template",
-    "WeChatSettingsIn": "wechat_settings",
+    "WeChatSettingsIn": "wechat_settings", "TagRuleIn": "tag_rule",
 }
 KEY_COLUMNS = ["idempotency_record.key", "customer_order.idempotency_key", "payment_intent.idempotency_key",
                "ledger_entry.idempotency_key", "coupon_event.idempotency_key"]
@@ -165,6 +165,7 @@ FIELD_COLUMNS = {
     "items.note": ["order_line.note", "cart_line.note"],
     "CartAdd.diner": ["cart_line.added_by", "order_line.added_by"],
     "TiersIn.tiers.name": ["tier.name"], "TiersIn.tiers.name_en": ["tier.name_en"],
+    "HandTagsIn.tags": ["member_tag.tag"],
 }
 # Strings that are read but never stored as they are (a password is hashed, a name is looked up).
 NOT_STORED = {"TokenRequest.username", "TokenRequest.password", "StaffCreate.password", "StaffUpdate.password",
@@ -175,7 +176,11 @@ NOT_STORED = {"TokenRequest.username", "TokenRequest.password", "StaffCreate.pas
               "SettleIn.tenders.type", "WeChatPayIn.tenders.type", "TillSettleIn.tenders.type",
               # an agent's report is kept whole in the device's JSON status (each string bounded)
               "DeviceStatusIn.printers.name", "DeviceStatusIn.printers.role", "DeviceStatusIn.printers.state",
-              "DeviceStatusIn.printers.message", "DeviceStatusIn.printers.stations", "DeviceStatusIn.version"}
+              "DeviceStatusIn.printers.message", "DeviceStatusIn.printers.stations", "DeviceStatusIn.version",
+              # a tag rule's parameters are kept whole in its JSON params (each string bounded)
+              "TagRuleIn.params.dish", "TagRuleIn.params.table",
+              # a reply's text goes to a TEXT column: no length to outgrow
+              "ReplyIn.text"}
 
 
 def _max_length(field) -> float:

@@ -24,7 +24,22 @@ def _objects_of(make, tenant):
         "ticket_id": lambda: _ticket(make, tenant),
         "cart_line_id": lambda: _cart_line(make, tenant),
         "intent_id": lambda: _payment_intent(make, tenant),
+        "tag_rule_id": lambda: make.api(tenant.owner).post("/tag-rules", json={
+            "name": f"规则{uuid.uuid4().hex[:6]}", "tag": "常客", "kind": "visits",
+            "params": {"min_visits": 3, "days": 30}}).get_json()["id"],
+        "conversation_id": lambda: _conversation(make, tenant),
     }
+
+
+def _conversation(make, tenant):
+    """A follower's conversation in the tenant's store (as the WeChat callback leaves it)."""
+    from app.inbox.models import Conversation
+
+    conversation = Conversation(merchant_id=tenant.merchant.id, store_id=tenant.store.id,
+                                openid=f"o_{uuid.uuid4().hex[:20]}")
+    make.db.session.add(conversation)
+    make.db.session.commit()
+    return conversation.id
 
 
 def _payment_intent(make, tenant):

@@ -702,3 +702,36 @@ def test_refused_connections_and_slow_answers(sim, pay):
     control(sim, "/_sim/down", {"mode": "timeout", "delay": 0.5})
     with pytest.raises(requests.Timeout):
         sim_pay(sim.url, timeout=0.1).order.query(out_trade_no="T1")
+
+
+# --- the follower's messages and customer-service answers ---------------------------------------
+
+
+def test_a_follower_sends_text_and_a_picture_as_wechat_does(sim, receiver):
+    from wechatpy.messages import ImageMessage, TextMessage
+
+    openid = new_user(sim)
+    control(sim, f"/_sim/users/{openid}/messages", {"content": "我想订位"})
+    control(sim, f"/_sim/users/{openid}/messages", {"image_url": "https://example.com/a.jpg"})
+    text, image = (parse_message(r.body) for r in receiver.wait_for(2))
+    check_signature(DEMO_TOKEN, receiver.requests[0].args["signature"], receiver.requests[0].args["timestamp"],
+                    receiver.requests[0].args["nonce"])
+    assert isinstance(text, TextMessage) and (text.content, text.source) == ("我想订位", openid) and text.id
+    assert isinstance(image, ImageMessage) and image.image == "https://example.com/a.jpg" and image.media_id
+    control(sim, f"/_sim/users/{openid}/messages", {"image_url": "javascript:alert(1)"}, status=422)
+    control(sim, f"/_sim/users/{openid}/messages", {}, status=422)
+
+
+def test_customer_service_messages_only_within_48_hours_of_the_followers_message(sim, client):
+    openid = new_user(sim)
+    with pytest.raises(WeChatClientException) as never_wrote:
+        client.message.send_text(openid, "您好")
+    assert never_wrote.value.errcode == 45015
+    control(sim, f"/_sim/users/{openid}/messages", {"content": "在吗"})
+    client.message.send_text(openid, "在的，请讲")
+    sim.state.advance(48 * 3600 + 1)
+    with pytest.raises(WeChatClientException) as late:
+        client.message.send_text(openid, "还在吗")
+    assert late.value.errcode == 45015
+    chat = requests.get(f"{sim.url}/chat/{openid}", timeout=5).text
+    assert chat.index("在吗") < chat.index("在的，请讲") and "还在吗" not in chat

@@ -18,7 +18,7 @@ scheduler (`app.scheduler`), the demo data (`app.demo`) and the dispatch table o
 events (`app.events.subscriptions`, the one place a channel is attached to a domain).
 
 The rules:
-1. No module of a domain package (orders, members, coupons, tables, menu) imports `app.wechat`:
+1. No module of a domain package (orders, members, coupons, tables, menu, inbox, crm) imports `app.wechat`:
    domains publish events, WeChat subscribes to them.
 2. The graph of nodes has no cycle (a cycle means two packages cannot be understood, tested or
    moved apart).
@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[2] / "app"
-DOMAINS = ("orders", "members", "coupons", "tables", "menu")
+DOMAINS = ("orders", "members", "coupons", "tables", "menu", "inbox", "crm")
 CHANNELS = ("wechat",)
 WEB_MODULES = frozenset({"routes", "pages", "forms", "schemas", "callback", "cli"})
 ROOTS = ("app", "app.models", "app.cli", "app.scheduler", "app.demo", "app.events.subscriptions")
