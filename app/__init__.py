@@ -132,6 +132,7 @@ def _register_pages(app: Flask) -> None:
     from app.coupons.pages import bp as coupon_pages_bp
     from app.diner.pages import bp as diner_bp
     from app.extensions import csrf
+    from app.fans.pages import bp as fans_pages_bp
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
     from app.payments.pages import bp as payment_pages_bp
@@ -149,6 +150,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(wechat_pages_bp)
     app.register_blueprint(wechat_settings_pages_bp)
     app.register_blueprint(diner_bp)
+    app.register_blueprint(fans_pages_bp)
     from app.tenants.pages import bp as store_pages_bp
 
     app.register_blueprint(store_pages_bp)
