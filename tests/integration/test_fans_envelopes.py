@@ -1,0 +1,99 @@
+"""Red envelopes (拼手气红包): a pool split once at funding, each member grabs once, and whatever
+the interleaving of grabs the shares handed out sum to the pool exactly."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from app.actor import Actor
+from app.fans import service
+from app.fans.models import EnvelopeShare
+from app.members.models import Account, LedgerEntry, Member
+from tests.integration.fans_support import csrf_of, merchant_with_wechat, phone, together
+
+
+def _fund(make, tenant, pool_cents: int = 10_000, shares: int = 10):
+    envelope = service.fund_envelope(actor=Actor.system(tenant.merchant.id), name="周末红包", pool_cents=pool_cents,
+                                     shares=shares)
+    make.db.session.commit()
+    return envelope
+
+
+def _member(make, tenant, i: int) -> Member:
+    from app.members import service as members
+
+    member = members.create_member(actor=Actor.system(tenant.merchant.id), phone=f"136{i:08d}", name=f"抢{i}",
+                                   openid=f"o-grab-{i:04d}-{uuid.uuid4().hex[:6]}")
+    return member
+
+
+def test_the_pool_is_split_at_funding_and_sums_to_it(make):
+    tenant = merchant_with_wechat(make)
+    envelope = _fund(make, tenant)
+    amounts = make.db.session.scalars(sa.select(EnvelopeShare.amount_cents).where(
+        EnvelopeShare.envelope_id == envelope.id)).all()
+    assert len(amounts) == 10 and sum(amounts) == 10_000 and min(amounts) >= 1
+
+
+def test_thirty_phones_grabbing_ten_shares_at_once_get_exactly_the_pool(app, make):
+    tenant = merchant_with_wechat(make)
+    envelope = _fund(make, tenant)
+    people = [_member(make, tenant, i) for i in range(30)]
+    make.db.session.commit()
+    clients = [phone(app, tenant, m.openid) for m in people]
+    code = envelope.code
+    tokens = [csrf_of(client, f"/e/{code}") for client in clients]
+    # Each person taps twice at the same moment: one share each, never two.
+    answers = together(60, lambda i: clients[i % 30].post(f"/e/{code}/grab", data={"csrf_token": tokens[i % 30]}))
+    assert {a.status_code for a in answers} == {302}
+    make.db.session.rollback()
+    shares = make.db.session.scalars(sa.select(EnvelopeShare).where(EnvelopeShare.envelope_id == envelope.id)).all()
+    grabbed = [s for s in shares if s.member_id is not None]
+    assert len(grabbed) == 10
+    assert len({s.member_id for s in grabbed}) == 10
+    assert sum(s.amount_cents for s in grabbed) == 10_000
+    credited = make.db.session.scalar(sa.select(sa.func.sum(LedgerEntry.delta)).where(
+        LedgerEntry.merchant_id == tenant.merchant.id, LedgerEntry.account == Account.BONUS))
+    assert credited == 10_000
+    bonus = make.db.session.scalar(sa.select(sa.func.sum(Member.bonus_cents)).where(
+        Member.merchant_id == tenant.merchant.id))
+    assert bonus == 10_000
+
+
+def test_a_second_grab_by_the_same_member_returns_their_share(make):
+    tenant = merchant_with_wechat(make)
+    envelope = _fund(make, tenant, 500, 3)
+    member = _member(make, tenant, 1)
+    actor = Actor.system(tenant.merchant.id)
+    first = service.grab(envelope, member, now=envelope.created_at, actor=actor)
+    again = service.grab(envelope, member, now=envelope.created_at, actor=actor)
+    make.db.session.commit()
+    assert first.id == again.id
+    assert make.db.session.get(Member, member.id).bonus_cents == first.amount_cents
+
+
+def test_a_non_member_is_asked_to_join_and_comes_back(app, make):
+    tenant = merchant_with_wechat(make)
+    envelope = _fund(make, tenant, 300, 3)
+    client = phone(app, tenant, "o-not-yet-member")
+    token = csrf_of(client, f"/e/{envelope.code}")
+    answer = client.post(f"/e/{envelope.code}/grab", data={"csrf_token": token})
+    assert answer.status_code == 302 and "/m/join" in answer.headers["Location"]
+    assert f"next=/e/{envelope.code}" in answer.headers["Location"].replace("%2F", "/")
+
+
+def test_an_empty_envelope_says_so(app, make):
+    tenant = merchant_with_wechat(make)
+    envelope = _fund(make, tenant, 100, 1)
+    actor = Actor.system(tenant.merchant.id)
+    service.grab(envelope, _member(make, tenant, 1), now=envelope.created_at, actor=actor)
+    make.db.session.commit()
+    late = _member(make, tenant, 2)
+    make.db.session.commit()
+    client = phone(app, tenant, late.openid)
+    page = client.get(f"/e/{envelope.code}")
+    assert page.status_code == 200 and 'id="grab"' not in page.get_data(as_text=True)
+    assert "1 of 1 grabbed" in page.get_data(as_text=True) or "1 / 1" in page.get_data(as_text=True) \
+        or "已抢" in page.get_data(as_text=True)

@@ -1,0 +1,131 @@
+"""The whole loop on the WeChat simulator, without a browser: the manager makes a wheel and a
+poster on the pages, the poster's scene QR is scanned (follow → the automatic reply links the
+wheel), the diner spins, joins, the coupon is redeemed at the till by its code, and the funnel on
+the manager's page counts every step with the prize cost against the revenue."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import sqlalchemy as sa
+
+from app.coupons.models import Coupon, CouponStatus
+from app.fans.funnel import poster_funnel
+from app.fans.models import FanPoster, LuckyWheel, WheelPlay
+from app.members.models import Member
+from tests.factories import create_coupon_template, create_dish
+from tests.integration.test_member_pages import EN, _csrf, log_in, page
+from tests.integration.wechat_support import inbox, new_user, scan, sign_in
+
+
+def _make_wheel_on_the_page(make, tenant) -> LuckyWheel:
+    template = create_coupon_template(make, tenant, name="开业满减券", value_cents=2_000, min_spend_cents=5_000)
+    html = page(make, "/manage/fans/wheels/new")
+    form = {"csrf_token": _csrf(html), "name": "开业大转盘", "name_en": "Opening wheel", "audience": "anyone",
+            "per_person_total": "3", "per_person_daily": "1", "is_active": "1",
+            "prize-0-kind": "coupon", "prize-0-label": "20元券", "prize-0-coupon": str(template["id"]),
+            "prize-0-chance": "100", "prize-0-stock": "10"}
+    response = make.client.post("/manage/fans/wheels/new", data=form, headers=EN)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return make.db.session.scalar(sa.select(LuckyWheel).where(LuckyWheel.merchant_id == tenant.merchant.id))
+
+
+def test_poster_scan_follow_spin_join_redeem_and_the_funnel(make, oa):
+    tenant = oa.tenant
+    log_in(make, tenant.owner)
+    wheel = _make_wheel_on_the_page(make, tenant)
+    assert [p.kind.label for p in wheel.prizes] == ["coupon", "nothing"]  # 谢谢参与 added
+    html = page(make, "/manage/fans/")
+    response = make.client.post("/manage/fans/posters", data={
+        "csrf_token": _csrf(html), "name": "门口海报", "headline": "扫码抽好礼", "target": f"wheel-{wheel.id}",
+        "store_id": str(tenant.store.id)}, headers=EN)
+    assert response.status_code == 302
+    poster = make.db.session.scalar(sa.select(FanPoster))
+    # The printable sheet asks WeChat for the scene code once and prints it as SVG.
+    sheet = page(make, f"/manage/fans/posters/{poster.id}/sheet")
+    assert "<svg" in sheet and "扫码抽好礼" in sheet
+    make.db.session.expire_all()
+    poster = make.db.session.get(FanPoster, poster.id)
+    assert poster.qr_url and "/q/" in poster.qr_url
+
+    # A WeChat user scans the poster: follow, and the reply links the wheel.
+    openid = new_user(oa.sim, "小红", subscribed=False)
+    scan(make.db, oa.sim, openid, url=poster.qr_url)
+    (reply,) = [m for m in inbox(oa.sim, openid) if m["kind"] == "reply"]
+    link = reply["articles"][0]["Url"]
+    assert link.endswith(f"/w/{wheel.code}")
+    scan(make.db, oa.sim, openid, url=poster.qr_url)  # a second scan: a SCAN, not a follow
+
+    # The phone opens the link, signs in through WeChat and spins.
+    client = make.client.application.test_client()
+    wheel_page = sign_in(client, oa.sim, f"/w/{wheel.code}", openid)
+    assert wheel_page.status_code == 200
+    token = re.search(r'data-csrf="([^"]+)"', wheel_page.get_data(as_text=True)).group(1)
+    body = client.post(f"/w/{wheel.code}/spin", json={"draw_id": uuid.uuid4().hex},
+                       headers={"X-CSRFToken": token}).get_json()
+    assert body["is_win"] and body["needs_join"]
+    join_page = client.get(body["claim_url"], follow_redirects=True)
+    joined = client.post(join_page.request.full_path.rstrip("?"), data={
+        "csrf_token": _csrf(join_page.get_data(as_text=True)), "phone": "13811112222", "name": "小红"},
+        follow_redirects=True)
+    assert joined.status_code == 200 and "CP" in joined.get_data(as_text=True)  # the wallet shows the code
+    make.db.session.expire_all()
+    coupon = make.db.session.scalar(sa.select(Coupon))
+    member = make.db.session.get(Member, coupon.member_id)
+    assert member.source_campaign == poster.scene.removeprefix("campaign_")  # attributed to the poster
+
+    # At the till: the coupon's code is scanned and the bill settled with it.
+    api = make.api(tenant.owner)
+    looked_up = api.get("/coupons/lookup", query_string={"code": coupon.code.lower()}).get_json()
+    dish = create_dish(make, tenant, "剁椒鱼头", 12_800)
+    order = api.post("/orders", json={"store_id": tenant.store.id, "idempotency_key": uuid.uuid4().hex,
+                                      "items": [{"dish_id": dish["id"], "qty": 1}]}).get_json()
+    settled = api.post(f"/orders/{order['id']}/settle", json={
+        "member_id": looked_up["member_id"], "coupon_ids": [looked_up["id"]],
+        "tenders": [{"type": "cash", "amount_cents": 20_000}], "idempotency_key": uuid.uuid4().hex})
+    assert settled.status_code == 200, settled.get_json()
+    paid = settled.get_json()["payable_cents"]
+    make.db.session.expire_all()
+    assert make.db.session.get(Coupon, coupon.id).state is CouponStatus.REDEEMED
+
+    funnel = poster_funnel(make.db.session.get(FanPoster, poster.id))
+    assert funnel.steps == [2, 1, 1, 1, 1, 1]
+    assert funnel.revenue_cents == paid and funnel.cost_cents == 2_000
+    play = make.db.session.scalar(sa.select(WheelPlay))
+    assert play.poster_id == poster.id
+    html = page(make, "/manage/fans/")
+    row = re.search(rf'<tr data-poster="{poster.id}">(.*?)</tr>', html, re.S).group(1)
+    assert [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', row)] == [2, 1, 1, 1, 1, 1]
+
+
+def test_the_fans_pages_need_a_manager_and_hide_other_merchants(make):
+    tenant = make.tenant()
+    other = make.tenant()
+    log_in(make, other.owner)
+    from app.actor import Actor
+    from app.fans import service
+
+    wheel = service.create_wheel(actor=Actor.system(tenant.merchant.id), name="别家的", prizes=[
+        {"kind": 3, "label": "5元", "bonus_cents": 500, "chance_bp": 100, "stock": 1}])
+    make.db.session.commit()
+    assert make.client.get(f"/manage/fans/wheels/{wheel.id}", headers=EN).status_code == 404
+    assert "别家的" not in page(make, "/manage/fans/")
+    cashier = make.staff(other, "cashier")
+    make.client.post("/logout", data={"csrf_token": _csrf(page(make, "/manage/fans/"))})
+    log_in(make, cashier)
+    assert make.client.get("/manage/fans/", headers=EN).status_code == 403
+
+
+def test_a_wheel_form_with_bad_odds_shows_the_problem_and_saves_nothing(make):
+    tenant = make.tenant()
+    log_in(make, tenant.owner)
+    html = page(make, "/manage/fans/wheels/new")
+    response = make.client.post("/manage/fans/wheels/new", headers=EN, data={
+        "csrf_token": _csrf(html), "name": "太慷慨", "audience": "anyone", "is_active": "1",
+        "prize-0-kind": "points", "prize-0-label": "100积分", "prize-0-points": "100", "prize-0-chance": "70",
+        "prize-0-stock": "5", "prize-1-kind": "bonus", "prize-1-label": "5元", "prize-1-bonus": "5",
+        "prize-1-chance": "40", "prize-1-stock": "5"})
+    assert response.status_code == 422
+    assert "more than 100%" in response.get_data(as_text=True)
+    assert make.db.session.scalar(sa.select(sa.func.count()).select_from(LuckyWheel)) == 0
