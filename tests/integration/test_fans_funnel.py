@@ -129,3 +129,33 @@ def test_a_wheel_form_with_bad_odds_shows_the_problem_and_saves_nothing(make):
     assert response.status_code == 422
     assert "more than 100%" in response.get_data(as_text=True)
     assert make.db.session.scalar(sa.select(sa.func.count()).select_from(LuckyWheel)) == 0
+
+
+def test_editing_a_wheel_keeps_what_prizes_already_gave(make):
+    tenant = make.tenant()
+    log_in(make, tenant.owner)
+    from app.actor import Actor
+    from app.fans import service
+
+    wheel = service.create_wheel(actor=Actor.system(tenant.merchant.id), name="转盘", per_person_total=2, prizes=[
+        {"kind": 3, "label": "5元", "bonus_cents": 500, "chance_bp": 5_000, "stock": 3}])
+    wheel.prizes[0].issued = 2
+    make.db.session.commit()
+    html = page(make, f"/manage/fans/wheels/{wheel.id}")
+    assert 'value="5.00"' in html and "已发 2" not in html  # English page: "2 given"
+    base = {"csrf_token": _csrf(html), "name": "转盘", "audience": "members", "per_person_total": "4",
+            "per_person_daily": "", "is_active": "1", "prize-0-kind": "bonus", "prize-0-label": "5元",
+            "prize-0-bonus": "5", "prize-0-chance": "50", "prize-1-kind": "nothing", "prize-1-label": "谢谢参与",
+            "prize-1-chance": "50"}
+    too_little = make.client.post(f"/manage/fans/wheels/{wheel.id}", headers=EN,
+                                  data={**base, "prize-0-stock": "1"})
+    assert too_little.status_code == 422 and "already given" in too_little.get_data(as_text=True)
+    other_value = make.client.post(f"/manage/fans/wheels/{wheel.id}", headers=EN,
+                                   data={**base, "prize-0-stock": "10", "prize-0-bonus": "8"})
+    assert other_value.status_code == 422 and "cannot change" in other_value.get_data(as_text=True)
+    saved = make.client.post(f"/manage/fans/wheels/{wheel.id}", headers=EN, data={**base, "prize-0-stock": "10"})
+    assert saved.status_code == 302
+    make.db.session.expire_all()
+    wheel = make.db.session.get(LuckyWheel, wheel.id)
+    assert (wheel.per_person_total, wheel.per_person_daily, wheel.audience.label) == (4, None, "members")
+    assert [(p.stock, p.issued, p.chance_bp) for p in wheel.prizes] == [(10, 2, 5_000), (0, 0, 5_000)]
