@@ -132,12 +132,17 @@ class FanScan(TenantMixin, TimestampMixin, db.Model):
     or a SCAN by someone who already follows."""
 
     __tablename__ = "fan_scan"
-    __table_args__ = (sa.Index("ix_fan_scan_poster", "poster_id", "openid"),)
+    __table_args__ = (
+        # WeChat sends an event again when our answer is late: who and when (CreateTime) name it.
+        sa.UniqueConstraint("merchant_id", "event_key"),
+        sa.Index("ix_fan_scan_poster", "poster_id", "openid"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     poster_id: Mapped[int] = mapped_column(sa.ForeignKey("fan_poster.id", ondelete="CASCADE"))
     openid: Mapped[str] = mapped_column(sa.String(64))
     is_follow: Mapped[bool] = mapped_column(default=False)
+    event_key: Mapped[str] = mapped_column(sa.String(100))  # '<openid>:<CreateTime>:<event>'
 
 
 class WheelPlayer(TenantMixin, db.Model):

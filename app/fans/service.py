@@ -276,16 +276,16 @@ def poster_for_scene(merchant_id: int, scene: str | None) -> FanPoster | None:
                                                         FanPoster.scene == scene[:64]))
 
 
-def record_scan(merchant_id: int, openid: str, scene: str | None, *, is_follow: bool,
+def record_scan(merchant_id: int, openid: str, scene: str | None, *, is_follow: bool, event_key: str,
                 now: datetime) -> FanPoster | None:
     """A subscribe/SCAN event with a scene: the poster it names (None if it is no poster of ours),
-    with the scan counted for its funnel."""
+    with the scan counted for its funnel once, however often WeChat sends the same event
+    (`event_key`: who, when and what, as WeChat stamped it)."""
     poster = poster_for_scene(merchant_id, scene)
     if poster is None:
         return None
-    db.session.add(FanScan(merchant_id=merchant_id, poster_id=poster.id, openid=openid[:64], is_follow=is_follow,
-                           created_at=now))
-    db.session.flush()
+    insert_unique(FanScan(merchant_id=merchant_id, poster_id=poster.id, openid=openid[:64], is_follow=is_follow,
+                          event_key=event_key[:100], created_at=now))
     return poster
 
 

@@ -117,7 +117,8 @@ def _handle(settings: WeChatSettings, message) -> str | dict | None:
     merchant_id, openid = settings.merchant_id, str(message.source)[:64]
     if isinstance(message, SubscribeScanEvent | ScanEvent):
         service.record_follow(merchant_id, openid, message.scene_id or None, now)
-        poster = fans.record_scan(merchant_id, openid, message.scene_id or None,
+        event_key = f"{openid}:{int(message.create_time.timestamp())}:{message.event}"
+        poster = fans.record_scan(merchant_id, openid, message.scene_id or None, event_key=event_key,
                                   is_follow=isinstance(message, SubscribeScanEvent), now=now)
         if poster is not None:
             return _poster_reply(poster)

@@ -126,11 +126,13 @@ def upgrade():
     sa.Column('poster_id', sa.Integer(), nullable=False),
     sa.Column('openid', sa.String(length=64), nullable=False),
     sa.Column('is_follow', sa.Boolean(), nullable=False),
+    sa.Column('event_key', sa.String(length=100), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_fan_scan_merchant_id_merchant'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['poster_id'], ['fan_poster.id'], name=op.f('fk_fan_scan_poster_id_fan_poster'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_fan_scan'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fan_scan')),
+    sa.UniqueConstraint('merchant_id', 'event_key', name=op.f('uq_fan_scan_merchant_id_event_key'))
     )
     with op.batch_alter_table('fan_scan', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_fan_scan_merchant_id'), ['merchant_id'], unique=False)

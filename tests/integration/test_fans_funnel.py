@@ -159,3 +159,29 @@ def test_editing_a_wheel_keeps_what_prizes_already_gave(make):
     wheel = make.db.session.get(LuckyWheel, wheel.id)
     assert (wheel.per_person_total, wheel.per_person_daily, wheel.audience.label) == (4, None, "members")
     assert [(p.stock, p.issued, p.chance_bp) for p in wheel.prizes] == [(10, 2, 5_000), (0, 0, 5_000)]
+
+
+def test_an_event_wechat_sends_again_counts_once_and_is_answered_again(make, oa):
+    import hashlib
+    import time
+
+    from app.actor import Actor
+    from app.fans import service
+    from app.fans.models import FanScan
+    from simulators.wechat import DEMO_TOKEN
+
+    tenant = oa.tenant
+    wheel = service.create_wheel(actor=Actor.system(tenant.merchant.id), name="转盘", prizes=[
+        {"kind": 3, "label": "5元", "bonus_cents": 500, "chance_bp": 100, "stock": 1}])
+    poster = service.create_poster(actor=Actor.system(tenant.merchant.id), name="海报", wheel_id=wheel.id)
+    make.db.session.commit()
+    stamp, nonce = str(int(time.time())), "4242"
+    signature = hashlib.sha1("".join(sorted([DEMO_TOKEN, stamp, nonce])).encode()).hexdigest()
+    body = (f"<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName><FromUserName><![CDATA[o-twice]]>"
+            f"</FromUserName><CreateTime>1764400000</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_{poster.scene}]]></EventKey></xml>")
+    answers = [make.client.post("/wechat/callback", query_string={"signature": signature, "timestamp": stamp,
+                                                                  "nonce": nonce}, data=body, content_type="text/xml")
+               for _ in range(3)]
+    assert all(a.status_code == 200 and f"/w/{wheel.code}" in a.get_data(as_text=True) for a in answers)
+    assert make.db.session.scalar(sa.select(sa.func.count()).select_from(FanScan)) == 1
