@@ -460,7 +460,7 @@ def grant(play: WheelPlay, member: Member, *, now: datetime, actor: Actor) -> Wh
         play.coupon_id = coupon.id
     elif prize.kind is PrizeKind.POINTS:
         members.earn_points(lock_member(member.id, actor=actor), prize.points, key=key, now=now,
-                            refs=Refs(), note=gettext("Lucky wheel prize"), actor=actor)
+                            refs=Refs(), note="lucky wheel prize", actor=actor)
     elif prize.kind is PrizeKind.BONUS:
         post(lock_member(member.id, actor=actor), key,
              [Move(Account.BONUS, EntryKind.ADJUST, prize.bonus_cents, "lucky wheel prize")], actor=actor)
