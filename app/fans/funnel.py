@@ -9,8 +9,8 @@ Definitions (the manager's page says them in words too):
   their first spin from it; revenue: what those bills paid, less refunds;
 - prize cost: points and bonus prizes granted, plus coupon prizes redeemed, at the cost fixed
   on the prize when it was saved (a coupon's face value, points at their cash value).
-For a red-envelope poster, draws and wins are the shares grabbed (by anyone) and the cost is
-what was grabbed.
+For a red-envelope poster, draws and wins are the shares grabbed (by anyone); the cost is the
+bonus grabbed, or the vouchers used.
 """
 
 from __future__ import annotations
@@ -61,14 +61,19 @@ def poster_funnel(poster: FanPoster) -> Funnel:
     scans, follows = db.session.execute(sa.select(sa.func.count(FanScan.id), _count(FanScan.is_follow)).where(
         FanScan.poster_id == poster.id)).one()
     if poster.envelope_id is not None:
-        grabbed, cost = db.session.execute(sa.select(
-            sa.func.count(EnvelopeShare.id), sa.func.coalesce(sa.func.sum(EnvelopeShare.amount_cents), 0),
-        ).where(EnvelopeShare.envelope_id == poster.envelope_id, EnvelopeShare.member_id.is_not(None))).one()
+        used = Coupon.state == CouponStatus.REDEEMED
+        cost_of = sa.case((EnvelopeShare.coupon_template_id.is_(None), EnvelopeShare.amount_cents),
+                          (used, EnvelopeShare.amount_cents), else_=0)
+        grabbed, redeemed, cost = db.session.execute(sa.select(
+            sa.func.count(EnvelopeShare.id), _count(used), sa.func.coalesce(sa.func.sum(cost_of), 0),
+        ).select_from(EnvelopeShare).outerjoin(Coupon, Coupon.id == EnvelopeShare.coupon_id).where(
+            EnvelopeShare.envelope_id == poster.envelope_id, EnvelopeShare.member_id.is_not(None))).one()
         first = (sa.select(EnvelopeShare.member_id, sa.func.min(EnvelopeShare.grabbed_at).label("first_at"))
                  .where(EnvelopeShare.envelope_id == poster.envelope_id, EnvelopeShare.member_id.is_not(None))
                  .group_by(EnvelopeShare.member_id).subquery())
         visits, revenue = _visits(poster, first)
-        return Funnel(poster, int(scans), int(follows), int(grabbed), int(grabbed), 0, visits, revenue, int(cost))
+        return Funnel(poster, int(scans), int(follows), int(grabbed), int(grabbed), int(redeemed), visits, revenue,
+                      int(cost))
     is_win = WheelPrize.kind != PrizeKind.NOTHING
     coupon_used = Coupon.state == CouponStatus.REDEEMED
     granted_cost = sa.case(

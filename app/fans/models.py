@@ -47,6 +47,13 @@ class PrizeKind(_Labelled):
     NOTHING = 4  # 谢谢参与: a segment of the wheel that gives nothing
 
 
+class EnvelopeKind(_Labelled):
+    """What a red envelope's shares are paid in."""
+
+    BONUS = 1  # stored-value bonus, on the grabber's card at once
+    COUPON = 2  # a cash voucher worth the share, into the grabber's wallet
+
+
 class LuckyWheel(TenantMixin, TimestampMixin, db.Model):
     __tablename__ = "lucky_wheel"
     __table_args__ = (
@@ -190,11 +197,14 @@ class WheelPlay(TenantMixin, TimestampMixin, db.Model):
 
 
 class RedEnvelope(TenantMixin, TimestampMixin, db.Model):
-    """拼手气红包: a pool of stored-value bonus split at random among `shares` grabbers."""
+    """拼手气红包: a pool split at random among `shares` grabbers, paid as stored-value bonus or as
+    cash vouchers (one template per distinct share amount, made at funding)."""
 
     __tablename__ = "red_envelope"
     __table_args__ = (
         sa.UniqueConstraint("code"),
+        enum_check("kind", EnvelopeKind),
+        sa.CheckConstraint(f"kind <> {EnvelopeKind.COUPON} OR coupon_valid_days >= 1", name="coupon_has_validity"),
         sa.CheckConstraint("shares >= 1", name="shares_positive"),
         sa.CheckConstraint("pool_cents >= shares", name="pool_covers_shares"),
     )
@@ -205,6 +215,8 @@ class RedEnvelope(TenantMixin, TimestampMixin, db.Model):
     pool_cents: Mapped[int] = mapped_column(sa.BigInteger)
     shares: Mapped[int]
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[EnvelopeKind] = mapped_column(IntEnumType(EnvelopeKind), default=EnvelopeKind.BONUS)
+    coupon_valid_days: Mapped[int | None]  # a voucher share: valid this many days after the grab
 
 
 class EnvelopeShare(TenantMixin, db.Model):
@@ -224,3 +236,5 @@ class EnvelopeShare(TenantMixin, db.Model):
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
     member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id", ondelete="RESTRICT"))
     grabbed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    coupon_template_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon_template.id", ondelete="RESTRICT"))
+    coupon_id: Mapped[int | None] = mapped_column(sa.ForeignKey("coupon.id", ondelete="RESTRICT"))

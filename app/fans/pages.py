@@ -27,7 +27,7 @@ from app.db import begin_write, db, scoped, utcnow
 from app.errors import APIError, NotFound
 from app.fans import funnel as funnels
 from app.fans import service
-from app.fans.models import Audience, FanPoster, LuckyWheel, PrizeKind, RedEnvelope
+from app.fans.models import Audience, EnvelopeKind, FanPoster, LuckyWheel, PrizeKind, RedEnvelope
 from app.pages.auth import login_required
 from app.tables import qr
 from app.tenants.models import Merchant, Store
@@ -291,14 +291,16 @@ def fund_envelope():
         pool = parse_yuan(request.form.get("pool") or "")
         shares = int(request.form.get("shares") or "0")
         ends_at = _day("ends_on", end=True)
-    except ValueError:
+        kind = EnvelopeKind.from_label(request.form.get("kind") or "bonus")
+        valid_days = _int("coupon_valid_days")
+    except (ValueError, KeyError):
         flash(gettext("Please check the amount and the number of shares."))
         return redirect(url_for("fans_pages.index"))
     actor = current_actor()
     _start_writing()
     try:
         service.fund_envelope(actor=actor, name=request.form.get("name") or "", pool_cents=pool, shares=shares,
-                              ends_at=ends_at)
+                              ends_at=ends_at, kind=kind, coupon_valid_days=valid_days)
     except APIError as error:
         db.session.rollback()
         flash(str(error.description))
@@ -489,7 +491,10 @@ def grab(code: str):
         flash(str(error.description))
         return redirect(url_for("fans_pages.envelope", code=code))
     db.session.commit()
-    flash(gettext("You grabbed %(amount)s! It is in your stored value.", amount=format_cny(share.amount_cents)))
+    if envelope.kind is EnvelopeKind.COUPON:
+        flash(gettext("You grabbed a %(amount)s voucher! It is in your wallet.", amount=format_cny(share.amount_cents)))
+    else:
+        flash(gettext("You grabbed %(amount)s! It is in your stored value.", amount=format_cny(share.amount_cents)))
     return redirect(url_for("fans_pages.envelope", code=code))
 
 

@@ -35,6 +35,7 @@ from app.db import db, insert_unique
 from app.errors import APIError, Conflict, Forbidden, NotFound, Unprocessable
 from app.fans.models import (
     Audience,
+    EnvelopeKind,
     EnvelopeShare,
     FanPoster,
     FanScan,
@@ -50,6 +51,7 @@ from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, Member
 from app.menu.models import Dish
 from tablerules import fans as rules
+from tablerules.money import to_yuan_short
 
 SCENE_PREFIX = "campaign_fan"  # 'campaign_…': a member who joins is attributed to the poster's code
 _CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -493,23 +495,36 @@ def plays_of(merchant_id: int, openid: str, limit: int = 20) -> list[WheelPlay]:
 
 # --- red envelopes ----------------------------------------------------------------------------------------
 
-def fund_envelope(*, actor: Actor, name: str, pool_cents: int, shares: int,
-                  ends_at: datetime | None = None) -> RedEnvelope:
-    """A pool of stored-value bonus split now, at random, into `shares` amounts summing to it."""
+def fund_envelope(*, actor: Actor, name: str, pool_cents: int, shares: int, ends_at: datetime | None = None,
+                  kind: EnvelopeKind = EnvelopeKind.BONUS, coupon_valid_days: int | None = None) -> RedEnvelope:
+    """A pool split now, at random, into `shares` amounts summing to it. Paid as stored-value
+    bonus, or as cash vouchers valid `coupon_valid_days` after the grab: one coupon template per
+    distinct amount is made here ("周末红包 ¥3.21"), so the coupon pages count them too."""
+    kind = EnvelopeKind(kind)
     if not name.strip():
         raise Unprocessable(gettext("The red envelope needs a name."), error_code="invalid_envelope")
     if not 1 <= shares <= 500 or not shares <= pool_cents <= 100_000_000:
         raise Unprocessable(gettext("A red envelope has 1 to 500 shares of at least ¥0.01 each."),
                             error_code="invalid_envelope")
-    envelope = RedEnvelope(merchant_id=actor.merchant_id, code=new_code(), name=name.strip()[:60],
-                           pool_cents=pool_cents, shares=shares, ends_at=ends_at)
+    if kind is EnvelopeKind.COUPON and not 1 <= (coupon_valid_days or 0) <= 3650:
+        raise Unprocessable(gettext("Vouchers from a red envelope need a validity of 1 to 3650 days."),
+                            error_code="invalid_envelope")
+    envelope = RedEnvelope(merchant_id=actor.merchant_id, code=new_code(), name=name.strip()[:60], kind=kind,
+                           pool_cents=pool_cents, shares=shares, ends_at=ends_at,
+                           coupon_valid_days=coupon_valid_days if kind is EnvelopeKind.COUPON else None)
     db.session.add(envelope)
     db.session.flush()
+    templates: dict[int, int] = {}
     for position, amount in enumerate(rules.split_pool(pool_cents, shares, secrets.randbelow)):
+        if kind is EnvelopeKind.COUPON and amount not in templates:
+            label = to_yuan_short(amount)
+            templates[amount] = coupons.create_template(
+                actor=actor, name=f"{envelope.name[:48]} ¥{label}", name_en=f"Red envelope ¥{label}", kind="cash",
+                value_cents=amount, valid_days=coupon_valid_days).id
         db.session.add(EnvelopeShare(merchant_id=actor.merchant_id, envelope_id=envelope.id, position=position,
-                                     amount_cents=amount))
+                                     amount_cents=amount, coupon_template_id=templates.get(amount)))
     db.session.flush()
-    record("red_envelope.fund", envelope, actor=actor, pool_cents=pool_cents, shares=shares)
+    record("red_envelope.fund", envelope, actor=actor, pool_cents=pool_cents, shares=shares, kind=kind.label)
     return envelope
 
 
@@ -545,9 +560,12 @@ def share_of(envelope: RedEnvelope, member_id: int) -> EnvelopeShare | None:
 def grab(envelope: RedEnvelope, member: Member, *, now: datetime, actor: Actor) -> EnvelopeShare:
     """The member's share of the envelope (the one they grabbed before, if any): a free share is
     claimed by a conditional UPDATE, UNIQUE (envelope, member) keeps it to one per person, and the
-    bonus is posted keyed by the share. 409 `envelope_empty` / `envelope_ended`."""
+    bonus is posted (or the voucher issued) keyed by the share. 409 `envelope_empty` /
+    `envelope_ended`. The member row is locked first, as the draw does: the share's foreign key
+    and the posting both touch it, and two taps of one person then simply queue."""
     if member.merchant_id != envelope.merchant_id:
         raise NotFound("member")
+    member = lock_member(member.id, actor=actor)
     mine = share_of(envelope, member.id)
     if mine is not None:
         return mine
@@ -572,7 +590,14 @@ def grab(envelope: RedEnvelope, member: Member, *, now: datetime, actor: Actor) 
             return mine
         if taken.rowcount == 1:
             share = db.session.get(EnvelopeShare, free, populate_existing=True)
-            post(lock_member(member.id, actor=actor), f"red-envelope-share:{share.id}",
-                 [Move(Account.BONUS, EntryKind.ADJUST, share.amount_cents, "red envelope")], actor=actor)
+            key = f"red-envelope-share:{share.id}"
+            if envelope.kind is EnvelopeKind.COUPON:
+                coupon = coupons.issue_coupon(share.coupon_template_id, member.id, key=key,
+                                              source=CouponSource.CAMPAIGN, now=now, actor=actor)
+                share.coupon_id = coupon.id
+                db.session.flush()
+            else:
+                post(member, key, [Move(Account.BONUS, EntryKind.ADJUST, share.amount_cents, "red envelope")],
+                     actor=actor)
             return share
     raise Conflict(gettext("Please try again."), error_code="retry")  # pragma: no cover

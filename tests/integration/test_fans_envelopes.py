@@ -97,3 +97,41 @@ def test_an_empty_envelope_says_so(app, make):
     assert page.status_code == 200 and 'id="grab"' not in page.get_data(as_text=True)
     assert "1 of 1 grabbed" in page.get_data(as_text=True) or "1 / 1" in page.get_data(as_text=True) \
         or "已抢" in page.get_data(as_text=True)
+
+
+def test_a_voucher_envelope_gives_each_grabber_a_cash_coupon_worth_their_share(app, make):
+    from app.coupons.models import Coupon, CouponTemplate
+    from app.fans.models import EnvelopeKind
+
+    tenant = merchant_with_wechat(make)
+    envelope = service.fund_envelope(actor=Actor.system(tenant.merchant.id), name="周末红包", pool_cents=3_000,
+                                     shares=5, kind=EnvelopeKind.COUPON, coupon_valid_days=14)
+    make.db.session.commit()
+    people = [_member(make, tenant, i) for i in range(8)]
+    make.db.session.commit()
+    clients = [phone(app, tenant, m.openid) for m in people]
+    code = envelope.code
+    tokens = [csrf_of(client, f"/e/{code}") for client in clients]
+    answers = together(8, lambda i: clients[i].post(f"/e/{code}/grab", data={"csrf_token": tokens[i]}))
+    assert {a.status_code for a in answers} == {302}
+    make.db.session.rollback()
+    coupons = make.db.session.scalars(sa.select(Coupon).join(CouponTemplate)).all()
+    assert len(coupons) == 5 and len({c.member_id for c in coupons}) == 5
+    assert sum(c.template.value_cents for c in coupons) == 3_000
+    assert all((c.expires_at - c.issued_at).days == 14 for c in coupons)
+    shares = make.db.session.scalars(sa.select(EnvelopeShare).where(EnvelopeShare.member_id.is_not(None))).all()
+    assert sorted(s.coupon_id for s in shares) == sorted(c.id for c in coupons)
+    assert make.db.session.scalar(sa.select(sa.func.sum(Member.bonus_cents))) == 0
+
+
+def test_a_voucher_envelope_needs_a_validity(make):
+    import pytest
+
+    from app.errors import APIError
+    from app.fans.models import EnvelopeKind
+
+    tenant = merchant_with_wechat(make)
+    with pytest.raises(APIError) as refused:
+        service.fund_envelope(actor=Actor.system(tenant.merchant.id), name="红包", pool_cents=100, shares=2,
+                              kind=EnvelopeKind.COUPON)
+    assert refused.value.error_code == "invalid_envelope"
