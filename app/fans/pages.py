@@ -14,7 +14,7 @@ import math
 import secrets
 from datetime import UTC, datetime, time, timedelta
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -24,7 +24,7 @@ from app.auth.guard import current_actor
 from app.auth.permissions import Permission
 from app.coupons.models import CouponTemplate
 from app.db import begin_write, db, scoped, utcnow
-from app.errors import APIError, NotFound
+from app.errors import APIError, NotFound, error_response
 from app.fans import funnel as funnels
 from app.fans import service
 from app.fans.models import Audience, EnvelopeKind, FanPoster, LuckyWheel, PrizeKind, RedEnvelope
@@ -71,7 +71,7 @@ def _answer_error(error: HTTPException):
                           "details": error.details if isinstance(error, APIError) else {}}}, status
     if request.endpoint in _DINER_PAGES:
         return render_template("diner/message.html", message=error.description), status
-    return error
+    return error_response(error)  # the manager's pages answer as every other page does
 
 
 def _english() -> bool:
@@ -105,7 +105,8 @@ def index():
     return render_template("manage/fans/index.html", funnels=funnels.funnels(posters), posters=posters,
                            wheels=service.wheels_of(merchant_id), envelopes=envelopes, grabbed=grabbed,
                            audience_labels=AUDIENCE_LABELS, kind_labels=KIND_LABELS,
-                           stores=list(db.session.scalars(scoped(Store, merchant_id).order_by(Store.id))))
+                           stores=list(db.session.scalars(scoped(Store, merchant_id).order_by(Store.id))),
+                           public_base=current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
 
 
 def _templates() -> list[CouponTemplate]:

@@ -121,3 +121,38 @@ def test_poster_qr_to_a_coupon_redeemed_at_settle(app, make, oa, public_url, bro
     phone.click("#grab")
     phone.locator("#my-amount").wait_for()
     phone.screenshot(path=str(shots / "fans-envelope.png"), full_page=True)
+
+
+@pytest.mark.e2e
+def test_a_manager_sets_up_a_wheel_on_the_form(app, make, live_server, browser):
+    tenant = make.tenant()
+    template = create_coupon_template(make, tenant, name="满100减20", value_cents=2_000, min_spend_cents=10_000)
+    make.db.session.commit()
+    desk = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
+    log_in(desk, live_server, tenant.owner.username, make.PASSWORD, "/manage/fans/")
+    desk.goto(f"{live_server}/lang/en?next=/manage/fans/")
+    desk.get_by_role("link", name="New lucky wheel").first.click()
+    desk.fill("input[name=name]", "周年庆大转盘")
+    desk.fill("input[name=name_en]", "Anniversary wheel")
+    desk.select_option("select[name=audience]", "followers")
+    rows = [("coupon", "20元券", "¥20 voucher", "", "", "10", "30"),
+            ("points", "88积分", "88 points", "88", "", "20", "100"),
+            ("bonus", "5元余额", "¥5 bonus", "", "5", "5", "20")]
+    for i, (kind, label, label_en, points, bonus, chance, stock) in enumerate(rows):
+        desk.select_option(f"select[name=prize-{i}-kind]", kind)
+        desk.fill(f"input[name=prize-{i}-label]", label)
+        desk.fill(f"input[name=prize-{i}-label_en]", label_en)
+        if kind == "coupon":
+            desk.select_option(f"select[name=prize-{i}-coupon]", str(template["id"]))
+        desk.fill(f"input[name=prize-{i}-points]", points)
+        desk.fill(f"input[name=prize-{i}-bonus]", bonus)
+        desk.fill(f"input[name=prize-{i}-chance]", chance)
+        desk.fill(f"input[name=prize-{i}-stock]", stock)
+    desk.screenshot(path=str(screenshots_dir() / "fans-wheel-form.png"), full_page=True)
+    desk.get_by_role("button", name="Save").click()
+    desk.wait_for_url(f"{live_server}/manage/fans/")
+    card = desk.locator("article[data-wheel]")
+    assert "Anniversary wheel" in card.inner_text()
+    assert "Followers of the official account" in card.inner_text()
+    chances = [c.strip() for c in card.locator("tbody tr td:nth-child(3)").all_inner_texts()]
+    assert chances == ["10%", "20%", "5%", "65%"]
