@@ -135,3 +135,44 @@ def test_a_voucher_envelope_needs_a_validity(make):
         service.fund_envelope(actor=Actor.system(tenant.merchant.id), name="红包", pool_cents=100, shares=2,
                               kind=EnvelopeKind.COUPON)
     assert refused.value.error_code == "invalid_envelope"
+
+
+def test_any_order_of_grabs_hands_out_exactly_the_pool(make):
+    """Hypothesis picks who taps when (people tapping again included): each person holds at most
+    one share, nothing beyond the pool is ever handed out, and once every share is taken exactly
+    the pool has been."""
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    tenant = merchant_with_wechat(make)
+    people = [_member(make, tenant, i) for i in range(14)]
+    make.db.session.commit()
+    ids = [m.id for m in people]
+    actor = Actor.system(tenant.merchant.id)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.integers(0, 13), min_size=1, max_size=40))
+    @example([0, 0, *range(14), 3])  # everyone taps: the envelope empties
+    def grabs_in_this_order(order):
+        envelope = service.fund_envelope(actor=actor, name="红包", pool_cents=10_000, shares=10)
+        make.db.session.commit()
+        held: dict[int, int] = {}
+        for who in order:
+            member = make.db.session.get(Member, ids[who])
+            try:
+                share = service.grab(envelope, member, now=envelope.created_at, actor=actor)
+            except Exception as error:
+                make.db.session.rollback()
+                assert error.error_code == "envelope_empty" and len(held) == 10
+                continue
+            make.db.session.commit()
+            assert held.setdefault(who, share.id) == share.id  # the same share again, never a second
+            grabbed = make.db.session.scalars(sa.select(EnvelopeShare.amount_cents).where(
+                EnvelopeShare.envelope_id == envelope.id, EnvelopeShare.member_id.is_not(None))).all()
+            assert len(grabbed) == len(held) and sum(grabbed) <= 10_000
+        if len(held) == 10:
+            total = make.db.session.scalar(sa.select(sa.func.sum(EnvelopeShare.amount_cents)).where(
+                EnvelopeShare.envelope_id == envelope.id, EnvelopeShare.member_id.is_not(None)))
+            assert total == 10_000
+
+    grabs_in_this_order()
