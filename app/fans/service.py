@@ -33,6 +33,7 @@ from app.coupons import service as coupons
 from app.coupons.models import CouponSource, CouponTemplate, TemplateKind
 from app.db import db, insert_unique
 from app.errors import APIError, Conflict, Forbidden, NotFound, Unprocessable
+from app.events.domain import DomainEvent, publish
 from app.fans.models import (
     Audience,
     EnvelopeKind,
@@ -461,13 +462,30 @@ def grant(play: WheelPlay, member: Member, *, now: datetime, actor: Actor) -> Wh
                                       now=now, actor=actor)
         play.coupon_id = coupon.id
     elif prize.kind is PrizeKind.POINTS:
-        members.earn_points(lock_member(member.id, actor=actor), prize.points, key=key, now=now,
-                            refs=Refs(), note="lucky wheel prize", actor=actor)
+        lot = members.earn_points(lock_member(member.id, actor=actor), prize.points, key=key, now=now,
+                                  refs=Refs(), note="lucky wheel prize", actor=actor)
+        _tell(member, Account.POINTS, prize.points, lot.entry_id, "幸运大转盘奖品", now)
     elif prize.kind is PrizeKind.BONUS:
-        post(lock_member(member.id, actor=actor), key,
-             [Move(Account.BONUS, EntryKind.ADJUST, prize.bonus_cents, "lucky wheel prize")], actor=actor)
+        (entry,) = post(lock_member(member.id, actor=actor), key,
+                        [Move(Account.BONUS, EntryKind.ADJUST, prize.bonus_cents, "lucky wheel prize")], actor=actor)
+        _tell(member, Account.BONUS, prize.bonus_cents, entry.id, "幸运大转盘奖品", now)
     db.session.flush()
     return play
+
+
+def _tell(member: Member, account: Account, delta: int, entry_id: int, note: str, now: datetime) -> None:
+    """The member hears of a prize on their card (the channels subscribe to these events; the
+    note is what the WeChat message says, and its readers read Chinese)."""
+    ref = f"ledger:{entry_id}"
+    db.session.refresh(member, ["principal_cents", "bonus_cents", "points"])
+    if account is Account.POINTS:
+        publish(member.merchant_id, DomainEvent.POINTS_CHANGED, f"{member.id}:{ref}",
+                {"member_id": member.id, "delta": delta, "balance": member.points, "reason": "prize", "note": note,
+                 "ref": ref}, now=now)
+    else:
+        publish(member.merchant_id, DomainEvent.STORED_VALUE_CHANGED, f"{member.id}:{ref}",
+                {"member_id": member.id, "delta_cents": delta, "balance_cents": member.stored_value_cents,
+                 "reason": "prize", "note": note, "ref": ref}, now=now)
 
 
 def pending_wins(merchant_id: int, openid: str) -> list[WheelPlay]:
@@ -597,7 +615,8 @@ def grab(envelope: RedEnvelope, member: Member, *, now: datetime, actor: Actor) 
                 share.coupon_id = coupon.id
                 db.session.flush()
             else:
-                post(member, key, [Move(Account.BONUS, EntryKind.ADJUST, share.amount_cents, "red envelope")],
-                     actor=actor)
+                (entry,) = post(member, key, [Move(Account.BONUS, EntryKind.ADJUST, share.amount_cents,
+                                                   "red envelope")], actor=actor)
+                _tell(member, Account.BONUS, share.amount_cents, entry.id, "拼手气红包", now)
             return share
     raise Conflict(gettext("Please try again."), error_code="retry")  # pragma: no cover

@@ -15,6 +15,7 @@ from app.db import utcnow
 from app.fans import service
 from app.fans.models import PrizeKind, WheelPlay, WheelPrize
 from app.members.models import Account, LedgerEntry, Member
+from app.outbox.models import OutboxMessage
 from app.wechat.models import WeChatFollower
 from tests.integration.fans_support import csrf_of, make_wheel, merchant_with_wechat, phone, spin, together
 
@@ -117,6 +118,9 @@ def test_the_same_draw_id_sent_again_and_concurrently_is_one_spin_and_one_prize(
     assert member.bonus_cents == 500
     assert make.db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry).where(
         LedgerEntry.member_id == member_id, LedgerEntry.account == Account.BONUS)) == 1
+    # The member's WeChat hears of it once: one balance-change message waits in the outbox.
+    (message,) = make.db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "wechat.stored_value"))
+    assert message.payload["delta_cents"] == 500 and message.payload["note"] == "幸运大转盘奖品"
 
 
 def test_forged_spins_change_nothing(app, make):
