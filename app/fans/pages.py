@@ -27,7 +27,8 @@ from app.db import begin_write, db, scoped, utcnow
 from app.errors import APIError, NotFound, error_response
 from app.fans import funnel as funnels
 from app.fans import service
-from app.fans.models import Audience, EnvelopeKind, FanPoster, LuckyWheel, PrizeKind, RedEnvelope
+from app.fans.models import Audience, EnvelopeKind, LuckyWheel, PrizeKind, RedEnvelope
+from app.members.models import Member
 from app.pages.auth import login_required
 from app.tables import qr
 from app.tenants.models import Merchant, Store
@@ -459,8 +460,6 @@ def envelope(code: str):
     openid, member, _ = _who(envelope.merchant_id)
     if openid is None:
         return oauth_redirect(envelope.merchant_id, request.full_path.rstrip("?"))
-    from app.members.models import Member
-
     shares = service.shares_of(envelope)
     names = {m.id: m.name for m in db.session.scalars(db.select(Member).where(
         Member.id.in_([s.member_id for s in shares if s.member_id])))}
@@ -498,9 +497,3 @@ def grab(code: str):
         flash(gettext("You grabbed %(amount)s! It is in your stored value.", amount=format_cny(share.amount_cents)))
     return redirect(url_for("fans_pages.envelope", code=code))
 
-
-@bp.app_template_global()
-def poster_link(poster: FanPoster) -> str:
-    if poster.wheel is not None:
-        return url_for("fans_pages.wheel", code=poster.wheel.code, _external=False)
-    return url_for("fans_pages.envelope", code=poster.envelope.code, _external=False)
