@@ -154,7 +154,7 @@ def _wheel_form() -> tuple[dict, list[dict]]:
         "is_active": request.form.get("is_active") == "1",
     }
     prizes = []
-    for i in range(PRIZE_ROWS):
+    for i in range(service.MAX_SEGMENTS + 1):  # one more than allowed: the service says it is too many
         kind = request.form.get(f"prize-{i}-kind") or ""
         if not kind:
             continue
@@ -177,7 +177,8 @@ def _rows_of(wheel: LuckyWheel | None) -> list[dict]:
                      "coupon": prize.coupon_template_id, "points": prize.points or "",
                      "bonus": format_cny(prize.bonus_cents)[1:] if prize.bonus_cents else "",
                      "chance": f"{prize.chance_bp / 100:g}", "stock": prize.stock, "issued": prize.issued})
-    while len(rows) < PRIZE_ROWS:
+    target = min(max(PRIZE_ROWS, len(rows) + 1), service.MAX_SEGMENTS)  # room for one more segment
+    while len(rows) < target:
         rows.append({"kind": "", "label": "", "label_en": "", "coupon": None, "points": "", "bonus": "",
                      "chance": "", "stock": "", "issued": 0})
     return rows
@@ -188,7 +189,8 @@ def _posted_rows(prizes: list[dict]) -> list[dict]:
              "coupon": p["coupon_template_id"], "points": p["points"] or "",
              "bonus": format_cny(p["bonus_cents"])[1:] if p["bonus_cents"] else "",
              "chance": f"{p['chance_bp'] / 100:g}", "stock": p["stock"], "issued": 0} for p in prizes]
-    return rows + _rows_of(None)[len(rows):]
+    blank = _rows_of(None)[0]
+    return rows + [dict(blank) for _ in range(max(PRIZE_ROWS - len(rows), 0))]
 
 
 def _form_page(wheel: LuckyWheel | None, rows: list[dict], problems: list[str] | None = None, status: int = 200):

@@ -57,6 +57,7 @@ from tablerules.money import to_yuan_short
 SCENE_PREFIX = "campaign_fan"  # 'campaign_…': a member who joins is attributed to the poster's code
 _CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 THANKS = "谢谢参与"
+MAX_SEGMENTS = 12
 
 
 def new_code(length: int = 10) -> str:
@@ -129,6 +130,8 @@ def _check_wheel(values: dict[str, Any], prizes: list[dict[str, Any]]) -> None:
         problems.append(str(error))
     if not prizes:
         problems.append("a wheel has at least one prize")
+    if len(prizes) > MAX_SEGMENTS:
+        problems.append(f"a wheel has at most {MAX_SEGMENTS} segments")
     if problems:
         raise _invalid(problems)
 
@@ -181,10 +184,10 @@ def update_wheel(wheel: LuckyWheel, *, actor: Actor, prizes: list[dict[str, Any]
     values = {name: value for name, value in values.items() if name in WHEEL_FIELDS}
     merged = {name: getattr(wheel, name) for name in WHEEL_FIELDS} | values
     existing = list(wheel.prizes)
-    wanted = [dict(p) for p in (prizes if prizes is not None else [
+    wanted = _with_thanks([dict(p) for p in (prizes if prizes is not None else [
         {"kind": p.kind, "label": p.label, "label_en": p.label_en, "coupon_template_id": p.coupon_template_id,
          "points": p.points, "bonus_cents": p.bonus_cents, "chance_bp": p.chance_bp, "stock": p.stock}
-        for p in existing])]
+        for p in existing])])
     _check_wheel(merged, wanted)
     problems = []
     for row, prize in zip(existing, wanted, strict=False):

@@ -185,3 +185,24 @@ def test_an_event_wechat_sends_again_counts_once_and_is_answered_again(make, oa)
                for _ in range(3)]
     assert all(a.status_code == 200 and f"/w/{wheel.code}" in a.get_data(as_text=True) for a in answers)
     assert make.db.session.scalar(sa.select(sa.func.count()).select_from(FanScan)) == 1
+
+
+def test_a_wheel_always_keeps_a_better_luck_segment(make):
+    from app.actor import Actor
+    from app.fans import service
+
+    tenant = make.tenant()
+    actor = Actor.system(tenant.merchant.id)
+    wheel = service.create_wheel(actor=actor, name="转盘", prizes=[
+        {"kind": 3, "label": "5元", "bonus_cents": 500, "chance_bp": 5_000, "stock": 3}])
+    # The 谢谢参与 segment turned into a prize: a new one is added at the end.
+    service.update_wheel(wheel, actor=actor, prizes=[
+        {"kind": 3, "label": "5元", "bonus_cents": 500, "chance_bp": 5_000, "stock": 3},
+        {"kind": 2, "label": "10积分", "points": 10, "chance_bp": 1_000, "stock": 3}])
+    make.db.session.commit()
+    wheel = make.db.session.get(LuckyWheel, wheel.id)
+    assert [(p.kind.label, p.chance_bp) for p in wheel.prizes] == [("bonus", 5_000), ("points", 1_000),
+                                                                    ("nothing", 4_000)]
+    log_in(make, tenant.owner)
+    html = page(make, f"/manage/fans/wheels/{wheel.id}")
+    assert html.count('name="prize-') // 8 == 8  # three segments and room for more
