@@ -203,7 +203,7 @@ def _form_page(wheel: LuckyWheel | None, rows: list[dict], problems: list[str] |
 def _save_wheel(wheel: LuckyWheel | None):
     try:
         values, prizes = _wheel_form()
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):  # a bad number, name or date (year 1 or 9999 included)
         return _form_page(wheel, _rows_of(wheel), [gettext("Please check the numbers and dates.")], 422)
     actor = current_actor()
     _start_writing()
@@ -297,7 +297,7 @@ def fund_envelope():
         ends_at = _day("ends_on", end=True)
         kind = EnvelopeKind.from_label(request.form.get("kind") or "bonus")
         valid_days = _int("coupon_valid_days")
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):
         flash(gettext("Please check the amount and the number of shares."))
         return redirect(url_for("fans_pages.index"))
     actor = current_actor()

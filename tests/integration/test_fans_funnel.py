@@ -206,3 +206,26 @@ def test_a_wheel_always_keeps_a_better_luck_segment(make):
     log_in(make, tenant.owner)
     html = page(make, f"/manage/fans/wheels/{wheel.id}")
     assert html.count('name="prize-') // 8 == 8  # three segments and room for more
+
+
+def test_nonsense_on_the_manager_forms_is_refused_without_an_error_page(make):
+    tenant = make.tenant()
+    log_in(make, tenant.owner)
+    token = _csrf(page(make, "/manage/fans/wheels/new"))
+    base = {"csrf_token": token, "name": "转盘", "audience": "anyone", "prize-0-kind": "points",
+            "prize-0-label": "积分", "prize-0-points": "10", "prize-0-chance": "10", "prize-0-stock": "5"}
+    for change in ({"starts_on": "0001-01-01"}, {"ends_on": "9999-12-31"}, {"prize-0-chance": "nan"},
+                   {"prize-0-chance": "1e400"}, {"prize-0-stock": "-3"}, {"audience": "robots"},
+                   {"prize-0-kind": "car"}, {"per_person_total": "0"},
+                   {"prize-0-kind": "coupon", "prize-0-coupon": "999999"}, {"prize-0-kind": "coupon"}):
+        response = make.client.post("/manage/fans/wheels/new", data={**base, **change}, headers=EN)
+        assert 400 <= response.status_code < 500, (change, response.status_code)
+    for form in ({"pool": "abc", "shares": "3"}, {"pool": "1", "shares": "999999999999"},
+                 {"pool": "1", "shares": "2", "ends_on": "9999-12-31"}, {"pool": "1", "shares": "1", "kind": "gold"}):
+        response = make.client.post("/manage/fans/envelopes", data={"csrf_token": token, "name": "红包", **form})
+        assert response.status_code == 302
+    for target in ("wheel-99999999999", "envelope-1", "nothing", "wheel-x"):
+        response = make.client.post("/manage/fans/posters",
+                                    data={"csrf_token": token, "name": "海报", "target": target})
+        assert response.status_code == 302
+    assert make.db.session.scalar(sa.select(sa.func.count()).select_from(LuckyWheel)) == 0
