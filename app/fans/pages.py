@@ -397,7 +397,7 @@ def spin(code: str):
         raise FanPageError(gettext("Please open the wheel from WeChat again."), error_code="not_signed_in", status=401)
     body = request.get_json(silent=True)
     draw_id = body.get("draw_id") if isinstance(body, dict) else None
-    if not isinstance(draw_id, str) or not 16 <= len(draw_id) <= 40:
+    if not isinstance(draw_id, str) or not service.is_draw_id(draw_id):
         raise FanPageError(gettext("This spin is not valid; please reload the page."), error_code="invalid_draw",
                            status=422)
     poster_id = _poster_id(wheel, openid)

@@ -19,6 +19,7 @@ own event.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,7 @@ SCENE_PREFIX = "campaign_fan"  # 'campaign_…': a member who joins is attribute
 _CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 THANKS = "谢谢参与"
 MAX_SEGMENTS = 12
+_DRAW_ID = re.compile(r"[A-Za-z0-9_-]{16,40}")  # what the page makes (secrets.token_urlsafe)
 
 
 def new_code(length: int = 10) -> str:
@@ -393,12 +395,16 @@ def _result(wheel: LuckyWheel, play: WheelPlay, problem: str | None = None) -> D
     return DrawResult(play, prize, is_win, play.granted_at is not None, problem)
 
 
+def is_draw_id(text: str) -> bool:
+    return bool(_DRAW_ID.fullmatch(text))
+
+
 def draw(wheel: LuckyWheel, *, openid: str, draw_id: str, member: Member | None, is_follower: bool,
          poster_id: int | None, now: datetime, actor: Actor) -> DrawResult:
     """One spin, decided here. The same `draw_id` again (also concurrently) answers the first
     spin's result and changes nothing. 409 `play_limit_reached` / `daily_limit_reached` /
     `wheel_closed`; 403 `followers_only` / `members_only`."""
-    if not draw_id or len(draw_id) > 40:
+    if not isinstance(draw_id, str) or not _DRAW_ID.fullmatch(draw_id):
         raise Unprocessable(gettext("This spin is not valid; please reload the page."), error_code="invalid_draw")
     replay = _existing_play(wheel.id, openid, draw_id)
     if replay is not None:

@@ -131,6 +131,8 @@ def test_forged_spins_change_nothing(app, make):
     stranger = app.test_client()  # not signed in through WeChat
     no_csrf = client.post(f"/w/{wheel.code}/spin", json={"draw_id": uuid.uuid4().hex})
     bad_draw = client.post(f"/w/{wheel.code}/spin", json={"draw_id": "x"}, headers={"X-CSRFToken": token})
+    nul = client.post(f"/w/{wheel.code}/spin", json={"draw_id": "\x00" * 20}, headers={"X-CSRFToken": token})
+    assert nul.status_code == 422
     chosen_prize = client.post(f"/w/{wheel.code}/spin", json={"draw_id": 12, "prize_id": 1, "position": 0},
                                headers={"X-CSRFToken": token})
     not_signed_in = stranger.post(f"/w/{wheel.code}/spin", json={"draw_id": uuid.uuid4().hex},
