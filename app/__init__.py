@@ -135,6 +135,7 @@ def _register_pages(app: Flask) -> None:
     from app.crm.pages import bp as crm_pages_bp
     from app.diner.pages import bp as diner_bp
     from app.extensions import csrf
+    from app.fans.pages import bp as fans_pages_bp
     from app.inbox.pages import bp as inbox_pages_bp
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
@@ -155,6 +156,7 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(wechat_pages_bp)
     app.register_blueprint(wechat_settings_pages_bp)
     app.register_blueprint(diner_bp)
+    app.register_blueprint(fans_pages_bp)
     from app.tenants.pages import bp as store_pages_bp
 
     app.register_blueprint(store_pages_bp)

@@ -6,6 +6,7 @@ from app.auth import models as auth  # noqa: F401
 from app.coupons import models as coupons  # noqa: F401
 from app.crm import models as crm  # noqa: F401
 from app.events import models as events  # noqa: F401
+from app.fans import models as fans  # noqa: F401
 from app.idempotency import IdempotencyRecord  # noqa: F401
 from app.inbox import models as inbox  # noqa: F401
 from app.members import models as members  # noqa: F401

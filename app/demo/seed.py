@@ -72,6 +72,9 @@ def load_demo(*, member_count: int = MEMBERS) -> bool:
         db.session.add(Device(merchant_id=merchant_id, store_id=stores[0].id, name=DEMO_DEVICE_NAME,
                               token_hash=hash_token(DEMO_DEVICE_TOKEN)))
         created = True
+    from app.demo.fans import load_fans
+
+    created = load_fans(merchant_id, stores[0].id if stores else None) or created
     db.session.commit()
     return created
 
@@ -214,6 +217,7 @@ def describe(base: str) -> str:
         ("Member pages / 会员管理", f"{base}/manage/members/"),
         ("Customer service / 客服消息", f"{base}/manage/inbox"),
         ("Member pyramid / 会员金字塔", f"{base}/manage/analytics/"),
+        ("Fan acquisition / 吸粉活动 (lucky wheel, red envelopes)", f"{base}/manage/fans/"),
         ("Kitchen display / 后厨显示屏", f"{base}/kitchen/"),
         ("WeChat simulator / 微信模拟器", "http://127.0.0.1:8100/"),
         ("Virtual printers / 虚拟打印机", "http://127.0.0.1:9180/"),

@@ -14,15 +14,16 @@ answers 403 and changes nothing.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.events import ScanEvent, SubscribeEvent, SubscribeScanEvent, UnsubscribeEvent
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.replies import TextReply
+from wechatpy.replies import ArticlesReply, TextReply
 from wechatpy.utils import check_signature
 
 from app.db import begin_write, db, utcnow
+from app.fans import service as fans
 from app.inbox import service as inbox
 from app.inbox.models import MessageKind
 from app.wechat import notify, service
@@ -99,22 +100,31 @@ def receive(appid: str | None = None):
 
     db.session.commit()  # end the reads; the writer's transaction starts afresh (SQLite: BEGIN IMMEDIATE)
     begin_write()
-    reply_text = _handle(settings, message)
+    reply = _handle(settings, message)
     db.session.commit()
-    if reply_text is None:
+    if reply is None:
         return Response("success", mimetype="text/plain")
-    xml = TextReply(message=message, content=reply_text).render()
+    if isinstance(reply, str):
+        xml = TextReply(message=message, content=reply).render()
+    else:
+        xml = ArticlesReply(message=message, articles=[reply]).render()
     if crypto is not None:
         xml = crypto.encrypt_message(xml, request.args.get("nonce", ""), request.args.get("timestamp"))
     return Response(xml, mimetype="application/xml")
 
 
-def _handle(settings: WeChatSettings, message) -> str | None:
-    """Record what the event says; the passive reply's text, or None for no reply."""
+def _handle(settings: WeChatSettings, message) -> str | dict | None:
+    """Record what the event says; the passive reply (its text, or one article as a dict), or
+    None for no reply."""
     now = utcnow()
     merchant_id, openid = settings.merchant_id, str(message.source)[:64]
     if isinstance(message, SubscribeScanEvent | ScanEvent):
         service.record_follow(merchant_id, openid, message.scene_id or None, now)
+        event_key = f"{openid}:{int(message.create_time.timestamp())}:{message.event}"
+        poster = fans.record_scan(merchant_id, openid, message.scene_id or None, event_key=event_key,
+                                  is_follow=isinstance(message, SubscribeScanEvent), now=now)
+        if poster is not None:
+            return _poster_reply(poster)
         return _welcome(merchant_id, openid)
     if isinstance(message, SubscribeEvent):
         service.record_follow(merchant_id, openid, None, now)
@@ -151,3 +161,14 @@ def _welcome(merchant_id: int, openid: str) -> str:
                 f'<a href="{notify.card_url(merchant_id)}">查看会员卡</a>')
     return ("欢迎关注！加入会员即享会员折扣、消费积分和储值优惠。"
             f'<a href="{notify.join_url(merchant_id)}">立即加入会员</a>')
+
+
+def _poster_reply(poster) -> dict:
+    """A poster's scan answers with a card that opens its lucky wheel or red envelope."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    if poster.wheel is not None:
+        return {"title": f"🎡 {poster.headline or poster.wheel.name}",
+                "description": "点击进入幸运大转盘，好礼等你来抽！",
+                "url": f"{base}/w/{poster.wheel.code}", "image": ""}
+    return {"title": f"🧧 {poster.headline or poster.envelope.name}", "description": "拼手气红包，手慢无！",
+            "url": f"{base}/e/{poster.envelope.code}", "image": ""}

@@ -217,8 +217,9 @@ def join():
     if diner is None:
         return oauth_redirect(_merchant_arg() or session[_MERCHANT], _here())
     merchant_id, openid = diner
+    after = _local_path(request.args.get("next"), url_for("wechat_pages.card"))  # e.g. back to claim a prize
     if request.method == "GET" and service.member_for_openid(merchant_id, openid) is not None:
-        return redirect(url_for("wechat_pages.card"))
+        return redirect(after)
     form = JoinForm()
     status = 200
     if form.validate_on_submit():
@@ -234,7 +235,7 @@ def join():
             status = error.code or 409
         else:
             db.session.commit()
-            return redirect(url_for("wechat_pages.card"))
+            return redirect(after)
     elif form.errors:
         status = 422
     return render_template("diner/join.html", form=form), status

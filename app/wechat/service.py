@@ -163,18 +163,31 @@ def _qr_image_url(ticket: str) -> str:
     return url
 
 
-def scene_qr(merchant_id: int, scene: str) -> str:
-    """The image URL of the account's permanent QR code for `scene` (WeChat hands back the same
-    code for the same scene, so asking again is harmless)."""
+def _create_scene_qr(merchant_id: int, scene: str) -> dict:
     settings = notify.settings_for(merchant_id)
     if settings is None:
         raise _not_configured()
     try:
-        answer = official_account(settings).qrcode.create({
+        return official_account(settings).qrcode.create({
             "action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}})
     except (WeChatClientException, requests.RequestException, RecursionError):
         raise _unavailable() from None
-    return _qr_image_url(answer["ticket"])
+
+
+def scene_qr(merchant_id: int, scene: str) -> str:
+    """The image URL of the account's permanent QR code for `scene` (WeChat hands back the same
+    code for the same scene, so asking again is harmless)."""
+    return _qr_image_url(_create_scene_qr(merchant_id, scene)["ticket"])
+
+
+def scene_qr_content(merchant_id: int, scene: str) -> str:
+    """What the account's permanent QR code for `scene` encodes (the `url` WeChat answers), so a
+    poster can print the code itself as SVG at any size."""
+    answer = _create_scene_qr(merchant_id, scene)
+    url = answer.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 300:
+        raise _unavailable()
+    return url
 
 
 # --- the pushed bill -----------------------------------------------------------------------------
