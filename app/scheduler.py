@@ -31,6 +31,8 @@ JOBS = (
     ("expire_coupons", "app.scheduler:expire_coupons", {"hour": 3, "minute": 20}),
     ("reconcile_payments", "app.scheduler:reconcile_payments", {"minute": "*/5"}),
     ("housekeeping", "app.scheduler:housekeeping", {"hour": 4, "minute": 40}),
+    ("send_campaigns", "app.scheduler:send_campaigns", {"minute": "*"}),
+    ("campaign_automations", "app.scheduler:campaign_automations", {"hour": 10, "minute": 0}),
 )
 
 
@@ -111,6 +113,23 @@ def housekeeping() -> None:
         run(utcnow())
 
 
+def send_campaigns() -> None:
+    """Start the scheduled campaigns that are due and send what is pending, in batches that each
+    commit: a send cut short (the process killed) goes on from its pending rows the next minute."""
+    with _app().app_context():
+        from app.campaigns.service import run_due
+
+        for_every_merchant(run_due, utcnow())
+
+
+def campaign_automations() -> None:
+    """Birthday and win-back: this period's campaign of each active automation (sent by send_campaigns)."""
+    with _app().app_context():
+        from app.campaigns.service import run_automations
+
+        for_every_merchant(run_automations, utcnow())
+
+
 @scheduler_cli.command("run")
 @with_appcontext
 def run_scheduler() -> None:
@@ -137,5 +156,6 @@ def run_scheduler() -> None:
 def run_once(job: str) -> None:
     """Run one job now (for operators and tests)."""
     {"expire_points": expire_points, "review_tiers": review_tiers, "expire_coupons": expire_coupons,
-     "reconcile_payments": reconcile_payments, "housekeeping": housekeeping}[job]()
+     "reconcile_payments": reconcile_payments, "housekeeping": housekeeping, "send_campaigns": send_campaigns,
+     "campaign_automations": campaign_automations}[job]()
     click.echo(f"{job} done")

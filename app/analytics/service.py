@@ -100,6 +100,15 @@ def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
     counted in SQL (`queries.pyramid_summary`, the rule as a CASE), so no member row leaves the
     database: one statement for the quantiles of the defaults when the merchant has not set every
     threshold, one for the layers."""
+    months, start, thresholds = thresholds_in_force(merchant_id, as_of)
+    totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
+              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds))}
+    return Pyramid(as_of, months, start, thresholds, rfm.summarise_totals(totals))
+
+
+def thresholds_in_force(merchant_id: int, as_of: datetime) -> tuple[int, datetime, Thresholds]:
+    """The window (months, start) and the thresholds in force at `as_of`, counted in the database
+    (one statement for the quantiles of the defaults when the merchant has not set every one)."""
     settings = settings_of(merchant_id)
     months = settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS
     start = rfm.window_start(as_of, months)
@@ -113,10 +122,7 @@ def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
         defaults = rfm.thresholds_from_quantiles(quantiles, days)
     else:
         defaults = rfm.FALLBACK
-    thresholds = _in_force(chosen, defaults, days)
-    totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
-              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds))}
-    return Pyramid(as_of, months, start, thresholds, rfm.summarise_totals(totals))
+    return months, start, _in_force(chosen, defaults, days)
 
 
 def _merge(chosen: Mapping[str, int | None], defaults: Thresholds, days: int) -> Thresholds:

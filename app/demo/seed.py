@@ -81,6 +81,7 @@ DEMO_TEMPLATES = {
     "stored_value_changed": {"template_id": "TPL_BALANCE", "fields": ["first", "keyword1", "keyword2", "remark"]},
     "points_changed": {"template_id": "TPL_POINTS", "fields": ["first", "keyword1", "keyword2", "remark"]},
     "coupon_received": {"template_id": "TPL_COUPON", "fields": ["first", "keyword1", "keyword2", "remark"]},
+    "campaign": {"template_id": "TPL_CAMPAIGN", "fields": ["first", "keyword1", "keyword2", "remark"]},
 }
 
 
