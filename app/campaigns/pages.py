@@ -141,6 +141,13 @@ def describe(spec: dict, merchant_id: int) -> list[str]:
     return lines or [gettext("All members")]
 
 
+@bp.app_template_filter("signed_permille")
+def signed_permille(permille: int) -> str:
+    """-95 -> '-9.5%', 123 -> '+12.3%'."""
+    sign = "-" if permille < 0 else "+" if permille > 0 else ""
+    return f"{sign}{abs(permille) // 10}.{abs(permille) % 10}%"
+
+
 @bp.app_template_global()
 def campaign_status(campaign: Campaign) -> str:
     return str(STATUS_LABELS[campaign.status])
@@ -384,7 +391,7 @@ def funnel_chart(funnel: rules.Funnel) -> dict:
              ("opened", gettext("Opened"), funnel.opened, sent.members),
              ("visited", gettext("Visited"), sent.visited, sent.members),
              ("paid", gettext("Paid"), sent.paid, sent.members)]
-    width, left, bar = 640, 110, 420
+    width, left, bar = 740, 110, 420
     rows = []
     for index, (key, label, value, whole) in enumerate(steps):
         share = value / whole if whole else 0

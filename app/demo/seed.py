@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from app.auth.models import Device, Staff
 from app.auth.permissions import Role
 from app.auth.service import DEVICE_TOKEN_PREFIX, create_staff, create_tenant, hash_token
-from app.db import db
+from app.campaigns.models import Campaign
+from app.db import db, utcnow
 from app.demo import menu_data
+from app.demo.campaigns import load_campaigns
 from app.demo.members import MEMBERS, load_members
 from app.members.models import Member
 from app.menu.models import Category, Dish, OptionChoice, OptionGroup
@@ -55,6 +57,9 @@ def load_demo(*, member_count: int = MEMBERS) -> bool:
         created = True
     if db.session.scalar(sa.select(Member.id).where(Member.merchant_id == merchant_id).limit(1)) is None:
         load_members(merchant_id, count=member_count)
+        created = True
+    if db.session.scalar(sa.select(Campaign.id).where(Campaign.merchant_id == merchant_id).limit(1)) is None:
+        load_campaigns(merchant_id, owner.id, utcnow())
         created = True
     if db.session.scalar(sa.select(Device.id).where(Device.token_hash == hash_token(DEMO_DEVICE_TOKEN))) is None:
         db.session.add(Device(merchant_id=merchant_id, store_id=stores[0].id, name=DEMO_DEVICE_NAME,
