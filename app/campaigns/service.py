@@ -368,11 +368,11 @@ def send_batch(merchant_id: int, campaign_id: int, *, now: datetime, batch_size:
                                       release_at=release)).rowcount
     if done != len(ids):  # pragma: no cover - the campaign row lock serialises batches
         raise Conflict(gettext("Another sender processed these deliveries."), error_code="campaign_changed")
-    if made:
-        db.session.execute(sa.update(table).where(table.c.campaign_id == campaign.id,
-                                                  table.c.member_id == sa.bindparam("m"))
-                           .values(coupon_id=sa.bindparam("c")),
-                           [{"m": member_id, "c": coupon_id} for member_id, coupon_id in made.items()])
+    if made:  # one UPDATE … FROM for the batch's coupons
+        coupon = Coupon.__table__
+        db.session.execute(sa.update(table).where(
+            table.c.campaign_id == campaign.id, table.c.member_id == coupon.c.member_id,
+            coupon.c.id.in_(list(made.values()))).values(coupon_id=coupon.c.id))
     campaign.sent_count += len(reached)
     campaign.holdout_count += len(held)
     if before_commit is not None:
