@@ -364,10 +364,12 @@ def issue_to_many(template_id: int, member_ids: Sequence[int], *, key: str, sour
     rule = template_rule(template)
     db.session.execute(sa.select(Member.id).where(Member.merchant_id == merchant_id, Member.id.in_(ids))
                        .order_by(Member.id).with_for_update())
-    held = dict(db.session.execute(
-        sa.select(Coupon.member_id, sa.func.count()).where(
-            Coupon.merchant_id == merchant_id, Coupon.template_id == template.id, Coupon.member_id.in_(ids),
-            Coupon.source != CouponSource.TRANSFER).group_by(Coupon.member_id)).all())
+    held: dict[int, int] = {}
+    if template.per_member_limit is not None:  # without a limit, what members hold does not matter
+        held = dict(db.session.execute(
+            sa.select(Coupon.member_id, sa.func.count()).where(
+                Coupon.merchant_id == merchant_id, Coupon.template_id == template.id, Coupon.member_id.in_(ids),
+                Coupon.source != CouponSource.TRANSFER).group_by(Coupon.member_id)).all())
     done = set(db.session.scalars(sa.select(CouponEvent.member_id).where(
         CouponEvent.merchant_id == merchant_id,
         CouponEvent.idempotency_key.in_([f"{key}:{member_id}:issue" for member_id in ids]))))
