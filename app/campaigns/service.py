@@ -352,7 +352,9 @@ def send_batch(merchant_id: int, campaign_id: int, *, now: datetime, batch_size:
     if campaign.coupon_template_id is not None and reached:
         made = coupons.issue_to_many(campaign.coupon_template_id, [row.member_id for row in reached],
                                      key=f"campaign:{campaign.id}", source=_source(campaign), now=now, actor=actor,
-                                     announce=not campaign.message_title)
+                                     announce=not campaign.message_title,
+                                     # these rows are still pending: no coupon was committed for them
+                                     look_for_replays=False)
     release = rules.release_at(now, quiet_hours(campaign))
     if campaign.message_title and reached:
         publish_many(merchant_id, DomainEvent.CAMPAIGN_MESSAGE,

@@ -345,13 +345,15 @@ def issue_coupon(template_id: int, member_id: int, *, key: str, source: CouponSo
 
 
 def issue_to_many(template_id: int, member_ids: Sequence[int], *, key: str, source: CouponSource, now: datetime,
-                  actor: Actor, announce: bool = True) -> dict[int, int]:
+                  actor: Actor, announce: bool = True, look_for_replays: bool = True) -> dict[int, int]:
     """Give each of `member_ids` one coupon of the template, set-based (a campaign batch): the
     members are locked in id order, the per-member limit is checked for all of them with one
     query, and coupons, their `issue` events (key `{key}:{member_id}:issue`) and, with `announce`,
     their COUPON_RECEIVED events go in with one statement each. A member at the limit, or whose
     key was used already, gets nothing new. Answers {member_id: coupon_id} of the coupons made.
-    409 `template_inactive` / `template_ended` as `issue_coupon`."""
+    409 `template_inactive` / `template_ended` as `issue_coupon`. A caller that knows none of
+    these members was issued under `key` yet (a campaign batch of still-pending deliveries) passes
+    `look_for_replays=False` to skip that look-up; the UNIQUE event keys still refuse a double."""
     if source in (CouponSource.TRANSFER, CouponSource.MANUAL):
         raise ValueError("issue_to_many is for campaigns and automations")
     merchant_id = actor.merchant_id
@@ -370,9 +372,11 @@ def issue_to_many(template_id: int, member_ids: Sequence[int], *, key: str, sour
             sa.select(Coupon.member_id, sa.func.count()).where(
                 Coupon.merchant_id == merchant_id, Coupon.template_id == template.id, Coupon.member_id.in_(ids),
                 Coupon.source != CouponSource.TRANSFER).group_by(Coupon.member_id)).all())
-    done = set(db.session.scalars(sa.select(CouponEvent.member_id).where(
-        CouponEvent.merchant_id == merchant_id,
-        CouponEvent.idempotency_key.in_([f"{key}:{member_id}:issue" for member_id in ids]))))
+    done: set[int] = set()
+    if look_for_replays:
+        done = set(db.session.scalars(sa.select(CouponEvent.member_id).where(
+            CouponEvent.merchant_id == merchant_id,
+            CouponEvent.idempotency_key.in_([f"{key}:{member_id}:issue" for member_id in ids]))))
     chosen = []
     for member_id in ids:
         if member_id in done:
@@ -386,14 +390,26 @@ def issue_to_many(template_id: int, member_ids: Sequence[int], *, key: str, sour
     if not chosen:
         return {}
     issued = rules.issue(rule, chosen[0], now)
-    codes = _new_codes(merchant_id, len(chosen))
     coupon_table, event_table = Coupon.__table__, CouponEvent.__table__
-    rows = db.session.execute(sa.insert(coupon_table).returning(coupon_table.c.id, coupon_table.c.member_id), [
-        {"merchant_id": merchant_id, "template_id": template.id, "member_id": member_id, "code": code,
-         "state": CouponStatus.from_label(issued.state), "source": source, "issued_at": issued.issued_at,
-         "expires_at": issued.expires_at, "transfer_depth": 0}
-        for member_id, code in zip(chosen, codes, strict=True)]).all()
-    made = {row.member_id: row.id for row in rows}
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # A new random code per coupon; the rare one already taken is skipped by the UNIQUE index and
+    # that member's coupon tried again with another code (no look-up of the codes first).
+    statement = insert(coupon_table).on_conflict_do_nothing(
+        index_elements=[coupon_table.c.merchant_id, coupon_table.c.code]).returning(
+        coupon_table.c.id, coupon_table.c.member_id)
+    made: dict[int, int] = {}
+    waiting = chosen
+    while waiting:
+        rows = db.session.execute(statement, [
+            {"merchant_id": merchant_id, "template_id": template.id, "member_id": member_id, "code": _random_code(),
+             "state": CouponStatus.from_label(issued.state), "source": source, "issued_at": issued.issued_at,
+             "expires_at": issued.expires_at, "transfer_depth": 0}
+            for member_id in waiting]).all()
+        made.update({row.member_id: row.id for row in rows})
+        waiting = [member_id for member_id in waiting if member_id not in made]
     db.session.execute(sa.insert(event_table), [
         {"merchant_id": merchant_id, "coupon_id": coupon_id, "member_id": member_id, "kind": CouponEventKind.ISSUE,
          "idempotency_key": f"{key}:{member_id}:issue", "staff_id": actor.staff_id, "store_id": actor.store_id,
@@ -406,16 +422,8 @@ def issue_to_many(template_id: int, member_ids: Sequence[int], *, key: str, sour
     return made
 
 
-def _new_codes(merchant_id: int, count: int) -> list[str]:
-    """`count` new codes, none already taken (one query for the lot)."""
-    codes: set[str] = set()
-    while len(codes) < count:
-        wanted = {CODE_PREFIX + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
-                  for _ in range(count - len(codes))}
-        taken = set(db.session.scalars(sa.select(Coupon.code).where(
-            Coupon.merchant_id == merchant_id, Coupon.code.in_(wanted))))
-        codes |= wanted - taken
-    return list(codes)
+def _random_code() -> str:
+    return CODE_PREFIX + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 # --- the coupons of a bill -------------------------------------------------------------------
