@@ -220,7 +220,7 @@ def segment_detail(segment_id: int):
     db.session.commit()
     return render_template("manage/campaigns/segment.html", segment=segment, total=total, members=members,
                            tiers=tiers, lines=describe(segment.spec, segment.merchant_id), campaigns=campaigns,
-                           next_after_id=members[-1].id if len(members) == PAGE_SIZE else None)
+                           next_after_id=members[-1]["id"] if len(members) == PAGE_SIZE else None)
 
 
 @bp.route("/segments/<int:segment_id>/delete", methods=["POST"])

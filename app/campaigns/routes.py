@@ -98,8 +98,7 @@ def segment_members(query, segment_id):
     segment = get_scoped_or_404(Segment, segment_id)
     rows = service.segment_members(segment.merchant_id, service.spec_of(segment.spec), utcnow(),
                                    after_id=query["after_id"], limit=query["limit"])
-    return {"members": [dict(row._mapping) for row in rows],
-            "next_after_id": rows[-1].id if len(rows) == query["limit"] else None}
+    return {"members": rows, "next_after_id": rows[-1]["id"] if len(rows) == query["limit"] else None}
 
 
 # --- campaigns ---------------------------------------------------------------------------------

@@ -82,9 +82,12 @@ def count_members(merchant_id: int, spec: SegmentSpec, now: datetime) -> int:
 
 
 def segment_members(merchant_id: int, spec: SegmentSpec, now: datetime, *, after_id: int = 0,
-                    limit: int = 50) -> list:
+                    limit: int = 50) -> list[dict]:
+    """A page of the segment's members as dicts (sums as ints: PostgreSQL answers them as Decimal)."""
     scope = segment_sql.scope_for(merchant_id, spec, now)
-    return list(db.session.execute(segment_sql.members_query(spec, scope, after_id=after_id, limit=limit)))
+    rows = db.session.execute(segment_sql.members_query(spec, scope, after_id=after_id, limit=limit))
+    return [{**row._mapping, "spend_cents": int(row.spend_cents), "stored_value_cents": int(row.stored_value_cents)}
+            for row in rows]
 
 
 def _name_taken(merchant_id: int, name: str, segment_id: int | None = None) -> bool:
