@@ -21,6 +21,7 @@ WeChat channel registers for CAMPAIGN_MESSAGE.
 
 from __future__ import annotations
 
+import logging
 import time as clock
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from app.campaigns.models import Campaign, CampaignDelivery, CampaignStatus, Seg
 from app.coupons import service as coupons
 from app.coupons.models import Coupon, CouponSource, CouponStatus, CouponTemplate
 from app.db import begin_write, db
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import APIError, Conflict, NotFound, Unprocessable
 from app.events.domain import DomainEvent, publish_many
 from app.members.models import Member
 from app.orders.models import Order
@@ -47,6 +48,8 @@ from app.orders.state import OrderStatus
 from tablerules import campaigns as rules
 from tablerules.campaigns import LOCAL_OFFSET, QuietHours
 from tablerules.segments import InvalidSpec, SegmentSpec, parse_spec
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 OPEN_SALT = "campaign-open"
@@ -413,8 +416,12 @@ def run_due(now: datetime, *, actor: Actor, seconds: float = 50) -> int:
         Campaign.scheduled_at <= now).order_by(Campaign.id)).all()
     for campaign_id in due:
         begin_write()
-        start(lock_campaign(merchant_id, campaign_id), actor=actor, now=now)
-        db.session.commit()
+        try:
+            start(lock_campaign(merchant_id, campaign_id), actor=actor, now=now)
+            db.session.commit()
+        except APIError as refused:  # e.g. its coupon template was switched off: the others still go
+            db.session.rollback()
+            log.warning("campaign %s of merchant %s not started: %s", campaign_id, merchant_id, refused.description)
     db.session.commit()
     sending = db.session.scalars(sa.select(Campaign.id).where(
         Campaign.merchant_id == merchant_id, Campaign.status == CampaignStatus.SENDING).order_by(Campaign.id)).all()

@@ -192,6 +192,18 @@ def test_scheduled_campaign_sent_by_the_minute_job(shop, members, db):
     assert db.session.get(Campaign, campaign["id"], populate_existing=True).status is CampaignStatus.SENT
 
 
+def test_a_campaign_that_cannot_start_does_not_hold_up_the_others(shop, members, make, db):
+    template = create_coupon_template(make, shop.tenant)
+    at = utcnow() + timedelta(hours=1)
+    stuck = _campaign(shop, {}, coupon_template_id=template["id"], scheduled_at=at.isoformat())
+    fine = _campaign(shop, {"layers": ["lost"]}, message_title="想念您", scheduled_at=at.isoformat())
+    assert shop.api.patch(f"/coupon-templates/{template['id']}", json={"is_active": False}).status_code == 200
+    merchant_id = shop.tenant.merchant.id
+    assert service.run_due(at, actor=Actor.system(merchant_id)) == 2
+    assert db.session.get(Campaign, fine["id"], populate_existing=True).status is CampaignStatus.SENT
+    assert db.session.get(Campaign, stuck["id"], populate_existing=True).status is CampaignStatus.SCHEDULED
+
+
 def test_win_back_once_per_dormant_spell_and_birthday_once_a_month(shop, members, make, db):
     template = create_coupon_template(make, shop.tenant)
     merchant_id = shop.tenant.merchant.id
