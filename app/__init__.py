@@ -83,6 +83,7 @@ def _register_api(app: Flask) -> None:
     from app.audit.routes import blp as audit_blp
     from app.auth.guard import guard_api_request
     from app.auth.routes import blp as auth_blp
+    from app.campaigns.routes import blp as campaigns_blp
     from app.coupons.routes import blp as coupons_blp
     from app.crm.routes import blp as crm_blp
     from app.events.routes import blp as events_blp
@@ -101,7 +102,8 @@ def _register_api(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (auth_blp, stores_blp, audit_blp, members_blp, menu_blp, tables_blp, orders_blp, events_blp,
-                      coupons_blp, wechat_blp, payments_blp, sync_blp, analytics_blp, crm_blp, inbox_blp):
+                      coupons_blp, wechat_blp, payments_blp, sync_blp, analytics_blp, crm_blp, inbox_blp,
+                      campaigns_blp):
         api.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # the API authenticates by bearer token, never by cookie
     app.before_request(refuse_control_characters_in_urls)  # pages too; before anything reads them
@@ -162,6 +164,11 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(store_pages_bp)
     app.register_blueprint(device_pages_bp)
     app.register_blueprint(wechat_callback_bp)
+    from app.campaigns.pages import bp as campaign_pages_bp
+    from app.campaigns.pages import open_bp as campaign_open_bp
+
+    app.register_blueprint(campaign_pages_bp)
+    app.register_blueprint(campaign_open_bp)
     csrf.exempt(wechat_callback_bp)  # WeChat signs its calls instead
 
 

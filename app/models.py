@@ -3,6 +3,7 @@
 from app.analytics import models as analytics  # noqa: F401
 from app.audit import models as audit  # noqa: F401
 from app.auth import models as auth  # noqa: F401
+from app.campaigns import models as campaigns  # noqa: F401
 from app.coupons import models as coupons  # noqa: F401
 from app.crm import models as crm  # noqa: F401
 from app.events import models as events  # noqa: F401

@@ -36,6 +36,8 @@ JOBS = (
     # new merchant): cheap when there is nothing to do.
     ("keep_figures", "app.scheduler:keep_figures", {"minute": "*/10"}),
     ("retag_members", "app.scheduler:retag_members", {"hour": 4, "minute": 20}),
+    ("send_campaigns", "app.scheduler:send_campaigns", {"minute": "*"}),
+    ("campaign_automations", "app.scheduler:campaign_automations", {"hour": 10, "minute": 0}),
 )
 
 
@@ -130,6 +132,21 @@ def keep_figures() -> None:
         from app.analytics.service import keep_figures as keep
 
         for_every_merchant(keep, utcnow())
+def send_campaigns() -> None:
+    """Start the scheduled campaigns that are due and send what is pending, in batches that each
+    commit: a send cut short (the process killed) goes on from its pending rows the next minute."""
+    with _app().app_context():
+        from app.campaigns.service import run_due
+
+        for_every_merchant(run_due, utcnow())
+
+
+def campaign_automations() -> None:
+    """Birthday and win-back: this period's campaign of each active automation (sent by send_campaigns)."""
+    with _app().app_context():
+        from app.campaigns.service import run_automations
+
+        for_every_merchant(run_automations, utcnow())
 
 
 @scheduler_cli.command("run")

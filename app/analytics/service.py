@@ -66,7 +66,7 @@ class Scoring:
 NOW_TOLERANCE = timedelta(minutes=1)
 
 
-def _rollup(merchant_id: int, start: datetime, months: int, as_of: datetime) -> bool:
+def reads_rollup(merchant_id: int, start: datetime, months: int, as_of: datetime) -> bool:
     """Whether the members' figures may be read from the rollup (`app.orders.figures`)."""
     return as_of >= utcnow() - NOW_TOLERANCE and kept_figures.current(merchant_id, start, months)
 
@@ -90,7 +90,7 @@ def score_members(merchant_id: int, as_of: datetime, *, window_months: int | Non
     months = window_months or (settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS)
     start = rfm.window_start(as_of, months)
     rows = db.session.execute(queries.member_figures(merchant_id, start, as_of,
-                                                     rollup=_rollup(merchant_id, start, months, as_of))).all()
+                                                     rollup=reads_rollup(merchant_id, start, months, as_of))).all()
     figures = [rfm.figures(as_of, row.joined_at, row.visits, int(row.spend_cents), row.last_visit_at)
                for row in rows]
     chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
@@ -119,12 +119,23 @@ def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
     counted in SQL (`queries.pyramid_summary`, the rule as a CASE), so no member row leaves the
     database: one statement for the quantiles of the defaults when the merchant has not set every
     threshold, one for the layers."""
+    months, start, thresholds = thresholds_in_force(merchant_id, as_of)
+    rollup = reads_rollup(merchant_id, start, months, as_of)
+    totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
+              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds,
+                                                                    rollup=rollup))}
+    return Pyramid(as_of, months, start, thresholds, rfm.summarise_totals(totals))
+
+
+def thresholds_in_force(merchant_id: int, as_of: datetime) -> tuple[int, datetime, Thresholds]:
+    """The window (months, start) and the thresholds in force at `as_of`, counted in the database
+    (one statement for the quantiles of the defaults when the merchant has not set every one)."""
     settings = settings_of(merchant_id)
     months = settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS
     start = rfm.window_start(as_of, months)
     days = rfm.window_days(as_of, months)
     chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
-    rollup = _rollup(merchant_id, start, months, as_of)
+    rollup = reads_rollup(merchant_id, start, months, as_of)
     if any(value is None for value in chosen.values()):
         q = db.session.execute(queries.figure_quantiles(merchant_id, start, as_of, rollup=rollup)).one()
         quantiles = rfm.Quantiles(rfm.days_between(q.median_last_visit_at, as_of),
@@ -133,11 +144,7 @@ def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
         defaults = rfm.thresholds_from_quantiles(quantiles, days)
     else:
         defaults = rfm.FALLBACK
-    thresholds = _in_force(chosen, defaults, days)
-    totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
-              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds,
-                                                                    rollup=rollup))}
-    return Pyramid(as_of, months, start, thresholds, rfm.summarise_totals(totals))
+    return months, start, _in_force(chosen, defaults, days)
 
 
 def _merge(chosen: Mapping[str, int | None], defaults: Thresholds, days: int) -> Thresholds:

@@ -45,7 +45,7 @@ from app.coupons.models import (
 )
 from app.db import db
 from app.errors import APIError, Conflict, NotFound, Unprocessable
-from app.events.domain import DomainEvent, publish
+from app.events.domain import DomainEvent, publish, publish_many
 from app.members.ledger import lock_member
 from app.members.models import Member
 from app.menu.models import Category, Dish
@@ -342,6 +342,88 @@ def issue_coupon(template_id: int, member_id: int, *, key: str, source: CouponSo
         record("coupon.issue", coupon, actor=actor, member_id=member.id, template_id=template.id,
                code=coupon.code)
     return coupon
+
+
+def issue_to_many(template_id: int, member_ids: Sequence[int], *, key: str, source: CouponSource, now: datetime,
+                  actor: Actor, announce: bool = True, look_for_replays: bool = True) -> dict[int, int]:
+    """Give each of `member_ids` one coupon of the template, set-based (a campaign batch): the
+    members are locked in id order, the per-member limit is checked for all of them with one
+    query, and coupons, their `issue` events (key `{key}:{member_id}:issue`) and, with `announce`,
+    their COUPON_RECEIVED events go in with one statement each. A member at the limit, or whose
+    key was used already, gets nothing new. Answers {member_id: coupon_id} of the coupons made.
+    409 `template_inactive` / `template_ended` as `issue_coupon`. A caller that knows none of
+    these members was issued under `key` yet (a campaign batch of still-pending deliveries) passes
+    `look_for_replays=False` to skip that look-up; the UNIQUE event keys still refuse a double."""
+    if source in (CouponSource.TRANSFER, CouponSource.MANUAL):
+        raise ValueError("issue_to_many is for campaigns and automations")
+    merchant_id = actor.merchant_id
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    template = _template(merchant_id, template_id)
+    if not template.is_active:
+        raise Conflict(gettext("This coupon template is switched off."), error_code="template_inactive")
+    rule = template_rule(template)
+    db.session.execute(sa.select(Member.id).where(Member.merchant_id == merchant_id, Member.id.in_(ids))
+                       .order_by(Member.id).with_for_update())
+    held: dict[int, int] = {}
+    if template.per_member_limit is not None:  # without a limit, what members hold does not matter
+        held = dict(db.session.execute(
+            sa.select(Coupon.member_id, sa.func.count()).where(
+                Coupon.merchant_id == merchant_id, Coupon.template_id == template.id, Coupon.member_id.in_(ids),
+                Coupon.source != CouponSource.TRANSFER).group_by(Coupon.member_id)).all())
+    done: set[int] = set()
+    if look_for_replays:
+        done = set(db.session.scalars(sa.select(CouponEvent.member_id).where(
+            CouponEvent.merchant_id == merchant_id,
+            CouponEvent.idempotency_key.in_([f"{key}:{member_id}:issue" for member_id in ids]))))
+    chosen = []
+    for member_id in ids:
+        if member_id in done:
+            continue
+        verdict = rules.can_issue(rule, held.get(member_id, 0), now)
+        if not verdict:
+            if verdict.reason == rules.TEMPLATE_ENDED:
+                raise refusal(verdict.reason)
+            continue
+        chosen.append(member_id)
+    if not chosen:
+        return {}
+    issued = rules.issue(rule, chosen[0], now)
+    coupon_table, event_table = Coupon.__table__, CouponEvent.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # A new random code per coupon; the rare one already taken is skipped by the UNIQUE index and
+    # that member's coupon tried again with another code (no look-up of the codes first).
+    statement = insert(coupon_table).on_conflict_do_nothing(
+        index_elements=[coupon_table.c.merchant_id, coupon_table.c.code]).returning(
+        coupon_table.c.id, coupon_table.c.member_id)
+    made: dict[int, int] = {}
+    waiting = chosen
+    while waiting:
+        rows = db.session.execute(statement, [
+            {"merchant_id": merchant_id, "template_id": template.id, "member_id": member_id, "code": _random_code(),
+             "state": CouponStatus.from_label(issued.state), "source": source, "issued_at": issued.issued_at,
+             "expires_at": issued.expires_at, "transfer_depth": 0}
+            for member_id in waiting]).all()
+        made.update({row.member_id: row.id for row in rows})
+        waiting = [member_id for member_id in waiting if member_id not in made]
+    db.session.execute(sa.insert(event_table), [
+        {"merchant_id": merchant_id, "coupon_id": coupon_id, "member_id": member_id, "kind": CouponEventKind.ISSUE,
+         "idempotency_key": f"{key}:{member_id}:issue", "staff_id": actor.staff_id, "store_id": actor.store_id,
+         "device_id": actor.device_id, "created_at": now}
+        for member_id, coupon_id in made.items()])
+    if announce:
+        publish_many(merchant_id, DomainEvent.COUPON_RECEIVED,
+                     [(str(coupon_id), {"member_id": member_id, "coupon_id": coupon_id})
+                      for member_id, coupon_id in made.items()], now=now)
+    return made
+
+
+def _random_code() -> str:
+    return CODE_PREFIX + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 # --- the coupons of a bill -------------------------------------------------------------------

@@ -10,8 +10,10 @@ from app.analytics.service import keep_figures
 from app.auth.models import Device, Staff
 from app.auth.permissions import Role
 from app.auth.service import DEVICE_TOKEN_PREFIX, create_staff, create_tenant, hash_token
+from app.campaigns.models import Campaign
 from app.db import db, utcnow
 from app.demo import menu_data
+from app.demo.campaigns import load_campaigns
 from app.demo.members import MEMBERS, load_members
 from app.inbox.models import CannedReply, KeywordReply
 from app.members.models import Member
@@ -67,6 +69,9 @@ def load_demo(*, member_count: int = MEMBERS) -> bool:
         created = True
     if db.session.scalar(sa.select(KeywordReply.id).where(KeywordReply.merchant_id == merchant_id).limit(1)) is None:
         _load_service_desk(merchant_id)
+        created = True
+    if db.session.scalar(sa.select(Campaign.id).where(Campaign.merchant_id == merchant_id).limit(1)) is None:
+        load_campaigns(merchant_id, owner.id, utcnow())
         created = True
     if db.session.scalar(sa.select(Device.id).where(Device.token_hash == hash_token(DEMO_DEVICE_TOKEN))) is None:
         db.session.add(Device(merchant_id=merchant_id, store_id=stores[0].id, name=DEMO_DEVICE_NAME,
@@ -131,6 +136,7 @@ DEMO_TEMPLATES = {
     "stored_value_changed": {"template_id": "TPL_BALANCE", "fields": ["first", "keyword1", "keyword2", "remark"]},
     "points_changed": {"template_id": "TPL_POINTS", "fields": ["first", "keyword1", "keyword2", "remark"]},
     "coupon_received": {"template_id": "TPL_COUPON", "fields": ["first", "keyword1", "keyword2", "remark"]},
+    "campaign": {"template_id": "TPL_CAMPAIGN", "fields": ["first", "keyword1", "keyword2", "remark"]},
 }
 
 

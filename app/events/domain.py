@@ -29,6 +29,7 @@ class DomainEvent(enum.StrEnum):
     STORED_VALUE_CHANGED = "stored_value_changed"  # {member_id, delta_cents, balance_cents, reason, note, ref}
     POINTS_CHANGED = "points_changed"  # {member_id, delta, balance, reason, note, ref}
     COUPON_RECEIVED = "coupon_received"  # {member_id, coupon_id}
+    CAMPAIGN_MESSAGE = "campaign_message"  # {campaign_id, member_id, delivery_id}: a campaign's message
     REFUND_REQUESTED = "refund_requested"  # {refund_id}: money to send back through a provider
 
 
@@ -66,3 +67,10 @@ def publish(merchant_id: int, kind: DomainEvent, key: str, payload: dict, *, now
     twice reaches each subscriber once. Answers how many subscriber messages were queued."""
     body = {"event": str(kind), **payload}
     return outbox.enqueue_many(merchant_id, [(name, f"{name}:{key}", body) for name in subscribers(kind)], now=now)
+
+
+def publish_many(merchant_id: int, kind: DomainEvent, events: list[tuple[str, dict]], *, now: datetime) -> int:
+    """`publish` for many occurrences of one kind, (key, payload) each, in one statement."""
+    names = subscribers(kind)
+    return outbox.enqueue_many(merchant_id, [(name, f"{name}:{key}", {"event": str(kind), **payload})
+                                             for key, payload in events for name in names], now=now)

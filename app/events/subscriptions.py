@@ -14,6 +14,7 @@ only ones that wire channels to domains: the import-graph test lets them import 
 | STORED_VALUE_CHANGED  | members top-up, adjustment           | wechat.stored_value       | balance change   |
 | POINTS_CHANGED        | members adjustment                   | wechat.points             | points change    |
 | COUPON_RECEIVED       | coupons issue, transfer              | wechat.coupon             | coupon message   |
+| CAMPAIGN_MESSAGE      | campaigns.service.send_batch         | wechat.campaign           | campaign message |
 | REFUND_REQUESTED      | payments.refunds.record_refund       | payments.refund           | provider refund  |
 | ORDER_PAID            | the settlement                       | figures.paid              | member figures   |
 | ORDER_REFUNDED        | orders.refunds, a member's bill      | figures.refunded          | member figures   |

@@ -67,6 +67,7 @@ TEMPLATE_NAMES = {
     "stored_value_changed": lazy_gettext("Stored value changed"),
     "points_changed": lazy_gettext("Points changed"),
     "coupon_received": lazy_gettext("Coupon received"),
+    "campaign": lazy_gettext("Campaign message"),
 }
 
 

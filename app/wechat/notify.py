@@ -45,6 +45,7 @@ SLOTS = {
     "stored_value_changed": ("title", "change", "balance", "remark"),
     "points_changed": ("title", "change", "balance", "remark"),
     "coupon_received": ("title", "coupon", "expires", "remark"),
+    "campaign": ("title", "content", "time", "remark"),
 }
 
 # WeChat's answers that will not change on a retry: unknown openid, template id or data format,
@@ -160,6 +161,14 @@ def coupon_received(member: Member, coupon: Coupon) -> TemplateMessage | None:
               "expires": coupon.expires_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d"),
               "remark": "到店消费时出示会员码即可使用"}
     return _build(member.merchant_id, "coupon_received", member.openid, values, card_url(member.merchant_id))
+
+
+def campaign_message(member: Member, title: str, content: str, coupon: Coupon | None, url: str,
+                     sent_at: datetime) -> TemplateMessage | None:
+    """A campaign's message; its link is the tracked one (the open is counted, then the card shows)."""
+    remark = f"{coupon.template.name}已放入您的会员卡，点击查看" if coupon is not None else "点击查看详情"
+    values = {"title": title, "content": content or title, "time": _china_time(sent_at), "remark": remark}
+    return _build(member.merchant_id, "campaign", member.openid, values, url)
 
 
 # --- sending -------------------------------------------------------------------------------------

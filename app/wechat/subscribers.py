@@ -13,6 +13,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.campaigns.models import Campaign, CampaignDelivery
+from app.campaigns.service import open_url
 from app.coupons.models import Coupon
 from app.db import db
 from app.events.domain import DomainEvent, subscribe
@@ -29,6 +31,7 @@ PAID_POINTS = "wechat.paid.points"
 STORED_VALUE = "wechat.stored_value"
 POINTS = "wechat.points"
 COUPON = "wechat.coupon"
+CAMPAIGN = "wechat.campaign"
 
 # Why a member's balance moved, as the member reads it.
 REASONS = {"topup": "充值", "adjust": "调整：{note}"}
@@ -43,6 +46,7 @@ def register() -> None:
     subscribe(DomainEvent.STORED_VALUE_CHANGED, STORED_VALUE, deliver_stored_value)
     subscribe(DomainEvent.POINTS_CHANGED, POINTS, deliver_points)
     subscribe(DomainEvent.COUPON_RECEIVED, COUPON, deliver_coupon)
+    subscribe(DomainEvent.CAMPAIGN_MESSAGE, CAMPAIGN, deliver_campaign)
 
 
 def _reason(payload: dict) -> str:
@@ -177,3 +181,16 @@ def deliver_coupon(message: OutboxMessage) -> None:
     coupon = _get(Coupon, payload.get("coupon_id"))
     if member is not None and coupon is not None and coupon.merchant_id == member.merchant_id:
         notify.send(notify.coupon_received(member, coupon))
+
+
+def deliver_campaign(message: OutboxMessage) -> None:
+    """CAMPAIGN_MESSAGE {campaign_id, member_id, delivery_id}: the campaign's message, its link tracked."""
+    payload = message.payload
+    member = _member(message, payload.get("member_id"))
+    delivery = _get(CampaignDelivery, payload.get("delivery_id"))
+    campaign = _get(Campaign, payload.get("campaign_id"))
+    if member is None or delivery is None or campaign is None or campaign.merchant_id != member.merchant_id:
+        return
+    coupon = _get(Coupon, delivery.coupon_id)
+    notify.send(notify.campaign_message(member, campaign.message_title, campaign.message_body, coupon,
+                                        open_url(delivery.id), delivery.processed_at))

@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[2] / "app"
-DOMAINS = ("orders", "members", "coupons", "tables", "menu", "inbox", "crm")
+DOMAINS = ("orders", "members", "coupons", "tables", "menu", "inbox", "crm", "campaigns")
 CHANNELS = ("wechat",)
 WEB_MODULES = frozenset({"routes", "pages", "forms", "schemas", "callback", "cli"})
 ROOTS = ("app", "app.models", "app.cli", "app.scheduler", "app.demo", "app.events.subscriptions")

@@ -1,0 +1,1 @@
+"""Segments (saved member filters) and targeted campaigns with their funnel."""
