@@ -99,3 +99,20 @@ class DishAvailability(TenantMixin, db.Model):
     dish_id: Mapped[int] = mapped_column(sa.ForeignKey("dish.id", ondelete="CASCADE"), index=True)
     is_sold_out: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KitchenStation(TenantMixin, db.Model):
+    """The display name of a kitchen station code ('hot' → 热菜档口): what tickets, the kitchen
+    display and the menu pages show. A dish's station without a row here shows its code."""
+
+    __tablename__ = "kitchen_station"
+    __table_args__ = (
+        sa.UniqueConstraint("merchant_id", "code"),
+        sa.CheckConstraint("code <> ''", name="code_not_blank"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(20))
+    name: Mapped[str] = mapped_column(sa.String(30))
+    name_en: Mapped[str] = mapped_column(sa.String(60), default="")
+    sort_order: Mapped[int] = mapped_column(default=0)
