@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask_babel import gettext
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
-from app.errors import Forbidden
+from app.errors import Forbidden, Unprocessable
 from app.menu import schemas, service
 from app.menu.models import Category, Dish
 from app.tenants.models import Store
@@ -108,3 +109,41 @@ def set_sold_out(data, store_id, dish_id):
                                         now=utcnow())
     db.session.commit()
     return availability
+
+
+id_argument("category_id", Category)
+
+
+@blp.route("/menu/categories/<id:category_id>", methods=["PATCH"])
+@requires(Permission.MENU_MANAGE)
+@blp.arguments(schemas.CategoryUpdate)
+@blp.response(200, schemas.CategoryOut)
+def update_category(data, category_id):
+    """Rename a category or move it in the menu."""
+    category = service.update_category(get_scoped_or_404(Category, category_id), actor=current_actor(), **data)
+    db.session.commit()
+    return category
+
+
+@blp.route("/menu/stations", methods=["GET"])
+@requires(Permission.MENU_READ, devices=True)
+@blp.response(200, schemas.StationList)
+def list_stations():
+    """Kitchen stations: those named and those a dish uses, with their display names."""
+    return {"stations": service.stations(current_actor().merchant_id)}
+
+
+@blp.route("/menu/stations/<code>", methods=["PUT"])
+@requires(Permission.MENU_MANAGE)
+@blp.arguments(schemas.StationIn)
+@blp.response(200, schemas.StationOut)
+def put_station(data, code):
+    """Name a station code (lower-case letters, digits and _), or rename it."""
+    try:
+        schemas.STATION(code)
+    except ValidationError as error:
+        raise Unprocessable(str(error.messages[0]), details={"fields": {"code": error.messages}}) from None
+    actor = current_actor()
+    service.save_station(actor=actor, code=code, **data)
+    db.session.commit()
+    return next(s for s in service.stations(actor.merchant_id) if s.code == code)

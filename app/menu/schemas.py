@@ -154,3 +154,32 @@ class SoldOutOut(Schema):
 class SoldOutList(Schema):
     store_id = fields.Integer()
     dish_ids = fields.List(fields.Integer())
+
+
+class CategoryUpdate(Schema):
+    name = Text(40)
+    name_en = Text(80, allow_blank=True)
+    sort_order = fields.Integer(strict=True, validate=SORT_ORDER)
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Nothing to change.")
+
+
+class StationIn(Schema):
+    name = Text(30, required=True, metadata={"description": "What tickets and pages show, e.g. 热菜档口"})
+    name_en = Text(60, allow_blank=True, load_default="")
+    sort_order = fields.Integer(strict=True, validate=SORT_ORDER, load_default=None)
+
+
+class StationOut(Schema):
+    code = fields.String()
+    name = fields.String(metadata={"description": "The display name; the code when none is set"})
+    name_en = fields.String()
+    dishes = fields.Integer(metadata={"description": "Dishes cooked at this station"})
+    is_named = fields.Boolean()
+
+
+class StationList(Schema):
+    stations = fields.List(fields.Nested(StationOut))

@@ -15,7 +15,7 @@ from app.actor import Actor
 from app.audit.service import record
 from app.db import db, insert_unique
 from app.errors import Conflict, Unprocessable
-from app.menu.models import Category, Dish, DishAvailability, OptionChoice, OptionGroup
+from app.menu.models import Category, Dish, DishAvailability, KitchenStation, OptionChoice, OptionGroup
 from app.tenants.models import Store
 from tablerules import menu as rules
 
@@ -51,6 +51,22 @@ def category_by_name(name: str, *, actor: Actor) -> Category:
         record("category.create", category, actor=actor, name=name)
         return category
     return db.session.scalars(query).one()  # created by a concurrent request a moment ago
+
+
+def update_category(category: Category, *, actor: Actor, **changes: Any) -> Category:
+    """Rename a category or move it in the menu; audited with what changed."""
+    if changes.get("name", category.name) != category.name:
+        taken = db.session.scalar(sa.select(Category.id).where(Category.merchant_id == category.merchant_id,
+                                                               Category.name == changes["name"]))
+        if taken is not None:
+            raise Conflict(gettext("A category with this name already exists."), error_code="category_exists")
+    audit = {key: [getattr(category, key), value] for key, value in changes.items()
+             if getattr(category, key) != value}
+    for key, value in changes.items():
+        setattr(category, key, value)
+    if audit:
+        record("category.update", category, actor=actor, changes=audit)
+    return category
 
 
 def _next_sort_order(merchant_id: int) -> int:
@@ -223,3 +239,60 @@ def store_menu(store: Store, *, include_inactive: bool = False) -> list[MenuSect
             sections[category.id] = MenuSection(category.id, category.name, category.name_en, category.sort_order, [])
         sections[category.id].dishes.append(StoreDish(dish, dish.id in sold_out))
     return list(sections.values())
+
+
+# --- kitchen stations ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Station:
+    """A station code as the pages show it: its display names (none set: the code) and how many
+    dishes it cooks."""
+
+    code: str
+    name: str
+    name_en: str
+    dishes: int
+    is_named: bool
+
+
+def stations(merchant_id: int) -> list[Station]:
+    """Every station the merchant named or a dish uses, named ones first by their order."""
+    named = {s.code: s for s in db.session.scalars(sa.select(KitchenStation).where(
+        KitchenStation.merchant_id == merchant_id).order_by(KitchenStation.sort_order, KitchenStation.id))}
+    used = dict(db.session.execute(sa.select(Dish.station, sa.func.count()).where(
+        Dish.merchant_id == merchant_id).group_by(Dish.station)).all())
+    rows = [Station(code, row.name, row.name_en, used.get(code, 0), True) for code, row in named.items()]
+    rows += [Station(code, code, "", count, False) for code, count in sorted(used.items()) if code not in named]
+    return rows
+
+
+def station_names(merchant_id: int) -> dict[str, KitchenStation]:
+    return {s.code: s for s in db.session.scalars(sa.select(KitchenStation).where(
+        KitchenStation.merchant_id == merchant_id))}
+
+
+def save_station(*, actor: Actor, code: str, name: str, name_en: str = "", sort_order: int | None = None
+                 ) -> KitchenStation:
+    """Give a station code its display names (a new code is a new station); audited."""
+    merchant_id = actor.merchant_id
+    query = sa.select(KitchenStation).where(KitchenStation.merchant_id == merchant_id, KitchenStation.code == code)
+    station = db.session.scalar(query)
+    if station is None:
+        if sort_order is None:
+            highest = db.session.scalar(sa.select(sa.func.max(KitchenStation.sort_order)).where(
+                KitchenStation.merchant_id == merchant_id))
+            sort_order = (highest or 0) + 1
+        station = KitchenStation(merchant_id=merchant_id, code=code, name=name, name_en=name_en,
+                                 sort_order=sort_order)
+        if not insert_unique(station):
+            station = db.session.scalars(query).one()  # named by a concurrent request a moment ago
+        else:
+            record("station.create", station, actor=actor, code=code, name=name)
+            return station
+    changes = {"name": name, "name_en": name_en, **({"sort_order": sort_order} if sort_order is not None else {})}
+    audit = {key: [getattr(station, key), value] for key, value in changes.items() if getattr(station, key) != value}
+    for key, value in changes.items():
+        setattr(station, key, value)
+    if audit:
+        record("station.update", station, actor=actor, code=code, changes=audit)
+    return station
