@@ -17,6 +17,8 @@ def _objects_of(make, tenant):
         "topup_id": lambda: _topup(make, tenant),
         "dish_id": lambda: create_dish(make, tenant, name=f"菜{uuid.uuid4().hex[:8]}")["id"],
         "table_id": lambda: create_table(make, tenant)["id"],
+        "category_id": lambda: make.api(tenant.owner).post("/menu/categories", json={
+            "name": f"类{uuid.uuid4().hex[:8]}"}).get_json()["id"],
         "coupon_template_id": lambda: create_coupon_template(make, tenant)["id"],
         "coupon_id": lambda: issue_coupon(make, tenant, create_member(make, tenant)["id"])["id"],
         "order_id": lambda: _order(make, tenant)["id"],
