@@ -57,7 +57,7 @@ def _generate(db, merchant_id: int, store_id: int, dish: tuple[int, str, int], b
         SELECT :first + g, :m, :store, '', CASE WHEN g % 33 = 0 THEN 3 ELSE 2 END, :price * (1 + g % 4), 0,
                :price * (1 + g % 4), :price * (1 + g % 4), 0, CASE WHEN g % 33 = 0 THEN :price * (1 + g % 4) ELSE 0 END,
                t.at, CASE WHEN g % 33 = 0 THEN t.at END, t.at
-        FROM generate_series(0, :n - 1) AS g,
+        FROM generate_series(0::bigint, :n - 1) AS g,
              LATERAL (SELECT :now - (((g * 7919) % 540) || ' days')::interval
                              - (((g * 104729) % 86400) || ' seconds')::interval AS at) AS t"""),
                  {"first": first, "m": merchant_id, "store": store_id, "price": price, "n": bills, "now": now})

@@ -25,6 +25,7 @@ SOURCES = {"campaign": lazy_gettext("Campaign"), "table": lazy_gettext("Table QR
            "store": lazy_gettext("Store QR code"), "none": lazy_gettext("At the till")}
 
 CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 720, 190, 16
+CHART_LEFT = 24  # room for the first label
 BAR_WIDTH = 260  # the horizontal bars (tenders, sources, dishes)
 
 
@@ -56,14 +57,15 @@ def series_chart(board: sales.Dashboard) -> dict:
     """Revenue bars by hour or day, with the bucket labels thinned to fit."""
     series = board.series
     top = max((b.revenue_cents for b in series), default=0) or 1
-    slot = CHART_WIDTH / max(len(series), 1)
+    slot = (CHART_WIDTH - CHART_LEFT) / max(len(series), 1)
     every = 3 if len(series) == 24 else (1 if len(series) <= 7 else 3)
     bars = []
     for index, bucket in enumerate(series):
         height = round((CHART_HEIGHT - CHART_TOP) * bucket.revenue_cents / top)
         label = bucket.label if board.span.by_hour else bucket.label[5:]  # MM-DD
-        bars.append({"bucket": bucket, "x": round(index * slot + slot * 0.15, 1), "width": round(slot * 0.7, 1),
-                     "y": CHART_HEIGHT - height, "height": height, "centre": round(index * slot + slot / 2, 1),
+        left = CHART_LEFT + index * slot
+        bars.append({"bucket": bucket, "x": round(left + slot * 0.15, 1), "width": round(slot * 0.7, 1),
+                     "y": CHART_HEIGHT - height, "height": height, "centre": round(left + slot / 2, 1),
                      "label": label if index % every == 0 else ""})
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT + 22, "base": CHART_HEIGHT, "bars": bars}
 

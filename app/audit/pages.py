@@ -56,6 +56,24 @@ def audit_details(details: dict | None) -> str:
     return json.dumps(details or {}, ensure_ascii=False, sort_keys=True, default=str)[:400]
 
 
+def _object_names(merchant_id: int, rows: list[AuditEntry]) -> dict[tuple[str, int], str]:
+    """What the entries' dishes, staff, stores, categories and tables are called (one query per
+    kind of object on the page)."""
+    from app.menu.models import Category, Dish
+    from app.tables.models import DiningTable
+
+    models = {"dish": (Dish, Dish.name), "staff": (Staff, Staff.username), "store": (Store, Store.name),
+              "category": (Category, Category.name), "diningtable": (DiningTable, DiningTable.code)}
+    names: dict[tuple[str, int], str] = {}
+    for kind, (model, column) in models.items():
+        ids = {e.object_id for e in rows if e.object_type == kind and e.object_id is not None}
+        if ids:
+            for object_id, name in db.session.execute(sa.select(model.id, column).where(
+                    model.merchant_id == merchant_id, model.id.in_(ids))):
+                names[(kind, object_id)] = name
+    return names
+
+
 @bp.route("/manage/audit")
 @login_required(Permission.AUDIT_READ)
 def audit_log():
@@ -72,8 +90,9 @@ def audit_log():
     stores = dict(db.session.execute(sa.select(Store.id, Store.name).where(
         Store.merchant_id == merchant_id)).all())
     kinds = service.kinds(merchant_id)
+    objects = _object_names(merchant_id, rows)
     db.session.commit()
     return render_template("manage/audit.html", rows=rows, more=more, people=people,
                            names={p.id: p.display_name or p.username for p in people}, devices=devices, stores=stores,
-                           kinds=kinds, staff_id=staff_id, action=action, before_id=before_id,
+                           kinds=kinds, objects=objects, staff_id=staff_id, action=action, before_id=before_id,
                            older=rows[-1].id if more else None)

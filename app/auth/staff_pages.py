@@ -73,7 +73,8 @@ def render_staff(form: StaffForm | None = None, status: int = 200, role_forms: d
         Staff.is_active.desc(), Staff.role, Staff.id)
     accounts = db.session.scalars(query).all()
     if form is None:
-        form = StaffForm(formdata=None)
+        stores = _stores()
+        form = StaffForm(formdata=None, role=Role.CASHIER.label, store_id=stores[0].id if stores else 0)
         _choose(form)
     role_forms = dict(role_forms or {})
     for account in accounts:

@@ -106,3 +106,7 @@ FLOOR_PLANS = (
         ("包间", "Private rooms", (("V1", 8), ("V2", 10))),
     ),
 )
+
+# Each kitchen station's display name (code, 中文, English), in the order the kitchen lists them.
+STATIONS = (("hot", "热菜档", "Wok"), ("cold", "凉菜档", "Cold kitchen"), ("steam", "蒸菜档", "Steamers"),
+            ("staple", "主食档", "Rice and noodles"), ("bar", "水吧", "Bar"))

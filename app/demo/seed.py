@@ -12,7 +12,7 @@ from app.db import db
 from app.demo import menu_data
 from app.demo.members import MEMBERS, load_members
 from app.members.models import Member
-from app.menu.models import Category, Dish, OptionChoice, OptionGroup
+from app.menu.models import Category, Dish, KitchenStation, OptionChoice, OptionGroup
 from app.tables.models import Area, DiningTable
 from app.tables.service import qr_secret, table_token
 from app.tenants.models import Store
@@ -124,6 +124,9 @@ def _load_menu(merchant_id: int) -> None:
                                       price_delta_cents=delta, sort_order=choice_position)
                          for choice_position, (choice, choice_en, delta) in enumerate(choices, start=1)]))
         db.session.add(dish)
+    for position, (code, name, name_en) in enumerate(menu_data.STATIONS, start=1):
+        db.session.add(KitchenStation(merchant_id=merchant_id, code=code, name=name, name_en=name_en,
+                                      sort_order=position))
     db.session.flush()
 
 

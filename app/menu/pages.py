@@ -38,13 +38,13 @@ def yuan_to_cents(form, field) -> None:
 
 
 class CategoryForm(FlaskForm):
-    name = StringField(lazy_gettext("Name"), validators=[DataRequired(), Length(max=40)])
+    name = StringField(lazy_gettext("Category name"), validators=[DataRequired(), Length(max=40)])
     name_en = StringField(lazy_gettext("English name"), validators=[Optional(), Length(max=80)])
     sort_order = IntegerField(lazy_gettext("Order"), validators=[Optional(), NumberRange(-100_000, 100_000)])
 
 
 class DishForm(FlaskForm):
-    name = StringField(lazy_gettext("Name"), validators=[DataRequired(), Length(max=60)])
+    name = StringField(lazy_gettext("Dish name"), validators=[DataRequired(), Length(max=60)])
     name_en = StringField(lazy_gettext("English name"), validators=[Optional(), Length(max=120)])
     category = SelectField(lazy_gettext("Category"), validators=[DataRequired()])
     price_yuan = StringField(lazy_gettext("Price (yuan)"), validators=[InputRequired(), yuan_to_cents])
