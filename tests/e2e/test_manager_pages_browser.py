@@ -80,7 +80,7 @@ def test_dashboard_menu_staff_settings_audit(db, live_server, browser):
     page.get_by_role("link", name="门店设置").first.click()
     page.wait_for_url("**/settings")
     page.select_option("#rounding", "to_jiao")
-    page.get_by_role("button", name="保存门店设置").click()
+    page.get_by_role("button", name="更新门店设置").click()
     page.locator(".flash").filter(has_text="已保存").wait_for()
     assert page.locator("#rounding").input_value() == "to_jiao"
     page.screenshot(path=str(shots / "store-settings.png"), full_page=True)
