@@ -104,6 +104,10 @@ def test_dashboard_menu_staff_settings_audit(db, live_server, browser):
     page.click("text=English")
     page.wait_for_url("**/manage/dashboard*")
     assert page.locator("h1").inner_text() == "Sales dashboard"
+    assert page.locator("#no-sales").is_visible()  # the demo's bills end before today
+    page.locator("a.pill[data-period=month]").click()
+    page.wait_for_url("**period=month")
+    assert page.locator("#kpi-revenue").inner_text() == chain
     page.screenshot(path=str(shots / "sales-dashboard-en.png"), full_page=True)
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     context.close()
