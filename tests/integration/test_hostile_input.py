@@ -147,7 +147,7 @@ SCHEMA_TABLES = {
     "TableIn": "dining_table", "TableUpdate": "dining_table",
     "OrderCreate": "customer_order", "CartAdd": "cart_line",
     "CouponTemplateIn": "coupon_template", "CouponTemplateUpdate": "coupon_template",
-    "WeChatSettingsIn": "wechat_settings",
+    "WeChatSettingsIn": "wechat_settings", "CategoryUpdate": "menu_category", "StationIn": "kitchen_station",
 }
 KEY_COLUMNS = ["idempotency_record.key", "customer_order.idempotency_key", "payment_intent.idempotency_key",
                "ledger_entry.idempotency_key", "coupon_event.idempotency_key"]
