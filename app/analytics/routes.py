@@ -197,9 +197,15 @@ def sales_body(board: sales.Dashboard) -> dict:
 @blp.response(200, schemas.SalesOut)
 def sales_dashboard(query):
     """The sales dashboard's figures: today, this week or this month (Beijing time), for one store
-    or the chain. Revenue is what the period's sales kept after their refunds."""
-    merchant_id = current_actor().merchant_id
+    or the chain (a manager bound to a store: that store). Revenue is what the period's sales kept
+    after their refunds."""
+    actor = current_actor()
+    merchant_id = actor.merchant_id
     store_id = query.get("store_id")
+    if actor.store_id is not None:  # a store's own manager: that store only
+        if store_id not in (None, actor.store_id):
+            raise NotFound("store")
+        store_id = actor.store_id
     if store_id is not None:
         get_scoped_or_404(Store, store_id)
     day = query.get("date") or sales.local_today(utcnow())

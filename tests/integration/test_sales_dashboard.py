@@ -170,6 +170,23 @@ def test_bad_input_and_tenancy(shop, make):
         "date": DAY.isoformat()}).get_json()["totals"]["revenue_cents"] == 0
 
 
+def test_a_store_manager_sees_their_store(shop, make, db):
+    from app.auth.permissions import Role
+    from app.auth.service import create_staff
+
+    manager = create_staff(None, merchant_id=shop.tenant.merchant.id, username=f"m{key()[:8]}",
+                           password=make.PASSWORD, role=Role.MANAGER, store_id=shop.store2)
+    db.session.commit()
+    api = make.api(manager)
+    body = api.get("/analytics/sales", query_string={"date": DAY.isoformat()}).get_json()
+    assert (body["store_id"], body["totals"]["revenue_cents"]) == (shop.store2, 14_800)
+    assert api.get("/analytics/sales", query_string={"store_id": shop.store1}).status_code == 404
+    log_in(make, manager)
+    html = make.client.get(f"/manage/dashboard?date={DAY.isoformat()}&store_id={shop.store1}").get_data(
+        as_text=True)
+    assert 'id="kpi-revenue">￥148.00<' in html and "data-store=" not in html  # no other store offered
+
+
 def test_the_dashboard_page(shop, make):
     log_in(make, shop.tenant.owner)
     zh = make.client.get(f"/manage/dashboard?date={DAY.isoformat()}", headers={"Accept-Language": "zh-CN"})
