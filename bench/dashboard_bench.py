@@ -3,7 +3,7 @@
 Loads the demo data (`flask demo load`: about 2,000 members and six months of their bills, with
 order lines and payments), optionally adds `--bills N` generated paid orders of the demo merchant
 over the last 18 months (INSERT … SELECT over generate_series, each with one order line and one
-cash payment, 3% refunded in full), then times `app.analytics.sales.dashboard` — the five
+cash payment, 3% refunded in full), then times `app.analytics.sales.dashboard` — the four
 aggregate statements behind /manage/dashboard and GET /api/v1/analytics/sales — for today, this
 week and this month, for the chain and for one store: the first run and the median of the next
 runs. It also prints the query plan of the heaviest statement (the month's totals) so the index
@@ -149,7 +149,7 @@ def main() -> None:
                 rows.append((period.value, label, board.totals.orders, board.totals.revenue_cents, first, warm))
 
         month = sales.span_of(sales.Period.MONTH, today)
-        compiled = sales.totals_query(merchant.id, month, None).compile(
+        compiled = sales.totals_query(merchant.id, month, None, "postgresql").compile(
             dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
         plan = [row[0] for row in db.session.execute(sa.text(f"EXPLAIN {compiled}"))]
         db.session.rollback()

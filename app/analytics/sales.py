@@ -10,7 +10,7 @@ counts once, with what it kept. The tender mix is each tender's charges (cash le
 handed back) less its refunds, so it adds up to the revenue. Dish figures are the quantity kept
 (ordered less refunded) at the price on the bill, before bill discounts.
 
-Five statements, each one aggregate over one merchant's rows of the period (the indexes
+Four statements, each one aggregate over one merchant's rows of the period (the indexes
 `ix_customer_order_merchant_paid` and `ix_member_merchant_created` keep them to the period).
 """
 
@@ -184,18 +184,21 @@ def _sales(merchant_id: int, span: Span, store_id: int | None) -> list[sa.Column
     return where
 
 
-def totals_query(merchant_id: int, span: Span, store_id: int | None) -> sa.Select:
-    """Per store and member / not member: orders, kept revenue, refunds."""
+def totals_query(merchant_id: int, span: Span, store_id: int | None, dialect: str) -> sa.Select:
+    """Per store, member / not member and local hour (a day) or date (a week, a month): orders,
+    kept revenue, refunds — the totals, the stores and the chart from one pass over the period's
+    orders."""
     is_member = Order.member_id.is_not(None)
     kept = Order.paid_cents - Order.refunded_cents
     paid = Order.status == OrderStatus.PAID
-    return (sa.select(Order.store_id, is_member.label("is_member"),
+    bucket = _bucket(span, dialect).label("bucket")
+    return (sa.select(Order.store_id, is_member.label("is_member"), bucket,
                       sa.func.count(sa.case((paid, Order.id))).label("orders"),
                       sa.func.coalesce(sa.func.sum(kept), 0).label("revenue_cents"),
                       sa.func.coalesce(sa.func.sum(Order.refunded_cents), 0).label("refunded_cents"),
                       sa.func.count(sa.case((~paid, Order.id))).label("refunded_orders"))
             .where(*_sales(merchant_id, span, store_id))
-            .group_by(Order.store_id, is_member))
+            .group_by(Order.store_id, is_member, bucket))
 
 
 def tenders_query(merchant_id: int, span: Span, store_id: int | None) -> sa.Select:
@@ -215,16 +218,6 @@ def _bucket(span: Span, dialect: str) -> sa.ColumnElement:
         local = sa.func.timezone("Asia/Shanghai", Order.paid_at)
         return sa.func.to_char(local, "HH24" if span.by_hour else "YYYY-MM-DD")
     return sa.func.strftime("%H" if span.by_hour else "%Y-%m-%d", Order.paid_at, "+8 hours")
-
-
-def series_query(merchant_id: int, span: Span, store_id: int | None, dialect: str) -> sa.Select:
-    """Kept revenue and orders by local hour (a day) or local date (a week, a month)."""
-    bucket = _bucket(span, dialect).label("bucket")
-    return (sa.select(bucket, sa.func.coalesce(sa.func.sum(Order.paid_cents - Order.refunded_cents), 0)
-                      .label("revenue_cents"),
-                      sa.func.count(sa.case((Order.status == OrderStatus.PAID, Order.id))).label("orders"))
-            .where(*_sales(merchant_id, span, store_id))
-            .group_by(bucket))
 
 
 def dishes_query(merchant_id: int, span: Span, store_id: int | None) -> sa.Select:
@@ -261,12 +254,16 @@ def dashboard(merchant_id: int, span: Span, store_id: int | None = None) -> Dash
         sa.select(Store.id, Store.name).where(Store.merchant_id == merchant_id).order_by(Store.id))}
 
     per_store: dict[int, Totals] = {}
-    for row in db.session.execute(totals_query(merchant_id, span, store_id)):
+    found: dict[str, list[int]] = {}
+    for row in db.session.execute(totals_query(merchant_id, span, store_id, dialect)):
         figures = Totals(revenue_cents=int(row.revenue_cents), orders=row.orders,
                          refunded_cents=int(row.refunded_cents), refunded_orders=row.refunded_orders)
         if row.is_member:
             figures.member_revenue_cents, figures.member_orders = figures.revenue_cents, figures.orders
         per_store.setdefault(row.store_id, Totals()).add(figures)
+        bucket = found.setdefault(row.bucket, [0, 0])
+        bucket[0] += figures.revenue_cents
+        bucket[1] += figures.orders
     totals = Totals()
     for figures in per_store.values():
         totals.add(figures)
@@ -280,8 +277,6 @@ def dashboard(merchant_id: int, span: Span, store_id: int | None = None) -> Dash
     sources = _sources(merchant_id, span, store_id, stores)
     dishes = [DishFigure(row.dish_id, row.name, row.name_en or "", int(row.qty), int(row.revenue_cents))
               for row in db.session.execute(dishes_query(merchant_id, span, store_id))]
-    found = {row.bucket: (int(row.revenue_cents), row.orders)
-             for row in db.session.execute(series_query(merchant_id, span, store_id, dialect))}
     series = [BucketFigure(label, *found.get(label, (0, 0))) for label in span.buckets()]
     return Dashboard(span, store_id, totals, store_rows, tenders, sum(s.members for s in sources), sources,
                      dishes, series)
