@@ -163,6 +163,15 @@ def _register_pages(app: Flask) -> None:
 
     app.register_blueprint(store_pages_bp)
     app.register_blueprint(device_pages_bp)
+    from app.analytics.dashboard_pages import bp as dashboard_pages_bp
+    from app.audit.pages import bp as audit_pages_bp
+    from app.auth.staff_pages import bp as staff_pages_bp
+    from app.menu.pages import bp as menu_pages_bp
+
+    app.register_blueprint(dashboard_pages_bp)
+    app.register_blueprint(menu_pages_bp)
+    app.register_blueprint(staff_pages_bp)
+    app.register_blueprint(audit_pages_bp)
     app.register_blueprint(wechat_callback_bp)
     from app.campaigns.pages import bp as campaign_pages_bp
     from app.campaigns.pages import open_bp as campaign_open_bp

@@ -46,7 +46,7 @@ def _stations(store: Store) -> list[dict]:
     """The stations as the screen shows them: the store's names (English ones when the screen is
     in English and one is set), and any code seen on a ticket of the store."""
     english = str(get_locale() or "").startswith("en")
-    found = menu.stations(store.merchant_id)
+    found = [{"code": s.code, "name": s.name, "name_en": s.name_en} for s in menu.stations(store.merchant_id)]
     known = {s["code"] for s in found}
     used = db.session.scalars(sa.select(KitchenTicket.station).where(KitchenTicket.store_id == store.id).distinct())
     found += [{"code": code, "name": code, "name_en": ""} for code in sorted(set(used) - known)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Response, url_for
 from flask_smorest import Blueprint
 
-from app.analytics import schemas, service
+from app.analytics import sales, schemas, service
 from app.analytics.export import members_csv
 from app.analytics.labels import layer_name
 from app.auth.guard import current_actor, id_argument, requires
@@ -14,6 +14,7 @@ from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound
 from app.members.models import Member
+from app.tenants.models import Store
 from tablerules.rfm import LAYERS, Layer
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",
@@ -172,3 +173,40 @@ def movement(query):
     to each layer, both moments scored by the thresholds in force now."""
     moved = service.movement(current_actor().merchant_id, query.get("as_of") or utcnow(), months=query["months"])
     return movement_body(moved)
+
+
+def sales_body(board: sales.Dashboard) -> dict:
+    def totals(t: sales.Totals) -> dict:
+        return {"revenue_cents": t.revenue_cents, "orders": t.orders, "avg_spend_cents": t.avg_spend_cents,
+                "member_revenue_cents": t.member_revenue_cents, "non_member_revenue_cents": t.non_member_revenue_cents,
+                "member_orders": t.member_orders, "member_share_permille": t.member_share_permille,
+                "refunded_cents": t.refunded_cents, "refunded_orders": t.refunded_orders}
+
+    span = board.span
+    return {"period": span.period.value, "start": span.start, "end": span.end, "first_day": span.first_day,
+            "last_day": span.last_day, "store_id": board.store_id, "totals": totals(board.totals),
+            "stores": [{"store_id": s.store_id, "name": s.name, **totals(s.totals)} for s in board.stores],
+            "tenders": board.tenders, "new_members": board.new_members,
+            "new_members_by_source": board.sources_by_kind, "sources": board.sources,
+            "top_dishes": board.top_dishes, "series": board.series}
+
+
+@blp.route("/sales", methods=["GET"])
+@requires(Permission.ANALYTICS)
+@blp.arguments(schemas.SalesQuery, location="query")
+@blp.response(200, schemas.SalesOut)
+def sales_dashboard(query):
+    """The sales dashboard's figures: today, this week or this month (Beijing time), for one store
+    or the chain (a manager bound to a store: that store). Revenue is what the period's sales kept
+    after their refunds."""
+    actor = current_actor()
+    merchant_id = actor.merchant_id
+    store_id = query.get("store_id")
+    if actor.store_id is not None:  # a store's own manager: that store only
+        if store_id not in (None, actor.store_id):
+            raise NotFound("store")
+        store_id = actor.store_id
+    if store_id is not None:
+        get_scoped_or_404(Store, store_id)
+    day = query.get("date") or sales.local_today(utcnow())
+    return sales_body(sales.dashboard(merchant_id, sales.span_of(sales.Period(query["period"]), day), store_id))

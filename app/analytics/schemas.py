@@ -199,3 +199,74 @@ class MovementOut(Schema):
     moved_down = fields.Integer()
     stayed = fields.Integer()
     joined = fields.Integer()
+
+
+# --- the sales dashboard -------------------------------------------------------------------------
+
+class SalesQuery(Schema):
+    period = fields.String(load_default="today", validate=validate.OneOf(["today", "week", "month"]),
+                           metadata={"description": "today, this week (Monday first) or this month, Beijing time"})
+    date = fields.Date(validate=validate.Range(min=EARLIEST.date(), max=LATEST.date()),
+                       metadata={"description": "A day inside the period (default: today)"})
+    store_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1),
+                              metadata={"description": "One store (default: the whole chain)"})
+
+
+class SalesTotalsOut(Schema):
+    revenue_cents = fields.Integer(metadata={"description": "What the period's sales kept: paid less refunded"})
+    orders = fields.Integer(metadata={"description": "Paid orders, not counting those refunded in full"})
+    avg_spend_cents = fields.Integer(metadata={"description": "Revenue per order"})
+    member_revenue_cents = fields.Integer()
+    non_member_revenue_cents = fields.Integer()
+    member_orders = fields.Integer()
+    member_share_permille = fields.Integer(metadata={"description": "Members' share of revenue, ‰"})
+    refunded_cents = fields.Integer(metadata={"description": "Refunded from the period's sales (already subtracted)"})
+    refunded_orders = fields.Integer(metadata={"description": "Orders refunded in full"})
+
+
+class SalesStoreOut(SalesTotalsOut):
+    store_id = fields.Integer()
+    name = fields.String()
+
+
+class TenderOut(Schema):
+    tender = fields.String(metadata={"description": "cash, stored_value or wechat"})
+    cents = fields.Integer(metadata={"description": "Charges less change, less refunds"})
+
+
+class SourceOut(Schema):
+    source = fields.String(metadata={"description": "campaign, table, store or none"})
+    label = fields.String()
+    store_id = fields.Integer(allow_none=True)
+    members = fields.Integer()
+
+
+class TopDishOut(Schema):
+    dish_id = fields.Integer()
+    name = fields.String()
+    name_en = fields.String()
+    qty = fields.Integer(metadata={"description": "Ordered less refunded"})
+    revenue_cents = fields.Integer(metadata={"description": "At the price on the bill, before bill discounts"})
+
+
+class BucketOut(Schema):
+    label = fields.String(metadata={"description": "Hour '00'–'23' for a day, the date for a week or month"})
+    revenue_cents = fields.Integer()
+    orders = fields.Integer()
+
+
+class SalesOut(Schema):
+    period = fields.String()
+    start = fields.DateTime()
+    end = fields.DateTime()
+    first_day = fields.Date()
+    last_day = fields.Date()
+    store_id = fields.Integer(allow_none=True)
+    totals = fields.Nested(SalesTotalsOut)
+    stores = fields.List(fields.Nested(SalesStoreOut))
+    tenders = fields.List(fields.Nested(TenderOut))
+    new_members = fields.Integer()
+    new_members_by_source = fields.Dict(keys=fields.String(), values=fields.Integer())
+    sources = fields.List(fields.Nested(SourceOut))
+    top_dishes = fields.List(fields.Nested(TopDishOut))
+    series = fields.List(fields.Nested(BucketOut))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from app.audit.models import AuditEntry
+from app.audit import service
 from app.auth import schemas
-from app.auth.guard import requires
+from app.auth.guard import current_actor, requires
 from app.auth.permissions import Permission
-from app.db import db, scoped
+from app.db import db
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit log")
 
@@ -18,12 +18,8 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit log"
 @blp.arguments(schemas.AuditQuery, location="query")
 @blp.response(200, schemas.AuditList)
 def list_audit(query):
-    """Newest first; filter by object."""
-    stmt = scoped(AuditEntry).order_by(AuditEntry.id.desc()).limit(query["limit"])
-    if "object_type" in query:
-        stmt = stmt.where(AuditEntry.object_type == query["object_type"])
-    if "object_id" in query:
-        stmt = stmt.where(AuditEntry.object_id == query["object_id"])
-    if "before_id" in query:
-        stmt = stmt.where(AuditEntry.id < query["before_id"])
+    """Newest first; filter by object, by who did it (`staff_id`) or by kind (`action`)."""
+    stmt = service.entries(current_actor().merchant_id, limit=query["limit"], before_id=query.get("before_id"),
+                           staff_id=query.get("staff_id"), action=query.get("action"),
+                           object_type=query.get("object_type"), object_id=query.get("object_id"))
     return {"entries": db.session.scalars(stmt).all()}

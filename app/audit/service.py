@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from app.actor import Actor
 from app.audit.models import AuditEntry
 from app.db import db
@@ -30,3 +32,29 @@ def record(action: str, obj: Any = None, *, actor: Actor, store_id: int | None =
     )
     db.session.add(entry)
     return entry
+
+
+def entries(merchant_id: int, *, limit: int, before_id: int | None = None, staff_id: int | None = None,
+            action: str | None = None, object_type: str | None = None, object_id: int | None = None) -> sa.Select:
+    """A page of the merchant's audit log, newest first: the entries before `before_id` (the last
+    id of the previous page), of one staff member, of one kind (`dish.sold_out`) or family
+    (`dish.`), of one object."""
+    stmt = sa.select(AuditEntry).where(AuditEntry.merchant_id == merchant_id).order_by(AuditEntry.id.desc())
+    if before_id is not None:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    if staff_id is not None:
+        stmt = stmt.where(AuditEntry.staff_id == staff_id)
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True) if action.endswith(".")
+                          else AuditEntry.action == action)
+    if object_type is not None:
+        stmt = stmt.where(AuditEntry.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(AuditEntry.object_id == object_id)
+    return stmt.limit(limit)
+
+
+def kinds(merchant_id: int) -> list[str]:
+    """The kinds of entry the merchant's log holds, for the filter."""
+    return list(db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.merchant_id == merchant_id)
+                                   .distinct().order_by(AuditEntry.action)))

@@ -83,7 +83,13 @@ def get_staff(staff_id):
 @blp.arguments(schemas.StaffUpdate)
 @blp.response(200, schemas.StaffOut)
 def update_staff(data, staff_id):
-    staff = service.update_staff(current_actor(), get_scoped_or_404(Staff, staff_id), data, now=utcnow())
+    """Change a name, password or locale; or the role (and the store of a cashier or kitchen
+    account), which revokes the account's tokens."""
+    staff = get_scoped_or_404(Staff, staff_id)
+    if "role" in data or "store_id" in data:
+        role = Role.from_label(data.pop("role")) if "role" in data else staff.role
+        service.change_role(current_actor(), staff, role, data.pop("store_id", staff.store_id), now=utcnow())
+    staff = service.update_staff(current_actor(), staff, data, now=utcnow())
     db.session.commit()
     return staff
 

@@ -46,6 +46,9 @@ class StaffCreate(Schema):
 
 class StaffUpdate(Schema):
     display_name = fields.String(validate=validate.Length(max=60))
+    role = fields.String(validate=validate.OneOf(ROLE_LABELS),
+                         metadata={"description": "Another role (with store_id for cashier and kitchen)"})
+    store_id = Id(allow_none=True, metadata={"description": "The store of a cashier or kitchen account"})
     password = fields.String(validate=validate.Length(min=8, max=200))
     locale = fields.String(validate=validate.OneOf(["zh_CN", "en"]))
 
@@ -82,6 +85,8 @@ class StoreUpdate(Schema):
                                  "(never more than their balance); default 20000"})
     # Diner picks wait for a waiter's confirmation before they reach the kitchen.
     diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
+    rounding = fields.String(validate=validate.OneOf(["none", "to_jiao", "to_yuan"]),
+                             metadata={"description": "抹零: the payable rounded down to whole jiao or yuan, or not"})
 
 
 class StoreOut(Schema):
@@ -92,6 +97,7 @@ class StoreOut(Schema):
     is_active = fields.Boolean()
     offline_allowance_cents = fields.Integer()
     diner_orders_need_confirmation = fields.Boolean(attribute="is_waiter_confirm")
+    rounding = fields.String()
 
 
 class StoreList(Schema):
@@ -139,6 +145,10 @@ class AuditQuery(Schema):
     object_id = QueryId()
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
     before_id = QueryId(metadata={"description": "newest first: the last id of the previous page"})
+    staff_id = QueryId(metadata={"description": "Only what this staff member did"})
+    action = fields.String(validate=validate.Length(max=60),
+                           metadata={"description": "Only this kind (`dish.sold_out`), or a family ending in a dot "
+                                                    "(`dish.`)"})
 
 
 class AuditList(Schema):

@@ -144,6 +144,33 @@ def deactivate_staff(actor: Actor, staff: Staff, *, now: datetime) -> None:
     record("staff.deactivate", staff, actor=actor)
 
 
+def change_role(actor: Actor, staff: Staff, role: Role, store_id: int | None, *, now: datetime) -> Staff:
+    """Give an account another role (and, for cashiers and kitchen staff, its store). The actor
+    must be able to manage both the old and the new role; nobody changes their own. Audited;
+    the account's tokens are revoked, so its next request carries the new role's rights."""
+    acting = _acting_staff(actor)
+    if staff.id == acting.id:
+        raise Conflict(gettext("You cannot change your own role."), error_code="cannot_change_own_role")
+    if not (can_manage_role(acting.role, staff.role) and can_manage_role(acting.role, role)):
+        raise Forbidden(gettext("You cannot manage an account with this role."))
+    if role not in STORE_BOUND_ROLES:
+        store_id = None
+    elif store_id is None:
+        raise Unprocessable(gettext("Cashiers and kitchen staff must belong to a store."),
+                            details={"fields": {"store_id": ["required for this role"]}})
+    else:
+        get_scoped_or_404(Store, store_id, staff.merchant_id)
+    if acting.role is Role.MANAGER and acting.store_id is not None and store_id != acting.store_id:
+        raise Forbidden(gettext("A store manager can only add staff to their own store."))
+    if (role, store_id) == (staff.role, staff.store_id):
+        return staff
+    record("staff.role_change", staff, actor=actor, old_role=staff.role.label, new_role=role.label,
+           old_store_id=staff.store_id, new_store_id=store_id)
+    staff.role, staff.store_id = role, store_id
+    revoke_staff_tokens(staff, now=now)
+    return staff
+
+
 def update_staff(actor: Actor, staff: Staff, changes: dict, *, now: datetime) -> Staff:
     """A staff member edits their own account, or one whose role theirs may manage."""
     acting = _acting_staff(actor)

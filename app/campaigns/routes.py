@@ -97,7 +97,7 @@ def segment_members(query, segment_id):
     """The segment's members in id order, a page at a time (`after_id`)."""
     segment = get_scoped_or_404(Segment, segment_id)
     rows = service.segment_members(segment.merchant_id, service.spec_of(segment.spec), utcnow(),
-                                   after_id=query["after_id"], limit=query["limit"])
+                                   after_id=query["after_id"] or 0, limit=query["limit"])
     return {"members": rows, "next_after_id": rows[-1]["id"] if len(rows) == query["limit"] else None}
 
 

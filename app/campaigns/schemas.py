@@ -90,7 +90,7 @@ class SegmentList(Schema):
 
 
 class MembersQuery(Schema):
-    after_id = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31 - 1))
+    after_id = QueryId(load_default=None, metadata={"description": "id order: the last id of the previous page"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

@@ -211,6 +211,7 @@ def describe(base: str) -> str:
         ("API docs / 接口文档", f"{base}/api/docs"),
         ("OpenAPI", f"{base}/api/openapi.json"),
         ("Manager pages / 管理后台", f"{base}/manage/"),
+        ("Sales dashboard / 营业看板", f"{base}/manage/dashboard"),
     ]
     table = _demo_table()
     if table is not None:

@@ -137,6 +137,7 @@ class Member(TenantMixin, TimestampMixin, db.Model):
         sa.CheckConstraint("points >= 0", name="points_not_negative"),
         enum_check("gender", Gender),
         sa.Index("ix_member_merchant_name", "merchant_id", "name"),
+        sa.Index("ix_member_merchant_created", "merchant_id", "created_at"),  # new members of a period
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -127,3 +127,17 @@ def set_sold_out(data, store_id, dish_id):
                                         now=utcnow())
     db.session.commit()
     return availability
+
+
+id_argument("category_id", Category)
+
+
+@blp.route("/menu/categories/<id:category_id>", methods=["PATCH"])
+@requires(Permission.MENU_MANAGE)
+@blp.arguments(schemas.CategoryUpdate)
+@blp.response(200, schemas.CategoryOut)
+def update_category(data, category_id):
+    """Rename a category or move it in the menu."""
+    category = service.update_category(get_scoped_or_404(Category, category_id), actor=current_actor(), **data)
+    db.session.commit()
+    return category

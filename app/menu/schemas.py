@@ -37,7 +37,8 @@ class StationIn(Schema):
 
     name = Text(20, required=True)
     name_en = Text(40, allow_blank=True, load_default="")
-    sort_order = fields.Integer(strict=True, validate=SORT_ORDER, load_default=0)
+    sort_order = fields.Integer(strict=True, validate=SORT_ORDER, load_default=None,
+                                metadata={"description": "its place in lists; none: a new one goes last"})
 
 
 class StationOut(Schema):
@@ -45,6 +46,7 @@ class StationOut(Schema):
     name = fields.String(metadata={"description": "The store's own name; the code when none is set"})
     name_en = fields.String()
     sort_order = fields.Integer()
+    dishes = fields.Integer(metadata={"description": "Dishes cooked at this station"})
     is_named = fields.Boolean(metadata={"description": "Whether a name was set (false: shown as its code)"})
 
 
@@ -176,3 +178,14 @@ class SoldOutOut(Schema):
 class SoldOutList(Schema):
     store_id = fields.Integer()
     dish_ids = fields.List(fields.Integer())
+
+
+class CategoryUpdate(Schema):
+    name = Text(40)
+    name_en = Text(80, allow_blank=True)
+    sort_order = fields.Integer(strict=True, validate=SORT_ORDER)
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Nothing to change.")

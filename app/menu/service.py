@@ -54,6 +54,22 @@ def category_by_name(name: str, *, actor: Actor) -> Category:
     return db.session.scalars(query).one()  # created by a concurrent request a moment ago
 
 
+def update_category(category: Category, *, actor: Actor, **changes: Any) -> Category:
+    """Rename a category or move it in the menu; audited with what changed."""
+    if changes.get("name", category.name) != category.name:
+        taken = db.session.scalar(sa.select(Category.id).where(Category.merchant_id == category.merchant_id,
+                                                               Category.name == changes["name"]))
+        if taken is not None:
+            raise Conflict(gettext("A category with this name already exists."), error_code="category_exists")
+    audit = {key: [getattr(category, key), value] for key, value in changes.items()
+             if getattr(category, key) != value}
+    for key, value in changes.items():
+        setattr(category, key, value)
+    if audit:
+        record("category.update", category, actor=actor, changes=audit)
+    return category
+
+
 def _next_sort_order(merchant_id: int) -> int:
     highest = db.session.scalar(sa.select(sa.func.max(Category.sort_order)).where(Category.merchant_id == merchant_id))
     return (highest or 0) + 1
@@ -70,22 +86,36 @@ def station_names(merchant_id: int) -> dict[str, str]:
     return dict(rows.all())
 
 
-def stations(merchant_id: int) -> list[dict]:
+@dataclass(frozen=True)
+class StationView:
+    """A station code as the API and the pages show it: its names (none set: the code), its
+    place in the list and how many dishes it cooks."""
+
+    code: str
+    name: str
+    name_en: str
+    sort_order: int
+    is_named: bool
+    dishes: int
+
+
+def stations(merchant_id: int) -> list[StationView]:
     """Every station of the merchant: the named ones (in their order), then the codes used by
     dishes that have no name yet (shown as the code)."""
     named = db.session.scalars(sa.select(Station).where(Station.merchant_id == merchant_id)
                                .order_by(Station.sort_order, Station.id)).all()
-    found = [{"code": s.code, "name": s.name, "name_en": s.name_en, "sort_order": s.sort_order, "is_named": True}
-             for s in named]
+    used = dict(db.session.execute(sa.select(Dish.station, sa.func.count()).where(
+        Dish.merchant_id == merchant_id).group_by(Dish.station)).all())
+    found = [StationView(s.code, s.name, s.name_en, s.sort_order, True, used.get(s.code, 0)) for s in named]
     known = {s.code for s in named}
-    used = db.session.scalars(sa.select(Dish.station).where(Dish.merchant_id == merchant_id).distinct()).all()
-    found += [{"code": code, "name": code, "name_en": "", "sort_order": 0, "is_named": False}
-              for code in sorted(set(used) - known)]
+    found += [StationView(code, code, "", 0, False, count) for code, count in sorted(used.items()) if code not in known]
     return found
 
 
-def set_station(code: str, *, actor: Actor, name: str, name_en: str = "", sort_order: int = 0) -> dict:
-    """Name the station `code` (created on first use, renamed after), audited."""
+def set_station(code: str, *, actor: Actor, name: str, name_en: str = "", sort_order: int | None = None
+                ) -> StationView:
+    """Name the station `code` (created on first use, renamed after), audited. Without a
+    `sort_order`, a new station goes last and a named one keeps its place."""
     if not STATION_CODE.match(code):
         raise Unprocessable(gettext("A station code is lower-case letters, digits and _."),
                             error_code="bad_station_code", details={"fields": {"code": ["Not a station code."]}})
@@ -93,14 +123,29 @@ def set_station(code: str, *, actor: Actor, name: str, name_en: str = "", sort_o
     query = sa.select(Station).where(Station.merchant_id == merchant_id, Station.code == code).with_for_update()
     station = db.session.scalar(query)
     if station is None:
+        if sort_order is None:
+            highest = db.session.scalar(sa.select(sa.func.max(Station.sort_order)).where(
+                Station.merchant_id == merchant_id))
+            sort_order = (highest or 0) + 1
         station = Station(merchant_id=merchant_id, code=code, name=name, name_en=name_en, sort_order=sort_order)
-        if not insert_unique(station):  # named by a concurrent request a moment ago: rename that one
-            station = db.session.scalars(query).one()
-    before = [station.name, station.name_en, station.sort_order]
-    station.name, station.name_en, station.sort_order = name, name_en, sort_order
+        if insert_unique(station):
+            record("station.create", station, actor=actor, code=code, name=name, name_en=name_en)
+            return _station_view(station)
+        station = db.session.scalars(query).one()  # named by a concurrent request a moment ago: rename that one
+    changes = {"name": name, "name_en": name_en, "sort_order": station.sort_order if sort_order is None else sort_order}
+    audit = {key: [getattr(station, key), value] for key, value in changes.items() if getattr(station, key) != value}
+    for key, value in changes.items():
+        setattr(station, key, value)
     db.session.flush()
-    record("station.set", station, actor=actor, code=code, before=before, after=[name, name_en, sort_order])
-    return {"code": code, "name": name, "name_en": name_en, "sort_order": sort_order, "is_named": True}
+    if audit:
+        record("station.update", station, actor=actor, code=code, changes=audit)
+    return _station_view(station)
+
+
+def _station_view(station: Station) -> StationView:
+    dishes = db.session.scalar(sa.select(sa.func.count()).select_from(Dish).where(
+        Dish.merchant_id == station.merchant_id, Dish.station == station.code)) or 0
+    return StationView(station.code, station.name, station.name_en, station.sort_order, True, dishes)
 
 
 # --- dishes ----------------------------------------------------------------------------------

@@ -147,7 +147,8 @@ SCHEMA_TABLES = {
     "TableIn": "dining_table", "TableUpdate": "dining_table",
     "OrderCreate": "customer_order", "CartAdd": "cart_line",
     "CouponTemplateIn": "coupon_template", "CouponTemplateUpdate": "coupon_template",
-    "WeChatSettingsIn": "wechat_settings", "TagRuleIn": "tag_rule",
+    "WeChatSettingsIn": "wechat_settings", "TagRuleIn": "tag_rule", "CategoryUpdate": "menu_category",
+    "SegmentIn": "segment", "SegmentUpdate": "segment", "CampaignIn": "campaign",
 }
 KEY_COLUMNS = ["idempotency_record.key", "customer_order.idempotency_key", "payment_intent.idempotency_key",
                "ledger_entry.idempotency_key", "coupon_event.idempotency_key"]
@@ -180,7 +181,13 @@ NOT_STORED = {"TokenRequest.username", "TokenRequest.password", "StaffCreate.pas
               # a tag rule's parameters are kept whole in its JSON params (each string bounded)
               "TagRuleIn.params.dish", "TagRuleIn.params.table",
               # a reply's text goes to a TEXT column: no length to outgrow
-              "ReplyIn.text"}
+              "ReplyIn.text",
+              # a segment's filter is kept whole in its JSON spec (each string bounded); quiet hours
+              # ("22:00") are stored as minutes of the day
+              "SegmentIn.spec.tags", "SegmentIn.spec.source_campaigns", "CountIn.spec.tags",
+              "CountIn.spec.source_campaigns", "SegmentUpdate.spec.tags", "SegmentUpdate.spec.source_campaigns",
+              "CampaignIn.spec.tags", "CampaignIn.spec.source_campaigns", "CampaignIn.quiet_start",
+              "CampaignIn.quiet_end"}
 
 
 def _max_length(field) -> float:

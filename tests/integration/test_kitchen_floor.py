@@ -94,7 +94,7 @@ def test_stations_are_named_by_the_store_and_shown_by_name(kitchen, make, client
     create_dish(make, tenant, "柠檬茶", 1_200, station="bar", category="饮品")
     listed = {s["code"]: s for s in api.get("/menu/stations").get_json()["stations"]}
     assert listed["hot"]["name"] == "炒锅" and listed["bar"] == {"code": "bar", "name": "bar", "name_en": "",
-                                                                "sort_order": 0, "is_named": False}
+                                                                "sort_order": 0, "is_named": False, "dishes": 1}
     bad = _put(api, "/menu/stations/Hot Kitchen", {"name": "热菜"})
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "bad_station_code"
     assert _put(api, "/menu/stations/hot", {"name": ""}).status_code == 422

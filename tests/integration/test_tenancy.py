@@ -17,6 +17,8 @@ def _objects_of(make, tenant):
         "topup_id": lambda: _topup(make, tenant),
         "dish_id": lambda: create_dish(make, tenant, name=f"菜{uuid.uuid4().hex[:8]}")["id"],
         "table_id": lambda: create_table(make, tenant)["id"],
+        "category_id": lambda: make.api(tenant.owner).post("/menu/categories", json={
+            "name": f"类{uuid.uuid4().hex[:8]}"}).get_json()["id"],
         "coupon_template_id": lambda: create_coupon_template(make, tenant)["id"],
         "coupon_id": lambda: issue_coupon(make, tenant, create_member(make, tenant)["id"])["id"],
         "order_id": lambda: _order(make, tenant)["id"],
@@ -28,7 +30,18 @@ def _objects_of(make, tenant):
             "name": f"规则{uuid.uuid4().hex[:6]}", "tag": "常客", "kind": "visits",
             "params": {"min_visits": 3, "days": 30}}).get_json()["id"],
         "conversation_id": lambda: _conversation(make, tenant),
+        "segment_id": lambda: _segment(make, tenant),
+        "campaign_id": lambda: make.api(tenant.owner).post("/campaigns", json={
+            "name": f"活动{uuid.uuid4().hex[:6]}", "segment_id": _segment(make, tenant),
+            "message_title": "周末特惠", "message_body": "本周末全场九折"}).get_json()["id"],
     }
+
+
+def _segment(make, tenant):
+    response = make.api(tenant.owner).post("/segments", json={"name": f"分群{uuid.uuid4().hex[:6]}",
+                                                              "spec": {"visits_min": 1}})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
 
 
 def _conversation(make, tenant):
