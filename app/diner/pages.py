@@ -22,14 +22,16 @@ from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 
 from app.actor import Actor
 from app.api import Schema
+from app.coupons import links
 from app.coupons import service as coupons
-from app.coupons.models import CouponStatus
+from app.coupons.models import Coupon, CouponStatus
 from app.db import begin_write, db, utcnow
 from app.diner import service
 from app.errors import APIError, Conflict, NotFound, Unauthorized, Unprocessable
 from app.events.service import last_seq
 from app.idempotency import run_once
 from app.members import service as members
+from app.members.models import Member
 from app.orders import cart, settlement
 from app.orders.kitchen import ItemRequest
 from app.orders.models import Order
@@ -54,7 +56,8 @@ class TablePageError(APIError):
 
 @bp.errorhandler(HTTPException)
 def _answer_error(error: HTTPException):
-    if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer", "diner.pay_with_stored_value"):
+    if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer", "diner.pay_with_stored_value",
+                            "diner.share", "diner.claim", "diner.split_bill", "diner.pay_share"):
         status = error.code or 400
         return render_template("diner/message.html", message=error.description, scan_again=status == 404), status
     db.session.rollback()
@@ -341,6 +344,74 @@ def transfer(coupon_id: int):
     db.session.commit()
     flash(gettext("The coupon is on its way to your friend."))
     return redirect(url_for("diner.wallet"))
+
+
+@bp.route("/m/coupons/<id:coupon_id>/share")
+def share(coupon_id: int):
+    """A share link for a transferable coupon, to send to a friend in WeChat: whoever opens it
+    first in their WeChat (and is or becomes a member) gets the coupon."""
+    member, elsewhere = _wallet_member()
+    if elsewhere is not None:
+        return elsewhere
+    coupon = coupons.member_coupons(member, CouponStatus.ISSUED, limit=200)
+    coupon = next((c for c in coupon if c.id == coupon_id), None)
+    if coupon is None:
+        raise TablePageError(gettext("Not found."), status=404)
+    if not (coupon.template.is_transferable and coupon.transfer_depth < coupon.template.max_transfer_chain
+            and coupon.expires_at > utcnow()):
+        raise TablePageError(gettext("This coupon has been passed on as many times as allowed."), status=409)
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("diner.claim", token=links.make_token(coupon))
+    return render_template("diner/share.html", member=member, coupon=coupon, terms=coupons.terms(coupon.template),
+                           url=url, days=links.max_age_seconds() // 86_400)
+
+
+class ClaimForm(FlaskForm):
+    pass
+
+
+@bp.route("/m/coupons/claim/<token>", methods=["GET", "POST"])
+def claim(token: str):
+    """Where a shared coupon's link leads, in the friend's WeChat: who shares what, and 领取. A
+    friend who is not a member yet joins first and comes back here."""
+    try:
+        link = links.read_token(token)
+    except links.LinkInvalid as error:
+        return render_template("diner/message.html", message=error.description), error.code
+    if notify.settings_for(link.merchant_id) is None:
+        raise TablePageError(gettext("This coupon link is not valid."), status=404)
+    openid = diner_openid(link.merchant_id)
+    if openid is None:
+        return oauth_redirect(link.merchant_id, request.full_path.rstrip("?"))
+    coupon = links.shared_coupon(link)
+    giver = db.session.get(Member, link.from_member_id)
+    if giver is None or giver.merchant_id != link.merchant_id:
+        raise TablePageError(gettext("This coupon link is not valid."), status=404)
+    member = wechat_service.member_for_openid(link.merchant_id, openid)
+    form = ClaimForm()
+    status, problem = 200, None
+    if member is not None and request.method == "POST":
+        if not form.validate_on_submit():
+            raise TablePageError(gettext("This page has expired; please reload it."), status=400)
+        _start_writing()
+        try:
+            links.claim(link, member.id, now=utcnow(),
+                        actor=Actor.diner(link.merchant_id, member.name, ip=request.remote_addr))
+        except APIError as error:
+            db.session.rollback()
+            status, problem = error.code or 409, str(error.description)
+        else:
+            db.session.commit()
+            flash(gettext("The coupon is yours now: it is in your coupons."))
+            return redirect(url_for("diner.wallet"))
+    mine = member is not None and member.id == link.from_member_id
+    taken = coupon.state is not CouponStatus.ISSUED or coupon.member_id != link.from_member_id
+    received = db.session.get(Coupon, coupon.transferred_to_id) if coupon.transferred_to_id else None
+    yours = member is not None and received is not None and received.member_id == member.id
+    return render_template("diner/claim.html", coupon=coupon, terms=coupons.terms(coupon.template),
+                           giver=_masked(giver.name), member=member, mine=mine, taken=taken, yours=yours,
+                           problem=problem,
+                           form=form, join_url=url_for("wechat_pages.join", merchant=link.merchant_id,
+                                                       next=request.path)), status
 
 
 # --- paying the table's bill with stored value -------------------------------------------------------

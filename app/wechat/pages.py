@@ -218,7 +218,7 @@ def join():
         return oauth_redirect(_merchant_arg() or session[_MERCHANT], _here())
     merchant_id, openid = diner
     if request.method == "GET" and service.member_for_openid(merchant_id, openid) is not None:
-        return redirect(url_for("wechat_pages.card"))
+        return redirect(_local_path(request.args.get("next"), url_for("wechat_pages.card")))
     form = JoinForm()
     status = 200
     if form.validate_on_submit():
@@ -234,7 +234,7 @@ def join():
             status = error.code or 409
         else:
             db.session.commit()
-            return redirect(url_for("wechat_pages.card"))
+            return redirect(_local_path(request.args.get("next"), url_for("wechat_pages.card")))
     elif form.errors:
         status = 422
     return render_template("diner/join.html", form=form), status
