@@ -33,6 +33,7 @@ from app.idempotency import run_once
 from app.members import service as members
 from app.members.models import Member
 from app.orders import cart, settlement
+from app.orders import split as splits
 from app.orders.kitchen import ItemRequest
 from app.orders.models import Order
 from app.orders.schemas import ItemIn
@@ -465,4 +466,90 @@ def pay_with_stored_value(token: str):
         flash(str(error.description))
         return redirect(bill_page)
     flash(gettext("Paid with stored value. Thank you!"))
+    return redirect(bill_page)
+
+
+# --- splitting the table's bill -----------------------------------------------------------------------
+
+class SplitForm(FlaskForm):
+    order_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
+    count = IntegerField(validators=[DataRequired(), NumberRange(min=2, max=20)])
+
+
+class ShareForm(FlaskForm):
+    order_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
+    amount_cents = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=10**11)])
+    share_ids = StringField(validators=[DataRequired(), Regexp(r"^[0-9]{1,10}(,[0-9]{1,10}){0,19}$")])
+    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+def _table_order(table: DiningTable, order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or order.merchant_id != table.merchant_id or order.table_id != table.id:
+        raise TablePageError(gettext("Not found."), status=404)
+    return order
+
+
+@bp.route("/t/<token>/bill/split", methods=["POST"])
+def split_bill(token: str):
+    """Split the table's bill into equal shares, each diner paying theirs on their own phone. A
+    member who splits gets their member price, and may put their coupons on the bill."""
+    table = _table(token)
+    form = SplitForm()
+    if not form.validate_on_submit():
+        raise TablePageError(gettext("This page has expired; please reload it."), status=400)
+    order = _table_order(table, form.order_id.data)
+    bill_page = url_for("payments_pages.diner_bill", token=token, order=order.id)
+    member = diner_member(table)
+    wanted = {int(v) for v in request.form.getlist("coupon_id") if v.isdigit() and 0 < int(v) <= MAX_ID}
+    coupon_ids = sorted(wanted) if member is not None else []
+    _start_writing()
+    try:
+        splits.make_split(order.id, count=form.count.data, member=member, coupon_ids=coupon_ids,
+                          made_by=_diner_name(table), actor=Actor.diner(table.merchant_id, _diner_name(table),
+                                                                        ip=request.remote_addr), now=utcnow())
+    except APIError as error:
+        db.session.rollback()
+        flash(str(error.description))
+        return redirect(bill_page)
+    db.session.commit()
+    return redirect(bill_page)
+
+
+@bp.route("/t/<token>/bill/shares/stored-value", methods=["POST"])
+def pay_share(token: str):
+    """A member pays one share (or the rest) of the split bill from their stored value, after
+    confirming the amount; once per confirmation however often it is sent, and a share that is
+    paid already is never paid again."""
+    table = _table(token)
+    form = ShareForm()
+    if not form.validate_on_submit():
+        raise TablePageError(gettext("This page has expired; please reload it."), status=400)
+    order = _table_order(table, form.order_id.data)
+    bill_page = url_for("payments_pages.diner_bill", token=token, order=order.id)
+    member = diner_member(table)
+    if member is None:
+        flash(gettext("Only members can pay with stored value."))
+        return redirect(bill_page)
+    share_ids = sorted({int(v) for v in form.share_ids.data.split(",")})
+    key = f"diner-share:{form.key.data}"
+    payload = {"order_id": order.id, "member_id": member.id, "share_ids": share_ids,
+               "amount_cents": form.amount_cents.data}
+    name = _diner_name(table)
+    actor = Actor.diner(table.merchant_id, name, ip=request.remote_addr)
+
+    def work() -> tuple[dict, int]:
+        paid = splits.pay_shares(order.id, share_ids, tender=TenderRequest("stored_value", form.amount_cents.data),
+                                 payer=member, paid_by=name, key=key, actor=actor, now=utcnow())
+        return {"split_id": paid.id, "status": paid.status.label}, 200
+
+    _start_writing()
+    try:
+        run_once(table.merchant_id, key, "share", payload, work)
+    except APIError as error:
+        db.session.rollback()
+        flash(str(error.description))
+        return redirect(bill_page)
+    db.session.commit()
+    flash(gettext("Your share is paid. Thank you!"))
     return redirect(bill_page)

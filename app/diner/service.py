@@ -189,7 +189,7 @@ _ORDER_KINDS = frozenset({EventKind.TICKET_NEW.label, EventKind.TICKET_CHANGED.l
                           EventKind.TICKET_CANCELLED.label, EventKind.TICKET_BUMPED.label,
                           EventKind.TICKET_RECALLED.label, EventKind.ORDER_SUBMITTED.label,
                           EventKind.ORDER_PAID.label, EventKind.ORDER_REFUNDED.label,
-                          EventKind.BILL_PUSHED.label})
+                          EventKind.BILL_PUSHED.label, EventKind.BILL_SPLIT_CHANGED.label})
 
 
 class TableFilter:

@@ -91,6 +91,9 @@ class SettleRequest:
     coupon_ids: Sequence[int] = ()
     tenders: Sequence[TenderRequest] = field(default_factory=tuple)
     honoured: HonouredTerms | None = None
+    # A split bill's shares: their stored value was taken from each payer's card as they paid
+    # (app.orders.split), so the settlement records the tender without charging a card again.
+    stored_value_collected: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coupon_ids", tuple(self.coupon_ids))
@@ -237,7 +240,8 @@ def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: d
     require_open(order)
     if not billable_lines(order):
         raise Conflict(gettext("There is nothing on this order to pay for."), error_code="order_empty")
-    uses_stored_value = any(t.type is TenderType.STORED_VALUE for t in request.tenders)
+    uses_stored_value = any(t.type is TenderType.STORED_VALUE for t in request.tenders) \
+        and not request.stored_value_collected
     if member is None and (uses_stored_value or request.points):
         raise Unprocessable(gettext("Stored value and points need a member."), error_code="member_required")
     settings = members.settings_for(order.merchant_id)
@@ -251,7 +255,7 @@ def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: d
         tenders = plan_tenders(bill.payable_cents, request.tenders)
     except TenderError as error:
         raise tender_error(error) from None
-    stored_value = tenders.handed_cents(TenderType.STORED_VALUE)
+    stored_value = 0 if request.stored_value_collected else tenders.handed_cents(TenderType.STORED_VALUE)
     if stored_value and member.stored_value_cents < stored_value:
         raise _not_enough_stored_value(member, stored_value)
     return Settlement(order, member, store, settings, bill, tenders, request)
@@ -299,7 +303,7 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
     # The balances as locked: the snapshot on the receipt is worked out from them, not read again.
     before = (member.principal_cents, member.bonus_cents, member.points) if member else (0, 0, 0)
 
-    stored_value = tenders.handed_cents(TenderType.STORED_VALUE)
+    stored_value = 0 if request.stored_value_collected else tenders.handed_cents(TenderType.STORED_VALUE)
     earned, earn, split = 0, None, None
     if member is not None:
         earn = EarnTerms(members.earn_rule(plan.settings), member.tier.points_multiplier_percent)
