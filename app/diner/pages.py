@@ -119,12 +119,9 @@ def _start_writing() -> None:
     begin_write()
 
 
-def _photo_url(token: str):
-    def photo(dish) -> str:
-        if dish.image_url:
-            return dish.image_url
-        return f"/t/{token}/photos/{dish.id}.svg"
-    return photo
+def _render_dishes(sections: list[dict]) -> tuple[str, str]:
+    return (render_template("diner/_menu_nav.html", sections=sections),
+            render_template("diner/_menu_dishes.html", sections=sections))
 
 
 # --- the menu page -----------------------------------------------------------------------------------
@@ -138,15 +135,13 @@ def menu(token: str):
         return sign_in
     member = diner_member(table)
     english = get_locale().language == "en"
-    sections = service.menu_for(table, member, _photo_url(token), english)
+    menu_page = service.rendered_menu(table, member, english, _render_dishes)
+    nav_html, dishes_html = menu_page.for_token(token)
     view = service.table_view(table)
     has_wechat = diner_openid(table.merchant_id) is not None
-    dishes = [{"id": d.id, "name": d.title, "price": d.price_cents, "member_price": d.member_price_cents,
-               "groups": d.option_groups}
-              for section in sections for d in section["dishes"] if not d.is_sold_out]
-    body = render_template("diner/menu.html", table=table, store=table.store, token=token, sections=sections,
-                           member=member, me=_diner_name(table), view=view, has_wechat=has_wechat,
-                           dishes_json=dishes)
+    body = render_template("diner/menu.html", table=table, store=table.store, token=token, nav_html=nav_html,
+                           dishes_html=dishes_html, member=member, me=_diner_name(table), view=view,
+                           has_wechat=has_wechat, dishes_json=menu_page.dishes)
     return body, 200, {"Cache-Control": "no-store"}
 
 

@@ -99,3 +99,13 @@ class DishAvailability(TenantMixin, db.Model):
     dish_id: Mapped[int] = mapped_column(sa.ForeignKey("dish.id", ondelete="CASCADE"), index=True)
     is_sold_out: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MenuVersion(db.Model):
+    """A counter per merchant that every change of the menu's rows moves (`app.menu.version`):
+    the diner's menu page keeps its rendered dishes per store keyed by it."""
+
+    __tablename__ = "menu_version"
+
+    merchant_id: Mapped[int] = mapped_column(sa.ForeignKey("merchant.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)
