@@ -109,6 +109,10 @@ class Config:
 
     # Live streams send a comment this often so proxies and clients know the line is alive.
     EVENT_HEARTBEAT_SECONDS = 15
+    # Without Redis, a separate stream process on this host (config/gunicorn_streams.conf.py)
+    # hears the doorbell as UDP datagrams at this address; it sets EVENT_DOORBELL_LISTEN=1.
+    EVENT_DOORBELL_UDP = _env("EVENT_DOORBELL_UDP")
+    EVENT_DOORBELL_LISTEN = _env("EVENT_DOORBELL_LISTEN") == "1"
 
     TESTING = False
     DEBUG = False
@@ -119,6 +123,7 @@ class DevelopmentConfig(Config):
 
     SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret")
     DEBUG = False
+    EVENT_DOORBELL_UDP = _env("EVENT_DOORBELL_UDP", "127.0.0.1:8002")  # the Procfile's stream process
 
 
 class TestingConfig(Config):
