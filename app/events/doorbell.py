@@ -11,6 +11,7 @@ log, so a lost or forged one costs at most a read.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -126,10 +127,9 @@ class UdpDoorbell:
     def ring(self, store_id: int) -> None:
         self._local.ring(store_id)
         if self._in is None:  # the listening process rang its own streams already
-            try:
+            # Nobody listening, or the buffer full: the stream's heartbeat read covers it.
+            with contextlib.suppress(OSError):
                 self._out.sendto(str(int(store_id)).encode(), self.address)
-            except OSError:  # nobody listening, or the buffer is full: the heartbeat read covers it
-                pass
 
     def listener(self, store_id: int) -> _LocalListener:
         return self._local.listener(store_id)
