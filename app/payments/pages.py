@@ -14,6 +14,7 @@ from app.db import db, utcnow
 from app.errors import NotFound
 from app.events.service import last_seq
 from app.extensions import csrf
+from app.members.models import Member
 from app.orders import split as splits
 from app.orders.documents import billable_lines
 from app.orders.models import Order
@@ -58,8 +59,11 @@ def diner_bill(token: str):
     else:
         bill = order.bill or {"subtotal_cents": order.subtotal_cents, "payable_cents": order.payable_cents,
                               "lines": []}
-    payable = order.status is OrderStatus.OPEN and bill["payable_cents"] > 0
     split = splits.latest_split(order)
+    if split is not None and order.status is OrderStatus.OPEN:  # the bill as the split priced it (its coupons)
+        priced_for = db.session.get(Member, split.member_id) if split.member_id is not None else None
+        bill = price_order(order, member=priced_for, points=0, coupon_ids=split.coupon_ids, now=utcnow()).to_dict()
+    payable = order.status is OrderStatus.OPEN and bill["payable_cents"] > 0
     usable_coupons = []
     if member is not None and payable and split is None:
         now = utcnow()

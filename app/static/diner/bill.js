@@ -10,11 +10,17 @@
   function show(text) { if (status) { status.textContent = text; } }
 
   var busy = false;
+  var stream = null;
   if (data.live === '1' && window.EventSource) {
-    var stream = new EventSource(data.stream);
-    var reload = function () { if (!busy) { window.location.reload(); } };
-    stream.addEventListener('order', reload);
+    stream = new EventSource(data.stream);
+    stream.addEventListener('order', function () { if (!busy) { window.location.reload(); } });
   }
+  function quiet() {  // a form on its way (a payment) or the page going: the stream has nothing more to do
+    busy = true;
+    if (stream) { stream.close(); }
+  }
+  document.addEventListener('submit', quiet);
+  window.addEventListener('pagehide', quiet);
 
   function bridge(ready) {
     if (typeof WeixinJSBridge !== 'undefined') { ready(); }
