@@ -14,6 +14,7 @@ MIN_SHARES = 2
 MAX_SHARES = 20
 
 BAD_SHARE_COUNT = "bad_share_count"
+BILL_BELOW_PAID = "bill_below_paid"
 
 
 class SplitError(ValueError):
@@ -28,8 +29,21 @@ def equal_shares(payable_cents: int, count: int) -> list[int]:
         raise SplitError(BAD_SHARE_COUNT, f"a bill is split into {MIN_SHARES} to {MAX_SHARES} shares")
     if payable_cents < count:
         raise SplitError(BAD_SHARE_COUNT, "every share must be at least one fen")
-    base, extra = divmod(payable_cents, count)
+    return _even(payable_cents, count)
+
+
+def _even(total: int, count: int) -> list[int]:
+    base, extra = divmod(total, count)
     return [base + 1 if index < extra else base for index in range(count)]
+
+
+def reshare(payable_cents: int, paid_amounts: Iterable[int], open_count: int) -> list[int]:
+    """The bill changed after some shares were paid (dishes added): what is left is shared
+    equally again between the shares still open, so the shares still add up to the payable."""
+    rest = payable_cents - sum(paid_amounts)
+    if open_count < 1 or rest < open_count:
+        raise SplitError(BILL_BELOW_PAID, "the shares paid already cover the bill or more")
+    return _even(rest, open_count)
 
 
 def rest_cents(shares: Iterable[tuple[int, bool]]) -> int:

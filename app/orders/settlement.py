@@ -37,14 +37,14 @@ from app.members.models import Member, MemberSettings, MemberVisit, PointsLot
 from app.orders.access import find_order, lock_order, require_open
 from app.orders.cart import close_session
 from app.orders.documents import billable_lines, receipt_document
-from app.orders.models import Order, Payment
+from app.orders.models import BillSplit, Order, Payment, SplitStatus
 from app.orders.state import ORDERS, OrderEvent
 from app.tables.models import DiningTable
 from app.tables.service import move_table
 from app.tables.state import TableEvent
 from app.tenants.models import Store
+from tablerules import money, pricing
 from tablerules import points as points_rules
-from tablerules import pricing
 from tablerules import stored_value as stored_value_rules
 from tablerules.bill import ChargedBill, EarnTerms, MemberSnapshot
 from tablerules.tenders import (
@@ -238,6 +238,7 @@ def _member(member_id: int, actor: Actor, *, lock: bool) -> Member:
 def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: datetime, lock: bool,
           wechat_rest: bool = False, asked_cents: int | None = None) -> Settlement:
     require_open(order)
+    _split_in_progress(order, request, set_aside=lock)
     if not billable_lines(order):
         raise Conflict(gettext("There is nothing on this order to pay for."), error_code="order_empty")
     uses_stored_value = any(t.type is TenderType.STORED_VALUE for t in request.tenders) \
@@ -285,6 +286,25 @@ def check_settlement(order_id: int, request: SettleRequest, *, actor: Actor, now
 
 
 # --- settling --------------------------------------------------------------------------------------
+
+def _split_in_progress(order: Order, request: SettleRequest, *, set_aside: bool) -> None:
+    """A bill being paid in shares on the diners' phones is settled by its last share: another
+    settlement would charge the shares already paid a second time. An open split with nothing
+    paid yet is simply set aside."""
+    if request.stored_value_collected or order.table_id is None:  # splits are made at a table only
+        return
+    split = db.session.scalar(sa.select(BillSplit).where(BillSplit.order_id == order.id,
+                                                         BillSplit.status == SplitStatus.OPEN))
+    if split is None:
+        return
+    paid = sum(share.amount_cents for share in split.shares if share.is_paid)
+    if paid:
+        raise Conflict(gettext("Diners are paying this bill in shares (%(paid)s paid so far); the last share "
+                               "settles it.", paid=money.format_cny(paid)), error_code="split_in_progress",
+                       details={"paid_cents": paid})
+    if set_aside:
+        split.status = SplitStatus.CANCELLED
+
 
 def settle_order(order_id: int, request: SettleRequest, *, actor: Actor, key: str, now: datetime) -> Order:
     """Charge the order: payments, stored value, points, coupons, the visit, the tier, the order

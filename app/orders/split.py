@@ -64,6 +64,49 @@ def _announce(order: Order, split: BillSplit) -> None:
                  order_id=order.id)
 
 
+def current_amounts(order: Order, split: BillSplit, now: datetime) -> dict[int, int]:
+    """Each share's amount as the bill stands now (reading only): when dishes were added after
+    some shares were paid, what is left is shared again between the open ones."""
+    payable = _payable_now(order, split, now)
+    if payable == split.payable_cents:
+        return {share.id: share.amount_cents for share in split.shares}
+    open_shares = [share for share in split.shares if not share.is_paid]
+    try:
+        again = rules.reshare(payable, [share.amount_cents for share in split.shares if share.is_paid],
+                              len(open_shares))
+    except rules.SplitError:
+        return {share.id: share.amount_cents for share in split.shares}
+    amounts = {share.id: share.amount_cents for share in split.shares}
+    amounts.update({share.id: amount for share, amount in zip(open_shares, again, strict=True)})
+    return amounts
+
+
+def _payable_now(order: Order, split: BillSplit, now: datetime) -> int:
+    member = db.session.get(Member, split.member_id) if split.member_id is not None else None
+    return price_order(order, member=member, points=0, coupon_ids=split.coupon_ids, now=now).payable_cents
+
+
+def _follow_the_bill(order: Order, split: BillSplit, now: datetime) -> None:
+    """The split locked: if the bill changed since it was made, share what is left again between
+    the open shares (or, when nothing can be shared, refuse: the bill changed)."""
+    payable = _payable_now(order, split, now)
+    if payable == split.payable_cents:
+        return
+    if not any(share.is_paid for share in split.shares):
+        raise _bill_changed()  # nothing paid yet: the diners split the new bill again
+    open_shares = [share for share in split.shares if not share.is_paid]
+    try:
+        again = rules.reshare(payable, [share.amount_cents for share in split.shares if share.is_paid],
+                              len(open_shares))
+    except rules.SplitError:
+        raise Conflict(gettext("The bill is now less than the shares paid; please ask the staff."),
+                       error_code="bill_below_paid") from None
+    for share, amount in zip(open_shares, again, strict=True):
+        share.amount_cents = amount
+    split.payable_cents = payable
+    db.session.flush()
+
+
 def make_split(order_id: int, *, count: int, member: Member | None, coupon_ids: Sequence[int], made_by: str,
                actor: Actor, now: datetime) -> BillSplit:
     """Split the order's bill into `count` equal shares (priced for `member`, with `coupon_ids`)."""
@@ -112,12 +155,9 @@ def pay_shares(order_id: int, share_ids: Sequence[int], *, tender: TenderRequest
         raise NotFound("share")
     if any(share.is_paid for share in chosen):
         raise Conflict(gettext("This share is paid already."), error_code="share_already_paid")
+    _follow_the_bill(order, split, now)
     amount = sum(share.amount_cents for share in chosen)
     if tender.amount_cents != amount:
-        raise _bill_changed()
-    member = db.session.get(Member, split.member_id) if split.member_id is not None else None
-    if price_order(order, member=member, points=0, coupon_ids=split.coupon_ids, now=now).payable_cents \
-            != split.payable_cents:
         raise _bill_changed()
     if tender.type is TenderType.STORED_VALUE:
         if payer is None:

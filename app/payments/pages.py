@@ -60,9 +60,11 @@ def diner_bill(token: str):
         bill = order.bill or {"subtotal_cents": order.subtotal_cents, "payable_cents": order.payable_cents,
                               "lines": []}
     split = splits.latest_split(order)
+    amounts = {share.id: share.amount_cents for share in split.shares} if split is not None else {}
     if split is not None and order.status is OrderStatus.OPEN:  # the bill as the split priced it (its coupons)
         priced_for = db.session.get(Member, split.member_id) if split.member_id is not None else None
         bill = price_order(order, member=priced_for, points=0, coupon_ids=split.coupon_ids, now=utcnow()).to_dict()
+        amounts = splits.current_amounts(order, split, utcnow())
     payable = order.status is OrderStatus.OPEN and bill["payable_cents"] > 0
     usable_coupons = []
     if member is not None and payable and split is None:
@@ -73,7 +75,7 @@ def diner_bill(token: str):
     return render_template("diner/bill.html", table=table, store=table.store, order=order, lines=lines, bill=bill,
                            member=member, payable=payable, can_pay=can_pay, has_openid=bool(openid),
                            token=token, bridge_url=_bridge_url() if can_pay else None,
-                           stored_value_key=secrets.token_urlsafe(18), split=split,
+                           stored_value_key=secrets.token_urlsafe(18), split=split, amounts=amounts,
                            coupons=[(c, coupon_service.terms(c.template)) for c in usable_coupons],
                            seq=last_seq(table.store_id))
 

@@ -352,11 +352,12 @@ def open_share_payment(order: Order, share_ids: Sequence[int], *, openid: str, p
         raise NotFound("share")
     if any(share.is_paid for share in chosen):
         raise Conflict(gettext("This share is paid already."), error_code="share_already_paid")
-    amount = sum(share.amount_cents for share in chosen)
+    amounts = splits.current_amounts(order, found, now)
+    amount = sum(amounts[share.id] for share in chosen)
     merchant_id = actor.merchant_id
-    payload = {"order_id": order.id, "split_id": found.id, "share_ids": ids, "openid": openid}
+    payload = {"order_id": order.id, "split_id": found.id, "share_ids": ids, "openid": openid, "amount_cents": amount}
     print_ = fingerprint("wechat_share", payload)
-    digest = hashlib.sha256(f"{found.id}:{ids}:{openid}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{found.id}:{ids}:{openid}:{amount}".encode()).hexdigest()
     key = f"share-{digest[:40]}"
     provider = provider_for(merchant_id)
     existing = _live_intent(merchant_id, key)

@@ -164,3 +164,33 @@ def test_a_share_paid_with_wechat_pay_turns_paid_on_the_notification(make, wecha
     tenders = sorted((p.tender.label, p.amount_cents) for p in till.payments() if p.order_id == order["id"])
     assert tenders == [("stored_value", first.amount_cents), ("wechat", second.amount_cents)]
     assert till.card(alice["id"])["stored_value"]["total_cents"] == 55_000 - first.amount_cents
+
+
+def test_dishes_added_after_a_share_is_paid_go_to_the_open_shares_and_the_till_waits(make, wechat):
+    till = _till(make, wechat)
+    table, token = _table_token(till)
+    order = till.order(table, (till.fish, 1), (till.beer, 1))  # 140.00
+    _member_with_openid(till, "o_split_dan", 50_000)
+    phone = make.client
+    _sign_in(phone, "o_split_dan", till.tenant.merchant.id)
+    _split(phone, token, order["id"], 3)
+    first, second, third = _split_row(till, order["id"]).shares
+    phone.post(f"/t/{token}/bill/shares/stored-value", data=_confirm_form(phone, token, order["id"], [first.id]))
+
+    # The till cannot settle it another way now: the paid share would be charged twice.
+    refused = till.settle(order["id"], [{"type": "cash", "amount_cents": 14_000}])
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "split_in_progress"
+
+    # A beer more for the table: the two open shares share what is left (152.00 - 46.67).
+    added = till.api.post(f"/orders/{order['id']}/items", json={"items": [{"dish_id": till.beer["id"], "qty": 1}],
+                                                                "idempotency_key": support.key()})
+    assert added.status_code in (200, 201), added.get_json()
+    page = phone.get(f"/t/{token}/bill?order={order['id']}").get_data(as_text=True)
+    assert "￥52.67" in page and "￥52.66" in page and "共 ￥152.00" in page
+    rest = _confirm_form(phone, token, order["id"], [second.id, third.id])
+    assert rest["amount_cents"] == "10533"
+    phone.post(f"/t/{token}/bill/shares/stored-value", data=rest)
+    settled = till.get_order(order["id"])
+    assert settled["status"] == "paid" and settled["paid_cents"] == 15_200
+    split = _split_row(till, order["id"])
+    assert split.payable_cents == 15_200 and sum(s.amount_cents for s in split.shares) == 15_200

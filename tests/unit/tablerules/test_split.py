@@ -33,3 +33,10 @@ def test_the_rest_and_cover():
     assert split.rest_cents(shares) == 9333
     assert not split.is_covered(14_000, [4667])
     assert split.is_covered(14_000, [4667, 4667, 4666])
+
+
+def test_a_changed_bill_is_shared_again_between_the_open_shares():
+    assert split.reshare(15_000, [4667], 2) == [5167, 5166]  # 140.00 → 150.00 after one share paid
+    assert split.reshare(15_000, [4667, 4667], 1) == [5666]
+    with pytest.raises(split.SplitError):
+        split.reshare(9_000, [4667, 4667], 1)  # a dish taken off: the paid shares cover it already
