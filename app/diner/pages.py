@@ -60,7 +60,9 @@ def _answer_error(error: HTTPException):
     if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer", "diner.pay_with_stored_value",
                             "diner.share", "diner.claim", "diner.split_bill", "diner.pay_share"):
         status = error.code or 400
-        return render_template("diner/message.html", message=error.description, scan_again=status == 404), status
+        at_table = request.endpoint not in ("diner.share", "diner.claim")  # a coupon link is no table's
+        return render_template("diner/message.html", message=error.description,
+                               scan_again=status == 404 and at_table), status
     db.session.rollback()
     return _json_error(error)
 
