@@ -69,7 +69,8 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     from app.events.doorbell import make_doorbell
 
-    app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"])
+    app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"], app.config["EVENT_DOORBELL_UDP"],
+                                                         app.config["EVENT_DOORBELL_LISTEN"])
     from app.auth import throttle
 
     throttle.init_app(app)

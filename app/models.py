@@ -12,6 +12,7 @@ from app.idempotency import IdempotencyRecord  # noqa: F401
 from app.inbox import models as inbox  # noqa: F401
 from app.members import models as members  # noqa: F401
 from app.menu import models as menu  # noqa: F401
+from app.menu import version as menu_version  # noqa: F401 - the listener that moves the menu version
 from app.orders import models as orders  # noqa: F401
 from app.orders import shift  # noqa: F401
 from app.outbox import models as outbox  # noqa: F401

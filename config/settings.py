@@ -112,6 +112,10 @@ class Config:
     # The kitchen display colours a ticket yellow after this many minutes, red after the second.
     KITCHEN_WARN_MINUTES = int(_env("KITCHEN_WARN_MINUTES", "10"))  # type: ignore[arg-type]
     KITCHEN_LATE_MINUTES = int(_env("KITCHEN_LATE_MINUTES", "20"))  # type: ignore[arg-type]
+    # Without Redis, a separate stream process on this host (config/gunicorn_streams.conf.py)
+    # hears the doorbell as UDP datagrams at this address; it sets EVENT_DOORBELL_LISTEN=1.
+    EVENT_DOORBELL_UDP = _env("EVENT_DOORBELL_UDP")
+    EVENT_DOORBELL_LISTEN = _env("EVENT_DOORBELL_LISTEN") == "1"
 
     TESTING = False
     DEBUG = False
@@ -122,6 +126,7 @@ class DevelopmentConfig(Config):
 
     SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret")
     DEBUG = False
+    EVENT_DOORBELL_UDP = _env("EVENT_DOORBELL_UDP", "127.0.0.1:8002")  # the Procfile's stream process
 
 
 class TestingConfig(Config):

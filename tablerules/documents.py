@@ -53,7 +53,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled",
     "print_job", "cart_changed", "order_submitted", "order_paid", "order_refunded", "bill_pushed", "waiter_called",
     "device_status", "menu_changed", "member_changed", "table_changed", "cs_message",
-    "waiter_acked",
+    "bill_split_changed", "waiter_acked",
 )
 TICKET_EVENTS = frozenset({"ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled"})
 # What the agent puts on paper; a bumped or recalled ticket is the kitchen screen's business.

@@ -22,15 +22,18 @@ from wtforms.validators import DataRequired, Length, NumberRange, Regexp
 
 from app.actor import Actor
 from app.api import Schema
+from app.coupons import links
 from app.coupons import service as coupons
-from app.coupons.models import CouponStatus
+from app.coupons.models import Coupon, CouponStatus
 from app.db import begin_write, db, utcnow
 from app.diner import service
 from app.errors import APIError, Conflict, NotFound, Unauthorized, Unprocessable
 from app.events.service import last_seq
 from app.idempotency import run_once
 from app.members import service as members
+from app.members.models import Member
 from app.orders import cart, settlement
+from app.orders import split as splits
 from app.orders.kitchen import ItemRequest
 from app.orders.models import Order
 from app.orders.schemas import ItemIn
@@ -54,9 +57,12 @@ class TablePageError(APIError):
 
 @bp.errorhandler(HTTPException)
 def _answer_error(error: HTTPException):
-    if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer", "diner.pay_with_stored_value"):
+    if request.endpoint in ("diner.menu", "diner.wallet", "diner.transfer", "diner.pay_with_stored_value",
+                            "diner.share", "diner.claim", "diner.split_bill", "diner.pay_share"):
         status = error.code or 400
-        return render_template("diner/message.html", message=error.description, scan_again=status == 404), status
+        at_table = request.endpoint not in ("diner.share", "diner.claim")  # a coupon link is no table's
+        return render_template("diner/message.html", message=error.description,
+                               scan_again=status == 404 and at_table), status
     db.session.rollback()
     return _json_error(error)
 
@@ -115,12 +121,9 @@ def _start_writing() -> None:
     begin_write()
 
 
-def _photo_url(token: str):
-    def photo(dish) -> str:
-        if dish.image_url:
-            return dish.image_url
-        return f"/t/{token}/photos/{dish.id}.svg"
-    return photo
+def _render_dishes(sections: list[dict]) -> tuple[str, str]:
+    return (render_template("diner/_menu_nav.html", sections=sections),
+            render_template("diner/_menu_dishes.html", sections=sections))
 
 
 # --- the menu page -----------------------------------------------------------------------------------
@@ -134,15 +137,13 @@ def menu(token: str):
         return sign_in
     member = diner_member(table)
     english = get_locale().language == "en"
-    sections = service.menu_for(table, member, _photo_url(token), english)
+    menu_page = service.rendered_menu(table, member, english, _render_dishes)
+    nav_html, dishes_html = menu_page.for_token(token)
     view = service.table_view(table)
     has_wechat = diner_openid(table.merchant_id) is not None
-    dishes = [{"id": d.id, "name": d.title, "price": d.price_cents, "member_price": d.member_price_cents,
-               "groups": d.option_groups}
-              for section in sections for d in section["dishes"] if not d.is_sold_out]
-    body = render_template("diner/menu.html", table=table, store=table.store, token=token, sections=sections,
-                           member=member, me=_diner_name(table), view=view, has_wechat=has_wechat,
-                           dishes_json=dishes)
+    body = render_template("diner/menu.html", table=table, store=table.store, token=token, nav_html=nav_html,
+                           dishes_html=dishes_html, member=member, me=_diner_name(table), view=view,
+                           has_wechat=has_wechat, dishes_json=menu_page.dishes)
     return body, 200, {"Cache-Control": "no-store"}
 
 
@@ -343,6 +344,74 @@ def transfer(coupon_id: int):
     return redirect(url_for("diner.wallet"))
 
 
+@bp.route("/m/coupons/<id:coupon_id>/share")
+def share(coupon_id: int):
+    """A share link for a transferable coupon, to send to a friend in WeChat: whoever opens it
+    first in their WeChat (and is or becomes a member) gets the coupon."""
+    member, elsewhere = _wallet_member()
+    if elsewhere is not None:
+        return elsewhere
+    coupon = coupons.member_coupons(member, CouponStatus.ISSUED, limit=200)
+    coupon = next((c for c in coupon if c.id == coupon_id), None)
+    if coupon is None:
+        raise TablePageError(gettext("Not found."), status=404)
+    if not (coupon.template.is_transferable and coupon.transfer_depth < coupon.template.max_transfer_chain
+            and coupon.expires_at > utcnow()):
+        raise TablePageError(gettext("This coupon has been passed on as many times as allowed."), status=409)
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("diner.claim", token=links.make_token(coupon))
+    return render_template("diner/share.html", member=member, coupon=coupon, terms=coupons.terms(coupon.template),
+                           url=url, days=links.max_age_seconds() // 86_400)
+
+
+class ClaimForm(FlaskForm):
+    pass
+
+
+@bp.route("/m/coupons/claim/<token>", methods=["GET", "POST"])
+def claim(token: str):
+    """Where a shared coupon's link leads, in the friend's WeChat: who shares what, and 领取. A
+    friend who is not a member yet joins first and comes back here."""
+    try:
+        link = links.read_token(token)
+    except links.LinkInvalid as error:
+        return render_template("diner/message.html", message=error.description), error.code
+    if notify.settings_for(link.merchant_id) is None:
+        raise TablePageError(gettext("This coupon link is not valid."), status=404)
+    openid = diner_openid(link.merchant_id)
+    if openid is None:
+        return oauth_redirect(link.merchant_id, request.full_path.rstrip("?"))
+    coupon = links.shared_coupon(link)
+    giver = db.session.get(Member, link.from_member_id)
+    if giver is None or giver.merchant_id != link.merchant_id:
+        raise TablePageError(gettext("This coupon link is not valid."), status=404)
+    member = wechat_service.member_for_openid(link.merchant_id, openid)
+    form = ClaimForm()
+    status, problem = 200, None
+    if member is not None and request.method == "POST":
+        if not form.validate_on_submit():
+            raise TablePageError(gettext("This page has expired; please reload it."), status=400)
+        _start_writing()
+        try:
+            links.claim(link, member.id, now=utcnow(),
+                        actor=Actor.diner(link.merchant_id, member.name, ip=request.remote_addr))
+        except APIError as error:
+            db.session.rollback()
+            status, problem = error.code or 409, str(error.description)
+        else:
+            db.session.commit()
+            flash(gettext("The coupon is yours now: it is in your coupons."))
+            return redirect(url_for("diner.wallet"))
+    mine = member is not None and member.id == link.from_member_id
+    taken = coupon.state is not CouponStatus.ISSUED or coupon.member_id != link.from_member_id
+    received = db.session.get(Coupon, coupon.transferred_to_id) if coupon.transferred_to_id else None
+    yours = member is not None and received is not None and received.member_id == member.id
+    return render_template("diner/claim.html", coupon=coupon, terms=coupons.terms(coupon.template),
+                           giver=_masked(giver.name), member=member, mine=mine, taken=taken, yours=yours,
+                           problem=problem,
+                           form=form, join_url=url_for("wechat_pages.join", merchant=link.merchant_id,
+                                                       next=request.path)), status
+
+
 # --- paying the table's bill with stored value -------------------------------------------------------
 
 class StoredValueForm(FlaskForm):
@@ -394,4 +463,90 @@ def pay_with_stored_value(token: str):
         flash(str(error.description))
         return redirect(bill_page)
     flash(gettext("Paid with stored value. Thank you!"))
+    return redirect(bill_page)
+
+
+# --- splitting the table's bill -----------------------------------------------------------------------
+
+class SplitForm(FlaskForm):
+    order_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
+    count = IntegerField(validators=[DataRequired(), NumberRange(min=2, max=20)])
+
+
+class ShareForm(FlaskForm):
+    order_id = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=MAX_ID)])
+    amount_cents = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=10**11)])
+    share_ids = StringField(validators=[DataRequired(), Regexp(r"^[0-9]{1,10}(,[0-9]{1,10}){0,19}$")])
+    key = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+def _table_order(table: DiningTable, order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or order.merchant_id != table.merchant_id or order.table_id != table.id:
+        raise TablePageError(gettext("Not found."), status=404)
+    return order
+
+
+@bp.route("/t/<token>/bill/split", methods=["POST"])
+def split_bill(token: str):
+    """Split the table's bill into equal shares, each diner paying theirs on their own phone. A
+    member who splits gets their member price, and may put their coupons on the bill."""
+    table = _table(token)
+    form = SplitForm()
+    if not form.validate_on_submit():
+        raise TablePageError(gettext("This page has expired; please reload it."), status=400)
+    order = _table_order(table, form.order_id.data)
+    bill_page = url_for("payments_pages.diner_bill", token=token, order=order.id)
+    member = diner_member(table)
+    wanted = {int(v) for v in request.form.getlist("coupon_id") if v.isdigit() and 0 < int(v) <= MAX_ID}
+    coupon_ids = sorted(wanted) if member is not None else []
+    _start_writing()
+    try:
+        splits.make_split(order.id, count=form.count.data, member=member, coupon_ids=coupon_ids,
+                          made_by=_diner_name(table), actor=Actor.diner(table.merchant_id, _diner_name(table),
+                                                                        ip=request.remote_addr), now=utcnow())
+    except APIError as error:
+        db.session.rollback()
+        flash(str(error.description))
+        return redirect(bill_page)
+    db.session.commit()
+    return redirect(bill_page)
+
+
+@bp.route("/t/<token>/bill/shares/stored-value", methods=["POST"])
+def pay_share(token: str):
+    """A member pays one share (or the rest) of the split bill from their stored value, after
+    confirming the amount; once per confirmation however often it is sent, and a share that is
+    paid already is never paid again."""
+    table = _table(token)
+    form = ShareForm()
+    if not form.validate_on_submit():
+        raise TablePageError(gettext("This page has expired; please reload it."), status=400)
+    order = _table_order(table, form.order_id.data)
+    bill_page = url_for("payments_pages.diner_bill", token=token, order=order.id)
+    member = diner_member(table)
+    if member is None:
+        flash(gettext("Only members can pay with stored value."))
+        return redirect(bill_page)
+    share_ids = sorted({int(v) for v in form.share_ids.data.split(",")})
+    key = f"diner-share:{form.key.data}"
+    payload = {"order_id": order.id, "member_id": member.id, "share_ids": share_ids,
+               "amount_cents": form.amount_cents.data}
+    name = _diner_name(table)
+    actor = Actor.diner(table.merchant_id, name, ip=request.remote_addr)
+
+    def work() -> tuple[dict, int]:
+        paid = splits.pay_shares(order.id, share_ids, tender=TenderRequest("stored_value", form.amount_cents.data),
+                                 payer=member, paid_by=name, key=key, actor=actor, now=utcnow())
+        return {"split_id": paid.id, "status": paid.status.label}, 200
+
+    _start_writing()
+    try:
+        run_once(table.merchant_id, key, "share", payload, work)
+    except APIError as error:
+        db.session.rollback()
+        flash(str(error.description))
+        return redirect(bill_page)
+    db.session.commit()
+    flash(gettext("Your share is paid. Thank you!"))
     return redirect(bill_page)

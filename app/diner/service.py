@@ -8,6 +8,8 @@ table or merchant is read or sent. Nothing here commits.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +17,7 @@ from functools import lru_cache
 from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
+from markupsafe import Markup
 
 from app.db import db
 from app.events import feed as feeds
@@ -23,6 +26,7 @@ from app.events.service import append as append_event
 from app.events.service import last_seq, sse_stream
 from app.members.models import Member
 from app.menu import service as menu
+from app.menu import version as menu_version
 from app.menu.models import Dish, OptionGroup
 from app.orders.cart import cart_of
 from app.orders.models import Order, SessionStatus, TableSession
@@ -95,6 +99,52 @@ def menu_for(table: DiningTable, member: Member | None, photo_url, english: bool
                  for group in dish.option_groups]))
         sections.append({"id": section.id, "title": title(section.name, section.name_en), "dishes": dishes})
     return sections
+
+
+# The rendered dishes of a store, kept per process: (store, menu version, member discount, language)
+# → RenderedMenu. The version moves with every change of the menu's rows (app.menu.version), so an
+# entry is never stale: a change makes a new key, and the old entry ages out of the LRU.
+TOKEN_MARK = "__table_token__"
+_RENDERED: OrderedDict[tuple, RenderedMenu] = OrderedDict()
+_RENDERED_LOCK = threading.Lock()
+RENDERED_KEPT = 256
+
+
+@dataclass(frozen=True)
+class RenderedMenu:
+    nav_html: str
+    dishes_html: str
+    dishes: list[dict]  # what the page's script needs of the dishes it can add
+
+    def for_token(self, token: str) -> tuple[Markup, Markup]:
+        return Markup(self.nav_html), Markup(self.dishes_html.replace(TOKEN_MARK, token))
+
+
+def rendered_menu(table: DiningTable, member: Member | None, english: bool, render) -> RenderedMenu:
+    """The store's dishes as the menu page shows them to this diner, rendered once per key.
+    `render(sections)` gives (nav_html, dishes_html); photo links carry TOKEN_MARK for the token."""
+    discount = member.tier.discount_percent if member is not None else 0
+    key = (table.store_id, menu_version.current(table.merchant_id), discount, english)  # the version first
+    with _RENDERED_LOCK:
+        found = _RENDERED.get(key)
+        if found is not None:
+            _RENDERED.move_to_end(key)
+            return found
+    sections = menu_for(table, member, _marked_photo, english)
+    nav_html, dishes_html = render(sections)
+    made = RenderedMenu(nav_html, dishes_html, [
+        {"id": d.id, "name": d.title, "price": d.price_cents, "member_price": d.member_price_cents,
+         "groups": d.option_groups}
+        for section in sections for d in section["dishes"] if not d.is_sold_out])
+    with _RENDERED_LOCK:
+        _RENDERED[key] = made
+        while len(_RENDERED) > RENDERED_KEPT:
+            _RENDERED.popitem(last=False)
+    return made
+
+
+def _marked_photo(dish) -> str:
+    return dish.image_url or f"/t/{TOKEN_MARK}/photos/{dish.id}.svg"
 
 
 def dish_of_table(table: DiningTable, dish_id: int) -> Dish | None:
@@ -189,7 +239,7 @@ _ORDER_KINDS = frozenset({EventKind.TICKET_NEW.label, EventKind.TICKET_CHANGED.l
                           EventKind.TICKET_CANCELLED.label, EventKind.TICKET_BUMPED.label,
                           EventKind.TICKET_RECALLED.label, EventKind.ORDER_SUBMITTED.label,
                           EventKind.ORDER_PAID.label, EventKind.ORDER_REFUNDED.label,
-                          EventKind.BILL_PUSHED.label})
+                          EventKind.BILL_PUSHED.label, EventKind.BILL_SPLIT_CHANGED.label})
 
 
 class TableFilter:

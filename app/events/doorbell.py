@@ -2,11 +2,18 @@
 always reads the durable log after its cursor, so a missed ring costs at most one heartbeat.
 
 With REDIS_URL set, rings go through Redis pub/sub and reach streams in every worker and host;
-otherwise an in-process condition serves the single-process embedded default.
+otherwise an in-process condition serves the single-process embedded default. Without Redis but
+with a separate stream process on the same host (`config/gunicorn_streams.conf.py`), every
+process also sends each ring as a UDP datagram to EVENT_DOORBELL_UDP, where the stream process
+listens (EVENT_DOORBELL_LISTEN): a datagram holds just the store id and only wakes a read of the
+log, so a lost or forged one costs at most a read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 import threading
 import time
 from typing import Protocol
@@ -89,5 +96,66 @@ class _RedisListener:
         self._pubsub.close()
 
 
-def make_doorbell(redis_url: str | None) -> Doorbell:
-    return RedisDoorbell(redis_url) if redis_url else LocalDoorbell()
+log = logging.getLogger(__name__)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"EVENT_DOORBELL_UDP must be host:port, not {text!r}")
+    return host, int(port)
+
+
+class UdpDoorbell:
+    """One host, several processes, no Redis: rings reach this process's streams and, as a
+    datagram, the stream process listening at `address`."""
+
+    def __init__(self, address: tuple[str, int], *, listen: bool = False) -> None:
+        self._local = LocalDoorbell()
+        self._closed = False
+        self._out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._out.setblocking(False)
+        self._in = None
+        if listen:
+            self._in = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._in.bind(address)
+            self.address = self._in.getsockname()  # the port chosen, when `address` asked for 0
+            threading.Thread(target=self._receive, name="doorbell-udp", daemon=True).start()
+        else:
+            self.address = address
+
+    def ring(self, store_id: int) -> None:
+        self._local.ring(store_id)
+        if self._in is None:  # the listening process rang its own streams already
+            # Nobody listening, or the buffer full: the stream's heartbeat read covers it.
+            with contextlib.suppress(OSError):
+                self._out.sendto(str(int(store_id)).encode(), self.address)
+
+    def listener(self, store_id: int) -> _LocalListener:
+        return self._local.listener(store_id)
+
+    def close(self) -> None:
+        self._closed = True
+        self._out.close()
+        if self._in is not None:
+            self._in.close()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                data, _peer = self._in.recvfrom(64)
+            except OSError:
+                if not self._closed:
+                    log.warning("the UDP doorbell stopped listening", exc_info=True)
+                return
+            text = data.decode("ascii", "replace")
+            if text.isdigit() and len(text) < 12:
+                self._local.ring(int(text))
+
+
+def make_doorbell(redis_url: str | None, udp: str | None = None, listen: bool = False) -> Doorbell:
+    if redis_url:
+        return RedisDoorbell(redis_url)
+    if udp:
+        return UdpDoorbell(parse_address(udp), listen=listen)
+    return LocalDoorbell()

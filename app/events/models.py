@@ -36,6 +36,7 @@ class EventKind(enum.IntEnum):
     MEMBER_CHANGED = 15  # a member's card, tier or allowance changed: agents refresh their lookup cache
     TABLE_CHANGED = 16  # a table was opened, seated, moved, merged or cleared: the till's table map
     CS_MESSAGE = 17  # a follower wrote to the official account: the store's service inbox
+    BILL_SPLIT_CHANGED = 20  # a table's bill was split, or a share of it paid: the table's phones
     WAITER_ACKED = 24  # staff acknowledged a waiter call: every staff screen takes its banner down
 
     @property

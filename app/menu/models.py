@@ -113,3 +113,11 @@ class Station(TenantMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(20))
     name_en: Mapped[str] = mapped_column(sa.String(40), default="")
     sort_order: Mapped[int] = mapped_column(default=0)
+class MenuVersion(db.Model):
+    """A counter per merchant that every change of the menu's rows moves (`app.menu.version`):
+    the diner's menu page keeps its rendered dishes per store keyed by it."""
+
+    __tablename__ = "menu_version"
+
+    merchant_id: Mapped[int] = mapped_column(sa.ForeignKey("merchant.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0)

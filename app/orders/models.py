@@ -184,3 +184,69 @@ class CartLine(TenantMixin, TimestampMixin, db.Model):
     note: Mapped[str] = mapped_column(sa.String(100), default="")
     added_by: Mapped[str] = mapped_column(sa.String(60), default="")
     version: Mapped[int] = mapped_column(default=1)
+
+
+class SplitStatus(enum.IntEnum):
+    OPEN = 1  # shares are being paid
+    SETTLED = 2  # the shares covered the bill; the order is paid
+    CANCELLED = 3  # replaced before any share was paid, or the bill changed
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class BillSplit(TenantMixin, TimestampMixin, db.Model):
+    """A table's bill split into shares (`tablerules.split`): the payable is fixed when it is made
+    (priced for `member_id`, with `coupon_ids`), and the order is settled with the shares'
+    tenders when they cover it. One open split per order."""
+
+    __tablename__ = "bill_split"
+    __table_args__ = (
+        enum_check("status", SplitStatus),
+        sa.CheckConstraint("payable_cents > 0", name="payable_positive"),
+        sa.CheckConstraint("share_count >= 2", name="at_least_two_shares"),
+        sa.Index("uq_bill_split_open_order", "order_id", unique=True,
+                 sqlite_where=sa.text("status = 1"), postgresql_where=sa.text("status = 1")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("customer_order.id", ondelete="CASCADE"), index=True)
+    status: Mapped[SplitStatus] = mapped_column(IntEnumType(SplitStatus), default=SplitStatus.OPEN)
+    payable_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    share_count: Mapped[int]
+    member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id", ondelete="RESTRICT"))
+    coupon_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
+    made_by: Mapped[str] = mapped_column(sa.String(60), default="")
+
+    shares: Mapped[list[BillShare]] = relationship(order_by="BillShare.number", lazy="selectin")
+
+
+class BillShare(TenantMixin, TimestampMixin, db.Model):
+    """One diner's share of a split bill. Paid once: the payment that pays it is recorded with its
+    idempotency key (UNIQUE per merchant), and a share turns paid only from unpaid."""
+
+    __tablename__ = "bill_share"
+    __table_args__ = (
+        sa.UniqueConstraint("split_id", "number"),
+        sa.UniqueConstraint("merchant_id", "payment_key"),
+        sa.CheckConstraint("amount_cents > 0", name="amount_positive"),
+        sa.CheckConstraint("(paid_at IS NULL) = (payment_key IS NULL)", name="paid_has_key"),
+        enum_check("tender", TenderType),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    split_id: Mapped[int] = mapped_column(sa.ForeignKey("bill_split.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payment_key: Mapped[str | None] = mapped_column(sa.String(100))
+    tender: Mapped[TenderType | None] = mapped_column(IntEnumType(TenderType))
+    paid_by: Mapped[str] = mapped_column(sa.String(60), default="")
+    payer_member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("member.id", ondelete="RESTRICT"))
+    external_ref: Mapped[str | None] = mapped_column(sa.String(64))  # WeChat Pay's transaction id
+    payer_openid: Mapped[str | None] = mapped_column(sa.String(64))
+
+    @property
+    def is_paid(self) -> bool:
+        return self.paid_at is not None

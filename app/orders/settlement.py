@@ -37,14 +37,14 @@ from app.members.models import Member, MemberSettings, MemberVisit, PointsLot
 from app.orders.access import find_order, lock_order, require_open
 from app.orders.cart import close_session
 from app.orders.documents import billable_lines, receipt_document
-from app.orders.models import Order, Payment
+from app.orders.models import BillSplit, Order, Payment, SplitStatus
 from app.orders.state import ORDERS, OrderEvent
 from app.tables.models import DiningTable
 from app.tables.service import move_table
 from app.tables.state import TableEvent
 from app.tenants.models import Store
+from tablerules import money, pricing
 from tablerules import points as points_rules
-from tablerules import pricing
 from tablerules import stored_value as stored_value_rules
 from tablerules.bill import ChargedBill, EarnTerms, MemberSnapshot
 from tablerules.tenders import (
@@ -91,6 +91,9 @@ class SettleRequest:
     coupon_ids: Sequence[int] = ()
     tenders: Sequence[TenderRequest] = field(default_factory=tuple)
     honoured: HonouredTerms | None = None
+    # A split bill's shares: their stored value was taken from each payer's card as they paid
+    # (app.orders.split), so the settlement records the tender without charging a card again.
+    stored_value_collected: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coupon_ids", tuple(self.coupon_ids))
@@ -235,9 +238,11 @@ def _member(member_id: int, actor: Actor, *, lock: bool) -> Member:
 def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: datetime, lock: bool,
           wechat_rest: bool = False, asked_cents: int | None = None) -> Settlement:
     require_open(order)
+    _split_in_progress(order, request, set_aside=lock)
     if not billable_lines(order):
         raise Conflict(gettext("There is nothing on this order to pay for."), error_code="order_empty")
-    uses_stored_value = any(t.type is TenderType.STORED_VALUE for t in request.tenders)
+    uses_stored_value = any(t.type is TenderType.STORED_VALUE for t in request.tenders) \
+        and not request.stored_value_collected
     if member is None and (uses_stored_value or request.points):
         raise Unprocessable(gettext("Stored value and points need a member."), error_code="member_required")
     settings = members.settings_for(order.merchant_id)
@@ -251,7 +256,7 @@ def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: d
         tenders = plan_tenders(bill.payable_cents, request.tenders)
     except TenderError as error:
         raise tender_error(error) from None
-    stored_value = tenders.handed_cents(TenderType.STORED_VALUE)
+    stored_value = 0 if request.stored_value_collected else tenders.handed_cents(TenderType.STORED_VALUE)
     if stored_value and member.stored_value_cents < stored_value:
         raise _not_enough_stored_value(member, stored_value)
     return Settlement(order, member, store, settings, bill, tenders, request)
@@ -282,6 +287,25 @@ def check_settlement(order_id: int, request: SettleRequest, *, actor: Actor, now
 
 # --- settling --------------------------------------------------------------------------------------
 
+def _split_in_progress(order: Order, request: SettleRequest, *, set_aside: bool) -> None:
+    """A bill being paid in shares on the diners' phones is settled by its last share: another
+    settlement would charge the shares already paid a second time. An open split with nothing
+    paid yet is simply set aside."""
+    if request.stored_value_collected or order.table_id is None:  # splits are made at a table only
+        return
+    split = db.session.scalar(sa.select(BillSplit).where(BillSplit.order_id == order.id,
+                                                         BillSplit.status == SplitStatus.OPEN))
+    if split is None:
+        return
+    paid = sum(share.amount_cents for share in split.shares if share.is_paid)
+    if paid:
+        raise Conflict(gettext("Diners are paying this bill in shares (%(paid)s paid so far); the last share "
+                               "settles it.", paid=money.format_cny(paid)), error_code="split_in_progress",
+                       details={"paid_cents": paid})
+    if set_aside:
+        split.status = SplitStatus.CANCELLED
+
+
 def settle_order(order_id: int, request: SettleRequest, *, actor: Actor, key: str, now: datetime) -> Order:
     """Charge the order: payments, stored value, points, coupons, the visit, the tier, the order
     status and the events, all in the caller's transaction. Anything short raises and nothing is
@@ -299,7 +323,7 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
     # The balances as locked: the snapshot on the receipt is worked out from them, not read again.
     before = (member.principal_cents, member.bonus_cents, member.points) if member else (0, 0, 0)
 
-    stored_value = tenders.handed_cents(TenderType.STORED_VALUE)
+    stored_value = 0 if request.stored_value_collected else tenders.handed_cents(TenderType.STORED_VALUE)
     earned, earn, split = 0, None, None
     if member is not None:
         earn = EarnTerms(members.earn_rule(plan.settings), member.tier.points_multiplier_percent)

@@ -19,6 +19,7 @@ from app.audit.service import record
 from app.db import db
 from app.errors import APIError
 from app.members import service as members
+from app.orders import split as splits
 from app.orders.settlement import SettleRequest, TenderRequest, settle_order
 from app.payments.intents import begin, lock_intent
 from app.payments.models import IntentKind, PaymentIntent, PaymentRefund, TradeType
@@ -49,7 +50,13 @@ def intent_actor(intent: PaymentIntent) -> Actor:
 
 def _apply(intent: PaymentIntent, now: datetime) -> None:
     actor = intent_actor(intent)
-    if intent.kind is IntentKind.ORDER:
+    if intent.kind is IntentKind.ORDER and (intent.params or {}).get("share_ids"):
+        # Shares of a split bill: they turn paid, and the order when they cover it.
+        wechat = TenderRequest(TenderType.WECHAT, intent.amount_cents, external_ref=intent.transaction_id,
+                               payer=intent.openid)
+        splits.pay_shares(intent.order_id, intent.params["share_ids"], tender=wechat, payer=None,
+                          paid_by=intent.params.get("paid_by", ""), key=intent.idempotency_key, actor=actor, now=now)
+    elif intent.kind is IntentKind.ORDER:
         wechat = TenderRequest(TenderType.WECHAT, intent.amount_cents, external_ref=intent.transaction_id,
                                payer=intent.openid)
         request = SettleRequest.from_params(intent.params or {}, member_id=intent.member_id, wechat=wechat)

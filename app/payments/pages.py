@@ -8,9 +8,14 @@ import secrets
 from flask import Blueprint, Response, current_app, g, render_template, request
 from markupsafe import escape
 
+from app.coupons import service as coupon_service
+from app.coupons.models import CouponStatus
 from app.db import db, utcnow
 from app.errors import NotFound
+from app.events.service import last_seq
 from app.extensions import csrf
+from app.members.models import Member
+from app.orders import split as splits
 from app.orders.documents import billable_lines
 from app.orders.models import Order
 from app.orders.settlement import price_order
@@ -54,12 +59,25 @@ def diner_bill(token: str):
     else:
         bill = order.bill or {"subtotal_cents": order.subtotal_cents, "payable_cents": order.payable_cents,
                               "lines": []}
+    split = splits.latest_split(order)
+    amounts = {share.id: share.amount_cents for share in split.shares} if split is not None else {}
+    if split is not None and order.status is OrderStatus.OPEN:  # the bill as the split priced it (its coupons)
+        priced_for = db.session.get(Member, split.member_id) if split.member_id is not None else None
+        bill = price_order(order, member=priced_for, points=0, coupon_ids=split.coupon_ids, now=utcnow()).to_dict()
+        amounts = splits.current_amounts(order, split, utcnow())
     payable = order.status is OrderStatus.OPEN and bill["payable_cents"] > 0
+    usable_coupons = []
+    if member is not None and payable and split is None:
+        now = utcnow()
+        usable_coupons = [c for c in coupon_service.member_coupons(member, CouponStatus.ISSUED, limit=20)
+                          if c.expires_at > now]
     can_pay = payable and bool(openid) and wechat_settings(order.merchant_id) is not None
     return render_template("diner/bill.html", table=table, store=table.store, order=order, lines=lines, bill=bill,
                            member=member, payable=payable, can_pay=can_pay, has_openid=bool(openid),
                            token=token, bridge_url=_bridge_url() if can_pay else None,
-                           stored_value_key=secrets.token_urlsafe(18))
+                           stored_value_key=secrets.token_urlsafe(18), split=split, amounts=amounts,
+                           coupons=[(c, coupon_service.terms(c.template)) for c in usable_coupons],
+                           seq=last_seq(table.store_id))
 
 
 # --- notifications from WeChat Pay ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from app.payments import schemas, service
 from app.payments.models import PaymentIntent, TradeType
 from app.tables import qr
 from app.tables.service import resolve_table_token
-from app.wechat.pages import diner_openid
+from app.wechat.pages import diner_nickname, diner_openid
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1", description="WeChat Pay trades")
 
@@ -92,6 +92,24 @@ def diner_wechat_pay(data, token):
     return json_response(_diner_json(opened), 201)
 
 
+@blp.route("/diner/tables/<token>/shares/wechat-pay", methods=["POST"])
+@public
+@blp.arguments(schemas.DinerSharePayIn)
+@blp.alt_response(201, schema=schemas.DinerPaymentOut)
+def diner_share_wechat_pay(data, token):
+    """A diner pays their share(s) of the table's split bill in WeChat (JSAPI); the shares turn
+    paid by WeChat Pay's notification, and the order when the shares cover it."""
+    order = _diner_order(token, data["order_id"])
+    openid = diner_openid(order.merchant_id)
+    if openid is None:
+        raise Unauthorized(gettext("Open this page in WeChat to pay with WeChat Pay."),
+                           error_code="wechat_login_required")
+    actor = Actor.diner(order.merchant_id, ip=request.remote_addr)
+    opened = service.open_share_payment(order, data["share_ids"], openid=openid, paid_by=diner_name_for(order),
+                                        actor=actor, now=utcnow())
+    return json_response(_diner_json(opened), 201)
+
+
 @blp.route("/diner/tables/<token>/wechat-pay/<id:intent>", methods=["GET"])
 @public
 @blp.response(200, schemas.DinerPaymentOut)
@@ -104,6 +122,10 @@ def diner_wechat_payment(token, intent):
     if found.merchant_id != order.merchant_id or not found.openid or found.openid != diner_openid(order.merchant_id):
         raise NotFound("payment")
     return _diner_json(service.Opened(found))
+
+
+def diner_name_for(order: Order) -> str:
+    return diner_nickname(order.merchant_id) or gettext("Diner")
 
 
 def _diner_json(opened: service.Opened) -> dict:

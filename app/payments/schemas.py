@@ -100,6 +100,11 @@ class DinerPayIn(Schema):
     order_id = Id(required=True)
 
 
+class DinerSharePayIn(Schema):
+    order_id = Id(required=True)
+    share_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=20))
+
+
 class IntentOut(Schema):
     intent_id = fields.Integer()
     kind = fields.String(metadata={"description": "order | topup"})

@@ -32,6 +32,7 @@ from app.errors import APIError, Conflict, NotFound
 from app.idempotency import IdempotencyRecord, fingerprint, run_once
 from app.members import service as members
 from app.members.models import Member
+from app.orders import split as splits
 from app.orders.models import Order
 from app.orders.settlement import (
     SettleRequest,
@@ -355,3 +356,34 @@ def open_diner_payment(order: Order, *, openid: str, actor: Actor, now: datetime
     return open_order_payment(order.id, trade_type=TradeType.JSAPI, member_id=member_id, points=0, coupon_ids=[],
                               tenders=[], actor=actor, key=f"jsapi-{digest[:40]}", payload=payload, now=now,
                               openid=openid)
+
+
+def open_share_payment(order: Order, share_ids: Sequence[int], *, openid: str, paid_by: str, actor: Actor,
+                       now: datetime) -> Opened:
+    """A diner pays shares of the table's split bill on the phone (JSAPI): one trade for their
+    sum; the notification marks them paid (`app.orders.split.pay_shares`). Tapping again for the
+    same shares finds the same trade."""
+    ids = sorted(set(share_ids))
+    found = splits.open_split(order)
+    chosen = [share for share in found.shares if share.id in ids] if found is not None else []
+    if found is None or len(chosen) != len(ids):
+        raise NotFound("share")
+    if any(share.is_paid for share in chosen):
+        raise Conflict(gettext("This share is paid already."), error_code="share_already_paid")
+    amounts = splits.current_amounts(order, found, now)
+    amount = sum(amounts[share.id] for share in chosen)
+    merchant_id = actor.merchant_id
+    payload = {"order_id": order.id, "split_id": found.id, "share_ids": ids, "openid": openid, "amount_cents": amount}
+    print_ = fingerprint("wechat_share", payload)
+    digest = hashlib.sha256(f"{found.id}:{ids}:{openid}:{amount}".encode()).hexdigest()
+    key = f"share-{digest[:40]}"
+    provider = provider_for(merchant_id)
+    existing = _live_intent(merchant_id, key)
+    if existing is not None:
+        return _resume(provider, existing, print_, actor)
+    intent = PaymentIntent(
+        merchant_id=merchant_id, store_id=order.store_id, kind=IntentKind.ORDER, trade_type=TradeType.JSAPI,
+        order_id=order.id, member_id=None, amount_cents=amount, out_trade_no=new_out_trade_no(IntentKind.ORDER),
+        idempotency_key=key, params={"share_ids": ids, "paid_by": paid_by[:60], "fingerprint": print_},
+        openid=openid, created_by_id=None, expires_at=now + timedelta(minutes=expire_minutes()))
+    return _open(provider, intent, print_, actor)

@@ -78,7 +78,8 @@ def node_of(name: str) -> str:
     if len(parts) == 2:
         return name.removeprefix("app.")  # a shared module beside the packages, or a package itself
     package, leaf = parts[1], parts[2]
-    return f"{package}:web" if leaf in WEB_MODULES else package
+    # A package with more than one page blueprint names the others `<what>_pages`.
+    return f"{package}:web" if leaf in WEB_MODULES or leaf.endswith("_pages") else package
 
 
 def _edges() -> dict[tuple[str, str], list[str]]:

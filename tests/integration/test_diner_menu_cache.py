@@ -1,0 +1,56 @@
+"""The diner's menu page keeps its rendered dishes per store and menu version: every change of the
+menu (a price, a new dish, a sold-out flag) moves the version, so the next page shows it at once;
+each table's page still links its own photos."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.factories import create_dish, create_table
+
+
+def _token(table: dict) -> str:
+    return table["qr_url"].rsplit("/t/", 1)[1]
+
+
+def _version(make, merchant_id: int) -> int:
+    from app.menu.models import MenuVersion
+
+    make.db.session.commit()
+    return make.db.session.scalar(sa.select(MenuVersion.version).where(MenuVersion.merchant_id == merchant_id)) or 0
+
+
+def test_menu_changes_show_at_once_and_photos_keep_their_tables_token(make):
+    tenant = make.tenant()
+    api = make.api(tenant.owner)
+    a01, a02 = create_table(make, tenant, "A01"), create_table(make, tenant, "A02")
+    fish = create_dish(make, tenant, "剁椒鱼头", 12_800)
+    merchant = tenant.merchant.id
+    start = _version(make, merchant)
+    assert start >= 1  # the dish made it move
+
+    first = make.client.get(f"/t/{_token(a01)}").get_data(as_text=True)
+    assert "剁椒鱼头" in first and "￥128.00" in first
+    assert f"/t/{_token(a01)}/photos/{fish['id']}.svg" in first and "__table_token__" not in first
+    other = make.client.get(f"/t/{_token(a02)}").get_data(as_text=True)  # the same rendering, its own token
+    assert f"/t/{_token(a02)}/photos/{fish['id']}.svg" in other and _token(a01) not in other
+
+    assert api.patch(f"/menu/dishes/{fish['id']}", json={"price_cents": 13_800}).status_code == 200
+    assert _version(make, merchant) > start
+    assert "￥138.00" in make.client.get(f"/t/{_token(a01)}").get_data(as_text=True)
+
+    create_dish(make, tenant, "米饭", 300, category="主食")
+    assert "米饭" in make.client.get(f"/t/{_token(a01)}").get_data(as_text=True)
+
+    before = _version(make, merchant)
+    sold = api.request("PUT", f"/stores/{tenant.store.id}/sold-out/{fish['id']}", json={"is_sold_out": True})
+    assert sold.status_code == 200, sold.get_json()
+    after = _version(make, merchant)
+    assert after > before
+    page = make.client.get(f"/t/{_token(a01)}").get_data(as_text=True)
+    assert 'class="dish sold-out"' in page
+
+    # Another merchant's menu changes do not move this one's version.
+    other_tenant = make.tenant()
+    create_dish(make, other_tenant, "别家菜", 1_000)
+    assert _version(make, merchant) == after
