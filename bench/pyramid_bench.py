@@ -2,25 +2,24 @@
 
 Generates the data inside the database (INSERT … SELECT over generate_series: members joined
 over the last two years, bills spread over the last 18 months with a skew so some members come
-often, 2% of bills refunded in full, 3% partly), then times:
+often, 2% of bills refunded in full, 3% partly), builds the members' rollup (the scheduler's
+`keep_figures` job), then times, first run and the median of the next runs:
 
-- the pyramid as the server computes it (`app.analytics.service.score_members` + the summary:
-  ONE statement over the raw bills, every member scored by `tablerules.rfm` in Python), first
-  run and the median of the next runs;
-- the pyramid counted in the database (`service.pyramid`: the default thresholds' quantiles in
-  one statement, the layers as a CASE in another), as the API's /pyramid answers it;
+- the pyramid as the API answers it as of now (`app.analytics.service.pyramid`), from the rollup;
 - a hand-written single SQL over the raw bills that computes the same layer counts and revenue
-  in the database (the thresholds in force put into a CASE), first run and the median — the
-  yardstick the issue names;
-- a layer's likes (top dishes need order lines: this generator makes none, so that figure is
-  the visit side only).
+  with the same thresholds in a CASE — the yardstick the issue names — and asserts that both
+  give the same figures;
+- the pyramid counted in SQL over the raw bills (an earlier moment, which the rollup does not
+  stand for);
+- with --with-python, every member scored in Python and a layer's likes.
 
     psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE IF EXISTS tableloop_pyramid_bench' \\
          -c 'CREATE DATABASE tableloop_pyramid_bench'
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/tableloop_pyramid_bench \\
         .venv/bin/python bench/pyramid_bench.py --members 100000 --bills 1000000
 
-The database must be empty (the script runs the migrations and refuses one with members).
+The database must be empty (the script runs the migrations and refuses one with members), unless
+--reuse names the data a previous run generated.
 """
 
 from __future__ import annotations
@@ -112,6 +111,7 @@ def main() -> None:
     parser.add_argument("--bills", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--with-python", action="store_true", help="also score every member in Python")
+    parser.add_argument("--reuse", action="store_true", help="time again over the data a previous run generated")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL")
     if not url or not url.startswith("postgresql"):
@@ -134,15 +134,27 @@ def main() -> None:
         from tablerules.rfm import Layer
 
         upgrade()
+        from app.members.models import FiguresWindow
+        from app.tenants.models import Merchant
+
         if db.session.scalar(sa.select(sa.func.count()).select_from(Member)):
-            raise SystemExit("the database already holds members; give an empty one")
-        merchant, store, _owner = create_tenant(merchant_name="基准商户", owner_username="bench-owner",
-                                                password="bench-password-1")
-        tier_id = tiers_of(merchant.id)[0].id
-        db.session.commit()
-        started = time.perf_counter()
-        _generate(db, merchant.id, store.id, tier_id, args.members, args.bills)
-        print(f"generated {args.members:,} members and {args.bills:,} bills in {time.perf_counter() - started:.1f} s")
+            if not args.reuse:
+                raise SystemExit("the database already holds members; give an empty one (or --reuse its data)")
+            merchant = db.session.scalar(sa.select(Merchant).where(Merchant.name == "基准商户"))
+            if merchant is None:
+                raise SystemExit("--reuse: no merchant of this benchmark in the database")
+            db.session.execute(sa.delete(FiguresWindow).where(FiguresWindow.merchant_id == merchant.id))
+            db.session.commit()  # the rollup is built again below
+            print("reusing the generated members and bills")
+        else:
+            merchant, store, _owner = create_tenant(merchant_name="基准商户", owner_username="bench-owner",
+                                                    password="bench-password-1")
+            tier_id = tiers_of(merchant.id)[0].id
+            db.session.commit()
+            started = time.perf_counter()
+            _generate(db, merchant.id, store.id, tier_id, args.members, args.bills)
+            print(f"generated {args.members:,} members and {args.bills:,} bills in "
+                  f"{time.perf_counter() - started:.1f} s")
 
         from app.actor import Actor
         from app.db import begin_write, utcnow

@@ -16,6 +16,7 @@ from app.analytics.models import THRESHOLD_FIELDS, PyramidSettings
 from app.audit.service import record
 from app.db import db, utcnow
 from app.errors import Unprocessable
+from app.members.models import FiguresWindow
 from app.menu.models import Category
 from app.orders import figures as kept_figures
 from app.tenants.models import Store
@@ -72,10 +73,40 @@ def reads_rollup(merchant_id: int, start: datetime, months: int, as_of: datetime
 
 
 def keep_figures(now: datetime, *, actor: Actor) -> str:
-    """The scheduler's job for one merchant: the rollup brought to the window of `now`."""
-    settings = settings_of(actor.merchant_id)
+    """The scheduler's job for one merchant: the rollup brought to the window of `now`, and the
+    quantiles of the default thresholds taken from it when the window moved on (so the pyramid's
+    defaults hold for the day and cost no scan of every member on each read)."""
+    merchant_id = actor.merchant_id
+    settings = settings_of(merchant_id)
     months = settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS
-    return kept_figures.keep_window(actor.merchant_id, rfm.window_start(now, months), months, now=now)
+    start = rfm.window_start(now, months)
+    done = kept_figures.keep_window(merchant_id, start, months, now=now)
+    window = db.session.get(FiguresWindow, merchant_id)
+    if done != "current" or window.quantiles is None:
+        q = db.session.execute(queries.figure_quantiles(merchant_id, start, now, rollup=True)).one()
+        window.quantiles = {"n": q.n or 0, "median_last_visit_at": _iso(q.median_last_visit_at),
+                            "p80_last_visit_at": _iso(q.p80_last_visit_at), "p75_visits": q.p75_visits,
+                            "p75_spend_cents": None if q.p75_spend_cents is None else int(q.p75_spend_cents)}
+    return done
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _quantiles(merchant_id: int, start: datetime, as_of: datetime, rollup: bool) -> rfm.Quantiles | None:
+    """The quantiles of the default thresholds: those kept with the rollup's window when it holds
+    this one, otherwise counted now."""
+    kept = db.session.get(FiguresWindow, merchant_id).quantiles if rollup else None
+    if kept is not None:
+        if not kept["n"]:
+            return None
+        return rfm.Quantiles(rfm.days_between(datetime.fromisoformat(kept["median_last_visit_at"]), as_of),
+                             rfm.days_between(datetime.fromisoformat(kept["p80_last_visit_at"]), as_of),
+                             int(kept["p75_visits"]), int(kept["p75_spend_cents"]))
+    q = db.session.execute(queries.figure_quantiles(merchant_id, start, as_of, rollup=rollup)).one()
+    return rfm.Quantiles(rfm.days_between(q.median_last_visit_at, as_of), rfm.days_between(q.p80_last_visit_at, as_of),
+                         int(q.p75_visits), int(q.p75_spend_cents)) if q.n else None
 
 
 def settings_of(merchant_id: int) -> PyramidSettings | None:
@@ -89,13 +120,17 @@ def score_members(merchant_id: int, as_of: datetime, *, window_months: int | Non
     settings = settings_of(merchant_id)
     months = window_months or (settings.window_months if settings else rfm.DEFAULT_WINDOW_MONTHS)
     start = rfm.window_start(as_of, months)
-    rows = db.session.execute(queries.member_figures(merchant_id, start, as_of,
-                                                     rollup=reads_rollup(merchant_id, start, months, as_of))).all()
+    rollup = reads_rollup(merchant_id, start, months, as_of)
+    rows = db.session.execute(queries.member_figures(merchant_id, start, as_of, rollup=rollup)).all()
     figures = [rfm.figures(as_of, row.joined_at, row.visits, int(row.spend_cents), row.last_visit_at)
                for row in rows]
     chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
     days = rfm.window_days(as_of, months)
-    defaults = rfm.default_thresholds(figures, days)
+    if rollup and db.session.get(FiguresWindow, merchant_id).quantiles is not None:
+        # The day's defaults, as the pyramid counted in SQL takes them: one rule for every page.
+        defaults = rfm.thresholds_from_quantiles(_quantiles(merchant_id, start, as_of, rollup), days)
+    else:
+        defaults = rfm.default_thresholds(figures, days)
     thresholds = thresholds or _in_force(chosen, defaults, days)
     members = [ScoredMember(row.id, row.member_no, row.name, row.phone, row.tier_id, row.joined_at, row.visits,
                             int(row.spend_cents), row.last_visit_at, member, rfm.classify(member, thresholds))
@@ -137,11 +172,7 @@ def thresholds_in_force(merchant_id: int, as_of: datetime) -> tuple[int, datetim
     chosen = settings.chosen() if settings else dict.fromkeys(THRESHOLD_FIELDS)
     rollup = reads_rollup(merchant_id, start, months, as_of)
     if any(value is None for value in chosen.values()):
-        q = db.session.execute(queries.figure_quantiles(merchant_id, start, as_of, rollup=rollup)).one()
-        quantiles = rfm.Quantiles(rfm.days_between(q.median_last_visit_at, as_of),
-                                  rfm.days_between(q.p80_last_visit_at, as_of), int(q.p75_visits),
-                                  int(q.p75_spend_cents)) if q.n else None
-        defaults = rfm.thresholds_from_quantiles(quantiles, days)
+        defaults = rfm.thresholds_from_quantiles(_quantiles(merchant_id, start, as_of, rollup), days)
     else:
         defaults = rfm.FALLBACK
     return months, start, _in_force(chosen, defaults, days)

@@ -322,3 +322,7 @@ class FiguresWindow(db.Model):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     months: Mapped[int]
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The quantiles the pyramid's default thresholds come from, taken from the rollup when the
+    # window moved on (once a day): {n, median_last_visit_at, p80_last_visit_at, p75_visits,
+    # p75_spend_cents}. None: not taken yet.
+    quantiles: Mapped[dict | None] = mapped_column(sa.JSON)

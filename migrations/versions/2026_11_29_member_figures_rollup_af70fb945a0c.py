@@ -22,6 +22,7 @@ def upgrade():
     sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('months', sa.Integer(), nullable=False),
     sa.Column('built_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('quantiles', sa.JSON(), nullable=True),
     sa.CheckConstraint('months >= 1', name=op.f('ck_member_figures_window_months_positive')),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_member_figures_window_merchant_id_merchant'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('merchant_id', name=op.f('pk_member_figures_window'))

@@ -113,3 +113,20 @@ def test_the_pyramid_from_the_rollup_is_the_pyramid_of_the_bills(shop, db):
     from_rollup = shop.pyramid()
     assert from_rollup["layers"] == from_bills["layers"]
     assert {row["layer"]: row["members"] for row in from_rollup["layers"]}["core"] == 1
+
+
+def test_default_thresholds_are_taken_once_with_the_window(shop, db):
+    merchant_id = shop.tenant.merchant.id
+    unset = {name: None for name in THRESHOLDS}
+    assert shop.api.request("PUT", "/analytics/thresholds", json=unset).status_code == 200
+    build_members(shop)
+    from_bills = shop.pyramid()
+    _keep(db, merchant_id)
+    kept = db.session.get(FiguresWindow, merchant_id).quantiles
+    assert kept["n"] == 7 and kept["p75_visits"] >= 1  # the members with a visit in the window
+    from_rollup = shop.pyramid()
+    assert from_rollup["thresholds"] == from_bills["thresholds"] and from_rollup["layers"] == from_bills["layers"]
+    # Every page takes the day's defaults: the member lists place members as the pyramid counts them.
+    scoring = service.score_members(merchant_id, utcnow())
+    assert {row.layer.value: row.members for row in scoring.summary()} == {
+        row["layer"]: row["members"] for row in from_rollup["layers"]}
