@@ -224,6 +224,7 @@ def describe(base: str) -> str:
         ("Member pages / 会员管理", f"{base}/manage/members/"),
         ("Customer service / 客服消息", f"{base}/manage/inbox"),
         ("Member pyramid / 会员金字塔", f"{base}/manage/analytics/"),
+        ("Segments & campaigns / 分群与营销", f"{base}/manage/campaigns"),
         ("Fan acquisition / 吸粉活动 (lucky wheel, red envelopes)", f"{base}/manage/fans/"),
         ("Kitchen display / 后厨显示屏", f"{base}/kitchen/"),
         ("WeChat simulator / 微信模拟器", "http://127.0.0.1:8100/"),
