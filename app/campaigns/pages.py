@@ -205,7 +205,7 @@ def create_segment():
                            **_choices(merchant_id)), status
 
 
-@bp.route("/segments/<int:segment_id>")
+@bp.route("/segments/<id:segment_id>")
 @login_required(Permission.ANALYTICS)
 def segment_detail(segment_id: int):
     segment = get_scoped_or_404(Segment, segment_id, current_actor().merchant_id)
@@ -223,7 +223,7 @@ def segment_detail(segment_id: int):
                            next_after_id=members[-1]["id"] if len(members) == PAGE_SIZE else None)
 
 
-@bp.route("/segments/<int:segment_id>/delete", methods=["POST"])
+@bp.route("/segments/<id:segment_id>/delete", methods=["POST"])
 @login_required(Permission.ANALYTICS)
 def delete_segment(segment_id: int):
     db.session.commit()
@@ -312,7 +312,7 @@ def create_campaign():
                            key=request.form.get("idempotency_key") or uuid.uuid4().hex), status
 
 
-@bp.route("/campaigns/<int:campaign_id>")
+@bp.route("/campaigns/<id:campaign_id>")
 @login_required(Permission.ANALYTICS)
 def campaign_detail(campaign_id: int):
     campaign = get_scoped_or_404(Campaign, campaign_id, current_actor().merchant_id)
@@ -333,7 +333,7 @@ def campaign_detail(campaign_id: int):
                            quiet=service.quiet_hours(campaign))
 
 
-@bp.route("/campaigns/<int:campaign_id>/send", methods=["GET", "POST"])
+@bp.route("/campaigns/<id:campaign_id>/send", methods=["GET", "POST"])
 @login_required(Permission.ANALYTICS)
 def send_campaign(campaign_id: int):
     """GET: the confirmation (how many members it will reach); POST: send now."""
@@ -363,7 +363,7 @@ def send_campaign(campaign_id: int):
     return redirect(url_for(".campaign_detail", campaign_id=campaign_id))
 
 
-@bp.route("/campaigns/<int:campaign_id>/<any(cancel, pause, resume):action>", methods=["POST"])
+@bp.route("/campaigns/<id:campaign_id>/<any(cancel, pause, resume):action>", methods=["POST"])
 @login_required(Permission.ANALYTICS)
 def change_campaign(campaign_id: int, action: str):
     db.session.commit()

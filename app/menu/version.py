@@ -20,13 +20,20 @@ from sqlalchemy.orm import Session
 
 from app.db import db
 from app.menu.models import Category, Dish, DishAvailability, MenuVersion, OptionChoice, OptionGroup
+from app.tenants.models import Merchant
 
 MENU_ROWS = (Category, Dish, OptionGroup, OptionChoice, DishAvailability)
 
 
-def current(merchant_id: int) -> int:
-    """The merchant's menu version now (0 before the menu was ever written)."""
-    return db.session.scalar(sa.select(MenuVersion.version).where(MenuVersion.merchant_id == merchant_id)) or 0
+def current(merchant_id: int) -> tuple[int, str]:
+    """The merchant's menu version now (0 before the menu was ever written), with the moment the
+    merchant was created: a database built afresh (or restored) starts its counters again, and
+    what a process kept for the old one must not pass for the new one's."""
+    row = db.session.execute(
+        sa.select(sa.func.coalesce(MenuVersion.version, 0), Merchant.created_at)
+        .select_from(Merchant).outerjoin(MenuVersion, MenuVersion.merchant_id == Merchant.id)
+        .where(Merchant.id == merchant_id)).one_or_none()
+    return (int(row[0]), row[1].isoformat() if row[1] else "") if row is not None else (0, "")
 
 
 def bump(connection: sa.Connection, merchant_ids) -> None:

@@ -408,8 +408,11 @@ def test_kitchen_staff_cannot_see_or_issue_coupons(make, shop, db):
     token = _csrf(page(make, "/manage/"))
     make.client.post("/logout", data={"csrf_token": token})
     log_in(make, make.staff(shop, "kitchen"))
-    token = _csrf(page(make, "/manage/"))
-    assert "/manage/coupons/" not in page(make, "/manage/")
+    # Kitchen staff land on their display, not on the manager's home with its coupons tile.
+    assert make.client.get("/manage/").headers["Location"].endswith("/kitchen/")
+    kitchen = page(make, "/kitchen/")
+    token = _csrf(kitchen)
+    assert "/manage/coupons/" not in kitchen
     assert make.client.get("/manage/coupons/").status_code == 403
     response = make.client.post(f"/manage/members/{member['id']}/coupons", data={
         "csrf_token": token, "idempotency_key": "b" * 32, "template_id": str(template["id"])})
