@@ -1,0 +1,162 @@
+"""A whole dinner at the cashier's till, in a real Chromium against the real server, the on-site
+agent as its own process, virtual printers and a virtual card reader.
+
+Open table A01, add dishes by their pinyin initials, the member's card swiped on the reader
+identifies them, a coupon comes off the bill, cash plus stored value pays it with change; the
+receipt on the front printer shows the payable and the member's new balance, the kitchen ticket
+printed once, and the cash drawer opened.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app.orders.models import Order
+from simulators.printer import VirtualPrinter
+from simulators.serial.device import VirtualCardReader
+from tablerules.money import to_yuan
+from tests.e2e.conftest import screenshots_dir
+from tests.factories import create_dish, create_member, issue_coupon
+from tests.integration.agent_support import AgentProcess, LiveServer, free_port, until
+
+CARD_HEX = "0A00BC614E"  # the number printed on the card: 0012345678
+CARD_NO = f"{int(CARD_HEX[2:], 16):010d}"
+
+
+def _agent_config(server: LiveServer, store_id: int, token: str, tmp_path, front: VirtualPrinter,
+                  kitchen: VirtualPrinter, reader: VirtualCardReader) -> dict:
+    return {
+        "store_id": str(store_id), "server_url": server.url, "device_token": token,
+        "data_dir": str(tmp_path / "agent-data"), "http": {"host": "127.0.0.1", "port": free_port()},
+        "retry_interval_s": 0.2, "status_interval_s": 60, "sync_interval_s": 0.5, "forward_timeout_s": 5,
+        "store": {"name": "老王面馆"},
+        "printers": [
+            {"name": "front", "type": "network", "address": f"127.0.0.1:{front.port}", "role": "receipt",
+             "cash_drawer": True, "timeout_s": 2},
+            {"name": "kitchen", "type": "network", "address": f"127.0.0.1:{kitchen.port}", "role": "kitchen",
+             "stations": ["*"], "timeout_s": 2},
+        ],
+        "readers": [{"name": "card", "kind": "card", "port": reader.path, "framing": "rdm6300"}],
+    }
+
+
+def _texts(printer: VirtualPrinter) -> list[str]:
+    return ["\n".join(job.decoded.lines) for job in printer.printed_jobs]
+
+
+@pytest.mark.e2e
+def test_a_whole_dinner_at_the_till(make, app, db, browser, tmp_path):
+    tenant = make.tenant()
+    owner = make.api(tenant.owner)
+    store_id = tenant.store.id
+    hall = owner.post(f"/stores/{store_id}/areas", json={"name": "大厅"}).get_json()
+    room = owner.post(f"/stores/{store_id}/areas", json={"name": "包间"}).get_json()
+    for code, area in (("A01", hall), ("A02", hall), ("A03", hall), ("B01", room)):
+        assert owner.post(f"/stores/{store_id}/tables", json={"code": code, "seats": 4,
+                                                              "area_id": area["id"]}).status_code == 201
+    create_dish(make, tenant, "辣椒炒肉", 4_800, station="hot")
+    create_dish(make, tenant, "蛋炒饭", 1_500, station="hot", category="主食")
+    fish = create_dish(make, tenant, "剁椒鱼头", 12_800, station="hot")
+    sold_out = owner.request("PUT", f"/stores/{store_id}/sold-out/{fish['id']}", json={"is_sold_out": True})
+    assert sold_out.status_code < 300
+    member = create_member(make, tenant, phone="13800001234", name="李雷")
+    assert owner.post(f"/members/{member['id']}/cards", json={"card_no": CARD_NO}).status_code == 201
+    owner.post(f"/members/{member['id']}/topups", json={"amount_cents": 10_000, "tender": "cash",
+                                                        "idempotency_key": uuid.uuid4().hex})
+    coupon = issue_coupon(make, tenant, member["id"])  # a 20-yuan cash voucher
+    _device, device_token = make.device(tenant)
+    cashier = make.staff(tenant, "cashier")
+    db.session.commit()
+
+    server = LiveServer(app)
+    server.start()
+    with VirtualPrinter(port=0, name="front") as front, VirtualPrinter(port=0, name="kitchen") as kitchen, \
+            VirtualCardReader() as reader:
+        agent = AgentProcess(_agent_config(server, store_id, device_token, tmp_path, front, kitchen, reader),
+                             tmp_path)
+        try:
+            agent.start()
+            until(lambda: agent.call("GET", "/api/v1/status")[1].get("local_copy_as_of"), 30, "the local copy")
+            page = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 768}).new_page()
+            page.goto(f"{agent.url}/till")
+            page.fill("#username", cashier.username)
+            page.fill("#password", make.PASSWORD)
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#desk:not([hidden])")
+            page.wait_for_selector("#conn.on")
+            assert page.locator("#conn").inner_text() == "在线"
+            assert page.locator(".tile[data-table=A01]").inner_text().count("空闲") == 1
+
+            # Open table A01 by keyboard: F1, its code, Enter, two guests.
+            page.keyboard.press("F1")
+            page.keyboard.type("A01")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("dialog[open]")
+            page.keyboard.type("2")
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".tile.ordering[data-table=A01]")
+
+            # Dishes by pinyin initials: two 辣椒炒肉 (2*ljcr) and one 蛋炒饭; the sold-out fish is refused.
+            page.keyboard.press("F2")
+            page.keyboard.type("2*ljcr")
+            assert page.locator("#results li").first.inner_text().startswith("辣椒炒肉")
+            page.keyboard.press("Enter")
+            page.keyboard.type("dcf")
+            page.keyboard.press("Enter")
+            page.keyboard.type("djyt")
+            assert "售罄" in page.locator("#results li.out").first.inner_text()
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".toast.error:has-text('售罄')")
+            page.fill("#search", "")
+            assert page.locator("#lines li.draft").count() == 2
+            page.keyboard.press("F6")
+            page.wait_for_selector(".tile.ordered[data-table=A01]")
+            page.wait_for_selector("#steps tr.payable")
+            kitchen.wait_for_jobs(1, timeout=20)
+
+            # The member's card on the serial reader identifies them; their coupon comes off the bill.
+            reader.swipe(CARD_HEX, repeat=3)
+            page.wait_for_selector("#member-name:has-text('李雷')", timeout=10_000)
+            assert "¥100.00" in page.locator("#member-balance").inner_text()
+            page.check(f"input[data-coupon='{coupon['id']}']")
+            page.wait_for_selector("#steps tr.coupon")
+            payable_text = page.locator("#steps tr.payable td").last.inner_text()
+            payable = int(re.sub(r"[^\d]", "", payable_text))
+            assert payable < 11_100
+
+            # Split: ¥50 of stored value, the rest in cash with the ¥100 quick key; change shown.
+            page.fill("#sv", "50")
+            page.keyboard.press("Alt+1")
+            change = 10_000 - (payable - 5_000)
+            assert page.locator("#change").inner_text() == f"¥{to_yuan(change)}"
+            page.screenshot(path=str(screenshots_dir() / "till.png"))
+            page.keyboard.press("Enter")
+            page.wait_for_selector("dialog[open] #confirm-payable")
+            assert page.locator("#confirm-change").inner_text() == f"¥{to_yuan(change)}"
+            page.keyboard.press("Enter")
+            page.wait_for_selector(f".toast:has-text('已结账，找零 ¥{to_yuan(change)}')")
+            page.wait_for_selector(".tile.paid[data-table=A01]")
+            page.wait_for_selector("#member-balance:has-text('¥50.00')")
+
+            # Paper: the receipt shows the payable and the new balance; the kitchen ticket printed once.
+            until(lambda: any("辣椒炒肉" in t and to_yuan(payable) in t for t in _texts(front)), 20, "the receipt")
+            receipt = next(t for t in _texts(front) if "辣椒炒肉" in t and to_yuan(payable) in t)
+            assert "50.00" in receipt.split("李雷", 1)[-1] or "50.00" in receipt
+            assert sum(1 for t in _texts(kitchen) if "辣椒炒肉" in t) == 1
+            assert any(b"\x1bp" in job.data for job in front.jobs)  # the cash drawer kicked
+
+            db.session.rollback()
+            order = db.session.scalar(sa.select(Order).where(Order.store_id == store_id, Order.table_code == "A01"))
+            assert order.payable_cents == payable and order.status.label == "paid"
+            assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 5_000
+
+            page.keyboard.press("Alt+L")
+            page.wait_for_selector("#conn:has-text('Online')")
+            page.keyboard.press("Alt+L")
+        finally:
+            agent.stop()
+            server.stop()
