@@ -1,0 +1,196 @@
+"""The till's own calls on the agent (table map, dish search, members, the bill, checkout with the
+cash drawer, refunds approved by a manager) against a real server that can be stopped."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from app.members.models import Tier
+from pos_agent.config import parse_config
+from simulators.printer import VirtualPrinter
+from tests.factories import create_dish, create_member, issue_coupon
+from tests.integration.agent_support import LiveServer, until
+from tests.integration.test_agent_till import LocalAgent
+
+CARD_NO = "0012345678"
+
+
+@pytest.fixture
+def desk(make, app, db, tmp_path):
+    tenant = make.tenant()
+    owner = make.api(tenant.owner)
+    store_id = tenant.store.id
+    hall = owner.post(f"/stores/{store_id}/areas", json={"name": "大厅"}).get_json()
+    for code in ("A01", "A02"):
+        owner.post(f"/stores/{store_id}/tables", json={"code": code, "seats": 4, "area_id": hall["id"]})
+    owner.post(f"/stores/{store_id}/tables", json={"code": "B01", "seats": 8})
+    pork = create_dish(make, tenant, "辣椒炒肉", 4_800)
+    rice = create_dish(make, tenant, "蛋炒饭", 1_500, category="主食")
+    fish = create_dish(make, tenant, "剁椒鱼头", 12_800)
+    owner.request("PUT", f"/stores/{store_id}/sold-out/{fish['id']}", json={"is_sold_out": True})
+    member = create_member(make, tenant, phone="13900001111", name="韩梅梅")
+    owner.post(f"/members/{member['id']}/cards", json={"card_no": CARD_NO})
+    owner.post(f"/members/{member['id']}/topups", json={"amount_cents": 10_000, "tender": "cash",
+                                                        "idempotency_key": uuid.uuid4().hex})
+    db.session.execute(sa.update(Tier).where(Tier.merchant_id == tenant.merchant.id).values(discount_percent=10))
+    db.session.commit()
+    _device, token = make.device(tenant)
+    cashier = make.staff(tenant, "cashier")
+    manager = make.staff(tenant, "manager")
+    server = LiveServer(app)
+    server.start()
+    with VirtualPrinter(port=0, name="front") as front:
+        config = parse_config({
+            "store_id": str(store_id), "server_url": server.url, "device_token": token,
+            "data_dir": str(tmp_path / "agent"), "http": {"port": 0}, "retry_interval_s": 0.1,
+            "sync_interval_s": 0.2, "forward_timeout_s": 2, "store": {"name": "老王面馆"},
+            "printers": [{"name": "front", "type": "network", "address": f"127.0.0.1:{front.port}",
+                          "role": "receipt", "cash_drawer": True, "timeout_s": 2}]})
+        agent = LocalAgent(config)
+        try:
+            until(lambda: agent.call("GET", "/api/v1/status")[1]["online"]
+                  and agent.call("GET", "/api/v1/status")[1]["local_copy_as_of"], 30, "the local copy")
+            status, session = agent.call("POST", "/api/v1/session", {"username": cashier.username,
+                                                                     "password": make.PASSWORD})
+            assert status == 200
+            yield {"tenant": tenant, "owner": owner, "agent": agent, "token": session["token"], "server": server,
+                   "front": front, "pork": pork, "rice": rice, "fish": fish, "member": member, "make": make,
+                   "cashier": cashier, "manager": manager}
+        finally:
+            agent.stop()
+    server.stop()
+
+
+def _order(agent, token, table, items):
+    status, order = agent.call("POST", "/api/v1/orders", {"client_order_id": str(uuid.uuid4()), "table": table,
+                                                          "items": items}, token)
+    assert status == 201, order
+    return order
+
+
+def test_table_map_and_dish_search(desk):
+    agent, token = desk["agent"], desk["token"]
+    assert agent.call("GET", "/api/v1/tables")[0] == 401
+    status, tables = agent.call("GET", "/api/v1/tables", token=token)
+    assert status == 200 and tables["areas"] == ["大厅", ""]
+    assert [(t["code"], t["area"], t["state"]) for t in tables["tables"]] == [
+        ("A01", "大厅", "free"), ("A02", "大厅", "free"), ("B01", "", "free")]
+
+    # Pinyin initials, pinyin and the name find a dish; the sold-out one is found and marked.
+    for query in ("ljcr", "LJCR", "lajiao", "辣椒"):
+        status, found = agent.call("GET", f"/api/v1/dishes/search?q={quote(query)}", token=token)
+        assert status == 200 and [d["name"] for d in found["dishes"]][:1] == ["辣椒炒肉"], query
+    found = agent.call("GET", "/api/v1/dishes/search?q=djyt", token=token)[1]["dishes"]
+    assert [(d["name"], d["is_sold_out"]) for d in found] == [("剁椒鱼头", True)]
+    menu = agent.call("GET", "/api/v1/till/menu", token=token)[1]
+    assert {d["name"]: d["initials"] for d in menu["dishes"]}["蛋炒饭"] == "dcf"
+    assert menu["categories"][:1] == ["热菜"] and "主食" in menu["categories"]
+
+    # Seat, order, a guest more, and the table cannot be cleared while its order is open.
+    assert agent.call("POST", "/api/v1/tables/A01/seat", {"guests": 0}, token)[0] == 422
+    assert agent.call("POST", "/api/v1/tables/Z99/seat", {"guests": 2}, token)[0] == 404
+    status, seated = agent.call("POST", "/api/v1/tables/A01/seat", {"guests": 3}, token)
+    assert status == 200 and (seated["state"], seated["guests"]) == ("ordering", 3)
+    _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    table = agent.call("GET", "/api/v1/tables", token=token)[1]["tables"][0]
+    assert table["state"] == "ordered" and table["order"]["subtotal_cents"] == 4_800
+    assert agent.call("POST", "/api/v1/tables/A01/seat", {"guests": 4}, token)[1]["guests"] == 4
+    status, refused = agent.call("POST", "/api/v1/tables/A01/clear", {}, token)
+    assert status == 409 and refused["error"]["code"] == "table_has_open_order"
+
+
+def test_an_offline_sale_at_the_till_opens_the_drawer_once(desk):
+    agent, token, front = desk["agent"], desk["token"], desk["front"]
+    agent.call("POST", "/api/v1/tables/A02/seat", {"guests": 2}, token)
+    desk["server"].stop()
+    order = _order(agent, token, "A02", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    assert order["synced"] is False
+    cid = order["client_order_id"]
+
+    # The member by their card, from the local copy; the bill with their tier discount.
+    status, member = agent.call("GET", f"/api/v1/members/identify?card={CARD_NO}", token=token)
+    assert status == 200 and member["id"] == desk["member"]["id"] and member["source"] == "local"
+    assert member["tier"]["discount_percent"] == 10 and member["stored_value"]["total_cents"] == 10_000
+    assert agent.call("GET", "/api/v1/members/identify?phone=13000000000", token=token)[0] == 404
+    status, bill = agent.call("GET", f"/api/v1/orders/{cid}/bill?member_id={member['id']}", token=token)
+    assert status == 200 and bill["offline"] is True and bill["payable_cents"] == 4_320
+    assert bill["steps"][0]["kind"] == "subtotal" and bill["steps"][-1]["amount_cents"] == 4_320
+
+    # What needs the server says so in the cashier's words.
+    status, refused = agent.call("GET", f"/api/v1/orders/{cid}/bill?coupon_ids=1", token=token)
+    assert status == 409 and refused["error"]["code"] == "needs_server" and "联网" in refused["error"]["message"]
+    status, refused = agent.call("POST", f"/api/v1/orders/{cid}/items", {
+        "items": [{"dish_id": desk["rice"]["id"], "qty": 1}], "idempotency_key": uuid.uuid4().hex}, token)
+    assert status == 409 and refused["error"]["code"] == "needs_server"
+
+    key = uuid.uuid4().hex
+    body = {"member_id": member["id"], "tenders": [{"type": "cash", "amount_cents": 5_000}], "idempotency_key": key}
+    status, paid = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
+    assert status == 200, paid
+    assert (paid["payable_cents"], paid["change_cents"], paid["drawer"]) == (4_320, 680, "opened")
+    until(lambda: any(b"\x1bp" in job.data for job in front.jobs), 10, "the drawer kick")
+    kicks = sum(job.data.count(b"\x1bp") for job in front.jobs)
+    status, again = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
+    assert status == 200 and again["drawer"] == "not_needed"
+    assert {k: v for k, v in again.items() if k != "drawer"} == {k: v for k, v in paid.items() if k != "drawer"}
+    assert sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks
+    table = next(t for t in agent.call("GET", "/api/v1/tables", token=token)[1]["tables"] if t["code"] == "A02")
+    assert table["state"] == "paid"
+    assert agent.call("POST", "/api/v1/tables/A02/clear", {}, token)[1]["state"] == "free"
+
+
+def test_online_add_dishes_coupon_and_a_refund_approved_by_a_manager(desk):
+    agent, token, owner, member = desk["agent"], desk["token"], desk["owner"], desk["member"]
+    coupon = issue_coupon(desk["make"], desk["tenant"], member["id"])  # 20 yuan off
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    cid = order["client_order_id"]
+
+    add = {"items": [{"dish_id": desk["rice"]["id"], "qty": 2, "note": "少盐"}], "idempotency_key": uuid.uuid4().hex}
+    status, added = agent.call("POST", f"/api/v1/orders/{cid}/items", add, token)
+    assert status == 200 and added["subtotal_cents"] == 7_800, added
+    assert agent.call("POST", f"/api/v1/orders/{cid}/items", add, token)[1]["subtotal_cents"] == 7_800
+    status, refused = agent.call("POST", f"/api/v1/orders/{cid}/items", {
+        "items": [{"dish_id": desk["fish"]["id"], "qty": 1}], "idempotency_key": uuid.uuid4().hex}, token)
+    assert status == 409 and refused["error"]["code"] == "dish_sold_out"
+
+    # Online the member comes with principal and bonus and their usable coupons.
+    status, found = agent.call("GET", "/api/v1/members/identify?code=13900001111", token=token)
+    assert status == 200 and found["source"] == "server"
+    assert found["stored_value"] == {"total_cents": 10_000, "principal_cents": 10_000, "bonus_cents": 0}
+    assert [c["id"] for c in found["coupons"]] == [coupon["id"]]
+    status, bill = agent.call("GET", f"/api/v1/orders/{cid}/bill?member_id={member['id']}"
+                                     f"&coupon_ids={coupon['id']}", token=token)
+    assert status == 200 and bill["offline"] is False
+    payable = bill["payable_cents"]
+    assert payable == 7_800 - 780 - 2_000 and "coupon" in [s["kind"] for s in bill["steps"]]
+
+    key = uuid.uuid4().hex
+    body = {"member_id": member["id"], "coupon_ids": [coupon["id"]], "idempotency_key": key,
+            "tenders": [{"type": "stored_value", "amount_cents": 3_000}, {"type": "cash", "amount_cents": 5_000}]}
+    status, paid = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
+    assert status == 200, paid
+    assert paid["payable_cents"] == payable and paid["change_cents"] == 8_000 - payable
+    assert agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)[1]["payable_cents"] == payable
+    status, reused = agent.call("POST", f"/api/v1/orders/{cid}/checkout", {**body, "coupon_ids": []}, token)
+    assert status == 409
+    assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 7_000
+    assert agent.call("GET", f"/api/v1/orders/{cid}", token=token)[1]["status"] == "paid"
+
+    # A refund needs a manager's password at the till; a cashier's own does not do.
+    refund = {"reason": "菜品问题", "idempotency_key": uuid.uuid4().hex}
+    status, refused = agent.call("POST", f"/api/v1/orders/{cid}/refund", refund, token)
+    assert status == 422 and refused["error"]["code"] == "manager_required"
+    for username in (desk["manager"].username, desk["cashier"].username):
+        password = "wrong-password" if username == desk["manager"].username else desk["make"].PASSWORD
+        status, refused = agent.call("POST", f"/api/v1/orders/{cid}/refund", {
+            **refund, "manager_username": username, "manager_password": password}, token)
+        assert status == 403 and refused["error"]["code"] == "manager_approval_refused", refused
+    status, refunded = agent.call("POST", f"/api/v1/orders/{cid}/refund", {
+        **refund, "manager_username": desk["manager"].username, "manager_password": desk["make"].PASSWORD}, token)
+    assert status == 200 and refunded["status"] == "refunded", refunded
+    after = owner.get(f"/members/{member['id']}").get_json()
+    assert after["stored_value"]["total_cents"] == 10_000
