@@ -171,6 +171,7 @@ def describe(base: str) -> str:
         ("Virtual printers / 虚拟打印机", "http://127.0.0.1:9180/"),
         ("Card reader & scanner / 读卡器与扫码枪", "http://127.0.0.1:9190/"),
         ("POS agent / 收银台代理", "http://127.0.0.1:8765/"),
+        ("Cashier's till / 收银台", "http://127.0.0.1:8765/till"),
     ]
     width = max(len(label) for label, _ in rows)
     lines = ["", "TableLoop is running / 系统已启动:"]
