@@ -70,6 +70,7 @@ def test_a_whole_dinner_at_the_till(make, app, db, browser, tmp_path):
     coupon = issue_coupon(make, tenant, member["id"])  # a 20-yuan cash voucher
     _device, device_token = make.device(tenant)
     cashier = make.staff(tenant, "cashier")
+    manager = make.staff(tenant, "manager")
     db.session.commit()
 
     server = LiveServer(app)
@@ -154,8 +155,30 @@ def test_a_whole_dinner_at_the_till(make, app, db, browser, tmp_path):
             assert order.payable_cents == payable and order.status.label == "paid"
             assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 5_000
 
+            # A keyboard-wedge scanner types the card number into the page as a fast burst with Enter:
+            # the same handler as the serial reader, and the search box keeps what it had.
+            page.keyboard.press("F2")
+            page.keyboard.type(CARD_NO)
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".toast:has-text('已识别会员：李雷')")
+            assert page.input_value("#search") == ""
+
+            # A refund at the till, approved with the manager's password, restores the member exactly.
+            page.keyboard.press("Alt+R")
+            page.wait_for_selector("dialog[open] input[name=reason]")
+            page.fill("dialog input[name=reason]", "菜品问题")
+            page.fill("dialog input[name=manager_username]", manager.username)
+            page.fill("dialog input[name=manager_password]", "not-the-password")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#dialog-error:has-text('店长账号或密码错误')")
+            page.fill("dialog input[name=manager_password]", make.PASSWORD)
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".toast:has-text('已退款')")
+            assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 10_000
+
             page.keyboard.press("Alt+L")
             page.wait_for_selector("#conn:has-text('Online')")
+            assert page.locator("#h-tables").inner_text().endswith("Tables")
             page.keyboard.press("Alt+L")
         finally:
             agent.stop()
