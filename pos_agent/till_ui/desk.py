@@ -19,12 +19,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tablerules import dish_search, pricing
+from tablerules.documents import DocumentError
 
 from ..codes import classify
 from ..local.db import dumps
 from ..local.errors import TillError
 from ..local.sessions import server_token
-from ..printing.adapter import PrinterError
+from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ _ROUTES = {
     "bill": re.compile(rf"^/api/v1/orders/{_CID}/bill$"),
     "checkout": re.compile(rf"^/api/v1/orders/{_CID}/checkout$"),
     "refund": re.compile(rf"^/api/v1/orders/{_CID}/refund$"),
+    "reprint": re.compile(rf"^/api/v1/orders/{_CID}/reprint$"),
 }
 MANAGER_ROLES = frozenset({"owner", "manager"})
 
@@ -89,6 +91,8 @@ class TillDesk:
                 return 200, self.identify(query, token)
             if match := _ROUTES["bill"].match(path):
                 return 200, self.bill(match.group(1).lower(), query, token)
+            if path == "/api/v1/till/shift":
+                return 200, self.shift(query, token)
             return None
         if method != "POST":
             return None
@@ -103,6 +107,11 @@ class TillDesk:
             return self.checkout(staff, match.group(1).lower(), body(), token)
         if match := _ROUTES["refund"].match(path):
             return 200, self.refund(match.group(1).lower(), body())
+        if match := _ROUTES["reprint"].match(path):
+            body()
+            return 200, self.reprint(match.group(1).lower())
+        if path == "/api/v1/till/shift/close":
+            return 201, self.close_shift(body(), token)
         return None
 
     # --- the menu ------------------------------------------------------------------------------
@@ -408,8 +417,10 @@ class TillDesk:
     # --- settling ------------------------------------------------------------------------------
 
     def checkout(self, staff: dict, cid: str, data: Any, token: str | None) -> tuple[int, dict]:
-        """Settle with split tenders (and coupons, online), then open the cash drawer when cash was
-        taken. The same idempotency key again answers the first result and opens nothing."""
+        """Settle with split tenders (and coupons, online). The cash drawer opens with the receipt
+        of a bill with a cash tender (the spooler kicks it, never on a reprint); ``drawer`` says
+        whether this payment will open it. The same idempotency key again answers the first result
+        and prints (and opens) nothing."""
         if not isinstance(data, dict):
             raise _invalid("body", "expected a JSON object")
         key = data.get("idempotency_key")
@@ -426,9 +437,9 @@ class TillDesk:
         else:
             status, body = self.local.till.settle(staff, cid, fixed)
         body = dict(body)
-        body["drawer"] = "not_needed"
-        if not again and any(t.get("type") == "cash" for t in data.get("tenders") or [] if isinstance(t, dict)):
-            body["drawer"] = self._open_drawer()
+        cash = any(isinstance(t, dict) and t.get("type") == "cash" for t in data.get("tenders") or [])
+        has_drawer = any(p.cash_drawer for p in self.agent.config.printers)
+        body["drawer"] = "not_needed" if again or not cash else "with_receipt" if has_drawer else "none"
         return status, body
 
     def _settle_with_coupons(self, staff: dict, cid: str, data: dict, coupon_ids: list[int],
@@ -467,16 +478,45 @@ class TillDesk:
                                            stored_value=0)
         return 200, {**body, "synced": True}
 
-    def _open_drawer(self) -> str:
-        printers = [p for p in self.agent.config.printers if p.cash_drawer]
-        if not printers:
-            return "none"
-        try:
-            self.agent.adapters[printers[0].name].kick_drawer()
-        except PrinterError as exc:
-            log.warning("cash drawer: %s", exc)
-            return "error"
-        return "opened"
+    # --- paper again, and the shift ------------------------------------------------------------
+
+    def reprint(self, cid: str) -> dict:
+        """The order's receipt again, marked 重打 REPRINT (the drawer stays shut)."""
+        order = self.local.till.get_order(cid)
+        if order["status"] == "open":
+            raise TillError(409, "order_not_paid", "订单还没结账 / This order is not paid yet", {})
+        candidates = [f"local-receipt-{cid}"] + ([f"receipt-{order['server_id']}"] if order.get("server_id") else [])
+        for document_id in candidates:
+            try:
+                outcomes = self.agent.spooler.submit(PrintRequest(document_id=document_id, reprint=True))
+            except DocumentError:
+                continue
+            return {"document_id": document_id, "printed": all(o.job.state == "printed" for o in outcomes)}
+        raise TillError(409, "nothing_to_reprint", "这张小票还没有在本机打印过 / This receipt was never printed here",
+                        {"client_order_id": cid})
+
+    def shift(self, query: dict[str, list[str]], token: str | None) -> dict:
+        """The cashier's shift so far (the server's: sales per tender, counted per order; refunds;
+        top-ups; the cash expected in the drawer)."""
+        opening = _cents_param(query, "opening_float_cents")
+        what = ("交班", "Closing the shift")
+        return self._call(self._server(token, *what), "GET", "/api/v1/shifts/current", what,
+                          query={"opening_float_cents": opening})
+
+    def close_shift(self, data: Any, token: str | None) -> dict:
+        if not isinstance(data, dict):
+            raise _invalid("body", "expected a JSON object")
+        opening, counted, key = data.get("opening_float_cents", 0), data.get("counted_cash_cents"), \
+            data.get("idempotency_key")
+        for name, value in (("opening_float_cents", opening), ("counted_cash_cents", counted)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**10:
+                raise _invalid(name, "expected an amount in fen")
+        if not isinstance(key, str) or not 8 <= len(key) <= 100:
+            raise _invalid("idempotency_key", "8 to 100 characters")
+        what = ("交班", "Closing the shift")
+        return self._call(self._server(token, *what), "POST", "/api/v1/shifts/close", what,
+                          body={"opening_float_cents": opening, "counted_cash_cents": counted,
+                                "idempotency_key": key})
 
     # --- refunds -------------------------------------------------------------------------------
 
@@ -530,6 +570,13 @@ class TillDesk:
 def _one(query: dict[str, list[str]], name: str) -> str:
     values = query.get(name) or [""]
     return values[0].strip()
+
+
+def _cents_param(query: dict[str, list[str]], name: str) -> int:
+    value = _one(query, name) or "0"
+    if not value.isdigit() or int(value) > 10**10:
+        raise _invalid(name, "expected an amount in fen")
+    return int(value)
 
 
 def _id_param(query: dict[str, list[str]], name: str) -> int | None:

@@ -123,7 +123,9 @@ def test_a_whole_dinner_at_the_till(make, app, db, browser, tmp_path):
             reader.swipe(CARD_HEX, repeat=3)
             page.wait_for_selector("#member-name:has-text('李雷')", timeout=10_000)
             assert "¥100.00" in page.locator("#member-balance").inner_text()
-            page.check(f"input[data-coupon='{coupon['id']}']")
+            assert page.locator(f"label:has(input[data-coupon='{coupon['id']}']) kbd").inner_text() == "Alt+J"
+            page.keyboard.press("Alt+J")  # the first coupon, by its key
+            assert page.is_checked(f"input[data-coupon='{coupon['id']}']")
             page.wait_for_selector("#steps tr.coupon")
             payable_text = page.locator("#steps tr.payable td").last.inner_text()
             payable = int(re.sub(r"[^\d]", "", payable_text))
@@ -162,6 +164,25 @@ def test_a_whole_dinner_at_the_till(make, app, db, browser, tmp_path):
             page.keyboard.press("Enter")
             page.wait_for_selector(".toast:has-text('已识别会员：李雷')")
             assert page.input_value("#search") == ""
+
+            # The receipt again, marked as a reprint; the drawer stays shut.
+            kicks = sum(job.data.count(b"\x1bp") for job in front.jobs)
+            page.keyboard.press("Alt+P")
+            page.wait_for_selector(".toast:has-text('已重打小票')")
+            until(lambda: any("REPRINT" in t and "辣椒炒肉" in t for t in _texts(front)), 20, "the reprint")
+            assert sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks
+
+            # Shift close: one bill (paid with two tenders), the cash expected against the cash counted.
+            page.keyboard.press("Alt+X")
+            page.wait_for_selector("dialog[open] #shift-count")
+            assert page.locator("#shift-count").inner_text() == "1"
+            page.fill("dialog input[name=opening]", "200")
+            cash_taken = payable - 5_000
+            assert page.locator("#shift-expected").inner_text() == f"¥{to_yuan(20_000 + cash_taken)}"
+            page.fill("dialog input[name=counted]", to_yuan(20_000 + cash_taken))
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".toast:has-text('已交班')")
+            assert "差额 ¥0.00" in page.locator(".toast").inner_text()
 
             # A refund at the till, approved with the manager's password, restores the member exactly.
             page.keyboard.press("Alt+R")

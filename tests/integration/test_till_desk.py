@@ -131,13 +131,19 @@ def test_an_offline_sale_at_the_till_opens_the_drawer_once(desk):
     body = {"member_id": member["id"], "tenders": [{"type": "cash", "amount_cents": 5_000}], "idempotency_key": key}
     status, paid = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
     assert status == 200, paid
-    assert (paid["payable_cents"], paid["change_cents"], paid["drawer"]) == (4_320, 680, "opened")
-    until(lambda: any(b"\x1bp" in job.data for job in front.jobs), 10, "the drawer kick")
+    assert (paid["payable_cents"], paid["change_cents"], paid["drawer"]) == (4_320, 680, "with_receipt")
+    until(lambda: any(b"\x1bp" in job.data for job in front.jobs), 10, "the drawer kick with the receipt")
     kicks = sum(job.data.count(b"\x1bp") for job in front.jobs)
     status, again = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
     assert status == 200 and again["drawer"] == "not_needed"
     assert {k: v for k, v in again.items() if k != "drawer"} == {k: v for k, v in paid.items() if k != "drawer"}
-    assert sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks
+    assert sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks == 1
+
+    # A reprint is marked as one and leaves the drawer shut.
+    status, reprinted = agent.call("POST", f"/api/v1/orders/{cid}/reprint", {}, token)
+    assert status == 200 and reprinted["document_id"] == f"local-receipt-{cid}"
+    until(lambda: any("REPRINT" in "\n".join(job.decoded.lines) for job in front.printed_jobs), 10, "the reprint")
+    assert sum(job.data.count(b"\x1bp") for job in front.jobs) == 1
     table = next(t for t in agent.call("GET", "/api/v1/tables", token=token)[1]["tables"] if t["code"] == "A02")
     assert table["state"] == "paid"
     assert agent.call("POST", "/api/v1/tables/A02/clear", {}, token)[1]["state"] == "free"

@@ -22,6 +22,11 @@ window.TILL_TEXT = {
     refunded: "已退款", no_paid_order: "这张桌没有可退款的订单", resynced: "本地资料已同步",
     discount_pct: "{p}% 折扣", expires: "有效期至 {d}", orderno: "单号 {no}", qty: "数量",
     scan_payment: "这是付款码：请在结账时使用微信支付（需联网）",
+    reprint: "重打", shift: "交班", reprinted: "已重打小票（标注重打）", shift_title: "交班 · 点钞",
+    opening_float: "备用金（元）", counted_cash: "实点现金（元）", sales_count: "结账单数",
+    sales: "销售", refunds: "退款", topups: "充值", expected_cash: "钱箱应有现金",
+    shift_closed: "已交班 · 应有 {e} · 实点 {c} · 差额 {d}",
+    tender_cash: "现金", tender_stored_value: "储值", tender_wechat: "微信",
   },
   en: {
     all: "All", till: "Till", tables: "Tables", order: "Order", member: "Member", pay: "Pay", refund: "Refund", resync: "Resync",
@@ -46,6 +51,12 @@ window.TILL_TEXT = {
     no_paid_order: "This table has no paid order to refund", resynced: "Local copy synced",
     discount_pct: "{p}% off", expires: "valid until {d}", orderno: "No. {no}", qty: "Qty",
     scan_payment: "This is a payment code: use WeChat Pay when paying (needs the server)",
+    reprint: "Reprint", shift: "Close shift", reprinted: "Receipt reprinted (marked as a reprint)",
+    shift_title: "Close shift · count the cash", opening_float: "Opening float (yuan)",
+    counted_cash: "Counted cash (yuan)", sales_count: "Bills paid", sales: "Sales", refunds: "Refunds",
+    topups: "Top-ups", expected_cash: "Cash expected in the drawer",
+    shift_closed: "Shift closed · expected {e} · counted {c} · difference {d}",
+    tender_cash: "cash", tender_stored_value: "stored value", tender_wechat: "WeChat",
   },
 };
 window.TILL_ERRORS = {

@@ -347,7 +347,7 @@
       el("ul", { class: "coupons" }, ...m.coupons.map((c, i) => el("li", {},
         el("label", {}, el("input", { type: "checkbox", "data-coupon": c.id, checked: state.coupons.has(c.id),
           onchange: (ev) => { toggleCoupon(c.id, ev.target.checked); } }),
-        ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`, el("kbd", {}, "Alt+" + "QWERTY"[i] ))))));
+        ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`, el("kbd", {}, "Alt+" + "JKNMUV"[i] ))))));
   }
   async function toggleCoupon(id, on) {
     if (on) state.coupons.add(id); else state.coupons.delete(id);
@@ -424,7 +424,7 @@
     if (!ok) return;
     const result = ok.result;
     state.payKey = null;
-    toast(t("paid_done", { change: yuan(result.change_cents) }) + (result.drawer === "opened" ? " · " + t("drawer_open") : ""));
+    toast(t("paid_done", { change: yuan(result.change_cents) }) + (result.drawer === "with_receipt" ? " · " + t("drawer_open") : ""));
     $("#sv").value = ""; $("#cash").value = "";
     if (state.member) await identify({ code: state.member.member_no }, true);  // the new balance
     await loadTables(); await selectTable(state.table.code);
@@ -440,6 +440,39 @@
     if (!ok) return;
     toast(t("refunded"));
     await loadTables(); await selectTable(state.table.code);
+  }
+  async function reprint() {
+    const order = state.order && state.order.status !== "open" ? state.order : null;
+    if (!order) { toast(t("no_paid_order"), "error"); return; }
+    try { await api("POST", `/api/v1/orders/${order.client_order_id}/reprint`, {}); toast(t("reprinted")); }
+    catch (e) { toast(errorText(e), "error"); }
+  }
+  function byTender(map) {
+    return Object.entries(map || {}).map(([k, v]) => `${t("tender_" + k)} ${yuan(v)}`).join(" · ") || "—";
+  }
+  async function closeShift() {
+    let current;
+    try { current = await api("GET", "/api/v1/till/shift?opening_float_cents=0"); }
+    catch (e) { toast(errorText(e), "error"); return; }
+    const s = current.summary;
+    const expected = el("dd", { id: "shift-expected" }, yuan(s.expected_cash_cents));
+    const summary = el("dl", { class: "confirm" },
+      el("dt", {}, t("sales_count")), el("dd", { id: "shift-count" }, String(s.sales_count)),
+      el("dt", {}, t("sales")), el("dd", {}, byTender(s.sales_by_tender)),
+      el("dt", {}, t("refunds")), el("dd", {}, byTender(s.refunds_by_tender)),
+      el("dt", {}, t("topups")), el("dd", {}, byTender(s.topups_by_tender)),
+      el("dt", {}, t("expected_cash")), expected);
+    const key = uuid();  // one key for this close: a retry closes once
+    const pending = ask(t("shift_title"), [
+      { name: "opening", label: t("opening_float"), value: "0", inputmode: "decimal" },
+      { name: "counted", label: t("counted_cash"), value: "", inputmode: "decimal" }], summary, async (v) =>
+      api("POST", "/api/v1/till/shift/close", { opening_float_cents: cents(v.opening), counted_cash_cents: cents(v.counted), idempotency_key: key }));
+    const opening = $("#dialog-body input[name=opening]");
+    opening.addEventListener("input", () => { expected.textContent = yuan(s.expected_cash_cents + cents(opening.value)); });
+    const ok = await pending;
+    if (!ok) return;
+    const r = ok.result;
+    toast(t("shift_closed", { e: yuan(r.summary.expected_cash_cents), c: yuan(r.counted_cash_cents), d: yuan(r.difference_cents) }));
   }
   async function resync() {
     try { await api("POST", "/api/v1/local-copy/resync", {}); toast(t("resynced")); await loadMenu(); await loadTables(); }
@@ -527,6 +560,8 @@
     settle: () => pay(),
     send: () => send(),
     refund: () => refund(),
+    reprint: () => reprint(),
+    shift: () => closeShift(),
     resync: () => resync(),
     lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
     logout: () => logout(),
@@ -547,9 +582,9 @@
     if (button) { ev.preventDefault(); actions[button.dataset.action](); return; }
     const areaKey = name.match(/^Alt\+(\d)$/);
     if (areaKey && state.areas[parseInt(areaKey[1], 10) - 1] !== undefined) { ev.preventDefault(); state.area = state.areas[parseInt(areaKey[1], 10) - 1]; renderTables(); return; }
-    const couponKey = name.match(/^Alt\+([QWERTY])$/);
+    const couponKey = name.match(/^Alt\+([JKNMUV])$/);
     if (couponKey && state.member) {
-      const c = state.member.coupons["QWERTY".indexOf(couponKey[1])];
+      const c = state.member.coupons["JKNMUV".indexOf(couponKey[1])];
       if (c) { ev.preventDefault(); toggleCoupon(c.id, !state.coupons.has(c.id)); }
       return;
     }
