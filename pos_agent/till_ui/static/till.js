@@ -118,6 +118,8 @@
     $("#login-error").textContent = "";
     try {
       const answer = await api("POST", "/api/v1/session", { username: $("#username").value.trim(), password: $("#password").value });
+      // The role decides what shows: kitchen staff have no till (their screen is the kitchen display).
+      if (!["owner", "manager", "cashier"].includes(answer.staff.role)) { $("#login-error").textContent = t("cannot_sell"); return; }
       state.token = answer.token;
       state.staff = answer.staff;
       sessionStorage.setItem("till.token", answer.token);
