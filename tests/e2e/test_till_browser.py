@@ -72,6 +72,7 @@ def till(make, app, db, browser, tmp_path):
     owner.post(f"/members/{member['id']}/topups", json={"amount_cents": 10_000, "tender": "cash",
                                                         "idempotency_key": uuid.uuid4().hex})
     coupon = issue_coupon(make, tenant, member["id"])  # a 20-yuan cash voucher
+    owner.request("PUT", "/topup-rules", json={"rules": [{"min_cents": 50_000, "bonus_cents": 5_000}]})
     _device, device_token = make.device(tenant)
     cashier = make.staff(tenant, "cashier")
     manager = make.staff(tenant, "manager")
@@ -212,6 +213,13 @@ def test_a_whole_dinner_at_the_till(till, db):
     page.keyboard.press("Enter")
     page.wait_for_selector(".toast:has-text('已退款')")
     assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 10_000
+
+    # A top-up with the rule shown: 充500送50.
+    page.keyboard.press("Alt+T")
+    assert page.wait_for_selector("dialog[open] #topup-rules").inner_text() == "充500送50"
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".toast:has-text('充值成功')")
+    page.wait_for_selector("#member-balance:has-text('¥650.00')")
 
     page.keyboard.press("Alt+L")
     page.wait_for_selector("#conn:has-text('Online')")

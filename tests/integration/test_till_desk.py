@@ -200,3 +200,23 @@ def test_online_add_dishes_coupon_and_a_refund_approved_by_a_manager(desk):
     assert status == 200 and refunded["status"] == "refunded", refunded
     after = owner.get(f"/members/{member['id']}").get_json()
     assert after["stored_value"]["total_cents"] == 10_000
+
+
+def test_a_cash_top_up_with_the_rule_shown(desk):
+    agent, token, owner, member, front = desk["agent"], desk["token"], desk["owner"], desk["member"], desk["front"]
+    owner.request("PUT", "/topup-rules", json={"rules": [{"min_cents": 50_000, "bonus_cents": 5_000}]})
+    status, rules = agent.call("GET", "/api/v1/till/topup-rules", token=token)
+    assert status == 200 and [(r["label"], r["label_en"]) for r in rules["rules"]] == [
+        ("充500送50", "top up 500, get 50 more")]
+    body = {"amount_cents": 50_000, "idempotency_key": uuid.uuid4().hex}
+    status, topped = agent.call("POST", f"/api/v1/members/{member['id']}/topups", body, token)
+    assert status == 201, topped
+    assert (topped["principal_cents"], topped["bonus_cents"], topped["drawer"]) == (50_000, 5_000, "opened")
+    assert topped["stored_value"]["total_cents"] == 10_000 + 55_000
+    until(lambda: any(b"\x1bp" in job.data for job in front.jobs), 10, "the drawer kick")
+    status, again = agent.call("POST", f"/api/v1/members/{member['id']}/topups", body, token)
+    assert status == 201 and again["drawer"] == "not_needed" and again["topup_id"] == topped["topup_id"]
+    assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 65_000
+    status, refused = agent.call("POST", f"/api/v1/members/{member['id']}/topups", {"amount_cents": 0,
+                                                                                  "idempotency_key": "k" * 10}, token)
+    assert status == 422

@@ -476,6 +476,26 @@
     const r = ok.result;
     toast(t("shift_closed", { e: yuan(r.summary.expected_cash_cents), c: yuan(r.counted_cash_cents), d: yuan(r.difference_cents) }));
   }
+  async function topUp() {
+    if (!state.member) { toast(t("no_member"), "error"); return; }
+    let rules = [];
+    try { rules = (await api("GET", "/api/v1/till/topup-rules")).rules; } catch (e) { toast(errorText(e), "error"); return; }
+    const list = el("ul", { class: "rules", id: "topup-rules" }, ...(rules.length
+      ? rules.map((r) => el("li", {}, state.lang === "en" ? r.label_en : r.label)) : [el("li", { class: "muted" }, t("no_rules"))]));
+    const key = uuid();
+    const memberId = state.member.id;
+    const ok = await ask(t("topup_title", { name: state.member.name }), [
+      { name: "amount", label: t("topup_amount"), value: rules.length ? String(rules[0].min_cents / 100) : "", inputmode: "decimal" }],
+    el("div", {}, el("p", { class: "muted" }, t("topup_rules")), list), async (v) => {
+      const amount = cents(v.amount);
+      if (!amount) throw { code: "validation_error", message: "请输入充值金额 / Type the amount" };
+      return api("POST", `/api/v1/members/${memberId}/topups`, { amount_cents: amount, idempotency_key: key });
+    });
+    if (!ok) return;
+    const r = ok.result;
+    toast(t("topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) }));
+    await identify({ code: state.member.member_no }, true);
+  }
   async function resync() {
     try { await api("POST", "/api/v1/local-copy/resync", {}); toast(t("resynced")); await loadMenu(); await loadTables(); }
     catch (e) { toast(errorText(e), "error"); }
@@ -564,6 +584,7 @@
     refund: () => refund(),
     reprint: () => reprint(),
     shift: () => closeShift(),
+    topup: () => topUp(),
     resync: () => resync(),
     lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
     logout: () => logout(),
