@@ -439,8 +439,10 @@ class TillDesk:
             raise _invalid("coupon_ids", "expected up to 10 coupon ids")
         again = self.db.one("SELECT 1 FROM settlements WHERE idempotency_key = ?", (key,)) is not None
         fixed = {k: v for k, v in data.items() if k != "coupon_ids"}
-        if coupon_ids:
-            status, body = self._settle_with_coupons(staff, cid, fixed, coupon_ids, token)
+        wechat_code = any(isinstance(t, dict) and t.get("type") == "wechat" and t.get("auth_code")
+                          for t in data.get("tenders") or [])
+        if coupon_ids or wechat_code:
+            status, body = self._settle_on_server(staff, cid, fixed, coupon_ids, token)
         else:
             status, body = self.local.till.settle(staff, cid, fixed)
         body = dict(body)
@@ -449,14 +451,19 @@ class TillDesk:
         body["drawer"] = "not_needed" if again or not cash else "with_receipt" if has_drawer else "none"
         return status, body
 
-    def _settle_with_coupons(self, staff: dict, cid: str, data: dict, coupon_ids: list[int],
-                             token: str | None) -> tuple[int, dict]:
+    def _settle_on_server(self, staff: dict, cid: str, data: dict, coupon_ids: list[int],
+                          token: str | None) -> tuple[int, dict]:
+        """Coupons, and a WeChat payment code scanned at the till (MICROPAY), are the server's:
+        settled there with the cashier's token. While the customer types the payment password the
+        server keeps asking WeChat Pay, and reverses the trade if it is not paid in time."""
         key = data["idempotency_key"]
         tenders = data.get("tenders")
         member_id = data.get("member_id")
         if not isinstance(tenders, list) or not 1 <= len(tenders) <= 10 or not all(map(_plain_tender, tenders)):
-            raise _invalid("tenders", "cash or stored value, each a positive amount")
-        tenders = [{"type": t["type"], "amount_cents": t["amount_cents"]} for t in tenders]
+            raise _invalid("tenders", "cash, stored value or a WeChat payment code, each a positive amount")
+        tenders = [{"type": t["type"], "amount_cents": t["amount_cents"]}
+                   | ({"auth_code": t["auth_code"]} if t["type"] == "wechat" else {}) for t in tenders]
+        what = ("优惠券", "Coupons") if coupon_ids else ("微信付款码", "A WeChat payment code")
         if member_id is not None and (isinstance(member_id, bool) or not isinstance(member_id, int)):
             raise _invalid("member_id", "expected a member id")
         fingerprint = hashlib.sha256(dumps({"order": cid, "member_id": member_id, "tenders": tenders,
@@ -471,16 +478,21 @@ class TillDesk:
         if order["status"] != "open":
             raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
                             {"status": order["status"]})
+        if any(t["type"] == "wechat" for t in tenders) and not self.local.connectivity.online:
+            raise TillError(409, "tender_unavailable_offline",
+                            "网络中断，暂不能用微信支付，请用现金或储值 / WeChat Pay needs the server, which cannot "
+                            "be reached now; take cash or stored value", {"tender": "wechat"})
         if not order.get("server_id"):
-            raise _offline_only("优惠券", "Coupons")
-        client = self._server(token, "优惠券", "Coupons")
-        answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/settle", ("优惠券", "Coupons"),
+            raise _offline_only(*what)
+        client = self._server(token, *what)
+        answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/settle", what,
                             body={"member_id": member_id, "coupon_ids": coupon_ids, "tenders": tenders,
-                                  "idempotency_key": key})
+                                  "idempotency_key": key}, timeout_s=60)
         body = {"client_order_id": cid, "order_no": order["order_no"], "server_id": order["server_id"],
                 "status": answer.get("status", "paid"), "payable_cents": answer["payable_cents"],
                 "paid_cents": answer["paid_cents"], "change_cents": answer["change_cents"], "member_id": member_id,
-                "tenders": tenders, "coupon_ids": coupon_ids, "offline": False}
+                "tenders": [{"type": t["type"], "amount_cents": t["amount_cents"]} for t in tenders],
+                "coupon_ids": coupon_ids, "offline": False}
         self.local.till._record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
                                            stored_value=0)
         return 200, {**body, "synced": True}
@@ -643,8 +655,12 @@ def _id_list(query: dict[str, list[str]], name: str) -> list[int]:
 
 
 def _plain_tender(tender: Any) -> bool:
-    """Cash or stored value of a positive whole number of fen (what a coupon settle takes)."""
-    if not isinstance(tender, dict) or tender.get("type") not in ("cash", "stored_value"):
+    """Cash or stored value of a positive whole number of fen, or WeChat with the payment code
+    scanned at the till (what a settle on the server takes from the till)."""
+    if not isinstance(tender, dict) or tender.get("type") not in ("cash", "stored_value", "wechat"):
+        return False
+    code = tender.get("auth_code")
+    if tender["type"] == "wechat" and not (isinstance(code, str) and re.fullmatch(r"1[0-5]\d{16}", code)):
         return False
     amount = tender.get("amount_cents")
     return isinstance(amount, int) and not isinstance(amount, bool) and 0 < amount <= 10**10

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from app.members.models import Tier
 from pos_agent.config import parse_config
 from simulators.printer import VirtualPrinter
+from tests import wechat_pay_support as pay_support
 from tests.factories import create_dish, create_member, issue_coupon
 from tests.integration.agent_support import LiveServer, until
 from tests.integration.test_agent_till import LocalAgent
@@ -38,6 +39,7 @@ def desk(make, app, db, tmp_path):
                                                         "idempotency_key": uuid.uuid4().hex})
     db.session.execute(sa.update(Tier).where(Tier.merchant_id == tenant.merchant.id).values(discount_percent=10))
     db.session.commit()
+    pay_support.add_wechat_settings(db, tenant.merchant.id)  # the simulator's demo account (used when asked)
     _device, token = make.device(tenant)
     cashier = make.staff(tenant, "cashier")
     manager = make.staff(tenant, "manager")
@@ -220,3 +222,40 @@ def test_a_cash_top_up_with_the_rule_shown(desk):
     status, refused = agent.call("POST", f"/api/v1/members/{member['id']}/topups", {"amount_cents": 0,
                                                                                   "idempotency_key": "k" * 10}, token)
     assert status == 422
+
+
+pay_sim, live_url, wechat = pay_support.pay_sim, pay_support.live_url, pay_support.wechat
+
+
+def test_a_wechat_payment_code_scanned_at_the_till(desk, wechat):
+    """MICROPAY: the customer types the password (USERPAYING) while the server asks WeChat Pay
+    again; the till's request answers once the money is in. A code never confirmed is reversed
+    and the order stays open; offline the tender is refused."""
+    agent, token = desk["agent"], desk["token"]
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    cid = order["client_order_id"]
+
+    never = {"tenders": [{"type": "wechat", "amount_cents": 4_800,
+                          "auth_code": pay_support.payment_code("0004")}], "idempotency_key": uuid.uuid4().hex}
+    status, refused = agent.call("POST", f"/api/v1/orders/{cid}/checkout", never, token)
+    assert status == 409 and refused["error"]["code"] == "payment_not_completed", refused
+    assert agent.call("GET", f"/api/v1/orders/{cid}", token=token)[1]["status"] == "open"
+
+    body = {"tenders": [{"type": "cash", "amount_cents": 800},
+                        {"type": "wechat", "amount_cents": 4_000, "auth_code": pay_support.payment_code("0003")}],
+            "idempotency_key": uuid.uuid4().hex}
+    status, paid = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
+    assert status == 200, paid
+    assert (paid["status"], paid["payable_cents"], paid["change_cents"]) == ("paid", 4_800, 0)
+    assert paid["tenders"] == [{"type": "cash", "amount_cents": 800}, {"type": "wechat", "amount_cents": 4_000}]
+    assert agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)[1]["status"] == "paid"
+
+    other = _order(agent, token, "A02", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    desk["server"].stop()
+    until(lambda: agent.call("GET", "/api/v1/status")[1]["online"] is False
+          or agent.call("GET", f"/api/v1/orders/{other['client_order_id']}/bill", token=token)[1].get("offline"),
+          20, "the agent to notice")
+    status, refused = agent.call("POST", f"/api/v1/orders/{other['client_order_id']}/checkout", {
+        "tenders": [{"type": "wechat", "amount_cents": 4_800, "auth_code": pay_support.payment_code("0001")}],
+        "idempotency_key": uuid.uuid4().hex}, token)
+    assert status == 409 and refused["error"]["code"] in ("tender_unavailable_offline", "needs_server"), refused

@@ -22,6 +22,7 @@ window.TILL_TEXT = {
     refunded: "已退款", no_paid_order: "这张桌没有可退款的订单", resynced: "本地资料已同步",
     discount_pct: "{p}% 折扣", expires: "有效期至 {d}", orderno: "单号 {no}", qty: "数量",
     scan_payment: "这是付款码：请在结账时使用微信支付（需联网）",
+    wx_code: "微信付款码（扫码）", wechat: "微信支付", wx_waiting: "等待顾客在手机上输入支付密码…请勿重复扫码",
     cannot_sell: "此账号不能收银（后厨请用后厨显示屏）", topup: "充值", topup_title: "充值 · {name}",
     topup_amount: "充值金额（元，现金）", topup_rules: "充值优惠", no_rules: "暂无充值优惠",
     topped_up: "充值成功：本金 +{p}，赠送 +{b}，余额 {t}", no_member: "请先识别会员（F3）", reprint: "重打", shift: "交班", reprinted: "已重打小票（标注重打）", shift_title: "交班 · 点钞",
@@ -53,6 +54,8 @@ window.TILL_TEXT = {
     no_paid_order: "This table has no paid order to refund", resynced: "Local copy synced",
     discount_pct: "{p}% off", expires: "valid until {d}", orderno: "No. {no}", qty: "Qty",
     scan_payment: "This is a payment code: use WeChat Pay when paying (needs the server)",
+    wx_code: "WeChat payment code (scan)", wechat: "WeChat Pay",
+    wx_waiting: "Waiting for the customer to enter the payment password… do not scan again",
     cannot_sell: "This account cannot use the till (kitchen staff: the kitchen display)", topup: "Top up",
     topup_title: "Top up · {name}", topup_amount: "Amount (yuan, cash)", topup_rules: "Top-up offers",
     no_rules: "No top-up offers", topped_up: "Topped up: principal +{p}, bonus +{b}, balance {t}",
@@ -74,6 +77,7 @@ window.TILL_ERRORS = {
     coupon_not_applicable: "这张优惠券不能用于本单", coupon_min_spend: "未达到优惠券的最低消费",
     order_not_open: "订单已结账", manager_approval_refused: "店长账号或密码错误", network: "连不上收银机的本地服务",
     member_not_found: "没有这位会员", needs_server: "需要联网，请稍后再试",
+    payment_failed: "微信支付失败，请让顾客换一种付款方式", payment_not_completed: "顾客没有完成支付，已撤销这笔微信交易",
   },
   en: {
     insufficient_balance: "Not enough stored value", tenders_do_not_cover_total: "The tenders do not cover the bill",
@@ -86,5 +90,7 @@ window.TILL_ERRORS = {
     manager_approval_refused: "The manager's username or password is wrong",
     network: "The till's local service does not answer", member_not_found: "No such member",
     needs_server: "This needs the server, which cannot be reached now",
+    payment_failed: "WeChat Pay failed; ask for another way to pay",
+    payment_not_completed: "The customer did not complete the payment; the WeChat trade was reversed",
   },
 };

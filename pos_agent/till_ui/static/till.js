@@ -180,8 +180,12 @@
       const guests = await ask(t("seat_title", { code: table.code }), [
         { name: "guests", label: t("guests_label"), value: String(Math.min(table.seats || 2, 99)), inputmode: "numeric" }]);
       if (!guests) return;
+      // The table being seated is the current one at once: dishes typed meanwhile are not lost.
+      state.table = table; state.order = null; state.bill = null;
+      state.draft = []; state.draftLine = -1; state.sendKey = null;
+      $("#search").focus();
       try {
-        await api("POST", `/api/v1/tables/${encodeURIComponent(table.code)}/seat`, { guests: parseInt(guests.guests, 10) || 0 });
+        state.table = await api("POST", `/api/v1/tables/${encodeURIComponent(table.code)}/seat`, { guests: parseInt(guests.guests, 10) || 0 });
         toast(t("seated"));
       } catch (e) { toast(errorText(e), "error"); return; }
       await loadTables();
@@ -190,9 +194,14 @@
     $("#search").focus();
   }
   async function selectTable(code) {
+    const same = state.table && state.table.code === code;
     state.table = state.tables.find((x) => x.code === code) || null;
-    state.draft = []; state.draftLine = -1; state.sendKey = null;
-    state.order = null; state.bill = null; state.payKey = null; state.coupons = new Set();
+    if (!same) {
+      state.draft = []; state.draftLine = -1; state.sendKey = null;
+      state.order = null; state.bill = null; state.payKey = null; state.coupons = new Set();
+    }
+    // The same table again keeps the order it has (a table list read before that order was sent
+    // does not know it yet): never a second order for one table by a race.
     if (state.table && state.table.order) {
       try { state.order = await api("GET", `/api/v1/orders/${state.table.order.client_order_id}`); } catch (e) { toast(errorText(e), "error"); }
     }
@@ -204,7 +213,7 @@
     try {
       await api("POST", `/api/v1/tables/${encodeURIComponent(state.table.code)}/clear`, {});
       toast(t("cleared"));
-      state.member = null; renderMember();
+      state.member = null; state.order = null; state.bill = null; state.coupons = new Set(); renderMember();
       await loadTables(); await selectTable(state.table.code);
     } catch (e) { toast(errorText(e), "error"); }
   }
@@ -327,6 +336,8 @@
   function handleScan(code, kind, extra) {
     code = String(code || "").trim();
     if (!code) return;
+    if (!kind && /^1[0-5]\d{16}$/.test(code)) kind = "wechat_pay";
+    if (kind === "wechat_pay" && state.bill) { $("#wx-code").value = code; state.payKey = null; renderBill(); $("#wx-code").focus(); return; }
     if (kind === "wechat_pay" || kind === "alipay") { toast(t("scan_payment"), "error"); return; }
     if (kind === "card") identify({ card: code, card_decimal: (extra && extra.card_decimal) || "" });
     else identify({ code });
@@ -374,9 +385,12 @@
   }
   function tenders() {
     const sv = cents($("#sv").value), cash = cents($("#cash").value);
+    const code = $("#wx-code").value.trim();
     const payable = state.bill ? state.bill.payable_cents : 0;
     const due = Math.max(0, payable - sv);
-    return { sv, cash, payable, due, change: Math.max(0, cash - due), short: Math.max(0, due - cash) };
+    // A scanned WeChat payment code pays what stored value and cash leave (MICROPAY).
+    const wechat = /^1[0-5]\d{16}$/.test(code) ? Math.max(0, due - cash) : 0;
+    return { sv, cash, wechat, code, payable, due, change: Math.max(0, cash - due), short: Math.max(0, due - cash - wechat) };
   }
   function renderBill() {
     const b = state.bill;
@@ -405,19 +419,22 @@
     if (state.busy) return;
     if (!state.order || state.order.status !== "open" || !state.bill) { toast(t("no_order"), "error"); return; }
     const tt = tenders();
-    if (tt.short > 0 || (tt.sv + tt.cash) === 0) { toast(t("not_enough"), "error"); return; }
+    if (tt.short > 0 || (tt.sv + tt.cash + tt.wechat) === 0) { toast(t("not_enough"), "error"); return; }
     const list = [];
     if (tt.sv) list.push({ type: "stored_value", amount_cents: tt.sv });
     if (tt.cash) list.push({ type: "cash", amount_cents: tt.cash });
+    if (tt.wechat) list.push({ type: "wechat", amount_cents: tt.wechat, auth_code: tt.code });
     const summary = el("dl", { class: "confirm" },
       el("dt", {}, t("payable")), el("dd", { id: "confirm-payable" }, yuan(tt.payable)),
       tt.sv ? el("dt", {}, t("stored_value")) : null, tt.sv ? el("dd", {}, yuan(tt.sv)) : null,
       tt.cash ? el("dt", {}, t("cash")) : null, tt.cash ? el("dd", {}, yuan(tt.cash)) : null,
+      tt.wechat ? el("dt", {}, t("wechat")) : null, tt.wechat ? el("dd", { id: "confirm-wechat" }, yuan(tt.wechat)) : null,
       el("dt", {}, t("change")), el("dd", { id: "confirm-change" }, yuan(tt.change)));
     // One key per payment: a retry after a lost answer sends the same key and is applied once.
     state.payKey = state.payKey || uuid();
     const key = state.payKey;
     const ok = await ask(t("confirm_pay"), [], summary, async () => {
+      if (tt.wechat) { $("#dialog-error").textContent = t("wx_waiting"); $("#dialog-error").className = "waiting"; }
       const body = { tenders: list, idempotency_key: key };
       if (state.member) body.member_id = state.member.id;
       if (state.coupons.size) body.coupon_ids = Array.from(state.coupons);
@@ -427,7 +444,7 @@
     const result = ok.result;
     state.payKey = null;
     toast(t("paid_done", { change: yuan(result.change_cents) }) + (result.drawer === "with_receipt" ? " · " + t("drawer_open") : ""));
-    $("#sv").value = ""; $("#cash").value = "";
+    $("#sv").value = ""; $("#cash").value = ""; $("#wx-code").value = "";
     if (state.member) await identify({ code: state.member.member_no }, true);  // the new balance
     await loadTables(); await selectTable(state.table.code);
   }
@@ -506,6 +523,7 @@
     const dialog = $("#dialog");
     $("#dialog-title").textContent = title;
     $("#dialog-error").textContent = "";
+    $("#dialog-error").className = "error";
     const inputs = fields.map((f) => el("input", { name: f.name, type: f.type || "text", value: f.value || "", inputmode: f.inputmode || null, maxlength: 200, autocomplete: "off" }));
     $("#dialog-body").replaceChildren(...fields.map((f, i) => el("label", {}, f.label, " ", inputs[i])), ...(extra ? [extra] : []));
     return new Promise((resolve) => {
@@ -519,7 +537,7 @@
         if (!action) { done(values()); return; }
         running = true; $("#dialog-ok").disabled = true;
         try { done({ values: values(), result: await action(values()) }); }
-        catch (e) { $("#dialog-error").textContent = errorText(e); }
+        catch (e) { $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e); }
         finally { running = false; $("#dialog-ok").disabled = false; }
       }
       function onCancel(ev) { if (ev) ev.preventDefault(); if (!running) done(null); }
@@ -627,7 +645,7 @@
       ev.target.value = "";
       if (/^1\d{10}$/.test(v)) identify({ phone: v }); else if (v) handleScan(v, null, null);
     }
-    else if ((id === "cash" || id === "sv") && ev.key === "Enter") { ev.preventDefault(); pay(); }
+    else if ((id === "cash" || id === "sv" || id === "wx-code") && ev.key === "Enter") { ev.preventDefault(); pay(); }
   }
 
   function renderAll() {
@@ -640,7 +658,7 @@
     document.addEventListener("keydown", onKey, true);
     $$("input").forEach((n) => n.addEventListener("keydown", onFieldKey));
     $("#search").addEventListener("input", () => { state.pick = 0; search(); });
-    ["#cash", "#sv"].forEach((s) => $(s).addEventListener("input", () => { state.payKey = null; renderBill(); }));
+    ["#cash", "#sv", "#wx-code"].forEach((s) => $(s).addEventListener("input", () => { state.payKey = null; renderBill(); }));
     $$("[data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
     applyLang();
     pollStatus(); setInterval(pollStatus, 2000);
