@@ -259,3 +259,44 @@ def test_a_wechat_payment_code_scanned_at_the_till(desk, wechat):
         "tenders": [{"type": "wechat", "amount_cents": 4_800, "auth_code": pay_support.payment_code("0001")}],
         "idempotency_key": uuid.uuid4().hex}, token)
     assert status == 409 and refused["error"]["code"] in ("tender_unavailable_offline", "needs_server"), refused
+
+
+def test_bad_input_to_the_tills_calls_answers_4xx(desk):
+    agent, token = desk["agent"], desk["token"]
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    cid = order["client_order_id"]
+    missing = str(uuid.uuid4())
+    bad = [
+        ("GET", "/api/v1/dishes/search?q=" + "x" * 41, None),
+        ("GET", "/api/v1/members/identify", None),
+        ("GET", "/api/v1/members/identify?card=" + "9" * 41, None),
+        ("GET", f"/api/v1/orders/{cid}/bill?member_id=abc", None),
+        ("GET", f"/api/v1/orders/{cid}/bill?coupon_ids=1,x", None),
+        ("GET", f"/api/v1/orders/{missing}/bill", None),
+        ("GET", "/api/v1/till/shift?opening_float_cents=-5", None),
+        ("POST", "/api/v1/tables/A01/seat", []),
+        ("POST", "/api/v1/tables/A01/seat", {"guests": True}),
+        ("POST", "/api/v1/tables/%E4%B8%80/seat", {"guests": 2}),
+        ("POST", f"/api/v1/orders/{cid}/items", {"items": [{"dish_id": "1", "qty": 1}], "idempotency_key": "k" * 9}),
+        ("POST", f"/api/v1/orders/{cid}/items", {"items": [], "idempotency_key": "k" * 9}),
+        ("POST", f"/api/v1/orders/{cid}/items", {"items": [{"dish_id": 1, "qty": 1}]}),
+        ("POST", f"/api/v1/orders/{cid}/checkout", "cash"),
+        ("POST", f"/api/v1/orders/{cid}/checkout", {"tenders": [{"type": "cash", "amount_cents": 5_000}]}),
+        ("POST", f"/api/v1/orders/{cid}/checkout", {"tenders": [{"type": "gold", "amount_cents": 1}],
+                                                    "idempotency_key": "k" * 9, "coupon_ids": [1]}),
+        ("POST", f"/api/v1/orders/{cid}/checkout", {"tenders": [{"type": "wechat", "amount_cents": 4_800,
+                                                                 "auth_code": "abc"}], "idempotency_key": "k" * 9}),
+        ("POST", f"/api/v1/orders/{cid}/checkout", {"tenders": [], "idempotency_key": "k" * 9, "coupon_ids": ["1"]}),
+        ("POST", f"/api/v1/orders/{cid}/refund", {"reason": "x", "idempotency_key": "k" * 9}),
+        ("POST", f"/api/v1/orders/{cid}/reprint", {}),
+        ("POST", f"/api/v1/orders/{missing}/reprint", {}),
+        ("POST", "/api/v1/till/shift/close", {"counted_cash_cents": -1, "idempotency_key": "k" * 9}),
+        ("POST", "/api/v1/till/shift/close", None),
+        ("POST", f"/api/v1/members/{desk['member']['id']}/topups", {"amount_cents": "100", "idempotency_key": "k" * 9}),
+        ("POST", "/api/v1/members/99999999/topups", {"amount_cents": 100, "idempotency_key": "k" * 9}),
+    ]
+    for method, path, body in bad:
+        status, answer = agent.call(method, path, body, token)
+        assert 400 <= status < 500 and answer["error"]["code"], (method, path, body, status, answer)
+    assert agent.call("GET", "/till/static/../desk.py")[0] == 404
+    assert agent.call("GET", "/till/static/secret.js")[0] == 404
