@@ -119,6 +119,8 @@ class TillDesk:
             return 201, self.close_shift(body(), token)
         if match := _ROUTES["topup"].match(path):
             return 201, self.top_up(int(match.group(1)), body(), token)
+        if path == "/api/v1/members":
+            return 201, self.join(body(), token)
         return None
 
     # --- the menu ------------------------------------------------------------------------------
@@ -375,11 +377,27 @@ class TillDesk:
                 "points": found.get("points", 0), "coupons": [],
                 "allowance_cents": found["allowance"]["allowance_cents"], "source": "local"}
 
+    def join(self, data: Any, token: str | None) -> dict:
+        """Quick join at the till: a new member by phone (and a name), then identified as any other."""
+        if not isinstance(data, dict):
+            raise _invalid("body", "expected a JSON object")
+        phone, name = data.get("phone"), data.get("name")
+        if not isinstance(phone, str) or not re.fullmatch(r"1\d{10}", phone.strip()):
+            raise TillError(422, "validation_error", "请输入 11 位手机号 / Type an 11-digit mobile number",
+                            {"field": "phone"})
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 40:
+            raise _invalid("name", "1 to 40 characters")
+        what = ("新会员", "A new member")
+        created = self._call(self._server(token, *what), "POST", "/api/v1/members", what,
+                             body={"phone": phone.strip(), "name": name.strip()})
+        return self.identify({"phone": [created["phone"]]}, token)
+
     # --- the bill ------------------------------------------------------------------------------
 
     def bill(self, cid: str, query: dict[str, list[str]], token: str | None) -> dict:
         member_id = _id_param(query, "member_id")
         coupon_ids = _id_list(query, "coupon_ids")
+        points = _cents_param(query, "points")
         order = self.local.till.get_order(cid)
         if order.get("server_id") and token is not None and self.local.connectivity.online:
             params: dict[str, Any] = {}
@@ -387,6 +405,8 @@ class TillDesk:
                 params["member_id"] = member_id
             if coupon_ids:
                 params["coupon_ids"] = ",".join(str(i) for i in coupon_ids)
+            if points:
+                params["points"] = points
             try:
                 answer = self._call(self._server(token, "账单", "The bill"), "GET",
                                     f"/api/v1/orders/{order['server_id']}/bill", ("账单", "The bill"), query=params)
@@ -397,9 +417,11 @@ class TillDesk:
                 return {"subtotal_cents": answer["subtotal_cents"], "discount_cents": answer["discount_cents"],
                         "payable_cents": answer["payable_cents"],
                         "steps": [_step(s) for s in answer.get("lines", [])], "coupons_applied": coupon_ids,
+                        "points_redeemed": answer.get("points_redeemed", 0),
+                        "max_points_redeemable": answer.get("max_points_redeemable", 0),
                         "offline": False, "order": order}
-        if coupon_ids:
-            raise _offline_only("优惠券", "Coupons")
+        if coupon_ids or points:
+            raise _offline_only("优惠券和积分抵扣", "Coupons and points")
         return {**self._local_bill(order, member_id), "order": order}
 
     def _local_bill(self, order: dict, member_id: int | None) -> dict:
@@ -419,7 +441,7 @@ class TillDesk:
             rounding=pricing.Rounding(self.local.copy.store().get("rounding", "none")), now=self.local.clock())
         return {"subtotal_cents": bill.subtotal_cents, "discount_cents": bill.discount_cents,
                 "payable_cents": bill.payable_cents, "steps": [s.to_dict() for s in bill.steps],
-                "coupons_applied": [], "offline": True}
+                "coupons_applied": [], "points_redeemed": 0, "max_points_redeemable": 0, "offline": True}
 
     # --- settling ------------------------------------------------------------------------------
 
@@ -438,11 +460,14 @@ class TillDesk:
                 isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in coupon_ids):
             raise _invalid("coupon_ids", "expected up to 10 coupon ids")
         again = self.db.one("SELECT 1 FROM settlements WHERE idempotency_key = ?", (key,)) is not None
-        fixed = {k: v for k, v in data.items() if k != "coupon_ids"}
+        points = data.get("points") or 0
+        if isinstance(points, bool) or not isinstance(points, int) or not 0 <= points <= 10**9:
+            raise _invalid("points", "expected a whole number of points")
+        fixed = {k: v for k, v in data.items() if k not in ("coupon_ids", "points")}
         wechat_code = any(isinstance(t, dict) and t.get("type") == "wechat" and t.get("auth_code")
                           for t in data.get("tenders") or [])
-        if coupon_ids or wechat_code:
-            status, body = self._settle_on_server(staff, cid, fixed, coupon_ids, token)
+        if coupon_ids or points or wechat_code:
+            status, body = self._settle_on_server(staff, cid, fixed, coupon_ids, token, points)
         else:
             status, body = self.local.till.settle(staff, cid, fixed)
         body = dict(body)
@@ -452,7 +477,7 @@ class TillDesk:
         return status, body
 
     def _settle_on_server(self, staff: dict, cid: str, data: dict, coupon_ids: list[int],
-                          token: str | None) -> tuple[int, dict]:
+                          token: str | None, points: int = 0) -> tuple[int, dict]:
         """Coupons, and a WeChat payment code scanned at the till (MICROPAY), are the server's:
         settled there with the cashier's token. While the customer types the payment password the
         server keeps asking WeChat Pay, and reverses the trade if it is not paid in time."""
@@ -463,11 +488,12 @@ class TillDesk:
             raise _invalid("tenders", "cash, stored value or a WeChat payment code, each a positive amount")
         tenders = [{"type": t["type"], "amount_cents": t["amount_cents"]}
                    | ({"auth_code": t["auth_code"]} if t["type"] == "wechat" else {}) for t in tenders]
-        what = ("优惠券", "Coupons") if coupon_ids else ("微信付款码", "A WeChat payment code")
+        what = (("优惠券和积分抵扣", "Coupons and points") if coupon_ids or points
+                else ("微信付款码", "A WeChat payment code"))
         if member_id is not None and (isinstance(member_id, bool) or not isinstance(member_id, int)):
             raise _invalid("member_id", "expected a member id")
         fingerprint = hashlib.sha256(dumps({"order": cid, "member_id": member_id, "tenders": tenders,
-                                            "coupon_ids": sorted(coupon_ids)}).encode()).hexdigest()
+                                            "coupon_ids": sorted(coupon_ids), "points": points}).encode()).hexdigest()
         done = self.db.one("SELECT fingerprint, status, body FROM settlements WHERE idempotency_key = ?", (key,))
         if done is not None:
             if done[0] != fingerprint:
@@ -486,13 +512,13 @@ class TillDesk:
             raise _offline_only(*what)
         client = self._server(token, *what)
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/settle", what,
-                            body={"member_id": member_id, "coupon_ids": coupon_ids, "tenders": tenders,
-                                  "idempotency_key": key}, timeout_s=60)
+                            body={"member_id": member_id, "coupon_ids": coupon_ids, "points": points,
+                                  "tenders": tenders, "idempotency_key": key}, timeout_s=60)
         body = {"client_order_id": cid, "order_no": order["order_no"], "server_id": order["server_id"],
                 "status": answer.get("status", "paid"), "payable_cents": answer["payable_cents"],
                 "paid_cents": answer["paid_cents"], "change_cents": answer["change_cents"], "member_id": member_id,
                 "tenders": [{"type": t["type"], "amount_cents": t["amount_cents"]} for t in tenders],
-                "coupon_ids": coupon_ids, "offline": False}
+                "coupon_ids": coupon_ids, "points": points, "offline": False}
         self.local.till._record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
                                            stored_value=0)
         return 200, {**body, "synced": True}

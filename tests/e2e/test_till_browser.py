@@ -214,6 +214,19 @@ def test_a_whole_dinner_at_the_till(till, db):
     page.wait_for_selector(".toast:has-text('已退款')")
     assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 10_000
 
+    # Quick join of a new member by phone.
+    page.keyboard.press("Alt+M")
+    page.wait_for_selector("dialog[open] input[name=phone]")
+    page.keyboard.type("13911112222")
+    page.keyboard.press("Tab")
+    page.keyboard.type("韩梅梅")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#member-name:has-text('韩梅梅')")
+    page.keyboard.press("F3")
+    page.keyboard.type("13800001234")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#member-name:has-text('李雷')")
+
     # A top-up with the rule shown: 充500送50.
     page.keyboard.press("Alt+T")
     assert page.wait_for_selector("dialog[open] #topup-rules").inner_text() == "充500送50"

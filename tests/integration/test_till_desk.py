@@ -300,3 +300,28 @@ def test_bad_input_to_the_tills_calls_answers_4xx(desk):
         assert 400 <= status < 500 and answer["error"]["code"], (method, path, body, status, answer)
     assert agent.call("GET", "/till/static/../desk.py")[0] == 404
     assert agent.call("GET", "/till/static/secret.js")[0] == 404
+
+
+def test_quick_join_and_points_off_the_bill(desk):
+    agent, token, owner = desk["agent"], desk["token"], desk["owner"]
+    status, joined = agent.call("POST", "/api/v1/members", {"phone": "13700007777", "name": "王五"}, token)
+    assert status == 201 and joined["name"] == "王五" and joined["phone"] == "137****7777", joined
+    status, refused = agent.call("POST", "/api/v1/members", {"phone": "13700007777", "name": "王五"}, token)
+    assert status == 409 and refused["error"]["code"] == "member_exists"
+    assert agent.call("POST", "/api/v1/members", {"phone": "12345", "name": "王五"}, token)[0] == 422
+
+    adjusted = owner.post(f"/members/{joined['id']}/adjustments", json={
+        "account": "points", "delta": 1_000, "reason": "开业赠送", "idempotency_key": uuid.uuid4().hex})
+    assert adjusted.status_code in (200, 201), adjusted.get_json()
+    order = _order(agent, token, "A02", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    cid = order["client_order_id"]
+    plain = agent.call("GET", f"/api/v1/orders/{cid}/bill?member_id={joined['id']}", token=token)[1]
+    status, bill = agent.call("GET", f"/api/v1/orders/{cid}/bill?member_id={joined['id']}&points=100", token=token)
+    assert status == 200 and bill["points_redeemed"] == 100 and bill["max_points_redeemable"] > 0, bill
+    assert bill["payable_cents"] < plain["payable_cents"] and "points" in [s["kind"] for s in bill["steps"]]
+    body = {"member_id": joined["id"], "points": 100, "idempotency_key": uuid.uuid4().hex,
+            "tenders": [{"type": "cash", "amount_cents": bill["payable_cents"]}]}
+    status, paid = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
+    assert status == 200 and paid["payable_cents"] == bill["payable_cents"], paid
+    ledger = owner.get(f"/members/{joined['id']}/ledger").get_json()["entries"]
+    assert -100 in [e["delta"] for e in ledger if e["account"] == "points"]

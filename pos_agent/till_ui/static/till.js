@@ -11,7 +11,7 @@
     tables: [], areas: [], area: null, table: null,
     menu: [], categories: [], category: null, results: [], pick: 0,
     order: null, draft: [], draftLine: -1, sendKey: null,
-    member: null, coupons: new Set(), bill: null, payKey: null, busy: false,
+    member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false,
     readCursor: null,
   };
 
@@ -326,7 +326,7 @@
   async function identify(params, quiet) {
     try {
       state.member = await api("GET", "/api/v1/members/identify?" + new URLSearchParams(params));
-      state.coupons = new Set(); state.payKey = null;
+      state.coupons = new Set(); state.points = 0; state.payKey = null;
       if (!quiet) toast(t("member_found", { name: state.member.name }));
       renderMember(); await loadBill();
     } catch (e) { toast(errorText(e), "error"); }
@@ -355,12 +355,30 @@
       el("p", {}, `${t("tier")}：${(m.tier && m.tier.name) || "—"} · ${pct ? t("discount_pct", { p: pct }) : t("no_discount")}`),
       el("p", {}, `${t("balance")}：`, el("b", { id: "member-balance" }, yuan(sv.total_cents)), split,
         m.source === "local" && m.allowance_cents !== null ? ` · ${t("offline_allowance")} ${yuan(m.allowance_cents)}` : ""),
-      el("p", {}, `${t("points")}：${m.points}`),
+      el("p", {}, `${t("points")}：${m.points}`,
+        m.points > 0 && m.source === "server" ? el("label", { class: "pts" }, ` · ${t("points_use")} `,
+          el("input", { id: "points", inputmode: "numeric", maxlength: 9, value: state.points || "", onchange: (ev) => usePoints(ev.target.value) }),
+          state.bill && state.bill.max_points_redeemable ? ` ${t("points_max", { n: state.bill.max_points_redeemable })}` : "") : null),
       el("p", { class: "muted" }, m.coupons.length ? t("coupons") : t("no_coupons")),
       el("ul", { class: "coupons" }, ...m.coupons.map((c, i) => el("li", {},
         el("label", {}, el("input", { type: "checkbox", "data-coupon": c.id, checked: state.coupons.has(c.id),
           onchange: (ev) => { toggleCoupon(c.id, ev.target.checked); } }),
         ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`, el("kbd", {}, "Alt+" + "JKNMUV"[i] ))))));
+  }
+  async function usePoints(text) {
+    const n = parseInt(String(text).trim() || "0", 10);
+    state.points = Number.isFinite(n) && n > 0 ? Math.min(n, state.member ? state.member.points : 0) : 0;
+    state.payKey = null;
+    await loadBill(); renderMember();
+  }
+  async function join() {
+    const values = await ask(t("join_title"), [
+      { name: "phone", label: t("phone"), inputmode: "numeric" }, { name: "name", label: t("name") }], null,
+    async (v) => api("POST", "/api/v1/members", { phone: v.phone, name: v.name }));
+    if (!values) return;
+    state.member = values.result; state.coupons = new Set(); state.points = 0; state.payKey = null;
+    toast(t("joined", { name: state.member.name }));
+    renderMember(); await loadBill();
   }
   async function toggleCoupon(id, on) {
     if (on) state.coupons.add(id); else state.coupons.delete(id);
@@ -374,14 +392,16 @@
     const params = new URLSearchParams();
     if (state.member) params.set("member_id", state.member.id);
     if (state.coupons.size) params.set("coupon_ids", Array.from(state.coupons).join(","));
+    if (state.points) params.set("points", state.points);
     try {
       state.bill = await api("GET", `/api/v1/orders/${state.order.client_order_id}/bill?${params}`);
     } catch (e) {
       toast(errorText(e), "error");
-      if (state.coupons.size) { state.coupons = new Set(); renderMember(); return loadBill(); }
+      if (state.coupons.size || state.points) { state.coupons = new Set(); state.points = 0; renderMember(); return loadBill(); }
       state.bill = null;
     }
     renderBill();
+    if (state.member) renderMember();  // the points a bill can take
   }
   function tenders() {
     const sv = cents($("#sv").value), cash = cents($("#cash").value);
@@ -438,6 +458,7 @@
       const body = { tenders: list, idempotency_key: key };
       if (state.member) body.member_id = state.member.id;
       if (state.coupons.size) body.coupon_ids = Array.from(state.coupons);
+      if (state.points) body.points = state.points;
       return api("POST", `/api/v1/orders/${state.order.client_order_id}/checkout`, body);
     });
     if (!ok) return;
@@ -603,6 +624,7 @@
     reprint: () => reprint(),
     shift: () => closeShift(),
     topup: () => topUp(),
+    join: () => join(),
     resync: () => resync(),
     lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
     logout: () => logout(),
