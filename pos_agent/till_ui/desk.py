@@ -51,6 +51,7 @@ _ROUTES = {
     "refund": re.compile(rf"^/api/v1/orders/{_CID}/refund$"),
     "reprint": re.compile(rf"^/api/v1/orders/{_CID}/reprint$"),
     "topup": re.compile(r"^/api/v1/members/(\d{1,10})/topups$"),
+    "void": re.compile(rf"^/api/v1/orders/{_CID}/void$"),
 }
 MANAGER_ROLES = frozenset({"owner", "manager"})
 
@@ -121,6 +122,8 @@ class TillDesk:
             return 201, self.top_up(int(match.group(1)), body(), token)
         if path == "/api/v1/members":
             return 201, self.join(body(), token)
+        if match := _ROUTES["void"].match(path):
+            return 200, self.void_line(match.group(1).lower(), body(), token)
         return None
 
     # --- the menu ------------------------------------------------------------------------------
@@ -298,15 +301,55 @@ class TillDesk:
         client = self._server(token, "加菜", "Adding dishes")
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/items",
                             ("加菜", "Adding dishes"), body={"items": clean, "idempotency_key": key})
+        return self._keep_server_order(cid, order, answer)
+
+    def _keep_server_order(self, cid: str, order: dict, answer: dict) -> dict:
+        """The till's copy of an order takes the lines the server answered (cancelled ones left out)."""
         items_out = [{"dish_id": i["dish_id"], "name": i["name"], "qty": i["qty"],
                       "unit_price_cents": i["unit_price_cents"], "amount_cents": i["amount_cents"],
-                      "station": i.get("station", ""), "note": i.get("note", "")}
-                     for i in answer.get("items", []) if i.get("status") not in ("voided", "cancelled")]
+                      "station": i.get("station", ""), "note": i.get("note", ""), "line_id": i.get("id")}
+                     for i in answer.get("items", []) if i.get("status") != "cancelled"]
         updated = {k: v for k, v in order.items() if k != "synced"}
         updated.update(items=items_out, subtotal_cents=answer.get("subtotal_cents", order["subtotal_cents"]))
         with self.db.transaction() as conn:
             conn.execute("UPDATE orders SET body = ? WHERE client_order_id = ?", (dumps(updated), cid))
         return {**updated, "synced": True}
+
+    def void_line(self, cid: str, data: Any, token: str | None) -> dict:
+        """退菜: one line of an open order cancelled with a reason (audited on the server; the
+        kitchen is told). The line is named by its server ``line_id`` (in the order's ``items`` once
+        the server's lines are known here: sent again, it cancels nothing more), else by ``index``,
+        its place in ``items``."""
+        if not isinstance(data, dict):
+            raise _invalid("body", "expected a JSON object")
+        index, reason, wanted = data.get("index"), data.get("reason"), data.get("line_id")
+        if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1):
+            raise _invalid("line_id", "expected a line id")
+        if wanted is None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 1000):
+            raise _invalid("index", "expected the line's place in the order")
+        if not isinstance(reason, str) or not 2 <= len(reason.strip()) <= 200:
+            raise _invalid("reason", "2 to 200 characters")
+        order = self.local.till.get_order(cid)
+        if order["status"] != "open":
+            raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
+                            {"status": order["status"]})
+        if wanted is None and index >= len(order["items"]):
+            raise TillError(404, "not_found", "没有这一行 / No such line", {"index": index})
+        what = ("退菜", "Voiding a line")
+        if not order.get("server_id"):
+            raise _offline_only(*what)
+        client = self._server(token, *what)
+        server_order = self._call(client, "GET", f"/api/v1/orders/{order['server_id']}", what)
+        live = [i for i in server_order.get("items", []) if i.get("status") != "cancelled"]
+        line_id = wanted if wanted is not None else order["items"][index].get("line_id")
+        if line_id is None:  # an order sent before its lines were known here: the same place on the server
+            line_id = live[index]["id"] if index < len(live) else None
+        if line_id is None or line_id not in {i["id"] for i in live}:
+            raise TillError(409, "line_not_open", "这一行已经退过或不存在 / This line is already voided or unknown",
+                            {"line_id": line_id})
+        answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/lines/{line_id}/void", what,
+                            body={"reason": reason.strip()})
+        return self._keep_server_order(cid, order, answer)
 
     # --- members -------------------------------------------------------------------------------
 

@@ -133,6 +133,18 @@ def test_a_whole_dinner_at_the_till(till, db):
     assert page.locator("#lines li.draft").count() == 2
     page.keyboard.press("F6")
     page.wait_for_selector(".tile.ordered[data-table=A01]")
+    # 加菜 one more 蛋炒饭, then 退菜 it with a reason (Alt+D on the last line).
+    page.keyboard.press("F2")
+    page.keyboard.type("dcf")
+    page.keyboard.press("Enter")
+    page.keyboard.press("F6")
+    page.wait_for_selector("#lines li.sent >> nth=2")
+    page.keyboard.press("Alt+D")
+    page.wait_for_selector("dialog[open] input[name=reason]")
+    page.keyboard.type("点重了")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".toast:has-text('已退菜')")
+    assert page.locator("#lines li.sent").count() == 2
     page.wait_for_selector("#steps tr.payable")
     kitchen.wait_for_jobs(1, timeout=20)
 

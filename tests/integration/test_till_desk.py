@@ -325,3 +325,22 @@ def test_quick_join_and_points_off_the_bill(desk):
     assert status == 200 and paid["payable_cents"] == bill["payable_cents"], paid
     ledger = owner.get(f"/members/{joined['id']}/ledger").get_json()["entries"]
     assert -100 in [e["delta"] for e in ledger if e["account"] == "points"]
+
+
+def test_a_line_voided_with_a_reason(desk):
+    agent, token = desk["agent"], desk["token"]
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1},
+                                         {"dish_id": desk["rice"]["id"], "qty": 2}])
+    cid = order["client_order_id"]
+    assert agent.call("POST", f"/api/v1/orders/{cid}/void", {"index": 1, "reason": "x"}, token)[0] == 422
+    status, voided = agent.call("POST", f"/api/v1/orders/{cid}/void", {"index": 1, "reason": "点错了"}, token)
+    assert status == 200, voided
+    assert voided["subtotal_cents"] == 4_800 and [i["name"] for i in voided["items"]] == ["辣椒炒肉"]
+    line_id = voided["items"][0]["line_id"]
+    assert agent.call("GET", f"/api/v1/orders/{cid}", token=token)[1]["subtotal_cents"] == 4_800
+    status, again = agent.call("POST", f"/api/v1/orders/{cid}/void", {"line_id": line_id + 1, "reason": "点错了"},
+                               token)
+    assert status == 409 and again["error"]["code"] == "line_not_open"
+    server = desk["owner"].get(f"/orders/{order['server_id']}").get_json()
+    assert [(i["name"], i["status"], i["void_reason"]) for i in server["items"]] == [
+        ("辣椒炒肉", server["items"][0]["status"], ""), ("蛋炒饭", "cancelled", "点错了")]

@@ -10,7 +10,7 @@
     staff: JSON.parse(sessionStorage.getItem("till.staff") || "null"),
     tables: [], areas: [], area: null, table: null,
     menu: [], categories: [], category: null, results: [], pick: 0,
-    order: null, draft: [], draftLine: -1, sendKey: null,
+    order: null, draft: [], draftLine: -1, sentLine: -1, sendKey: null,
     member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false,
     readCursor: null,
   };
@@ -288,7 +288,9 @@
   function renderOrder() {
     const tbl = state.table;
     $("#order-title").textContent = tbl ? `${tbl.code} · ${t("st_" + tbl.state)}${tbl.guests ? " · " + t("guests", { n: tbl.guests }) : ""}${state.order ? " · " + t("orderno", { no: state.order.order_no }) : ""}` : "";
-    const sent = (state.order ? state.order.items : []).map((l) => el("li", { class: "sent" },
+    const sent = (state.order ? state.order.items : []).map((l, i) => el("li", {
+      class: "sent" + (i === state.sentLine ? " pick" : ""), "data-line": i,
+      onclick: () => { state.sentLine = i; state.draftLine = -1; renderOrder(); } },
       el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.amount_cents))));
     const draft = state.draft.map((l, i) => el("li", { class: "draft" + (i === state.draftLine ? " pick" : ""), onclick: () => { state.draftLine = i; renderOrder(); } },
       el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.price_cents * l.qty))));
@@ -534,6 +536,18 @@
     toast(t("topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) }));
     await identify({ code: state.member.member_no }, true);
   }
+  async function voidLine() {
+    if (!state.order || state.order.status !== "open" || !state.order.items.length) { toast(t("no_order"), "error"); return; }
+    const index = state.sentLine >= 0 && state.sentLine < state.order.items.length ? state.sentLine : state.order.items.length - 1;
+    const line = state.order.items[index];
+    const cid = state.order.client_order_id;
+    const ok = await ask(t("void_title", { name: `${line.qty} × ${line.name}` }), [{ name: "reason", label: t("reason"), value: "" }], null,
+      async (v) => api("POST", `/api/v1/orders/${cid}/void`, line.line_id ? { line_id: line.line_id, reason: v.reason } : { index, reason: v.reason }));
+    if (!ok) return;
+    state.order = ok.result; state.sentLine = -1; state.payKey = null;
+    toast(t("voided"));
+    renderOrder(); await loadTables(); await loadBill();
+  }
   async function resync() {
     try { await api("POST", "/api/v1/local-copy/resync", {}); toast(t("resynced")); await loadMenu(); await loadTables(); }
     catch (e) { toast(errorText(e), "error"); }
@@ -625,6 +639,7 @@
     shift: () => closeShift(),
     topup: () => topUp(),
     join: () => join(),
+    "void-line": () => voidLine(),
     resync: () => resync(),
     lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
     logout: () => logout(),
