@@ -249,6 +249,7 @@ def test_a_whole_dinner_at_the_till(till, db):
     page.keyboard.press("Alt+L")
     page.wait_for_selector("#conn:has-text('Online')")
     assert page.locator("#h-tables").inner_text().endswith("Tables")
+    page.screenshot(path=str(screenshots_dir() / "till-en.png"))
     page.keyboard.press("Alt+L")
 
 

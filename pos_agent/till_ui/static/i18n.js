@@ -3,7 +3,7 @@
 "use strict";
 window.TILL_TEXT = {
   zh: {
-    all: "全部", till: "收银台", tables: "桌台", order: "点菜", member: "会员", pay: "结账", refund: "退款", resync: "同步资料",
+    all: "全部", colon: "：", seats: "{n}座", till: "收银台", tables: "桌台", order: "点菜", member: "会员", pay: "结账", refund: "退款", resync: "同步资料",
     logout: "退出", login_title: "收银员登录", username: "账号", password: "密码", login: "登录",
     clear_table: "清台", st_free: "空闲", st_ordering: "点餐中", st_ordered: "已下单", st_billed: "已推送账单",
     st_paid: "已结账", lines: "已点", send: "下单", add_more: "加菜", bill: "账单", stored_value: "储值", sv_all: "储值付",
@@ -34,7 +34,7 @@ window.TILL_TEXT = {
     tender_cash: "现金", tender_stored_value: "储值", tender_wechat: "微信",
   },
   en: {
-    all: "All", till: "Till", tables: "Tables", order: "Order", member: "Member", pay: "Pay", refund: "Refund", resync: "Resync",
+    all: "All", colon: ": ", seats: "{n} seats", till: "Till", tables: "Tables", order: "Order", member: "Member", pay: "Pay", refund: "Refund", resync: "Resync",
     logout: "Log out", login_title: "Cashier login", username: "Username", password: "Password", login: "Log in",
     clear_table: "Clear", st_free: "Free", st_ordering: "Ordering", st_ordered: "Ordered", st_billed: "Bill sent",
     st_paid: "Paid", lines: "Lines", send: "Send", add_more: "Add dishes", bill: "Bill", stored_value: "Stored value",

@@ -169,7 +169,7 @@
       type: "button", class: `tile ${x.state}${state.table && state.table.code === x.code ? " sel" : ""}`,
       "data-table": x.code, onclick: () => openTable(x.code),
     }, el("b", {}, x.code), el("span", { class: "st-label" }, t("st_" + x.state)),
-    el("small", {}, x.guests ? t("guests", { n: x.guests }) : `${x.seats}座`),
+    el("small", {}, x.guests ? t("guests", { n: x.guests }) : t("seats", { n: x.seats })),
     x.order && x.order.status === "open" ? el("small", {}, yuan(x.order.subtotal_cents)) : null)));
   }
   async function openTable(code) {
@@ -354,10 +354,10 @@
     const pct = (m.tier && m.tier.discount_percent) || 0;
     box.replaceChildren(
       el("p", { class: "mwho" }, el("b", { id: "member-name" }, m.name), " ", m.phone, " · ", m.member_no),
-      el("p", {}, `${t("tier")}：${(m.tier && m.tier.name) || "—"} · ${pct ? t("discount_pct", { p: pct }) : t("no_discount")}`),
-      el("p", {}, `${t("balance")}：`, el("b", { id: "member-balance" }, yuan(sv.total_cents)), split,
+      el("p", {}, `${t("tier")}${t("colon")}${(m.tier && m.tier.name) || "—"} · ${pct ? t("discount_pct", { p: pct }) : t("no_discount")}`),
+      el("p", {}, `${t("balance")}${t("colon")}`, el("b", { id: "member-balance" }, yuan(sv.total_cents)), split,
         m.source === "local" && m.allowance_cents !== null ? ` · ${t("offline_allowance")} ${yuan(m.allowance_cents)}` : ""),
-      el("p", {}, `${t("points")}：${m.points}`,
+      el("p", {}, `${t("points")}${t("colon")}${m.points}`,
         m.points > 0 && m.source === "server" ? el("label", { class: "pts" }, ` · ${t("points_use")} `,
           el("input", { id: "points", inputmode: "numeric", maxlength: 9, value: state.points || "", onchange: (ev) => usePoints(ev.target.value) }),
           state.bill && state.bill.max_points_redeemable ? ` ${t("points_max", { n: state.bill.max_points_redeemable })}` : "") : null),
