@@ -243,8 +243,11 @@ class TillDesk:
     # --- orders --------------------------------------------------------------------------------
 
     def _server(self, token: str | None, what_zh: str, what_en: str) -> ServerClient:
-        if token is None or not self.local.connectivity.online:
+        if not self.local.connectivity.online:
             raise _offline_only(what_zh, what_en)
+        if token is None:  # a session opened offline, or kept across a restart of the agent
+            raise TillError(409, "login_again", f"{what_zh}需要重新登录一次（联网后登录） / {what_en} needs a fresh "
+                            "login while the server can be reached", {})
         base = self.local.client
         client = ServerClient(f"{base.scheme}://{base.host}:{base.port}{base.prefix}", token,
                               timeout_s=self.agent.config.forward_timeout_s)

@@ -344,3 +344,20 @@ def test_a_line_voided_with_a_reason(desk):
     server = desk["owner"].get(f"/orders/{order['server_id']}").get_json()
     assert [(i["name"], i["status"], i["void_reason"]) for i in server["items"]] == [
         ("辣椒炒肉", server["items"][0]["status"], ""), ("蛋炒饭", "cancelled", "点错了")]
+
+
+def test_a_session_without_the_servers_token_is_asked_to_log_in_again(desk):
+    """A till session kept across a restart of the agent (or opened offline) has no server token:
+    what needs one says so, and a fresh login online brings it back."""
+    agent, token, member = desk["agent"], desk["token"], desk["member"]
+    agent.agent.local.sessions.server_tokens.clear()  # as after a restart of the agent
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    status, refused = agent.call("POST", f"/api/v1/orders/{order['client_order_id']}/items", {
+        "items": [{"dish_id": desk["rice"]["id"], "qty": 1}], "idempotency_key": uuid.uuid4().hex}, token)
+    assert status == 409 and refused["error"]["code"] == "login_again" and "重新登录" in refused["error"]["message"]
+    status, found = agent.call("GET", f"/api/v1/members/identify?card={CARD_NO}", token=token)
+    assert status == 200 and found["source"] == "local"  # still served from the local copy
+    fresh = agent.call("POST", "/api/v1/session", {"username": desk["cashier"].username,
+                                                   "password": desk["make"].PASSWORD})[1]["token"]
+    status, found = agent.call("GET", f"/api/v1/members/identify?card={CARD_NO}", token=fresh)
+    assert status == 200 and found["source"] == "server" and found["id"] == member["id"]

@@ -93,7 +93,7 @@ window.TILL_ERRORS = {
     coupon_min_spend: "The bill does not reach the coupon's minimum spend", order_not_open: "This order is paid already",
     manager_approval_refused: "The manager's username or password is wrong",
     network: "The till's local service does not answer", member_not_found: "No such member",
-    member_exists: "This mobile number is already a member", line_not_open: "This line is already voided",
+    member_exists: "This mobile number is already a member", login_again: "Log out and in again to use this", line_not_open: "This line is already voided",
     needs_server: "This needs the server, which cannot be reached now",
     payment_failed: "WeChat Pay failed; ask for another way to pay",
     payment_not_completed: "The customer did not complete the payment; the WeChat trade was reversed",
