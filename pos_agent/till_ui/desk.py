@@ -52,6 +52,7 @@ _ROUTES = {
     "reprint": re.compile(rf"^/api/v1/orders/{_CID}/reprint$"),
     "topup": re.compile(r"^/api/v1/members/(\d{1,10})/topups$"),
     "void": re.compile(rf"^/api/v1/orders/{_CID}/void$"),
+    "push": re.compile(rf"^/api/v1/orders/{_CID}/push-bill$"),
 }
 MANAGER_ROLES = frozenset({"owner", "manager"})
 
@@ -124,6 +125,9 @@ class TillDesk:
             return 201, self.join(body(), token)
         if match := _ROUTES["void"].match(path):
             return 200, self.void_line(match.group(1).lower(), body(), token)
+        if match := _ROUTES["push"].match(path):
+            body()
+            return 200, self.push_bill(match.group(1).lower(), token)
         return None
 
     # --- the menu ------------------------------------------------------------------------------
@@ -353,6 +357,22 @@ class TillDesk:
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/lines/{line_id}/void", what,
                             body={"reason": reason.strip()})
         return self._keep_server_order(cid, order, answer)
+
+    def push_bill(self, cid: str, token: str | None) -> dict:
+        """The bill to the diners' WeChat at the table: the table shows 已推送账单, and 已结账 once
+        a diner pays it on the phone (the store event log tells this agent)."""
+        order = self.local.till.get_order(cid)
+        if order["status"] != "open":
+            raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
+                            {"status": order["status"]})
+        what = ("推送账单", "Pushing the bill")
+        if not order.get("server_id"):
+            raise _offline_only(*what)
+        answer = self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/push-bill",
+                            what)
+        with self._tables_lock:
+            self._server_tables = (0.0, {})  # the table's new state at the next look
+        return answer
 
     # --- members -------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from tablerules.money import to_yuan
 from tests.e2e.conftest import screenshots_dir
 from tests.factories import create_dish, create_member, issue_coupon
 from tests.integration.agent_support import AgentProcess, LiveServer, free_port, until
+from tests.wechat_pay_support import add_wechat_settings
 
 CARD_HEX = "0A00BC614E"  # the number printed on the card: 0012345678
 CARD_NO = f"{int(CARD_HEX[2:], 16):010d}"
@@ -77,6 +78,7 @@ def till(make, app, db, browser, tmp_path):
     cashier = make.staff(tenant, "cashier")
     manager = make.staff(tenant, "manager")
     db.session.commit()
+    add_wechat_settings(db, tenant.merchant.id)  # the simulator's demo account: a bill can be pushed
 
     server = LiveServer(app)
     server.start()
@@ -159,6 +161,11 @@ def test_a_whole_dinner_at_the_till(till, db):
     payable_text = page.locator("#steps tr.payable td").last.inner_text()
     payable = int(re.sub(r"[^\d]", "", payable_text))
     assert payable < 11_100
+
+    # The bill pushed to the diners' WeChat: the table shows 已推送账单.
+    page.keyboard.press("Alt+B")
+    page.wait_for_selector(".toast:has-text('账单已推送')")
+    page.wait_for_selector(".tile.billed[data-table=A01]:has-text('已推送账单')")
 
     # Split: ¥50 of stored value, the rest in cash with the ¥100 quick key; change shown.
     page.fill("#sv", "50")

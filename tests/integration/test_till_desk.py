@@ -361,3 +361,23 @@ def test_a_session_without_the_servers_token_is_asked_to_log_in_again(desk):
                                                    "password": desk["make"].PASSWORD})[1]["token"]
     status, found = agent.call("GET", f"/api/v1/members/identify?card={CARD_NO}", token=fresh)
     assert status == 200 and found["source"] == "server" and found["id"] == member["id"]
+
+
+def test_a_bill_pushed_to_the_diners_turns_paid_at_the_till(desk):
+    agent, token, owner = desk["agent"], desk["token"], desk["owner"]
+    agent.call("POST", "/api/v1/tables/A01/seat", {"guests": 2}, token)
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    status, pushed = agent.call("POST", f"/api/v1/orders/{order['client_order_id']}/push-bill", {}, token)
+    assert status == 200 and pushed["payable_cents"] == 4_800, pushed
+
+    def a01():
+        return next(t for t in agent.call("GET", "/api/v1/tables", token=token)[1]["tables"] if t["code"] == "A01")
+
+    assert a01()["state"] == "billed"
+    # A diner pays at the table (here: settled on the server directly); the till hears it from the log.
+    paid = owner.post(f"/orders/{order['server_id']}/settle", json={
+        "tenders": [{"type": "cash", "amount_cents": 4_800}], "idempotency_key": uuid.uuid4().hex})
+    assert paid.status_code == 200, paid.get_json()
+    until(lambda: a01()["state"] == "paid", 20, "the table to turn paid")
+    status, refused = agent.call("POST", f"/api/v1/orders/{order['client_order_id']}/push-bill", {}, token)
+    assert status == 409

@@ -154,8 +154,12 @@
       const answer = await api("GET", "/api/v1/tables");
       state.tables = answer.tables; state.areas = answer.areas;
       if (state.area === null || !state.areas.includes(state.area)) state.area = state.areas[0] || "";
+      const before = state.table ? state.table.state : null;
       if (state.table) state.table = state.tables.find((x) => x.code === state.table.code) || null;
       renderTables();
+      // Paid elsewhere (a diner's WeChat Pay on a pushed bill): the order panel follows.
+      if (state.table && before && before !== "paid" && state.table.state === "paid" && state.order
+          && state.order.status === "open") { await selectTable(state.table.code); }
     } catch (e) { if (e.status !== 401) toast(errorText(e), "error"); }
   }
   function renderTables() {
@@ -536,6 +540,14 @@
     toast(t("topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) }));
     await identify({ code: state.member.member_no }, true);
   }
+  async function pushBill() {
+    if (!state.order || state.order.status !== "open") { toast(t("no_order"), "error"); return; }
+    try {
+      const pushed = await api("POST", `/api/v1/orders/${state.order.client_order_id}/push-bill`, {});
+      toast(t("pushed", { n: pushed.recipients }));
+      await loadTables(); renderOrder();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
   async function voidLine() {
     if (!state.order || state.order.status !== "open" || !state.order.items.length) { toast(t("no_order"), "error"); return; }
     const index = state.sentLine >= 0 && state.sentLine < state.order.items.length ? state.sentLine : state.order.items.length - 1;
@@ -640,6 +652,7 @@
     topup: () => topUp(),
     join: () => join(),
     "void-line": () => voidLine(),
+    "push-bill": () => pushBill(),
     resync: () => resync(),
     lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
     logout: () => logout(),
