@@ -23,6 +23,8 @@ from .local.errors import TillError
 from .printing.adapter import PrinterError
 from .printing.spooler import PrintRequest
 from .status_page import render_status_page
+from .till_ui import page as till_page
+from .till_ui.desk import TillDesk
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class AgentHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], agent: Agent) -> None:
         self.agent = agent
+        # The cashier's till (/till and its calls): only with the store's number on the server.
+        self.desk = TillDesk(agent) if agent.local is not None else None
         super().__init__(address, AgentRequestHandler)
 
 
@@ -75,6 +79,9 @@ class AgentRequestHandler(BaseHTTPRequestHandler):
             self._check_host()
             if url.path.startswith("/api/v1/"):
                 self._till(method, url.path, query)
+                return
+            if method == "GET" and (url.path == "/till" or url.path.startswith("/till/")):
+                self._till_page(url.path)
                 return
             if method == "GET" and url.path == "/":
                 self._send(HTTPStatus.OK, render_status_page(self.agent).encode(), "text/html; charset=utf-8")
@@ -142,6 +149,9 @@ class AgentRequestHandler(BaseHTTPRequestHandler):
             self._json(HTTPStatus(status), body)
         elif method == "GET" and path == "/api/v1/members/lookup":
             self._member_lookup(query)
+        elif self.server.desk is not None and (answer := self.server.desk.handle(
+                method, path, query, self._body, staff, self.headers.get("Authorization"))) is not None:
+            self._json(HTTPStatus(answer[0]), answer[1])
         elif method == "POST" and path == "/api/v1/local-copy/resync":
             self._body()
             try:
@@ -167,6 +177,30 @@ class AgentRequestHandler(BaseHTTPRequestHandler):
         self._json(HTTPStatus.OK, {k: found[k] for k in ("id", "member_no", "name", "tier", "stored_value_cents",
                                                         "points")} | {"allowance_cents":
                                                                       found["allowance"]["allowance_cents"]})
+
+    # --- the till's page (pos_agent/till_ui) ----------------------------------------------------
+
+    def _till_page(self, path: str) -> None:
+        if path in ("/till", "/till/"):
+            store = self.agent.local.copy.store() if self.agent.local is not None else {}
+            body = till_page.render(store.get("name") or self.agent.config.store.name)
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Security-Policy", till_page.CSP)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self._finish(body, "text/html; charset=utf-8")
+            return
+        found = till_page.static(path.removeprefix("/till/static/")) if path.startswith("/till/static/") else None
+        if found is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "not_found", "no such page")
+        self.send_response(HTTPStatus.OK)
+        self._finish(*found)
+
+    def _finish(self, body: bytes, content_type: str) -> None:
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
 
     # --- endpoints ---------------------------------------------------------------------------
 

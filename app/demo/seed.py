@@ -16,7 +16,7 @@ from app.demo import menu_data
 from app.demo.campaigns import load_campaigns
 from app.demo.members import MEMBERS, load_members
 from app.inbox.models import CannedReply, KeywordReply
-from app.members.models import Member
+from app.members.models import Member, MemberCard
 from app.menu.models import Category, Dish, OptionChoice, OptionGroup, Station
 from app.tables.models import Area, DiningTable
 from app.tables.service import qr_secret, table_token
@@ -37,6 +37,7 @@ ACCOUNTS = (
 # holds, so that `make run` prints kitchen tickets and receipts with no step by hand.
 DEMO_DEVICE_NAME = "前台收银机 Front till"
 DEMO_DEVICE_TOKEN = DEVICE_TOKEN_PREFIX + "demo-store-agent-not-a-secret"
+DEMO_CARD_NO = "0455884110"  # the virtual card reader's default card, 0A1B2C3D4E
 
 
 def load_demo(*, member_count: int = MEMBERS) -> bool:
@@ -72,6 +73,8 @@ def load_demo(*, member_count: int = MEMBERS) -> bool:
         created = True
     if db.session.scalar(sa.select(Campaign.id).where(Campaign.merchant_id == merchant_id).limit(1)) is None:
         load_campaigns(merchant_id, owner.id, utcnow())
+        created = True
+    if _load_demo_card(merchant_id):
         created = True
     if db.session.scalar(sa.select(Device.id).where(Device.token_hash == hash_token(DEMO_DEVICE_TOKEN))) is None:
         db.session.add(Device(merchant_id=merchant_id, store_id=stores[0].id, name=DEMO_DEVICE_NAME,
@@ -117,6 +120,19 @@ def _load_service_desk(merchant_id: int) -> None:
             crm.create_rule(actor=actor, name=name, tag=tag, kind=kind, params=params, now=now)
     db.session.flush()
     crm.retag_all(now, actor=actor)
+
+
+def _load_demo_card(merchant_id: int) -> bool:
+    """The first demo member holds the card the virtual card reader swipes by default
+    (0A1B2C3D4E, printed number 0455884110), so a swipe at the till finds a member."""
+    exists = sa.select(MemberCard.id).where(MemberCard.merchant_id == merchant_id, MemberCard.card_no == DEMO_CARD_NO)
+    if db.session.scalar(exists) is not None:
+        return False
+    first = db.session.scalar(sa.select(Member.id).where(Member.merchant_id == merchant_id).order_by(Member.id))
+    if first is None:
+        return False
+    db.session.add(MemberCard(merchant_id=merchant_id, member_id=first, card_no=DEMO_CARD_NO))
+    return True
 
 
 def _load_wechat(merchant_id: int) -> None:
@@ -231,6 +247,7 @@ def describe(base: str) -> str:
         ("Virtual printers / 虚拟打印机", "http://127.0.0.1:9180/"),
         ("Card reader & scanner / 读卡器与扫码枪", "http://127.0.0.1:9190/"),
         ("POS agent / 收银台代理", "http://127.0.0.1:8765/"),
+        ("Cashier's till / 收银台", "http://127.0.0.1:8765/till"),
     ]
     width = max(len(label) for label, _ in rows)
     lines = ["", "TableLoop is running / 系统已启动:"]

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
@@ -32,23 +31,17 @@ from app.orders.cart import cart_of
 from app.orders.models import Order, SessionStatus, TableSession
 from app.orders.state import LineStatus, OrderStatus
 from app.tables.models import DiningTable
+from tablerules import dish_search
 
 # --- the menu -----------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
 def search_keys(name: str, name_en: str = "") -> str:
     """What a search box matches a dish by: its name, its English name, the pinyin of its name
-    run together and the pinyin initials ('红烧肉' → 'hongshaorou hsr'), all lower case."""
-    keys = [name.lower(), name_en.lower()]
-    try:
-        from pypinyin import Style, lazy_pinyin
-    except ImportError:  # pragma: no cover - pypinyin is a dependency; the names alone still work
-        return " ".join(keys)
-    syllables = lazy_pinyin(name, errors="ignore")
-    keys += ["".join(syllables), "".join(s[:1] for s in lazy_pinyin(name, style=Style.FIRST_LETTER,
-                                                                      errors="ignore"))]
-    return " ".join(k for k in keys if k)
+    run together and the pinyin initials ('红烧肉' → 'hongshaorou hsr'), all lower case — the
+    pinyin as the till finds dishes by it (`tablerules.dish_search`)."""
+    keys = dish_search.dish_keys(name)
+    return " ".join(k for k in (name.lower(), name_en.lower(), keys.pinyin, keys.initials) if k)
 
 
 def member_price(price_cents: int, discount_percent: int, is_discountable: bool) -> int | None:

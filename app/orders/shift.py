@@ -34,6 +34,7 @@ class Movement:
     tender: str  # cash | stored_value | wechat
     kind: str  # sale | refund | topup | cashout
     cents: int  # what moved, positive
+    order_id: int | None = None  # a sale's order: a bill paid with two tenders is one sale
 
 
 def summarize(movements: Iterable[Movement], *, voids: int, void_cents: int, opening_float_cents: int) -> dict:
@@ -41,11 +42,15 @@ def summarize(movements: Iterable[Movement], *, voids: int, void_cents: int, ope
     refunds: dict[str, int] = defaultdict(int)
     topups: dict[str, int] = defaultdict(int)
     cashouts = 0
+    orders: set[int] = set()
     count = 0
     for m in movements:
         if m.kind == "sale":
             sales[m.tender] += m.cents
-            count += 1
+            if m.order_id is None or m.order_id not in orders:
+                count += 1
+            if m.order_id is not None:
+                orders.add(m.order_id)
         elif m.kind == "refund":
             refunds[m.tender] += m.cents
         elif m.kind == "topup":
@@ -93,7 +98,7 @@ def shift_summary(staff_id: int, store_id: int, start: datetime, end: datetime, 
         Payment.created_at >= start, Payment.created_at < end))
     for p in payments:
         kind = "sale" if p.kind is PaymentKind.CHARGE else "refund"
-        movements.append(Movement(TenderType(p.tender).label, kind, p.net_cents))
+        movements.append(Movement(TenderType(p.tender).label, kind, p.net_cents, p.order_id))
     entries = db.session.scalars(sa.select(LedgerEntry).where(
         LedgerEntry.staff_id == staff_id, LedgerEntry.store_id == store_id, LedgerEntry.account == Account.PRINCIPAL,
         LedgerEntry.kind.in_([EntryKind.TOPUP, EntryKind.CASHOUT, EntryKind.TOPUP_REFUND]),

@@ -59,8 +59,12 @@ class Sessions:
         self.hours = hours
         self.clock = clock
         self.timeout_s = timeout_s
+        # The server's own token of each till session opened online (in memory only): the till's
+        # steps that only the server can do (coupons, adding to an order, refunds) act as that staff.
+        self.server_tokens: dict[str, str] = {}
 
     def login(self, username: str, password: str) -> dict:
+        server_token = None
         try:
             answer = self.client.post("/api/v1/auth/token", {"username": username, "password": password},
                                       timeout_s=self.timeout_s)
@@ -75,7 +79,10 @@ class Sessions:
         else:
             self.connectivity.mark_online()
             staff = self._online_login(answer, username, password)
+            server_token = answer.get("token")
         token = secrets.token_urlsafe(32)
+        if isinstance(server_token, str):
+            self.server_tokens[_token_hash(token)] = server_token
         expires = self.clock() + timedelta(hours=self.hours)
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM sessions WHERE expires_at < ?", (self.clock().isoformat(),))
@@ -130,6 +137,12 @@ class Sessions:
         if staff.get("role") not in SELLING_ROLES:
             raise TillError(403, "forbidden", "此账号不能收银 / This account cannot sell")
         return staff
+
+
+def server_token(sessions: Sessions, authorization: str | None) -> str | None:
+    """The server token kept for this till session, if it was opened online."""
+    _, _, token = (authorization or "").partition(" ")
+    return sessions.server_tokens.get(_token_hash(token.strip()))
 
 
 def _token_hash(token: str) -> str:

@@ -308,7 +308,7 @@ class Till:
                 "status": server.get("status", "paid"), "payable_cents": server.get("payable_cents"),
                 "paid_cents": server.get("paid_cents"), "change_cents": server.get("change_cents"),
                 "member_id": server.get("member_id"), "tenders": server.get("tenders", []), "offline": False}
-        self._record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
+        self.record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
                                 stored_value=0)
         return 200, {**body, "synced": True}
 
@@ -344,7 +344,7 @@ class Till:
                 "status": answer.get("status", "paid"), "payable_cents": answer.get("payable_cents"),
                 "paid_cents": answer.get("paid_cents"), "change_cents": answer.get("change_cents"),
                 "member_id": member_id, "tenders": [t.to_dict() for t in tenders], "offline": False}
-        self._record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
+        self.record_settlement(order, key, fingerprint, body, offline=False, op=None, member_id=None,
                                 stored_value=0)
         return 200, {**body, "synced": True}
 
@@ -406,12 +406,12 @@ class Till:
             allowance=allowance, printed_at_source=True)
         receipt = self._receipt(order, body, bill, plan.change_cents, tenders, member, stored_value, staff)
         body["receipt"] = receipt
-        self._record_settlement(order, key, fingerprint, body, offline=True, op=op, member_id=member_id,
+        self.record_settlement(order, key, fingerprint, body, offline=True, op=op, member_id=member_id,
                                 stored_value=stored_value)
         self._print_settlement(key)
         return 200, self._with_synced(_public(body))
 
-    def _record_settlement(self, order: dict, key: str, fingerprint: str, body: dict, *, offline: bool,
+    def record_settlement(self, order: dict, key: str, fingerprint: str, body: dict, *, offline: bool,
                            op: SyncOperation | None, member_id: int | None, stored_value: int) -> None:
         cid = order["client_order_id"]
         paid = {k: v for k, v in order.items() if k != "synced"}

@@ -19,6 +19,14 @@ def test_summarize_counts_every_movement_of_cash():
     assert summary["sales_count"] == 2 and summary["voids"] == 1
 
 
+def test_a_bill_paid_with_two_tenders_is_one_sale():
+    summary = summarize([Movement("cash", "sale", 3_000, order_id=7),
+                         Movement("stored_value", "sale", 5_000, order_id=7),
+                         Movement("cash", "sale", 1_000, order_id=8), Movement("wechat", "sale", 2_000, order_id=9)],
+                        voids=0, void_cents=0, opening_float_cents=0)
+    assert summary["sales_count"] == 3 and summary["sales_cents"] == 11_000
+
+
 def test_a_cashiers_shift_over_the_api(make):
     tenant = make.tenant()
     cashier = make.staff(tenant, "cashier")

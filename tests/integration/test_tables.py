@@ -286,6 +286,12 @@ def test_demo_load_creates_the_menu_and_the_tables(app, db):
 
     text = describe("http://diner.example/")
     assert f"http://diner.example/manage/stores/{first.id}/qr-sheet" in text
+    assert "http://127.0.0.1:8765/till" in text  # the cashier's till, on the store agent
+    # The virtual card reader's default card belongs to a demo member: a swipe at the till finds them.
+    from app.demo.seed import DEMO_CARD_NO
+    from app.members.models import MemberCard
+
+    assert db.session.scalar(sa.select(MemberCard.member_id).where(MemberCard.card_no == DEMO_CARD_NO)) is not None
     token = re.search(r"http://diner\.example/t/(\S+)", text).group(1)
     table = service.resolve_table_token(token)
     assert (table.store_id, table.code) == (first.id, "A01")

@@ -1,0 +1,718 @@
+// The cashier's till. Talks only to the agent's local API on this machine (AGENT-API.md).
+// Keyboard first: every action has a key (data-key on its button); touch works on the same buttons.
+"use strict";
+(function () {
+  const $ = (sel) => document.querySelector(sel);
+  const $$ = (sel) => Array.from(document.querySelectorAll(sel));
+  const state = {
+    lang: localStorage.getItem("till.lang") || "zh",
+    token: sessionStorage.getItem("till.token"),
+    staff: JSON.parse(sessionStorage.getItem("till.staff") || "null"),
+    tables: [], areas: [], area: null, table: null,
+    menu: [], categories: [], category: null, results: [], pick: 0,
+    order: null, draft: [], draftLine: -1, sentLine: -1, sendKey: null,
+    member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false,
+    readCursor: null,
+  };
+
+  // --- words and money ---------------------------------------------------------------------------
+  function t(key, args) {
+    let text = (window.TILL_TEXT[state.lang] || {})[key] || window.TILL_TEXT.zh[key] || key;
+    for (const [k, v] of Object.entries(args || {})) text = text.replace("{" + k + "}", v);
+    return text;
+  }
+  function errorText(err) {
+    const known = (window.TILL_ERRORS[state.lang] || {})[err.code];
+    const message = err.message || "";
+    const parts = message.split(" / ");
+    // The agent's own messages are "中文 / English".
+    if (parts.length >= 2) return state.lang === "zh" ? parts[0] : parts.slice(1).join(" / ");
+    return known || message || err.code;
+  }
+  function yuan(cents) {
+    const sign = cents < 0 ? "-" : "";
+    const abs = Math.abs(cents);
+    return sign + "¥" + Math.floor(abs / 100) + "." + String(abs % 100).padStart(2, "0");
+  }
+  function cents(text) {
+    // Yuan typed by the cashier ("120", "35.5") to integer fen, without floating point.
+    const m = String(text || "").trim().match(/^(\d{1,7})(?:\.(\d{0,2}))?$/);
+    if (!m) return 0;
+    return parseInt(m[1], 10) * 100 + parseInt((m[2] || "").padEnd(2, "0") || "0", 10);
+  }
+  function uuid() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
+    return node;
+  }
+  let toastTimer = null;
+  function toast(text, kind) {
+    const box = $("#toast");
+    box.textContent = text;
+    box.className = "toast " + (kind || "ok");
+    box.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { box.hidden = true; }, kind === "error" ? 6000 : 3000);
+  }
+
+  // --- the local API -----------------------------------------------------------------------------
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (state.token) headers.Authorization = "Bearer " + state.token;
+    let response;
+    try {
+      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      throw { code: "network", message: "" };
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const err = (data && data.error) || { code: "http_" + response.status, message: "" };
+      err.status = response.status;
+      if (response.status === 401 && state.token) logout();
+      throw err;
+    }
+    return data;
+  }
+
+  // --- language ----------------------------------------------------------------------------------
+  function applyLang() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    $$("[data-t]").forEach((n) => { n.textContent = t(n.dataset.t); });
+    $$("[data-tp]").forEach((n) => { n.placeholder = t(n.dataset.tp); });
+    $("#lang").lastChild.textContent = state.lang === "zh" ? " English" : " 中文";
+    renderAll();
+  }
+
+  // --- connection state (always visible) --------------------------------------------------------
+  async function pollStatus() {
+    const conn = $("#conn");
+    try {
+      const s = await api("GET", "/api/v1/status");
+      const pending = s.outbox_pending || 0;
+      conn.className = "conn " + (s.online ? "on" : "off");
+      conn.textContent = s.online ? t("online") + (pending ? "，" + t("pending", { n: pending }) : "")
+        : t("offline") + "，" + t("pending", { n: pending });
+    } catch (e) {
+      conn.className = "conn off";
+      conn.textContent = errorText(e);
+    }
+  }
+
+  // --- login ---------------------------------------------------------------------------------------
+  async function login(event) {
+    event.preventDefault();
+    $("#login-error").textContent = "";
+    try {
+      const answer = await api("POST", "/api/v1/session", { username: $("#username").value.trim(), password: $("#password").value });
+      // The role decides what shows: kitchen staff have no till (their screen is the kitchen display).
+      if (!["owner", "manager", "cashier"].includes(answer.staff.role)) { $("#login-error").textContent = t("cannot_sell"); return; }
+      state.token = answer.token;
+      state.staff = answer.staff;
+      sessionStorage.setItem("till.token", answer.token);
+      sessionStorage.setItem("till.staff", JSON.stringify(answer.staff));
+      $("#password").value = "";
+      enter();
+    } catch (e) {
+      $("#login-error").textContent = errorText(e);
+    }
+  }
+  function logout() {
+    state.token = null; state.staff = null;
+    sessionStorage.removeItem("till.token"); sessionStorage.removeItem("till.staff");
+    $("#desk").hidden = true; $("#login").hidden = false;
+    $$("[data-signed-in]").forEach((n) => { n.hidden = true; });
+    $("#username").focus();
+  }
+  async function enter() {
+    $("#login").hidden = true; $("#desk").hidden = false;
+    $$("[data-signed-in]").forEach((n) => { n.hidden = false; });
+    const manager = ["owner", "manager"].includes(state.staff.role);
+    $$("[data-role=manager]").forEach((n) => { n.hidden = !manager; });
+    $("#who").textContent = `${state.staff.name} · ${state.staff.role}`;
+    await Promise.all([loadMenu(), loadTables()]);
+    $("#table-code").focus();
+    followReads();
+  }
+
+  // --- tables ------------------------------------------------------------------------------------
+  async function loadTables() {
+    try {
+      const answer = await api("GET", "/api/v1/tables");
+      state.tables = answer.tables; state.areas = answer.areas;
+      if (state.area === null || !state.areas.includes(state.area)) state.area = state.areas[0] || "";
+      const before = state.table ? state.table.state : null;
+      if (state.table) state.table = state.tables.find((x) => x.code === state.table.code) || null;
+      renderTables();
+      // Paid elsewhere (a diner's WeChat Pay on a pushed bill): the order panel follows.
+      if (state.table && before && before !== "paid" && state.table.state === "paid" && state.order
+          && state.order.status === "open") { await selectTable(state.table.code); }
+    } catch (e) { if (e.status !== 401) toast(errorText(e), "error"); }
+  }
+  function renderTables() {
+    const areas = $("#areas");
+    areas.replaceChildren(...state.areas.map((a, i) => el("button", {
+      type: "button", role: "tab", class: a === state.area ? "on" : "", "aria-selected": a === state.area ? "true" : "false",
+      onclick: () => { state.area = a; renderTables(); },
+    }, a || t("tables"), " ", el("kbd", {}, "Alt+" + (i + 1)))));
+    const grid = $("#table-grid");
+    grid.replaceChildren(...state.tables.filter((x) => x.area === state.area).map((x) => el("button", {
+      type: "button", class: `tile ${x.state}${state.table && state.table.code === x.code ? " sel" : ""}`,
+      "data-table": x.code, onclick: () => openTable(x.code),
+    }, el("b", {}, x.code), el("span", { class: "st-label" }, t("st_" + x.state)),
+    el("small", {}, x.guests ? t("guests", { n: x.guests }) : t("seats", { n: x.seats })),
+    x.order && x.order.status === "open" ? el("small", {}, yuan(x.order.subtotal_cents)) : null)));
+  }
+  async function openTable(code) {
+    const table = state.tables.find((x) => x.code.toUpperCase() === code.trim().toUpperCase());
+    if (!table) { toast(errorText({ message: "本店没有这张桌 / This store has no such table" }), "error"); return; }
+    state.area = table.area;
+    if (table.state === "free" || table.state === "paid") {
+      const guests = await ask(t("seat_title", { code: table.code }), [
+        { name: "guests", label: t("guests_label"), value: String(Math.min(table.seats || 2, 99)), inputmode: "numeric" }]);
+      if (!guests) return;
+      // The table being seated is the current one at once: dishes typed meanwhile are not lost.
+      state.table = table; state.order = null; state.bill = null;
+      state.draft = []; state.draftLine = -1; state.sendKey = null;
+      $("#search").focus();
+      try {
+        state.table = await api("POST", `/api/v1/tables/${encodeURIComponent(table.code)}/seat`, { guests: parseInt(guests.guests, 10) || 0 });
+        toast(t("seated"));
+      } catch (e) { toast(errorText(e), "error"); return; }
+      await loadTables();
+    }
+    await selectTable(table.code);
+    $("#search").focus();
+  }
+  async function selectTable(code) {
+    const same = state.table && state.table.code === code;
+    state.table = state.tables.find((x) => x.code === code) || null;
+    if (!same) {
+      state.draft = []; state.draftLine = -1; state.sendKey = null;
+      state.order = null; state.bill = null; state.payKey = null; state.coupons = new Set();
+    }
+    // The same table again keeps the order it has (a table list read before that order was sent
+    // does not know it yet): never a second order for one table by a race.
+    if (state.table && state.table.order) {
+      try { state.order = await api("GET", `/api/v1/orders/${state.table.order.client_order_id}`); } catch (e) { toast(errorText(e), "error"); }
+    }
+    renderTables(); renderOrder();
+    await loadBill();
+  }
+  async function clearTable() {
+    if (!state.table) { toast(t("no_table"), "error"); return; }
+    try {
+      await api("POST", `/api/v1/tables/${encodeURIComponent(state.table.code)}/clear`, {});
+      toast(t("cleared"));
+      state.member = null; state.order = null; state.bill = null; state.coupons = new Set(); renderMember();
+      await loadTables(); await selectTable(state.table.code);
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+
+  // --- the menu and the order ------------------------------------------------------------------
+  async function loadMenu() {
+    try {
+      const answer = await api("GET", "/api/v1/till/menu");
+      state.menu = answer.dishes; state.categories = answer.categories;
+      search();
+    } catch (e) { if (e.status !== 401) toast(errorText(e), "error"); }
+  }
+  function parseSearch() {
+    const raw = $("#search").value.trim();
+    const m = raw.match(/^(\d{1,2})\*(.*)$/);
+    return m ? { qty: Math.max(1, parseInt(m[1], 10)), q: m[2].trim() } : { qty: 1, q: raw };
+  }
+  function matches(dish, q) {
+    // The same keys as tablerules.dish_search (the agent computes pinyin and initials).
+    const s = q.toLowerCase().replace(/\s+/g, "");
+    if (!s) return true;
+    return dish.name.toLowerCase().includes(s) || (dish.name_en || "").toLowerCase().replace(/\s+/g, "").includes(s)
+      || dish.initials.startsWith(s) || dish.pinyin.startsWith(s) || dish.pinyin.includes(s);
+  }
+  function rank(dish, s) {
+    if (dish.initials === s) return 0;
+    if (dish.initials.startsWith(s)) return 1;
+    if (dish.name.startsWith(s)) return 2;
+    if (dish.pinyin.startsWith(s)) return 3;
+    return 4;
+  }
+  function search() {
+    const { q } = parseSearch();
+    const s = q.toLowerCase().replace(/\s+/g, "");
+    state.results = state.menu.filter((d) => (!state.category || d.category === state.category) && matches(d, q))
+      .sort((a, b) => rank(a, s) - rank(b, s) || a.id - b.id).slice(0, 40);
+    state.pick = Math.min(state.pick, Math.max(0, state.results.length - 1));
+    renderResults();
+  }
+  function renderResults() {
+    $("#categories").replaceChildren(el("button", { type: "button", class: state.category ? "" : "on", onclick: () => { state.category = null; search(); } }, t("all")),
+      ...state.categories.map((c) => el("button", { type: "button", class: state.category === c ? "on" : "", onclick: () => { state.category = c; search(); } }, c)));
+    $("#results").replaceChildren(...state.results.map((d, i) => el("li", {
+      role: "option", class: (i === state.pick ? "pick " : "") + (d.is_sold_out ? "out" : ""), "aria-selected": i === state.pick ? "true" : "false",
+      "data-dish": d.id, onclick: () => { state.pick = i; addPicked(); },
+    }, el("span", {}, state.lang === "en" && d.name_en ? d.name_en : d.name), el("small", {}, d.initials),
+    d.is_sold_out ? el("em", {}, t("sold_out")) : el("b", {}, yuan(d.price_cents)))));
+  }
+  function addPicked() {
+    const dish = state.results[state.pick];
+    if (!dish) return;
+    if (dish.is_sold_out) { toast(`${dish.name} ${t("sold_out")}`, "error"); return; }
+    if (!state.table) { toast(t("no_table"), "error"); return; }
+    const { qty } = parseSearch();
+    const note = $("#note").value.trim();
+    const same = state.draft.findIndex((l) => l.dish_id === dish.id && l.note === note);
+    if (same >= 0) { state.draft[same].qty = Math.min(99, state.draft[same].qty + qty); state.draftLine = same; }
+    else { state.draft.push({ dish_id: dish.id, name: dish.name, price_cents: dish.price_cents, qty, note }); state.draftLine = state.draft.length - 1; }
+    state.sendKey = null;
+    $("#search").value = ""; $("#note").value = "";
+    search(); renderOrder();
+  }
+  function changeQty(delta) {
+    const line = state.draft[state.draftLine];
+    if (!line) return;
+    line.qty += delta;
+    if (line.qty <= 0) { state.draft.splice(state.draftLine, 1); state.draftLine = state.draft.length - 1; }
+    else line.qty = Math.min(99, line.qty);
+    state.sendKey = null;
+    renderOrder();
+  }
+  function renderOrder() {
+    const tbl = state.table;
+    $("#order-title").textContent = tbl ? `${tbl.code} · ${t("st_" + tbl.state)}${tbl.guests ? " · " + t("guests", { n: tbl.guests }) : ""}${state.order ? " · " + t("orderno", { no: state.order.order_no }) : ""}` : "";
+    const sent = (state.order ? state.order.items : []).map((l, i) => el("li", {
+      class: "sent" + (i === state.sentLine ? " pick" : ""), "data-line": i,
+      onclick: () => { state.sentLine = i; state.draftLine = -1; renderOrder(); } },
+      el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.amount_cents))));
+    const draft = state.draft.map((l, i) => el("li", { class: "draft" + (i === state.draftLine ? " pick" : ""), onclick: () => { state.draftLine = i; renderOrder(); } },
+      el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.price_cents * l.qty))));
+    $("#lines").replaceChildren(...sent, ...draft);
+    if (!sent.length && !draft.length) $("#lines").replaceChildren(el("li", { class: "muted" }, t("no_lines")));
+    $("#send-label").textContent = state.order && state.order.status === "open" ? t("add_more") : t("send");
+  }
+  async function send() {
+    if (state.busy) return;
+    if (!state.table) { toast(t("no_table"), "error"); return; }
+    if (!state.draft.length) { toast(t("no_lines"), "error"); return; }
+    const items = state.draft.map((l) => ({ dish_id: l.dish_id, qty: l.qty, note: l.note || undefined }));
+    state.sendKey = state.sendKey || uuid();  // the same key again if this send is retried
+    state.busy = true; $("#send").disabled = true;
+    try {
+      if (state.order && state.order.status === "open") {
+        state.order = await api("POST", `/api/v1/orders/${state.order.client_order_id}/items`, { items, idempotency_key: state.sendKey });
+        toast(t("added"));
+      } else {
+        state.order = await api("POST", "/api/v1/orders", { client_order_id: state.sendKey, table: state.table.code, items });
+        toast(t("sent"));
+      }
+      state.draft = []; state.draftLine = -1; state.sendKey = null;
+      await loadTables();
+      state.table = state.tables.find((x) => x.code === state.table.code) || state.table;
+      renderOrder(); await loadBill();
+    } catch (e) {
+      toast(errorText(e), "error");
+    } finally {
+      state.busy = false; $("#send").disabled = false;
+    }
+  }
+
+  // --- members -----------------------------------------------------------------------------------
+  async function identify(params, quiet) {
+    try {
+      state.member = await api("GET", "/api/v1/members/identify?" + new URLSearchParams(params));
+      state.coupons = new Set(); state.points = 0; state.payKey = null;
+      if (!quiet) toast(t("member_found", { name: state.member.name }));
+      renderMember(); await loadBill();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+  // Every read reaches this one handler: the serial card reader and scanner (through the agent's
+  // read events) and a keyboard-wedge scanner typing into the page.
+  function handleScan(code, kind, extra) {
+    code = String(code || "").trim();
+    if (!code) return;
+    if (!kind && /^1[0-5]\d{16}$/.test(code)) kind = "wechat_pay";
+    if (kind === "wechat_pay" && state.bill) { $("#wx-code").value = code; state.payKey = null; renderBill(); $("#wx-code").focus(); return; }
+    if (kind === "wechat_pay" || kind === "alipay") { toast(t("scan_payment"), "error"); return; }
+    if (kind === "card") identify({ card: code, card_decimal: (extra && extra.card_decimal) || "" });
+    else identify({ code });
+  }
+  window.tillScan = handleScan;
+  function renderMember() {
+    const box = $("#member");
+    const m = state.member;
+    if (!m) { box.replaceChildren(); return; }
+    const sv = m.stored_value;
+    const split = sv.principal_cents === null ? "" : ` (${t("principal")} ${yuan(sv.principal_cents)} + ${t("bonus")} ${yuan(sv.bonus_cents)})`;
+    const pct = (m.tier && m.tier.discount_percent) || 0;
+    box.replaceChildren(
+      el("p", { class: "mwho" }, el("b", { id: "member-name" }, m.name), " ", m.phone, " · ", m.member_no),
+      el("p", {}, `${t("tier")}${t("colon")}${(m.tier && m.tier.name) || "—"} · ${pct ? t("discount_pct", { p: pct }) : t("no_discount")}`),
+      el("p", {}, `${t("balance")}${t("colon")}`, el("b", { id: "member-balance" }, yuan(sv.total_cents)), split,
+        m.source === "local" && m.allowance_cents !== null ? ` · ${t("offline_allowance")} ${yuan(m.allowance_cents)}` : ""),
+      el("p", {}, `${t("points")}${t("colon")}${m.points}`,
+        m.points > 0 && m.source === "server" ? el("label", { class: "pts" }, ` · ${t("points_use")} `,
+          el("input", { id: "points", inputmode: "numeric", maxlength: 9, value: state.points || "", onchange: (ev) => usePoints(ev.target.value) }),
+          state.bill && state.bill.max_points_redeemable ? ` ${t("points_max", { n: state.bill.max_points_redeemable })}` : "") : null),
+      el("p", { class: "muted" }, m.coupons.length ? t("coupons") : t("no_coupons")),
+      el("ul", { class: "coupons" }, ...m.coupons.map((c, i) => el("li", {},
+        el("label", {}, el("input", { type: "checkbox", "data-coupon": c.id, checked: state.coupons.has(c.id),
+          onchange: (ev) => { toggleCoupon(c.id, ev.target.checked); } }),
+        ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`, el("kbd", {}, "Alt+" + "JKNMUV"[i] ))))));
+  }
+  async function usePoints(text) {
+    const n = parseInt(String(text).trim() || "0", 10);
+    state.points = Number.isFinite(n) && n > 0 ? Math.min(n, state.member ? state.member.points : 0) : 0;
+    state.payKey = null;
+    await loadBill(); renderMember();
+  }
+  async function join() {
+    const values = await ask(t("join_title"), [
+      { name: "phone", label: t("phone"), inputmode: "numeric" }, { name: "name", label: t("name") }], null,
+    async (v) => api("POST", "/api/v1/members", { phone: v.phone, name: v.name }));
+    if (!values) return;
+    state.member = values.result; state.coupons = new Set(); state.points = 0; state.payKey = null;
+    toast(t("joined", { name: state.member.name }));
+    renderMember(); await loadBill();
+  }
+  async function toggleCoupon(id, on) {
+    if (on) state.coupons.add(id); else state.coupons.delete(id);
+    state.payKey = null;
+    renderMember(); await loadBill();
+  }
+
+  // --- the bill and paying -----------------------------------------------------------------------
+  async function loadBill() {
+    if (!state.order || state.order.status !== "open") { state.bill = null; renderBill(); return; }
+    const params = new URLSearchParams();
+    if (state.member) params.set("member_id", state.member.id);
+    if (state.coupons.size) params.set("coupon_ids", Array.from(state.coupons).join(","));
+    if (state.points) params.set("points", state.points);
+    try {
+      state.bill = await api("GET", `/api/v1/orders/${state.order.client_order_id}/bill?${params}`);
+    } catch (e) {
+      toast(errorText(e), "error");
+      if (state.coupons.size || state.points) { state.coupons = new Set(); state.points = 0; renderMember(); return loadBill(); }
+      state.bill = null;
+    }
+    renderBill();
+    if (state.member) renderMember();  // the points a bill can take
+  }
+  function tenders() {
+    const sv = cents($("#sv").value), cash = cents($("#cash").value);
+    const code = $("#wx-code").value.trim();
+    const payable = state.bill ? state.bill.payable_cents : 0;
+    const due = Math.max(0, payable - sv);
+    // A scanned WeChat payment code pays what stored value and cash leave (MICROPAY).
+    const wechat = /^1[0-5]\d{16}$/.test(code) ? Math.max(0, due - cash) : 0;
+    return { sv, cash, wechat, code, payable, due, change: Math.max(0, cash - due), short: Math.max(0, due - cash - wechat) };
+  }
+  function renderBill() {
+    const b = state.bill;
+    const rows = b ? b.steps.map((s) => el("tr", { class: s.kind },
+      el("td", {}, state.lang === "en" ? s.label_en || s.label : s.label), el("td", {}, yuan(s.amount_cents)))) : [];
+    $("#steps").replaceChildren(...rows);
+    const tt = tenders();
+    $("#change").textContent = yuan(tt.change);
+    $("#short").textContent = yuan(tt.short);
+    $("#settle").disabled = !b;
+  }
+  function setCash(c) { $("#cash").value = (c / 100).toFixed(0); state.payKey = null; renderBill(); $("#cash").focus(); }
+  function quickCash(kind) {
+    if (!state.bill) return;
+    const { due } = tenders();
+    if (kind === "round") setCash(Math.ceil(due / 100) * 100);
+    else setCash(kind);
+  }
+  function svAll() {
+    if (!state.bill || !state.member) return;
+    const use = Math.min(state.member.stored_value.total_cents, state.bill.payable_cents);
+    $("#sv").value = `${Math.floor(use / 100)}.${String(use % 100).padStart(2, "0")}`;
+    state.payKey = null; renderBill(); $("#cash").focus();
+  }
+  async function pay() {
+    if (state.busy) return;
+    if (!state.order || state.order.status !== "open" || !state.bill) { toast(t("no_order"), "error"); return; }
+    const tt = tenders();
+    if (tt.short > 0 || (tt.sv + tt.cash + tt.wechat) === 0) { toast(t("not_enough"), "error"); return; }
+    const list = [];
+    if (tt.sv) list.push({ type: "stored_value", amount_cents: tt.sv });
+    if (tt.cash) list.push({ type: "cash", amount_cents: tt.cash });
+    if (tt.wechat) list.push({ type: "wechat", amount_cents: tt.wechat, auth_code: tt.code });
+    const summary = el("dl", { class: "confirm" },
+      el("dt", {}, t("payable")), el("dd", { id: "confirm-payable" }, yuan(tt.payable)),
+      tt.sv ? el("dt", {}, t("stored_value")) : null, tt.sv ? el("dd", {}, yuan(tt.sv)) : null,
+      tt.cash ? el("dt", {}, t("cash")) : null, tt.cash ? el("dd", {}, yuan(tt.cash)) : null,
+      tt.wechat ? el("dt", {}, t("wechat")) : null, tt.wechat ? el("dd", { id: "confirm-wechat" }, yuan(tt.wechat)) : null,
+      el("dt", {}, t("change")), el("dd", { id: "confirm-change" }, yuan(tt.change)));
+    // One key per payment: a retry after a lost answer sends the same key and is applied once.
+    state.payKey = state.payKey || uuid();
+    const key = state.payKey;
+    const ok = await ask(t("confirm_pay"), [], summary, async () => {
+      if (tt.wechat) { $("#dialog-error").textContent = t("wx_waiting"); $("#dialog-error").className = "waiting"; }
+      const body = { tenders: list, idempotency_key: key };
+      if (state.member) body.member_id = state.member.id;
+      if (state.coupons.size) body.coupon_ids = Array.from(state.coupons);
+      if (state.points) body.points = state.points;
+      return api("POST", `/api/v1/orders/${state.order.client_order_id}/checkout`, body);
+    });
+    if (!ok) return;
+    const result = ok.result;
+    state.payKey = null;
+    toast(t("paid_done", { change: yuan(result.change_cents) }) + (result.drawer === "with_receipt" ? " · " + t("drawer_open") : ""));
+    $("#sv").value = ""; $("#cash").value = ""; $("#wx-code").value = "";
+    if (state.member) await identify({ code: state.member.member_no }, true);  // the new balance
+    await loadTables(); await selectTable(state.table.code);
+  }
+  async function refund() {
+    const order = state.order && state.order.status === "paid" ? state.order : null;
+    if (!order) { toast(t("no_paid_order"), "error"); return; }
+    const key = uuid();
+    const ok = await ask(t("refund_title", { no: order.order_no }), [
+      { name: "reason", label: t("reason") }, { name: "manager_username", label: t("manager_user") },
+      { name: "manager_password", label: t("manager_password"), type: "password" }], null, async (values) =>
+      api("POST", `/api/v1/orders/${order.client_order_id}/refund`, { ...values, idempotency_key: key }));
+    if (!ok) return;
+    toast(t("refunded"));
+    await loadTables(); await selectTable(state.table.code);
+  }
+  async function reprint() {
+    const order = state.order && state.order.status !== "open" ? state.order : null;
+    if (!order) { toast(t("no_paid_order"), "error"); return; }
+    try { await api("POST", `/api/v1/orders/${order.client_order_id}/reprint`, {}); toast(t("reprinted")); }
+    catch (e) { toast(errorText(e), "error"); }
+  }
+  function byTender(map) {
+    return Object.entries(map || {}).map(([k, v]) => `${t("tender_" + k)} ${yuan(v)}`).join(" · ") || "—";
+  }
+  async function closeShift() {
+    let current;
+    try { current = await api("GET", "/api/v1/till/shift?opening_float_cents=0"); }
+    catch (e) { toast(errorText(e), "error"); return; }
+    const s = current.summary;
+    const expected = el("dd", { id: "shift-expected" }, yuan(s.expected_cash_cents));
+    const summary = el("dl", { class: "confirm" },
+      el("dt", {}, t("sales_count")), el("dd", { id: "shift-count" }, String(s.sales_count)),
+      el("dt", {}, t("sales")), el("dd", {}, byTender(s.sales_by_tender)),
+      el("dt", {}, t("refunds")), el("dd", {}, byTender(s.refunds_by_tender)),
+      el("dt", {}, t("topups")), el("dd", {}, byTender(s.topups_by_tender)),
+      el("dt", {}, t("expected_cash")), expected);
+    const key = uuid();  // one key for this close: a retry closes once
+    const pending = ask(t("shift_title"), [
+      { name: "opening", label: t("opening_float"), value: "0", inputmode: "decimal" },
+      { name: "counted", label: t("counted_cash"), value: "", inputmode: "decimal" }], summary, async (v) =>
+      api("POST", "/api/v1/till/shift/close", { opening_float_cents: cents(v.opening), counted_cash_cents: cents(v.counted), idempotency_key: key }));
+    const opening = $("#dialog-body input[name=opening]");
+    opening.addEventListener("input", () => { expected.textContent = yuan(s.expected_cash_cents + cents(opening.value)); });
+    const ok = await pending;
+    if (!ok) return;
+    const r = ok.result;
+    toast(t("shift_closed", { e: yuan(r.summary.expected_cash_cents), c: yuan(r.counted_cash_cents), d: yuan(r.difference_cents) }));
+  }
+  async function topUp() {
+    if (!state.member) { toast(t("no_member"), "error"); return; }
+    let rules = [];
+    try { rules = (await api("GET", "/api/v1/till/topup-rules")).rules; } catch (e) { toast(errorText(e), "error"); return; }
+    const list = el("ul", { class: "rules", id: "topup-rules" }, ...(rules.length
+      ? rules.map((r) => el("li", {}, state.lang === "en" ? r.label_en : r.label)) : [el("li", { class: "muted" }, t("no_rules"))]));
+    const key = uuid();
+    const memberId = state.member.id;
+    const ok = await ask(t("topup_title", { name: state.member.name }), [
+      { name: "amount", label: t("topup_amount"), value: rules.length ? String(rules[0].min_cents / 100) : "", inputmode: "decimal" }],
+    el("div", {}, el("p", { class: "muted" }, t("topup_rules")), list), async (v) => {
+      const amount = cents(v.amount);
+      if (!amount) throw { code: "validation_error", message: "请输入充值金额 / Type the amount" };
+      return api("POST", `/api/v1/members/${memberId}/topups`, { amount_cents: amount, idempotency_key: key });
+    });
+    if (!ok) return;
+    const r = ok.result;
+    toast(t("topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) }));
+    await identify({ code: state.member.member_no }, true);
+  }
+  async function pushBill() {
+    if (!state.order || state.order.status !== "open") { toast(t("no_order"), "error"); return; }
+    try {
+      const pushed = await api("POST", `/api/v1/orders/${state.order.client_order_id}/push-bill`, {});
+      toast(t("pushed", { n: pushed.recipients }));
+      await loadTables(); renderOrder();
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+  async function voidLine() {
+    if (!state.order || state.order.status !== "open" || !state.order.items.length) { toast(t("no_order"), "error"); return; }
+    const index = state.sentLine >= 0 && state.sentLine < state.order.items.length ? state.sentLine : state.order.items.length - 1;
+    const line = state.order.items[index];
+    const cid = state.order.client_order_id;
+    const ok = await ask(t("void_title", { name: `${line.qty} × ${line.name}` }), [{ name: "reason", label: t("reason"), value: "" }], null,
+      async (v) => api("POST", `/api/v1/orders/${cid}/void`, line.line_id ? { line_id: line.line_id, reason: v.reason } : { index, reason: v.reason }));
+    if (!ok) return;
+    state.order = ok.result; state.sentLine = -1; state.payKey = null;
+    toast(t("voided"));
+    renderOrder(); await loadTables(); await loadBill();
+  }
+  async function resync() {
+    try { await api("POST", "/api/v1/local-copy/resync", {}); toast(t("resynced")); await loadMenu(); await loadTables(); }
+    catch (e) { toast(errorText(e), "error"); }
+  }
+
+  // --- the dialog: Enter confirms, Esc cancels; the action runs once while it is open ----------
+  function ask(title, fields, extra, action) {
+    const dialog = $("#dialog");
+    $("#dialog-title").textContent = title;
+    $("#dialog-error").textContent = "";
+    $("#dialog-error").className = "error";
+    const inputs = fields.map((f) => el("input", { name: f.name, type: f.type || "text", value: f.value || "", inputmode: f.inputmode || null, maxlength: 200, autocomplete: "off" }));
+    $("#dialog-body").replaceChildren(...fields.map((f, i) => el("label", {}, f.label, " ", inputs[i])), ...(extra ? [extra] : []));
+    return new Promise((resolve) => {
+      let running = false;
+      const done = (value) => { dialog.close(); form.removeEventListener("submit", submit); cancel.removeEventListener("click", onCancel); dialog.removeEventListener("cancel", onCancel); resolve(value); };
+      const form = $("#dialog-form"), cancel = $("#dialog-cancel");
+      const values = () => Object.fromEntries(inputs.map((n) => [n.name, n.value.trim()]));
+      async function submit(ev) {
+        ev.preventDefault();
+        if (running) return;  // never twice
+        if (!action) { done(values()); return; }
+        running = true; $("#dialog-ok").disabled = true;
+        try { done({ values: values(), result: await action(values()) }); }
+        catch (e) { $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e); }
+        finally { running = false; $("#dialog-ok").disabled = false; }
+      }
+      function onCancel(ev) { if (ev) ev.preventDefault(); if (!running) done(null); }
+      form.addEventListener("submit", submit);
+      cancel.addEventListener("click", onCancel);
+      dialog.addEventListener("cancel", onCancel);
+      dialog.showModal();
+      (inputs[0] || $("#dialog-ok")).focus();
+      if (inputs[0]) inputs[0].select();
+    });
+  }
+
+  // --- card reader and scanner reads from the agent (long polling after a cursor) --------------
+  async function followReads() {
+    if (state.readCursor === null) {
+      try { state.readCursor = (await api("GET", "/api/events?after=0&wait=0")).last; } catch (e) { state.readCursor = 0; }
+    }
+    while (state.token) {
+      try {
+        const answer = await api("GET", `/api/events?after=${state.readCursor}&wait=20`);
+        for (const ev of answer.events) handleScan(ev.code, ev.kind, ev);
+        state.readCursor = answer.last;
+      } catch (e) {
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  // --- a keyboard-wedge scanner: a burst of keys ending in Enter, faster than anyone types -------
+  const wedge = { buffer: "", last: 0, target: null, before: "" };
+  function wedgeKey(ev) {
+    if (!state.token || $("#dialog").open || ev.target.type === "password") return false;
+    const now = performance.now();
+    if (ev.key.length === 1 && !ev.ctrlKey && !ev.altKey && !ev.metaKey) {
+      if (now - wedge.last > 60) { wedge.buffer = ""; wedge.target = ev.target; wedge.before = ev.target && "value" in ev.target ? ev.target.value : ""; }
+      wedge.buffer += ev.key; wedge.last = now;
+      return false;
+    }
+    if (ev.key === "Enter" && wedge.buffer.length >= 8 && now - wedge.last < 60) {
+      const code = wedge.buffer;
+      wedge.buffer = "";
+      if (wedge.target && "value" in wedge.target) wedge.target.value = wedge.before;
+      ev.preventDefault(); ev.stopPropagation();
+      handleScan(code, null, null);
+      return true;
+    }
+    if (ev.key !== "Shift") wedge.buffer = "";
+    return false;
+  }
+
+  // --- keys --------------------------------------------------------------------------------------
+  function keyName(ev) {
+    return (ev.altKey ? "Alt+" : "") + (ev.ctrlKey ? "Ctrl+" : "") + (ev.key.length === 1 ? ev.key.toUpperCase() : ev.key);
+  }
+  const actions = {
+    "focus-table": () => { $("#table-code").focus(); $("#table-code").select(); },
+    "focus-search": () => { $("#search").focus(); $("#search").select(); },
+    "focus-member": () => { $("#member-query").focus(); $("#member-query").select(); },
+    pay: () => { if (!state.bill) { toast(t("no_order"), "error"); return; } $("#cash").focus(); $("#cash").select(); },
+    settle: () => pay(),
+    send: () => send(),
+    refund: () => refund(),
+    reprint: () => reprint(),
+    shift: () => closeShift(),
+    topup: () => topUp(),
+    join: () => join(),
+    "void-line": () => voidLine(),
+    "push-bill": () => pushBill(),
+    resync: () => resync(),
+    lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
+    logout: () => logout(),
+    "clear-table": () => clearTable(),
+    "qty-down": () => changeQty(-1),
+    "qty-up": () => changeQty(1),
+    "cash-50": () => quickCash(5000),
+    "cash-100": () => quickCash(10000),
+    "cash-round": () => quickCash("round"),
+    "sv-all": () => svAll(),
+  };
+  function onKey(ev) {
+    if (wedgeKey(ev)) return;
+    if ($("#dialog").open) return;  // the dialog's own keys
+    if (!state.token) return;
+    const name = keyName(ev);
+    const button = $$("[data-key]").find((b) => b.dataset.key === name && !b.closest("[hidden]"));
+    if (button) { ev.preventDefault(); actions[button.dataset.action](); return; }
+    const areaKey = name.match(/^Alt\+(\d)$/);
+    if (areaKey && state.areas[parseInt(areaKey[1], 10) - 1] !== undefined) { ev.preventDefault(); state.area = state.areas[parseInt(areaKey[1], 10) - 1]; renderTables(); return; }
+    const couponKey = name.match(/^Alt\+([JKNMUV])$/);
+    if (couponKey && state.member) {
+      const c = state.member.coupons["JKNMUV".indexOf(couponKey[1])];
+      if (c) { ev.preventDefault(); toggleCoupon(c.id, !state.coupons.has(c.id)); }
+      return;
+    }
+    if (ev.key === "Escape") { ev.preventDefault(); document.activeElement.blur(); $("#table-code").focus(); }
+  }
+  function onFieldKey(ev) {
+    const id = ev.target.id;
+    if (id === "table-code" && ev.key === "Enter") { ev.preventDefault(); openTable(ev.target.value); ev.target.value = ""; }
+    else if (id === "search") {
+      if (ev.key === "ArrowDown") { ev.preventDefault(); state.pick = Math.min(state.pick + 1, state.results.length - 1); renderResults(); }
+      else if (ev.key === "ArrowUp") { ev.preventDefault(); state.pick = Math.max(state.pick - 1, 0); renderResults(); }
+      else if (ev.key === "Enter") { ev.preventDefault(); addPicked(); }
+    } else if (id === "note" && ev.key === "Enter") { ev.preventDefault(); const line = state.draft[state.draftLine]; if (line) { line.note = ev.target.value.trim(); ev.target.value = ""; renderOrder(); } $("#search").focus(); }
+    else if (id === "member-query" && ev.key === "Enter") {
+      ev.preventDefault();
+      const v = ev.target.value.trim();
+      ev.target.value = "";
+      if (/^1\d{10}$/.test(v)) identify({ phone: v }); else if (v) handleScan(v, null, null);
+    }
+    else if ((id === "cash" || id === "sv" || id === "wx-code") && ev.key === "Enter") { ev.preventDefault(); pay(); }
+  }
+
+  function renderAll() {
+    if (!state.token) return;
+    renderTables(); renderResults(); renderOrder(); renderMember(); renderBill();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("#login-form").addEventListener("submit", login);
+    document.addEventListener("keydown", onKey, true);
+    $$("input").forEach((n) => n.addEventListener("keydown", onFieldKey));
+    $("#search").addEventListener("input", () => { state.pick = 0; search(); });
+    ["#cash", "#sv", "#wx-code"].forEach((s) => $(s).addEventListener("input", () => { state.payKey = null; renderBill(); }));
+    $$("[data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
+    applyLang();
+    pollStatus(); setInterval(pollStatus, 2000);
+    setInterval(() => { if (state.token) loadTables(); }, 5000);
+    if (state.token && state.staff) enter(); else $("#username").focus();
+  });
+})();
