@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from typing import Protocol
 
 CHANNEL = "tableloop:store-events:{store_id}"
@@ -123,6 +124,8 @@ class UdpDoorbell:
             threading.Thread(target=self._receive, name="doorbell-udp", daemon=True).start()
         else:
             self.address = address
+        # An app thrown away (a test's, a CLI command's) closes its sockets with it.
+        weakref.finalize(self, _close_all, self._out, self._in)
 
     def ring(self, store_id: int) -> None:
         self._local.ring(store_id)
@@ -151,6 +154,12 @@ class UdpDoorbell:
             text = data.decode("ascii", "replace")
             if text.isdigit() and len(text) < 12:
                 self._local.ring(int(text))
+
+
+def _close_all(*sockets: socket.socket | None) -> None:
+    for sock in sockets:
+        if sock is not None:
+            sock.close()
 
 
 def make_doorbell(redis_url: str | None, udp: str | None = None, listen: bool = False) -> Doorbell:
