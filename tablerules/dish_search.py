@@ -1,13 +1,11 @@
-"""Finding a dish at the till by what the cashier types: part of its name, its English name, its
-pinyin run together, or its pinyin initials (``ljcr`` → 辣椒炒肉). The pinyin comes from pypinyin,
-not from a hand-made table. Pure: no DB, no clock."""
+"""Finding a dish by what a cashier or a diner types: part of its name, its English name, its
+pinyin run together, or its pinyin initials (``ljcr`` → 辣椒炒肉). Pure and dependency-free: the
+pinyin itself comes from pypinyin on the server (`app.menu.search.dish_keys`), which hands each
+dish's keys to the agents with the menu of their local copy."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-
-from pypinyin import Style, lazy_pinyin
 
 
 @dataclass(frozen=True)
@@ -16,29 +14,23 @@ class DishKeys:
     initials: str  # 'ljcr'
 
 
-@lru_cache(maxsize=8192)
-def dish_keys(name: str) -> DishKeys:
-    """The pinyin of a dish name run together and its initials, lower case; characters that are
-    not Chinese (digits, latin letters) are kept as they are."""
-    syllables = [s.lower() for s in lazy_pinyin(name, errors="default") if s.strip()]
-    initials = [s.lower() for s in lazy_pinyin(name, style=Style.FIRST_LETTER, errors="default") if s.strip()]
-    return DishKeys(pinyin="".join(syllables).replace(" ", ""), initials="".join(initials).replace(" ", ""))
+def _plain(text: str) -> str:
+    return "".join(text.lower().split())
 
 
-def matches(query: str, name: str, name_en: str = "") -> bool:
-    """Whether what the cashier typed finds this dish (case and spaces do not count)."""
-    q = "".join(query.lower().split())
+def matches(query: str, name: str, name_en: str, keys: DishKeys) -> bool:
+    """Whether what was typed finds this dish (case and spaces do not count)."""
+    q = _plain(query)
     if not q:
         return True
-    keys = dish_keys(name)
-    return (q in name.lower().replace(" ", "") or q in name_en.lower().replace(" ", "")
-            or keys.pinyin.startswith(q) or keys.initials.startswith(q) or q in keys.pinyin)
+    return (q in _plain(name) or q in _plain(name_en) or keys.pinyin.startswith(q) or keys.initials.startswith(q)
+            or q in keys.pinyin)
 
 
-def rank(query: str, name: str, name_en: str = "") -> int:
-    """Lower is a better match: initials from the start, then name, then pinyin."""
-    q = "".join(query.lower().split())
-    keys = dish_keys(name)
+def rank(query: str, name: str, keys: DishKeys) -> int:
+    """Lower is a better match: the initials exactly, the initials from the start, the name from
+    the start, the pinyin from the start, anything else."""
+    q = _plain(query)
     if keys.initials == q:
         return 0
     if keys.initials.startswith(q):
@@ -48,3 +40,8 @@ def rank(query: str, name: str, name_en: str = "") -> int:
     if keys.pinyin.startswith(q):
         return 3
     return 4
+
+
+def search_text(name: str, name_en: str, keys: DishKeys) -> str:
+    """Everything a search box may match, lower case, space separated ('红烧肉 … hongshaorou hsr')."""
+    return " ".join(k for k in (name.lower(), name_en.lower(), keys.pinyin, keys.initials) if k)

@@ -27,6 +27,7 @@ from app.members.models import Member
 from app.menu import service as menu
 from app.menu import version as menu_version
 from app.menu.models import Dish, OptionGroup
+from app.menu.search import dish_keys
 from app.orders.cart import cart_of
 from app.orders.models import Order, SessionStatus, TableSession
 from app.orders.state import LineStatus, OrderStatus
@@ -39,9 +40,8 @@ from tablerules import dish_search
 def search_keys(name: str, name_en: str = "") -> str:
     """What a search box matches a dish by: its name, its English name, the pinyin of its name
     run together and the pinyin initials ('红烧肉' → 'hongshaorou hsr'), all lower case — the
-    pinyin as the till finds dishes by it (`tablerules.dish_search`)."""
-    keys = dish_search.dish_keys(name)
-    return " ".join(k for k in (name.lower(), name_en.lower(), keys.pinyin, keys.initials) if k)
+    same keys the till finds dishes by (`tablerules.dish_search`)."""
+    return dish_search.search_text(name, name_en, dish_keys(name))
 
 
 def member_price(price_cents: int, discount_percent: int, is_discountable: bool) -> int | None:

@@ -39,6 +39,7 @@ from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, LedgerEntry, Member, MemberCard, Tier
 from app.menu import service as menu
 from app.menu.models import Dish
+from app.menu.search import dish_keys
 from app.orders import kitchen, settlement
 from app.orders.access import lock_order
 from app.orders.kitchen import ItemRequest
@@ -77,6 +78,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
 
 
+def _search_keys(name: str) -> dict:
+    keys = dish_keys(name)  # the till finds dishes by them (tablerules.dish_search)
+    return {"pinyin": keys.pinyin, "initials": keys.initials}
+
+
 def snapshot_base(store: Store, now: datetime) -> dict:
     """Everything but the members: store, menu with sold-out flags, tables, tiers and rules, staff."""
     settings = members.settings_for(store.merchant_id)
@@ -87,7 +93,7 @@ def snapshot_base(store: Store, now: datetime) -> dict:
                 "id": dish.id, "name": dish.name, "name_en": dish.name_en, "price_cents": dish.price_cents,
                 "category": section.name, "category_id": section.id, "station": dish.station, "unit": dish.unit,
                 "is_discountable": dish.is_discountable, "is_active": dish.is_active,
-                "is_sold_out": dish.is_sold_out,
+                "is_sold_out": dish.is_sold_out, **_search_keys(dish.name),
                 "options": [{"id": group.id, "name": group.name, "is_required": group.is_required,
                              "max_choices": group.max_choices,
                              "choices": [{"id": c.id, "name": c.name, "price_delta_cents": c.price_delta_cents}

@@ -119,7 +119,8 @@ class Till:
                 log.warning("menu refresh refused: %s", refused)
         return {"dishes": [{"id": d["id"], "name": d["name"], "name_en": d.get("name_en", ""),
                             "price_cents": d["price_cents"], "category": d["category"], "station": d["station"],
-                            "is_sold_out": bool(d["is_sold_out"])}
+                            "is_sold_out": bool(d["is_sold_out"]),
+                            "pinyin": d.get("pinyin", ""), "initials": d.get("initials", "")}
                            for d in self.copy.dishes() if d.get("is_active", True)],
                 "as_of": self.copy.as_of}
 

@@ -58,6 +58,11 @@ _ROUTES = {
 MANAGER_ROLES = frozenset({"owner", "manager"})
 
 
+def _keys(dish: dict) -> dish_search.DishKeys:
+    """A dish's pinyin keys from the local copy (the server computes them)."""
+    return dish_search.DishKeys(dish.get("pinyin", ""), dish.get("initials", ""))
+
+
 def _invalid(field: str, message: str) -> TillError:
     return TillError(422, "validation_error", f"{field}: {message}", {"field": field})
 
@@ -136,9 +141,7 @@ class TillDesk:
     def menu(self) -> dict:
         menu = self.local.till.menu()
         categories: list[str] = []
-        for dish in menu["dishes"]:
-            keys = dish_search.dish_keys(dish["name"])
-            dish["pinyin"], dish["initials"] = keys.pinyin, keys.initials
+        for dish in menu["dishes"]:  # each with its pinyin keys, as the server gave them
             if dish["category"] not in categories:
                 categories.append(dish["category"])
         return {**menu, "categories": categories}
@@ -147,8 +150,8 @@ class TillDesk:
         if len(q) > 40:
             raise _invalid("q", "at most 40 characters")
         dishes = [d for d in self.local.copy.dishes() if d.get("is_active", True)
-                  and dish_search.matches(q, d["name"], d.get("name_en", ""))]
-        dishes.sort(key=lambda d: (dish_search.rank(q, d["name"], d.get("name_en", "")), d["id"]))
+                  and dish_search.matches(q, d["name"], d.get("name_en", ""), _keys(d))]
+        dishes.sort(key=lambda d: (dish_search.rank(q, d["name"], _keys(d)), d["id"]))
         return {"dishes": [{"id": d["id"], "name": d["name"], "name_en": d.get("name_en", ""),
                             "price_cents": d["price_cents"], "category": d["category"],
                             "is_sold_out": bool(d.get("is_sold_out"))} for d in dishes[:30]]}

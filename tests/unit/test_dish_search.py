@@ -1,6 +1,15 @@
 """Finding a dish at the till by name, pinyin or pinyin initials (pypinyin, no hand-made table)."""
 
-from tablerules.dish_search import dish_keys, matches, rank
+from app.menu.search import dish_keys
+from tablerules import dish_search
+
+
+def matches(query: str, name: str, name_en: str = "") -> bool:
+    return dish_search.matches(query, name, name_en, dish_keys(name))
+
+
+def rank(query: str, name: str) -> int:
+    return dish_search.rank(query, name, dish_keys(name))
 
 
 def test_pinyin_and_initials_come_from_the_name():

@@ -236,7 +236,7 @@
     return m ? { qty: Math.max(1, parseInt(m[1], 10)), q: m[2].trim() } : { qty: 1, q: raw };
   }
   function matches(dish, q) {
-    // The same keys as tablerules.dish_search (the agent computes pinyin and initials).
+    // The same keys as tablerules.dish_search (the server computes pinyin and initials).
     const s = q.toLowerCase().replace(/\s+/g, "");
     if (!s) return true;
     return dish.name.toLowerCase().includes(s) || (dish.name_en || "").toLowerCase().replace(/\s+/g, "").includes(s)
