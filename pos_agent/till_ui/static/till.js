@@ -597,6 +597,16 @@
     });
   }
 
+  // --- the store's news from the agent's feed: the table map and the menu follow ---------------
+  const TABLE_NEWS = new Set(["order_submitted", "cart_changed", "table_changed", "order_paid", "order_refunded",
+                              "bill_pushed"]);
+  let newsTimer = null;
+  function storeNews(ev) {
+    if (ev.kind === "menu_changed") { loadMenu(); return; }
+    if (!TABLE_NEWS.has(ev.kind) || newsTimer) return;
+    newsTimer = setTimeout(() => { newsTimer = null; loadTables(); }, 300);  // one reload for a burst
+  }
+
   // --- card reader and scanner reads from the agent (long polling after a cursor) --------------
   async function followReads() {
     if (state.readCursor === null) {
@@ -605,7 +615,10 @@
     while (state.token) {
       try {
         const answer = await api("GET", `/api/events?after=${state.readCursor}&wait=20`);
-        for (const ev of answer.events) handleScan(ev.code, ev.kind, ev);
+        for (const ev of answer.events) {
+          if (ev.reader === "server") storeNews(ev);  // the store's news, not a card or a scan
+          else handleScan(ev.code, ev.kind, ev);
+        }
         state.readCursor = answer.last;
       } catch (e) {
         await new Promise((r) => setTimeout(r, 2000));
