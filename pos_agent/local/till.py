@@ -274,7 +274,7 @@ class Till:
             if tender["type"] == "wechat":
                 if wechat is not None:
                     raise _invalid("tenders", "at most one WeChat tender")
-                wechat = _wechat_tender(tender, i)
+                wechat = {"index": i, **tender}  # what WeChat Pay needs is checked online only
         fingerprint = hashlib.sha256(dumps({"order": client_order_id, "member_id": member_id,
                                             "tenders": [t.to_dict() for t in tenders]}).encode()).hexdigest()
         done = self.db.one("SELECT fingerprint, status, body FROM settlements WHERE idempotency_key = ?", (key,))
@@ -290,7 +290,8 @@ class Till:
         if self._server_first(client_order_id):
             try:
                 if wechat is not None:
-                    return self._forward_wechat(staff, order, key, member_id, tenders, wechat, fingerprint)
+                    return self._forward_wechat(staff, order, key, member_id, tenders,
+                                                _wechat_tender(wechat, wechat["index"]), fingerprint)
                 return self._forward_settle(staff, order, key, member_id, tenders, fingerprint)
             except Unreachable:
                 self.connectivity.mark_offline()

@@ -57,7 +57,7 @@ def _texts(printer: VirtualPrinter) -> list[str]:
 
 
 def _order_nos(texts: list[str]) -> list[str]:
-    return [no for text in texts for no in set(re.findall(r"\bL\d{4}\b", text))]
+    return [no for text in texts for no in set(re.findall(r"\bL(?:\d+-)?\d{4}\b", text))]
 
 
 @pytest.fixture
