@@ -7,6 +7,7 @@ invariant every balance obeys.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from tablerules.member_code import (
@@ -174,3 +175,11 @@ def check_ledger(entries: Iterable[tuple[int, int]]) -> int:
         if _int(balance_after, index) != balance:
             raise LedgerMismatch(index, balance, balance_after)
     return balance
+
+
+# A member's (or a player's) phone: digits, or + and digits (an international number).
+PHONE_PATTERN = r"^(\+[0-9]{4,19}|[0-9]{5,20})$"
+
+
+def is_phone(text: str) -> bool:
+    return re.fullmatch(PHONE_PATTERN, text) is not None

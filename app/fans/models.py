@@ -38,6 +38,7 @@ class Audience(_Labelled):
     ANYONE = 1  # anyone WeChat knows (signed in through the official account)
     FOLLOWERS = 2  # followers of the official account
     MEMBERS = 3  # members only (others join first)
+    PHONE = 4  # anyone who gives a mobile number (members have given theirs)
 
 
 class PrizeKind(_Labelled):
@@ -150,6 +151,18 @@ class FanScan(TenantMixin, TimestampMixin, db.Model):
     openid: Mapped[str] = mapped_column(sa.String(64))
     is_follow: Mapped[bool] = mapped_column(default=False)
     event_key: Mapped[str] = mapped_column(sa.String(100))  # '<openid>:<CreateTime>:<event>'
+
+
+class FanContact(TenantMixin, TimestampMixin, db.Model):
+    """The mobile number a diner gave to play the merchant's games (a wheel open to anyone
+    with a phone): one per person and merchant."""
+
+    __tablename__ = "fan_contact"
+    __table_args__ = (sa.UniqueConstraint("merchant_id", "openid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(sa.String(64))
+    phone: Mapped[str] = mapped_column(sa.String(20))
 
 
 class WheelPlayer(TenantMixin, db.Model):

@@ -45,6 +45,7 @@ AUDIENCE_LABELS = {
     Audience.ANYONE: lazy_gettext("Anyone in WeChat"),
     Audience.FOLLOWERS: lazy_gettext("Followers of the official account"),
     Audience.MEMBERS: lazy_gettext("Members only"),
+    Audience.PHONE: lazy_gettext("Anyone who leaves a mobile number"),
 }
 KIND_LABELS = {
     PrizeKind.COUPON: lazy_gettext("Coupon"),
@@ -376,7 +377,7 @@ def wheel(code: str):
         db.session.commit()
     refusal = None
     try:
-        service.may_play(wheel, member=member, is_follower=is_follower, now=now)
+        service.may_play(wheel, member=member, is_follower=is_follower, now=now, openid=openid)
     except APIError as error:
         refusal = {"code": error.error_code, "message": str(error.description)}
     left = service.plays_left(wheel, openid, now)
@@ -385,6 +386,24 @@ def wheel(code: str):
                            refusal=refusal, left=left, plays=plays, draw_id=secrets.token_urlsafe(18),
                            problems=problems, merchant=db.session.get(Merchant, wheel.merchant_id))
     return body, 200, {"Cache-Control": "no-store"}
+
+
+@bp.route("/w/<code>/phone", methods=["POST"])
+def give_phone(code: str):
+    """The mobile number of a diner who is no member, for a wheel open to anyone with a phone."""
+    wheel = _wheel(code)
+    openid, _member, _ = _who(wheel.merchant_id)
+    if openid is None:
+        return oauth_redirect(wheel.merchant_id, url_for("fans_pages.wheel", code=code))
+    _start_writing()
+    try:
+        service.give_phone(wheel.merchant_id, openid, request.form.get("phone", ""), now=utcnow())
+    except APIError as error:
+        db.session.rollback()
+        flash(str(error.description))
+        return redirect(url_for("fans_pages.wheel", code=code))
+    db.session.commit()
+    return redirect(url_for("fans_pages.wheel", code=code))
 
 
 @bp.route("/w/<code>/spin", methods=["POST"])

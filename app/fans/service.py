@@ -39,6 +39,7 @@ from app.fans.models import (
     Audience,
     EnvelopeKind,
     EnvelopeShare,
+    FanContact,
     FanPoster,
     FanScan,
     LuckyWheel,
@@ -53,6 +54,7 @@ from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, Member
 from app.menu.models import Dish
 from tablerules import fans as rules
+from tablerules import members as member_rules
 from tablerules.money import to_yuan_short
 
 SCENE_PREFIX = "campaign_fan"  # 'campaign_…': a member who joins is attributed to the poster's code
@@ -317,14 +319,38 @@ def _refused(reason: str) -> Conflict:
     return Conflict(messages[reason], error_code=reason)
 
 
-def may_play(wheel: LuckyWheel, *, member: Member | None, is_follower: bool, now: datetime) -> None:
+def may_play(wheel: LuckyWheel, *, member: Member | None, is_follower: bool, now: datetime,
+             openid: str | None = None) -> None:
     """403/409 with the reason a person may not spin now (schedule, switch, audience)."""
     if not wheel.is_active or not rules.is_open(wheel.starts_at, wheel.ends_at, now):
         raise _refused("wheel_closed")
+    if wheel.audience is Audience.PHONE and member is None and (openid is None
+                                                                or contact_phone(wheel.merchant_id, openid) is None):
+        raise Forbidden(gettext("Leave your mobile number to spin the wheel."), error_code="phone_required")
     if wheel.audience is Audience.FOLLOWERS and not is_follower:
         raise Forbidden(gettext("Follow our official account to spin the wheel."), error_code="followers_only")
     if wheel.audience is Audience.MEMBERS and member is None:
         raise Forbidden(gettext("Join as a member to spin the wheel."), error_code="members_only")
+
+
+def contact_phone(merchant_id: int, openid: str) -> str | None:
+    """The mobile number this diner gave to play (None: none given)."""
+    return db.session.scalar(sa.select(FanContact.phone).where(FanContact.merchant_id == merchant_id,
+                                                               FanContact.openid == openid))
+
+
+def give_phone(merchant_id: int, openid: str, phone: str, *, now: datetime) -> str:
+    """Keep the number a diner gives to play (a second one replaces the first); 422 for one that
+    is not a mainland mobile number."""
+    phone = phone.strip()
+    if not member_rules.is_phone(phone):
+        raise Unprocessable(gettext("Please enter your mobile number (digits only)."), error_code="invalid_phone",
+                            details={"fields": {"phone": ["Not a mobile number."]}})
+    contact = FanContact(merchant_id=merchant_id, openid=openid, phone=phone, created_at=now)
+    if not insert_unique(contact):
+        db.session.execute(sa.update(FanContact).where(FanContact.merchant_id == merchant_id,
+                                                       FanContact.openid == openid).values(phone=phone))
+    return phone
 
 
 def plays_left(wheel: LuckyWheel, openid: str, now: datetime) -> int | None:
@@ -409,7 +435,7 @@ def draw(wheel: LuckyWheel, *, openid: str, draw_id: str, member: Member | None,
     replay = _existing_play(wheel.id, openid, draw_id)
     if replay is not None:
         return _result(wheel, replay)
-    may_play(wheel, member=member, is_follower=is_follower, now=now)
+    may_play(wheel, member=member, is_follower=is_follower, now=now, openid=openid)
     if member is not None:
         # Locks in one order: the member first (the play's foreign key and the grant both touch
         # that row), then the person's counters, then the prize.

@@ -3,9 +3,10 @@ from marshmallow import fields, pre_load, validate, validates_schema
 from app.api import Cents, Id, PositiveCents, QueryId, Schema
 from app.members.models import Account, Gender
 from app.payments.schemas import AUTH_CODE, check_wechat_tender, refuse_auth_code_off_wechat
+from tablerules import members as member_rules
 
 # At most 20 characters with the "+", as the column holds.
-PHONE = validate.Regexp(r"^(\+[0-9]{4,19}|[0-9]{5,20})$", error="Not a phone number.")
+PHONE = validate.Regexp(member_rules.PHONE_PATTERN, error="Not a phone number.")
 KEY = validate.Length(min=8, max=100)
 
 

@@ -31,7 +31,7 @@ def upgrade():
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('audience IN (1, 2, 3)', name=op.f('ck_lucky_wheel_audience_valid')),
+    sa.CheckConstraint('audience IN (1, 2, 3, 4)', name=op.f('ck_lucky_wheel_audience_valid')),
     sa.CheckConstraint('per_person_daily IS NULL OR per_person_daily >= 1', name=op.f('ck_lucky_wheel_daily_positive')),
     sa.CheckConstraint('per_person_total IS NULL OR per_person_total >= 1', name=op.f('ck_lucky_wheel_total_positive')),
     sa.CheckConstraint('starts_at IS NULL OR ends_at IS NULL OR starts_at < ends_at', name=op.f('ck_lucky_wheel_window_ordered')),
@@ -86,6 +86,19 @@ def upgrade():
     with op.batch_alter_table('fan_poster', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_fan_poster_merchant_id'), ['merchant_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_fan_poster_wheel_id'), ['wheel_id'], unique=False)
+
+    op.create_table('fan_contact',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('openid', sa.String(length=64), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchant.id'], name=op.f('fk_fan_contact_merchant_id_merchant'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fan_contact')),
+    sa.UniqueConstraint('merchant_id', 'openid', name=op.f('uq_fan_contact_merchant_id_openid'))
+    )
+    with op.batch_alter_table('fan_contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_fan_contact_merchant_id'), ['merchant_id'], unique=False)
 
     op.create_table('wheel_player',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -236,6 +249,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_wheel_player_merchant_id'))
 
     op.drop_table('wheel_player')
+    with op.batch_alter_table('fan_contact', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_fan_contact_merchant_id'))
+
+    op.drop_table('fan_contact')
     with op.batch_alter_table('fan_poster', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fan_poster_wheel_id'))
         batch_op.drop_index(batch_op.f('ix_fan_poster_merchant_id'))

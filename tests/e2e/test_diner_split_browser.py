@@ -68,12 +68,12 @@ def test_a_coupon_by_share_link_then_a_split_bill_paid_by_both(app, make, wechat
     friend.goto(f"{live_url}/t/{token}")
     _dish_card(friend, "卤味拼盘").locator("button.plus").click()
     friend.locator("#cart-count").filter(has_text="1").wait_for()
-    for _ in range(2):
+    for count in ("2", "3"):  # tap by tap, as a diner watches the count go up
         _dish_card(friend, "卤味拼盘").locator("button.plus").click()
-    friend.locator("#cart-count").filter(has_text="3").wait_for()
+        friend.locator("#cart-count").filter(has_text=count).wait_for()
     friend.get_by_role("button", name="选好了").click()
     friend.get_by_role("button", name="下单，送厨房").click()
-    friend.locator("#ordered li").filter(has_text="卤味拼盘").first.wait_for(timeout=5_000)
+    friend.locator("#ordered li").filter(has_text="卤味拼盘").first.wait_for(timeout=15_000)
     friend.get_by_role("link", name="查看账单").click()
     friend.get_by_text("分摊账单").click()
     friend.locator("#split-count").select_option("2")
@@ -94,7 +94,7 @@ def test_a_coupon_by_share_link_then_a_split_bill_paid_by_both(app, make, wechat
     friend.screenshot(path=str(SHOTS / "diner-bill-split.png"), full_page=True)
     friend.get_by_role("button", name="确认支付 ￥47.00").click()
     friend.get_by_text("你的份额已支付，谢谢！").wait_for()
-    giver.locator("#share-1.is-paid").filter(has_text="小美").wait_for(timeout=5_000)
+    giver.locator("#share-1.is-paid").filter(has_text="小美").wait_for(timeout=15_000)
 
     # 大刘 pays share 2 with WeChat Pay; the order is paid, and 小美's page turns paid by itself.
     giver.locator("#share-2").get_by_role("button", name="微信支付").click()
@@ -102,7 +102,7 @@ def test_a_coupon_by_share_link_then_a_split_bill_paid_by_both(app, make, wechat
     sheet.get_by_text("￥47.00").wait_for()
     sheet.get_by_role("button", name="确认支付 Pay").click()
     giver.locator("#paid").wait_for(timeout=15_000)
-    friend.locator("#paid").wait_for(timeout=10_000)
+    friend.locator("#paid").wait_for(timeout=15_000)
     assert friend.locator("#split li.share.is-paid").count() == 2
     friend.screenshot(path=str(SHOTS / "diner-bill-split-paid.png"), full_page=True)
 

@@ -34,7 +34,7 @@ def _agent_config(server: LiveServer, store_id: int, token: str, tmp_path, front
     return {
         "store_id": str(store_id), "server_url": server.url, "device_token": token,
         "data_dir": str(tmp_path / "agent-data"), "http": {"host": "127.0.0.1", "port": free_port()},
-        "retry_interval_s": 0.2, "status_interval_s": 60, "sync_interval_s": 0.5, "forward_timeout_s": 5,
+        "retry_interval_s": 0.2, "status_interval_s": 60, "sync_interval_s": 0.5, "forward_timeout_s": 15,
         "store": {"name": "老王面馆"},
         "printers": [
             {"name": "front", "type": "network", "address": f"127.0.0.1:{front.port}", "role": "receipt",

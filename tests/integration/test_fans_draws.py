@@ -188,6 +188,34 @@ def test_who_may_play_and_when(app, make):
     assert spin(client, followers.code, token).status_code == 200
 
 
+def test_a_wheel_for_anyone_with_a_phone_asks_for_the_number_first(app, make):
+    tenant = merchant_with_wechat(make)
+    wheel, _ = make_wheel(make, tenant, audience=4)
+    client = phone(app, tenant, "o-visitor-0002")
+    page = client.get(f"/w/{wheel.code}").get_data(as_text=True)
+    assert 'data-code="phone_required"' in page and 'name="phone"' in page
+    token = csrf_of(client, f"/w/{wheel.code}")
+    assert spin(client, wheel.code, token).get_json()["error"]["code"] == "phone_required"
+    # Not a number: nothing kept, still no spin.
+    client.post(f"/w/{wheel.code}/phone", data={"csrf_token": token, "phone": "call me"})
+    assert spin(client, wheel.code, token).get_json()["error"]["code"] == "phone_required"
+    # Without the form's token: refused, nothing kept.
+    assert client.post(f"/w/{wheel.code}/phone", data={"phone": "13800000002"}).status_code == 400
+    assert spin(client, wheel.code, token).get_json()["error"]["code"] == "phone_required"
+    answer = client.post(f"/w/{wheel.code}/phone", data={"csrf_token": token, "phone": "13800000002"})
+    assert answer.status_code == 302
+    assert spin(client, wheel.code, token).status_code == 200
+    from app.fans.models import FanContact
+
+    make.db.session.expire_all()
+    contacts = make.db.session.scalars(sa.select(FanContact).where(FanContact.merchant_id == tenant.merchant.id)).all()
+    assert [(c.openid, c.phone) for c in contacts] == [("o-visitor-0002", "13800000002")]
+    # A member has given their number when they joined: they spin straight away.
+    [(openid, _member_id)] = _members(make, tenant, 1)
+    member_client = phone(app, tenant, openid)
+    assert spin(member_client, wheel.code, csrf_of(member_client, f"/w/{wheel.code}")).status_code == 200
+
+
 def test_another_merchants_diner_cannot_spin_this_wheel(app, make):
     tenant = merchant_with_wechat(make)
     other = merchant_with_wechat_other(make)
