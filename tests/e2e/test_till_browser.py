@@ -307,3 +307,28 @@ def test_the_same_dinner_with_the_server_away(till, db):
     assert [(o.payable_cents, o.status.label, o.member_id) for o in orders] == [(4_800, "paid", member["id"])]
     assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 7_000
     assert sum(1 for t in _texts(kitchen) if "辣椒炒肉" in t) == 1
+
+
+@pytest.mark.e2e
+def test_a_printer_in_trouble_shows_in_the_tills_header(till):
+    page, kitchen = till.page, till.kitchen
+    assert page.locator("#printers").is_hidden()
+    kitchen.set_state("paper_out")
+    page.keyboard.press("F1")
+    page.keyboard.type("A02")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("dialog[open]")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".tile.ordering[data-table=A02]")
+    page.keyboard.press("F2")
+    page.keyboard.type("dcf")
+    page.keyboard.press("Enter")
+    page.keyboard.press("F6")
+    # The ticket cannot print: the cashier reads it in their own words, and it waits in the ledger.
+    page.wait_for_selector("#printers:has-text('后厨打印机缺纸')", timeout=30_000)
+    page.screenshot(path=str(screenshots_dir() / "till-printer-out.png"))
+    kitchen.set_state("online")
+    kitchen.wait_for_jobs(1, timeout=30)
+    page.wait_for_selector("#printers", state="hidden", timeout=30_000)
+    assert sum(1 for t in _texts(kitchen) if "蛋炒饭" in t) == 1

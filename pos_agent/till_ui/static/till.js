@@ -106,6 +106,11 @@
       conn.className = "conn " + (s.online ? "on" : "off");
       conn.textContent = s.online ? t("online") + (pending ? "，" + t("pending", { n: pending }) : "")
         : t("offline") + "，" + t("pending", { n: pending });
+      // A printer in trouble, in the cashier's words: 后厨打印机缺纸.
+      const trouble = (s.printers || []).filter((p) => window.TILL_TEXT.zh[`pr_${p.state}`] !== undefined)
+        .map((p) => t(p.role === "kitchen" ? "printer_kitchen" : "printer_receipt") + t(`pr_${p.state}`));
+      $("#printers").textContent = trouble.join(" · ");
+      $("#printers").hidden = trouble.length === 0;
     } catch (e) {
       conn.className = "conn off";
       conn.textContent = errorText(e);
