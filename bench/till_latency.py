@@ -36,8 +36,8 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.menu.search import dish_keys  # noqa: E402
 from simulators.printer import VirtualPrinter  # noqa: E402
-from tablerules.dish_search import dish_keys  # noqa: E402
 from tests.agent_support import AgentProcess, Http, agent_config, until  # noqa: E402
 
 CARD_NO = "0077000001"
