@@ -89,6 +89,19 @@ class IntEnumType(sa.types.TypeDecorator):
         return None if value is None else self.enum_cls(value)
 
 
+class LabelledEnum(enum.IntEnum):
+    """An enum stored as its number (`IntEnumType`, `enum_check`) and named in the API and on the
+    pages by its lower-case name."""
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str):
+        return cls[str(label).upper()]
+
+
 def enum_check(column: str, enum_cls: type[enum.IntEnum]) -> sa.CheckConstraint:
     values = ", ".join(str(int(member)) for member in enum_cls)
     return sa.CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")

@@ -11,28 +11,17 @@ too (`is_holdout`, nothing sent): both groups are measured the same way in the f
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import IntEnumType, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check
+from app.db import IntEnumType, LabelledEnum, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check
 from tablerules import campaigns as rules
 from tablerules.campaigns import MAX_HOLDOUT_PERCENT
 
 
-class _Labelled(enum.IntEnum):
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def from_label(cls, label: str):
-        return cls[str(label).upper()]
-
-
-class CampaignStatus(_Labelled):
+class CampaignStatus(LabelledEnum):
     """rules.Status, stored. Changed only through rules.transition()."""
 
     DRAFT = 1
@@ -48,7 +37,7 @@ class CampaignStatus(_Labelled):
         return rules.Status(self.label)
 
 
-class Trigger(_Labelled):
+class Trigger(LabelledEnum):
     ONCE = 1  # sent once to a segment, now or at a set time
     BIRTHDAY = 2  # automation: each month, the members born in that month
     WIN_BACK = 3  # automation: members who became 沉睡 (dormant), once per dormant spell

@@ -8,26 +8,15 @@ lower-case name is the rules' value (`CouponStatus.ISSUED.label == rules.CouponS
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import IntEnumType, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check
+from app.db import IntEnumType, LabelledEnum, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check
 
 
-class _Labelled(enum.IntEnum):
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def from_label(cls, label: str):
-        return cls[str(label).upper()]
-
-
-class TemplateKind(_Labelled):
+class TemplateKind(LabelledEnum):
     """rules.CouponKind, stored."""
 
     CASH = 1
@@ -35,7 +24,7 @@ class TemplateKind(_Labelled):
     FREE_DISH = 3
 
 
-class CouponStatus(_Labelled):
+class CouponStatus(LabelledEnum):
     """rules.CouponState, stored. Changed only through rules.transition()."""
 
     ISSUED = 1
@@ -44,7 +33,7 @@ class CouponStatus(_Labelled):
     TRANSFERRED = 4
 
 
-class CouponSource(_Labelled):
+class CouponSource(LabelledEnum):
     """How the coupon reached its holder."""
 
     MANUAL = 1  # a member of staff issued it
@@ -54,7 +43,7 @@ class CouponSource(_Labelled):
     TRANSFER = 5  # another member passed it on
 
 
-class CouponEventKind(_Labelled):
+class CouponEventKind(LabelledEnum):
     ISSUE = 1
     REDEEM = 2
     RESTORE = 3  # a refund gave a redeemed coupon back

@@ -8,21 +8,15 @@ come from `TagRule`s. `MemberTag` lists both, one row per (member, tag, source),
 
 from __future__ import annotations
 
-import enum
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import IntEnumType, TenantMixin, TimestampMixin, db, enum_check
+from app.db import IntEnumType, LabelledEnum, TenantMixin, TimestampMixin, db, enum_check
 
 
-class TagSource(enum.IntEnum):
+class TagSource(LabelledEnum):
     HAND = 1
     RULE = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 class TagRule(TenantMixin, TimestampMixin, db.Model):

@@ -13,26 +13,15 @@ What keeps the promises under any concurrency is here, in the database:
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import IntEnumType, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check
+from app.db import IntEnumType, LabelledEnum, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check
 
 
-class _Labelled(enum.IntEnum):
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def from_label(cls, label: str):
-        return cls[str(label).upper()]
-
-
-class Audience(_Labelled):
+class Audience(LabelledEnum):
     """Who may play a wheel."""
 
     ANYONE = 1  # anyone WeChat knows (signed in through the official account)
@@ -41,14 +30,14 @@ class Audience(_Labelled):
     PHONE = 4  # anyone who gives a mobile number (members have given theirs)
 
 
-class PrizeKind(_Labelled):
+class PrizeKind(LabelledEnum):
     COUPON = 1  # a coupon of a template, into the member's wallet
     POINTS = 2
     BONUS = 3  # stored-value bonus (赠送余额)
     NOTHING = 4  # 谢谢参与: a segment of the wheel that gives nothing
 
 
-class EnvelopeKind(_Labelled):
+class EnvelopeKind(LabelledEnum):
     """What a red envelope's shares are paid in."""
 
     BONUS = 1  # stored-value bonus, on the grabber's card at once

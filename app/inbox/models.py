@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import IntEnumType, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check, utcnow
+from app.db import IntEnumType, LabelledEnum, TenantMixin, TimestampMixin, UTCDateTime, db, enum_check, utcnow
 
 
 class Direction(enum.IntEnum):
@@ -18,13 +18,9 @@ class Direction(enum.IntEnum):
     AUTO = 3  # a keyword auto-reply, sent as the callback's passive reply
 
 
-class MessageKind(enum.IntEnum):
+class MessageKind(LabelledEnum):
     TEXT = 1
     IMAGE = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
 
 
 class Conversation(TenantMixin, TimestampMixin, db.Model):
