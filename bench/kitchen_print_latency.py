@@ -27,7 +27,6 @@ import argparse
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,41 +39,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.support import free_port, fresh_app  # noqa: E402
 from simulators.printer import VirtualPrinter  # noqa: E402
 from tests.agent_support import AgentProcess, Http, agent_config, until  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare_database(url: str) -> tuple[int, int]:
     """Schema from the migrations, then the demo data; (store id, a dish of the menu with no options)."""
     import sqlalchemy as sa
-    from flask_migrate import upgrade
 
-    from app import create_app
     from app.demo.seed import load_demo
     from app.extensions import db
     from app.menu.models import Dish, OptionGroup
     from app.tenants.models import Store
 
-    if url.startswith("postgresql"):
-        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-        engine.dispose()
-    from config.settings import DevelopmentConfig, _sqlalchemy_url
-
-    class Config(DevelopmentConfig):
-        SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(url)
-
-    app = create_app(Config)
+    app = fresh_app(url)
     with app.app_context():
-        upgrade()
         load_demo()
         store = db.session.scalars(sa.select(Store).order_by(Store.id)).first()
         with_options = sa.select(OptionGroup.dish_id)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,44 +36,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.menu.search import dish_keys  # noqa: E402
+from bench.support import free_port, fresh_app  # noqa: E402
 from simulators.printer import VirtualPrinter  # noqa: E402
 from tests.agent_support import AgentProcess, Http, agent_config, until  # noqa: E402
 
 CARD_NO = "0077000001"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def prepare_database(url: str) -> dict:
     """Schema from the migrations, the demo data, and one demo member with a card."""
     import sqlalchemy as sa
-    from flask_migrate import upgrade
 
-    from app import create_app
     from app.demo.seed import load_demo
     from app.extensions import db
     from app.members.models import Member, MemberCard
     from app.menu.models import Dish, OptionGroup
     from app.tenants.models import Store
 
-    if url.startswith("postgresql"):
-        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-        engine.dispose()
-    from config.settings import DevelopmentConfig, _sqlalchemy_url
-
-    class Config(DevelopmentConfig):
-        SQLALCHEMY_DATABASE_URI = _sqlalchemy_url(url)
-
-    app = create_app(Config)
+    app = fresh_app(url)
     with app.app_context():
-        upgrade()
         load_demo(member_count=200)
         store = db.session.scalars(sa.select(Store).order_by(Store.id)).first()
         with_options = sa.select(OptionGroup.dish_id)
