@@ -26,7 +26,8 @@ from app.db import db
 from app.events import service as events
 from app.events.models import EventKind
 from app.members.models import Member, MemberCard, MemberSettings, Tier
-from app.menu.models import Category, Dish, DishAvailability, OptionChoice, OptionGroup
+from app.menu.models import DishAvailability
+from app.menu.version import MENU_ROWS
 from app.tables.models import Area, DiningTable
 from app.tenants.models import Store
 
@@ -37,11 +38,8 @@ _MEMBERS = "tableloop_member_changes"
 # (None: any change). Rows with a ``store_id`` concern that store, the others every store of
 # the merchant.
 WATCHED: dict[type, tuple[str, frozenset[str] | None]] = {
-    Category: ("menu", None),
-    Dish: ("menu", None),
-    OptionGroup: ("menu", None),
-    OptionChoice: ("menu", None),
-    DishAvailability: ("sold_out", None),
+    # The menu's rows, as the menu version counts them (app.menu.version).
+    **{model: ("sold_out" if model is DishAvailability else "menu", None) for model in MENU_ROWS},
     Area: ("tables", None),
     DiningTable: ("tables", frozenset({"code", "seats", "area_id", "is_active", "store_id"})),
     Tier: ("tiers", None),
