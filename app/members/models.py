@@ -156,6 +156,8 @@ class Member(TenantMixin, TimestampMixin, db.Model):
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     tier_id: Mapped[int] = mapped_column(sa.ForeignKey("tier.id", ondelete="RESTRICT"))
     tier_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the phone, name or member number last changed: what a store's agent shows offline.
+    profile_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Cached balances: always equal to the sum of this member's ledger entries per account.
     principal_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     bonus_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -96,10 +96,10 @@ def update_member(data, member_id):
     member = get_scoped_or_404(Member, member_id)
     if "gender" in data:
         data["gender"] = Gender[data["gender"].upper()]
-    for key, value in data.items():
-        setattr(member, key, value)
+    now = utcnow()
+    service.update_member(member, data, now=now)
     if "tags" in data:
-        crm.refresh_member(member, utcnow())  # the tag index that searches read
+        crm.refresh_member(member, now)  # the tag index that searches read
     db.session.commit()
     return member
 

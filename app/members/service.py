@@ -145,6 +145,19 @@ def create_member(*, actor: Actor, phone: str, name: str, birthday: date | None 
     return member
 
 
+PROFILE_COLUMNS = ("phone", "name", "member_no")  # what a store's agent shows and finds offline
+
+
+def update_member(member: Member, changes: dict, *, now: datetime) -> Member:
+    """Change a member's own details; a new phone, name or number is stamped, so that the stores'
+    agents take it with their next refresh of changed members."""
+    if any(key in PROFILE_COLUMNS and getattr(member, key) != value for key, value in changes.items()):
+        member.profile_changed_at = now
+    for key, value in changes.items():
+        setattr(member, key, value)
+    return member
+
+
 def search_members(text: str, *, actor: Actor, limit: int, offset: int = 0) -> tuple[list[Member], int]:
     """The actor's merchant's members matching `text` (phone or member number prefix, or part of
     the name), newest first, and how many match in all."""

@@ -125,7 +125,7 @@ def snapshot_base(store: Store, now: datetime) -> dict:
 
 def snapshot_members(store: Store, *, since: datetime | None, after_id: int, limit: int, now: datetime) -> dict:
     """One page of members (id order, after `after_id`): all of them, or with `since` only those
-    whose balance, points, tier or cards changed since then. Each carries the offline allowance
+    whose balance, points, tier, cards, phone, name or number changed since then. Each carries the offline allowance
     signed for this store."""
     limit = max(1, min(limit, MEMBER_PAGE_MAX))
     query = (sa.select(Member).where(Member.merchant_id == store.merchant_id, Member.id > after_id)
@@ -134,6 +134,7 @@ def snapshot_members(store: Store, *, since: datetime | None, after_id: int, lim
         changed = sa.or_(
             Member.created_at >= since,
             Member.tier_changed_at >= since,
+            Member.profile_changed_at >= since,
             Member.id.in_(sa.select(LedgerEntry.member_id).where(LedgerEntry.merchant_id == store.merchant_id,
                                                                  LedgerEntry.created_at >= since)),
             Member.id.in_(sa.select(MemberCard.member_id).where(MemberCard.merchant_id == store.merchant_id,

@@ -4,9 +4,11 @@ what the till did (exactly once, honoured as it was made, flagged for the manage
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app.db import utcnow
 from app.events.models import EventKind, StoreEvent
 from app.members.models import LedgerEntry, Member, Tier
 from app.orders.models import Order, Payment
@@ -202,3 +204,25 @@ def test_each_store_agent_reports_its_outbox(make, db):
         "2026-11-29T04:00:00")
     assert device_api.post("/sync/state", json={"outbox_pending": -1}).status_code == 422
     assert owner.post("/sync/state", json={"outbox_pending": 1}).status_code == 403
+
+
+def test_changed_members_include_a_new_name(make, db):
+    """The agent refreshes changed members with `since`: a renamed member is among them (the
+    member_changed event told it to look), one left alone is not."""
+    tenant, owner, device_api, _device, _cashier, _dish = _setup(make)
+    renamed, untouched = create_member(make, tenant), create_member(make, tenant)
+    for member in (renamed, untouched):  # joined before the agent's last refresh
+        db.session.get(Member, member["id"]).created_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    since = device_api.get(f"/stores/{tenant.store.id}/snapshot?part=members").get_json()["as_of"]
+
+    def changed():
+        query = {"part": "members", "since": since}
+        body = device_api.get(f"/stores/{tenant.store.id}/snapshot", query_string=query).get_json()
+        return {m["id"]: m["name"] for m in body["members"]}
+
+    assert changed() == {}
+    assert owner.patch(f"/members/{renamed['id']}", json={"notes": "靠窗"}).status_code == 200
+    assert changed() == {}  # a note is not in the agent's copy
+    assert owner.patch(f"/members/{renamed['id']}", json={"name": "韩梅梅"}).status_code == 200
+    assert changed() == {renamed["id"]: "韩梅梅"}
