@@ -13,7 +13,7 @@ from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import NotFound
 from app.idempotency import respond_once
-from app.orders import access, cart, documents, kitchen, refunds, schemas, settlement, shift
+from app.orders import access, cart, documents, kitchen, refunds, schemas, settlement, shift, table_moves
 from app.orders.kitchen import ItemRequest
 from app.orders.models import CartLine, KitchenTicket, Order, OrderLine, TicketStatus
 from app.orders.settlement import SettleRequest, TenderRequest
@@ -273,6 +273,41 @@ def staff_cart_send(table_id):
     order = cart.send_cart(_table(table_id), actor=current_actor(), now=utcnow())
     db.session.commit()
     return order
+
+
+# --- 转台 and 并台: a table's open order to another table --------------------------------------
+
+@blp.route("/tables/<id:table_id>/move", methods=["POST"])
+@requires(Permission.ORDERS)
+@blp.arguments(schemas.TableMoveIn)
+@blp.alt_response(200, schema=schemas.OrderOut)
+def move_table(data, table_id):
+    """转台: the table's open order and its diners' cart to a free table of the same store; the
+    kitchen's tickets take the new table code (nothing is cooked twice)."""
+    table = _table(table_id)
+
+    def work():
+        order = table_moves.move_to_table(table, data["to_table_id"], actor=current_actor(), now=utcnow())
+        db.session.flush()
+        return schemas.OrderOut().dump(order), 200
+
+    return respond_once("table_move", data["idempotency_key"], {"table_id": table_id, **data}, work)
+
+
+@blp.route("/tables/<id:table_id>/merge", methods=["POST"])
+@requires(Permission.ORDERS)
+@blp.arguments(schemas.TableMergeIn)
+@blp.alt_response(200, schema=schemas.OrderOut)
+def merge_table(data, table_id):
+    """并台: the table's open order joins the other table's open order (one bill); this table is free."""
+    table = _table(table_id)
+
+    def work():
+        order = table_moves.merge_into_table(table, data["into_table_id"], actor=current_actor(), now=utcnow())
+        db.session.flush()
+        return schemas.OrderOut().dump(order), 200
+
+    return respond_once("table_merge", data["idempotency_key"], {"table_id": table_id, **data}, work)
 
 
 # --- the shared table cart: diners, identified by the signed table QR -------------------------

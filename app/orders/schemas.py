@@ -244,3 +244,13 @@ class ShiftOut(Schema):
     summary = fields.Dict()
     counted_cash_cents = fields.Integer(allow_none=True)
     difference_cents = fields.Integer(allow_none=True)
+
+
+class TableMoveIn(Schema):
+    to_table_id = Id(required=True)
+    idempotency_key = fields.String(required=True, validate=KEY)
+
+
+class TableMergeIn(Schema):
+    into_table_id = Id(required=True)
+    idempotency_key = fields.String(required=True, validate=KEY)

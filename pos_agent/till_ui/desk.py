@@ -29,6 +29,7 @@ from ..local.sessions import server_token
 from ..printing.adapter import PrinterError
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
+from .floor import Floor
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -83,6 +84,7 @@ class TillDesk:
         self._server_tables: tuple[float, dict[str, str]] = (0.0, {})
         self._tables_lock = threading.Lock()
         self._topups_done: set[str] = set()  # top-ups whose cash drawer was opened
+        self.floor = Floor(self)  # 转台, 并台 and the diners' picks to confirm
 
     # --- routing ---------------------------------------------------------------------------------
 
@@ -91,13 +93,15 @@ class TillDesk:
         """The answer of one of the till's calls, or None when the path is not one of them.
         ``body`` is a callable reading the JSON body (only POST calls read it)."""
         token = server_token(self.local.sessions, authorization)
+        if (answer := self.floor.handle(method, path, body, token)) is not None:
+            return answer
         if method == "GET":
             if path == "/api/v1/till/menu":
                 return 200, self.menu()
             if path == "/api/v1/dishes/search":
                 return 200, self.search(_one(query, "q"))
             if path == "/api/v1/tables":
-                return 200, self.tables()
+                return 200, self.tables(token)
             if path == "/api/v1/members/identify":
                 return 200, self.identify(query, token)
             if match := _ROUTES["bill"].match(path):
@@ -178,7 +182,8 @@ class TillDesk:
 
     def _latest_order(self, code: str, since: str | None) -> dict | None:
         row = self.db.one("SELECT client_order_id, status, body FROM orders WHERE json_extract(body, '$.table') = ? "
-                          "AND (? IS NULL OR created_at >= ?) ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                          "AND (? IS NULL OR created_at >= ?) "
+                          "ORDER BY status = 'open' DESC, created_at DESC, rowid DESC LIMIT 1",
                           (code, since, since))
         if row is None:
             return None
@@ -213,9 +218,12 @@ class TillDesk:
         return {"code": code, "area": table.get("area") or "", "seats": table.get("seats", 0), "state": state,
                 "guests": seated[0] if seated else 0, "seated_at": seated[1] if seated else None, "order": order}
 
-    def tables(self) -> dict:
+    def tables(self, token: str | None = None) -> dict:
         server_states = self._server_states()
         tables = [self._table(t, server_states) for t in self.local.copy.tables() if t.get("is_active", True)]
+        picks = self.floor.pending(token)  # the diners' picks waiting for the waiter: 待确认
+        for table in tables:
+            table["pending"] = sum(line["qty"] for line in picks.get(table["code"], {}).get("lines", []))
         areas: list[str] = []
         for table in tables:
             if table["area"] not in areas:

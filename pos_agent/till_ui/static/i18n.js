@@ -103,3 +103,32 @@ window.TILL_ERRORS = {
     payment_not_completed: "The customer did not complete the payment; the WeChat trade was reversed",
   },
 };
+
+// 转台 / 并台 and the diners' picks waiting for the waiter (待确认 → 确认下单).
+Object.assign(window.TILL_TEXT.zh, {
+  move_table: "转台", merge_table: "并台", confirm_picks: "确认下单", target_table: "目标桌号",
+  move_title: "转台：把 {code} 转到", merge_title: "并台：把 {code} 并到", move_choices: "空桌：", merge_choices: "有订单的桌：",
+  move_confirm: "确认把 {from} 转到 {to}？", merge_confirm: "确认把 {from} 并到 {to}？",
+  move_note: "客人和订单一起转过去，后厨不会重做。", merge_note: "两桌的菜合成一张账单，{from} 变为空桌。",
+  move_done: "已把 {from} 转到 {to}", merge_done: "已把 {from} 并到 {to}",
+  pending_badge: "待确认 {n}", pending_tag: "待确认", no_picks: "这张桌没有待确认的菜",
+  confirm_picks_title: "确认下单：{code} 顾客点的菜", picks_confirmed: "已确认 {n} 道菜，后厨开始做",
+});
+Object.assign(window.TILL_TEXT.en, {
+  move_table: "Move", merge_table: "Merge", confirm_picks: "Confirm picks", target_table: "To table",
+  move_title: "Move {code} to", merge_title: "Merge {code} into", move_choices: "Free tables: ",
+  merge_choices: "Tables with an order: ", move_confirm: "Move {from} to {to}?", merge_confirm: "Merge {from} into {to}?",
+  move_note: "The guests and their order move; the kitchen cooks nothing again.",
+  merge_note: "One bill for both tables; the first table becomes free.",
+  move_done: "Moved {from} to {to}", merge_done: "Merged {from} into {to}",
+  pending_badge: "{n} to confirm", pending_tag: "to confirm", no_picks: "No picks to confirm at this table",
+  confirm_picks_title: "Confirm the diners' picks at {code}", picks_confirmed: "{n} dish(es) confirmed; the kitchen starts",
+});
+Object.assign(window.TILL_ERRORS.zh, {
+  same_table: "请选另一张桌", table_not_free: "目标桌不是空桌", no_open_order: "这张桌没有未结账的订单",
+  table_paying: "这张桌正在结账，不能转台或并台", picks_changed: "这些菜已确认或已取消",
+});
+Object.assign(window.TILL_ERRORS.en, {
+  same_table: "Choose another table", table_not_free: "That table is not free", no_open_order: "This table has no open order",
+  table_paying: "This table is paying its bill; it cannot move", picks_changed: "These picks were confirmed or cancelled meanwhile",
+});

@@ -12,7 +12,7 @@
     menu: [], categories: [], category: null, results: [], pick: 0,
     order: null, draft: [], draftLine: -1, sentLine: -1, sendKey: null,
     member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false,
-    readCursor: null,
+    readCursor: null, picks: null,
   };
 
   // --- words and money ---------------------------------------------------------------------------
@@ -160,8 +160,10 @@
       state.tables = answer.tables; state.areas = answer.areas;
       if (state.area === null || !state.areas.includes(state.area)) state.area = state.areas[0] || "";
       const before = state.table ? state.table.state : null;
+      const pendingBefore = state.table ? state.table.pending || 0 : 0;
       if (state.table) state.table = state.tables.find((x) => x.code === state.table.code) || null;
       renderTables();
+      if (state.table && (state.table.pending || 0) !== pendingBefore) { await loadPicks(); renderOrder(); }
       // Paid elsewhere (a diner's WeChat Pay on a pushed bill): the order panel follows.
       if (state.table && before && before !== "paid" && state.table.state === "paid" && state.order
           && state.order.status === "open") { await selectTable(state.table.code); }
@@ -179,7 +181,8 @@
       "data-table": x.code, onclick: () => openTable(x.code),
     }, el("b", {}, x.code), el("span", { class: "st-label" }, t("st_" + x.state)),
     el("small", {}, x.guests ? t("guests", { n: x.guests }) : t("seats", { n: x.seats })),
-    x.order && x.order.status === "open" ? el("small", {}, yuan(x.order.subtotal_cents)) : null)));
+    x.order && x.order.status === "open" ? el("small", {}, yuan(x.order.subtotal_cents)) : null,
+    x.pending ? el("em", { class: "badge", "data-pending": x.pending }, t("pending_badge", { n: x.pending })) : null)));
   }
   async function openTable(code) {
     const table = state.tables.find((x) => x.code.toUpperCase() === code.trim().toUpperCase());
@@ -214,6 +217,7 @@
     if (state.table && state.table.order) {
       try { state.order = await api("GET", `/api/v1/orders/${state.table.order.client_order_id}`); } catch (e) { toast(errorText(e), "error"); }
     }
+    await loadPicks();
     renderTables(); renderOrder();
     await loadBill();
   }
@@ -303,8 +307,9 @@
       el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.amount_cents))));
     const draft = state.draft.map((l, i) => el("li", { class: "draft" + (i === state.draftLine ? " pick" : ""), onclick: () => { state.draftLine = i; renderOrder(); } },
       el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.price_cents * l.qty))));
-    $("#lines").replaceChildren(...sent, ...draft);
-    if (!sent.length && !draft.length) $("#lines").replaceChildren(el("li", { class: "muted" }, t("no_lines")));
+    const picks = pickLines();
+    $("#lines").replaceChildren(...sent, ...picks, ...draft);
+    if (!sent.length && !draft.length && !picks.length) $("#lines").replaceChildren(el("li", { class: "muted" }, t("no_lines")));
     $("#send-label").textContent = state.order && state.order.status === "open" ? t("add_more") : t("send");
   }
   async function send() {
@@ -570,6 +575,45 @@
     catch (e) { toast(errorText(e), "error"); }
   }
 
+  // --- 转台 / 并台, and the diners' picks waiting for the waiter (待确认 → 确认下单) --------------
+  async function moveTable(kind) {
+    if (!state.table) { toast(t("no_table"), "error"); return; }
+    const from = state.table.code;
+    const fits = state.tables.filter((x) => x.code !== from && (kind === "move" ? x.state === "free" : ["ordered", "ordering"].includes(x.state)));
+    const chosen = await ask(t(kind + "_title", { code: from }), [{ name: "code", label: t("target_table") }],
+      el("p", { class: "muted", id: "move-choices" }, t(kind + "_choices"), fits.map((x) => x.code).join(" ") || "—"));
+    if (!chosen || !chosen.code) return;
+    const to = chosen.code.toUpperCase();
+    const key = uuid();  // one key for this move: a retry moves once
+    const ok = await ask(t(kind + "_confirm", { from, to }), [], el("p", { class: "muted" }, t(kind + "_note", { from })), async () =>
+      api("POST", `/api/v1/tables/${encodeURIComponent(from)}/${kind}`, kind === "move" ? { to, idempotency_key: key } : { into: to, idempotency_key: key }));
+    if (!ok) return;
+    toast(t(kind + "_done", { from, to: ok.result.to.code }));
+    await loadTables(); await selectTable(ok.result.to.code);
+  }
+  async function loadPicks() {
+    state.picks = null;
+    if (!state.table || !state.table.pending) return;
+    try { state.picks = await api("GET", `/api/v1/tables/${encodeURIComponent(state.table.code)}/picks`); }
+    catch (e) { toast(errorText(e), "error"); }
+  }
+  function pickLines() {
+    return (state.picks ? state.picks.lines : []).map((l) => el("li", { class: "picked", "data-pick": l.id },
+      el("span", {}, `${l.qty} × ${state.lang === "en" && l.name_en ? l.name_en : l.name}`, el("em", { class: "badge" }, t("pending_tag"))),
+      el("small", {}, [l.options.join(" / "), l.note, l.added_by].filter(Boolean).join(" · ")), el("b", {}, yuan(l.amount_cents))));
+  }
+  async function confirmPicks() {
+    if (!state.table || !state.picks || !state.picks.lines.length) { toast(t("no_picks"), "error"); return; }
+    const code = state.table.code;
+    const lines = state.picks.lines;
+    const list = el("ul", { class: "rules", id: "picks-list" }, ...lines.map((l) => el("li", {}, `${l.qty} × ${l.name}${l.options.length ? " (" + l.options.join(" / ") + ")" : ""} · ${yuan(l.amount_cents)}`)));
+    const ok = await ask(t("confirm_picks_title", { code }), [], list, async () =>
+      api("POST", `/api/v1/tables/${encodeURIComponent(code)}/confirm`, { line_ids: lines.map((l) => l.id) }));
+    if (!ok) return;
+    toast(t("picks_confirmed", { n: ok.result.confirmed }));
+    await loadTables(); await selectTable(code);
+  }
+
   // --- the dialog: Enter confirms, Esc cancels; the action runs once while it is open ----------
   function ask(title, fields, extra, action) {
     const dialog = $("#dialog");
@@ -675,6 +719,9 @@
     lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
     logout: () => logout(),
     "clear-table": () => clearTable(),
+    "move-table": () => moveTable("move"),
+    "merge-table": () => moveTable("merge"),
+    "confirm-picks": () => confirmPicks(),
     "qty-down": () => changeQty(-1),
     "qty-up": () => changeQty(1),
     "cash-50": () => quickCash(5000),
