@@ -39,13 +39,17 @@ run: demo
 start:
 	$(BIN)/python bin/run -f $(PROCFILE)
 
-# Debian's chromium for the browser tests and postgresql-client (pg_dump, pg_restore) for the
+# Debian's chromium for the browser tests (with a Chinese font, so that their screenshots show
+# the words, not boxes) and postgresql-client (pg_dump, pg_restore) for the
 # backup test (root on CI machines; otherwise install them yourself).
 system-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: sudo apt-get install chromium (browser tests need it)"; fi; \
+	fi
+	@if [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
 	fi
 	@if ! command -v pg_dump >/dev/null || ! command -v pg_restore >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
