@@ -103,3 +103,10 @@ window.TILL_ERRORS = {
     payment_not_completed: "The customer did not complete the payment; the WeChat trade was reversed",
   },
 };
+
+// 催菜 (Alt+H): the kitchen is asked to hurry the open order's dishes not served yet.
+Object.assign(window.TILL_TEXT.zh, { rush: "催菜", rushed: "已催菜，后厨已通知（第 {n} 次）" });
+Object.assign(window.TILL_TEXT.en, { rush: "Rush", rushed: "The kitchen is asked to hurry (rush #{n})" });
+Object.assign(window.TILL_ERRORS.zh, { rush_too_soon: "刚催过菜，请过几分钟再催", nothing_to_rush: "这一单的菜都已上齐" });
+Object.assign(window.TILL_ERRORS.en, { rush_too_soon: "Rushed a moment ago; try again in a few minutes",
+                                       nothing_to_rush: "Every dish of this order is served already" });
