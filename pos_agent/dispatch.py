@@ -92,8 +92,9 @@ class PrintHandler:
     The ledger key is the document's own ``(document_id, version)`` for each target printer, so
     an event handed over again prints nothing. A ``ticket_changed`` prints as a change slip
     (改单), a ``ticket_cancelled`` as a cancel slip (退菜) and an ``order_rushed`` as a rush slip
-    (催菜) whatever ``mark`` the payload carries. The handler records the jobs (committed, durable) and returns; ``send`` is told
-    which printers have new jobs, and sends them outside the follower's loop.
+    (催菜) whatever ``mark`` the payload carries. The handler records the jobs (committed,
+    durable) and returns; ``send`` is told which printers have new jobs, and sends them outside
+    the follower's loop.
     """
 
     def __init__(self, spooler: PrintSpooler, *, device_id: Callable[[], int | None],

@@ -131,7 +131,8 @@ def test_a_refund_before_the_dish_is_served_changes_its_ticket(floor, make):
     ticket = KitchenTicket.from_dict(changed.payload)
     assert [(i.name, i.qty, i.was_qty) for i in ticket.items] == [("辣椒炒肉", 1, 2), ("剁椒鱼头", 1, None)]
     # The rest refunded: nothing is left to cook on the ticket.
-    rest = cashier.post(f"/orders/{placed['id']}/refund", json={"reason": "不吃了", "idempotency_key": uuid.uuid4().hex})
+    rest = cashier.post(f"/orders/{placed['id']}/refund",
+                        json={"reason": "不吃了", "idempotency_key": uuid.uuid4().hex})
     assert rest.status_code == 200, rest.get_json()
     (cancelled,) = _events(make, tenant.store.id, EventKind.TICKET_CANCELLED)
     assert {i.status for i in KitchenTicket.from_dict(cancelled.payload).items} == {"cancelled"}
