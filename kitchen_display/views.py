@@ -13,7 +13,7 @@ from app.events import waiter
 from app.events.models import KITCHEN_KINDS, EventKind
 from app.events.service import last_seq, sse_stream
 from app.menu import service as menu
-from app.orders import documents, kitchen
+from app.orders import documents, kitchen, rush
 from app.orders.models import KitchenTicket, TicketStatus
 from app.pages.auth import login_required
 from app.tenants.models import Store
@@ -67,9 +67,9 @@ def screen():
 @bp.route("/stores/<id:store_id>/tickets.json")
 @login_required(Permission.KITCHEN)
 def open_tickets(store_id: int):
-    """The screen's state: open tickets, what can be recalled (last bumped first), the all-day
-    counts (of one `station` when given) and the unacknowledged waiter calls; `head_seq` is the
-    cursor the live stream goes on from."""
+    """The screen's state: open tickets, the last rush (催菜) of their orders, what can be recalled
+    (last bumped first), the all-day counts (of one `station` when given) and the unacknowledged
+    waiter calls; `head_seq` is the cursor the live stream goes on from."""
     store = _store(store_id)
     station = (request.args.get("station") or "").strip()[:20]
     head = last_seq(store.id)
@@ -79,6 +79,7 @@ def open_tickets(store_id: int):
         .options(selectinload(KitchenTicket.lines)).order_by(KitchenTicket.id))]
     counts = rules.all_day((contract.KitchenTicket.from_dict(t) for t in tickets), station=station)
     return {"tickets": tickets,
+            "rushes": rush.recent_rushes(store.id, {t["order_id"] for t in tickets}),
             "bumped": [documents.ticket_json(t, names) for t in kitchen.recently_bumped(store.id, station=station)],
             "all_day": [{"name": row.name, "qty": row.qty, "tickets": row.tickets} for row in counts],
             "waiter_calls": waiter.open_calls(store.id, now=utcnow()),

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[StoreEvent], None]
 
 # What the printing handler puts on paper, by event kind; every other kind is someone else's.
-PRINT_KINDS: tuple[str, ...] = ("ticket_new", "ticket_changed", "ticket_cancelled", "print_job")
+PRINT_KINDS: tuple[str, ...] = ("ticket_new", "ticket_changed", "ticket_cancelled", "order_rushed", "print_job")
 
 
 class SkipEvent(Exception):
@@ -91,9 +91,10 @@ class PrintHandler:
 
     The ledger key is the document's own ``(document_id, version)`` for each target printer, so
     an event handed over again prints nothing. A ``ticket_changed`` prints as a change slip
-    (改单) and a ``ticket_cancelled`` as a cancel slip (退菜) whatever ``mark`` the payload
-    carries. The handler records the jobs (committed, durable) and returns; ``send`` is told
-    which printers have new jobs, and sends them outside the follower's loop.
+    (改单), a ``ticket_cancelled`` as a cancel slip (退菜) and an ``order_rushed`` as a rush slip
+    (催菜) whatever ``mark`` the payload carries. The handler records the jobs (committed,
+    durable) and returns; ``send`` is told which printers have new jobs, and sends them outside
+    the follower's loop.
     """
 
     def __init__(self, spooler: PrintSpooler, *, device_id: Callable[[], int | None],
@@ -159,6 +160,8 @@ def print_data(event: StoreEvent) -> dict[str, Any]:
                 data["document_id"] = f"{event.body.document_id}-change-{event.seq}"
         elif event.kind == "ticket_cancelled":
             data["mark"] = "cancel"
+        elif event.kind == "order_rushed":
+            data["mark"] = "rush"
     return data
 
 

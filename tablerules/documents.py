@@ -6,7 +6,8 @@ Both ends build and read these types: the server builds every document through t
 and renderer.
 
 - **Documents** (printed): `Receipt` (kind ``receipt``, or ``refund`` for a refund slip),
-  `KitchenTicket` (kind ``kitchen_ticket``; mark ``new``, ``add`` 加菜, ``change``, ``cancel`` 退菜)
+  `KitchenTicket` (kind ``kitchen_ticket``; mark ``new``, ``add`` 加菜, ``change`` 改单, ``cancel`` 退菜,
+  ``rush`` 催菜)
   and `ShiftSummary` (kind ``shift_summary``). Each carries ``document_id`` and ``version``, the
   agent's print-ledger key: the same document and version never prints twice, a changed one is
   a new version.
@@ -44,7 +45,7 @@ CONTRACT_VERSION = 1
 
 RECEIPT_KINDS: tuple[str, ...] = ("receipt", "refund")
 DOCUMENT_KINDS: tuple[str, ...] = (*RECEIPT_KINDS, "kitchen_ticket", "shift_summary")
-TICKET_MARKS: tuple[str, ...] = ("new", "add", "change", "cancel")
+TICKET_MARKS: tuple[str, ...] = ("new", "add", "change", "cancel", "rush")
 TICKET_STATUSES: tuple[str, ...] = ("open", "bumped", "cancelled")
 SALE_TENDERS: tuple[str, ...] = tuple(TenderType.labels())
 
@@ -53,13 +54,13 @@ EVENT_KINDS: tuple[str, ...] = (
     "ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled",
     "print_job", "cart_changed", "order_submitted", "order_paid", "order_refunded", "bill_pushed", "waiter_called",
     "device_status", "menu_changed", "member_changed", "table_changed", "cs_message",
-    "bill_split_changed", "waiter_acked",
+    "bill_split_changed", "order_rushed", "waiter_acked",
 )
 TICKET_EVENTS = frozenset({"ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled"})
 # What the agent puts on paper; a bumped or recalled ticket is the kitchen screen's business.
-PRINTED_EVENTS = frozenset({"ticket_new", "ticket_changed", "ticket_cancelled", "print_job"})
+PRINTED_EVENTS = frozenset({"ticket_new", "ticket_changed", "ticket_cancelled", "order_rushed", "print_job"})
 
-TicketMark = Literal["new", "add", "change", "cancel"]
+TicketMark = Literal["new", "add", "change", "cancel", "rush"]
 
 
 class DocumentError(ValueError):
@@ -306,6 +307,15 @@ class OrderItem(_Contract):
     unit_price_cents: int | None = None
     added_by: str = ""  # the diner or staff member who picked it
     status: str = ""  # submitted | cooking | done | cancelled
+    was_qty: int | None = None  # on a change (改单): the quantity the kitchen had before
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+    @property
+    def is_changed(self) -> bool:
+        return self.was_qty is not None and self.was_qty != self.qty and not self.is_cancelled
 
     @classmethod
     def from_dict(cls, data: Any, path: str = "", *, station: str = "") -> OrderItem:
@@ -324,15 +334,19 @@ class OrderItem(_Contract):
             unit_price_cents=r.optional_int("unit_price_cents", minimum=0),
             added_by=r.text("added_by", ""),
             status=r.text("status", ""),
+            was_qty=r.optional_int("was_qty", minimum=1),
         )
 
 
 @dataclass(frozen=True)
 class KitchenTicket(_Contract):
     """Dishes sent to the kitchen. ``mark``: ``new`` (the order's first send), ``add`` (加菜, a
-    later send), ``change`` (quantities changed: a new version), ``cancel`` (退菜: the items
-    listed are taken off, ``reason`` says why). ``station`` is the ticket's; an item may name
-    its own, and the agent routes each item to the printer serving its station."""
+    later send), ``change`` (改单: dishes taken off or fewer of them — the whole ticket as a new
+    version, a cancelled item's ``status`` is ``cancelled``, a reduced one carries ``was_qty``),
+    ``cancel`` (退菜: nothing is left to cook on the ticket; ``reason`` says why), ``rush`` (催菜:
+    the unserved dishes of an order the diners are waiting for, ``rushed_at`` when, ``rush_no``
+    how many times). ``station`` is the ticket's; an item may name its own, and the agent
+    routes each item to the printer serving its station."""
 
     document_id: str
     ticket_no: str
@@ -354,6 +368,9 @@ class KitchenTicket(_Contract):
     reason: str = ""
     is_reprint: bool = False
     client_order_id: str = ""  # the till's id of a sale made through the on-site agent
+    rushed_at: str = ""  # 催菜: when the diners asked
+    rush_no: int = 0  # 催菜: the how-many-th rush of the order
+    ticket_ids: tuple[int, ...] = ()  # 催菜: the order's tickets still open in the kitchen
 
     @classmethod
     def from_dict(cls, data: Any) -> KitchenTicket:
@@ -381,6 +398,9 @@ class KitchenTicket(_Contract):
             reason=r.text("reason", ""),
             is_reprint=r.boolean("is_reprint"),
             client_order_id=r.text("client_order_id", ""),
+            rushed_at=r.time("rushed_at", ""),
+            rush_no=r.integer("rush_no", 0, minimum=0),
+            ticket_ids=r.ids("ticket_ids"),
         )
 
 
@@ -603,7 +623,7 @@ class StoreEvent(_Contract):
 
 def _read_body(kind: str, payload: _Reader) -> Payload | None:
     try:
-        if kind in TICKET_EVENTS:
+        if kind in TICKET_EVENTS or kind == "order_rushed":
             return KitchenTicket.from_dict(payload.data)
         if kind == "print_job":
             return parse_document(payload.data)

@@ -5,13 +5,16 @@ ticket has waited.
 cancelled) over the open tickets a screen shows — the cook's "all day" count: 辣椒炒肉 × 5 across
 three tables. ``wait_level`` says how a ticket's age is highlighted: ``ok``, ``warn`` (yellow)
 from ``warn_minutes``, ``late`` (red) from ``late_minutes``. The kitchen display's script counts
-the same way as the page changes.
+the same way as the page changes. ``rush_wait_seconds`` is how long an order waits before it may
+be rushed (催菜) again.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from tablerules.documents import KitchenTicket
 
@@ -51,3 +54,12 @@ def wait_level(age_minutes: float, *, warn_minutes: int = DEFAULT_WARN_MINUTES,
     if age_minutes >= warn_minutes:
         return "warn"
     return "ok"
+
+
+def rush_wait_seconds(last_rushed_at: datetime | None, now: datetime, every_minutes: float) -> int:
+    """催菜 once per `every_minutes` per order: the whole seconds still to wait before the order may
+    be rushed again (0: it may be now)."""
+    if last_rushed_at is None:
+        return 0
+    left = (last_rushed_at + timedelta(minutes=every_minutes) - now).total_seconds()
+    return max(0, math.ceil(left))

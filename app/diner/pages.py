@@ -244,6 +244,18 @@ def call_waiter(token: str):
     return {"called": True, "table": table.code}
 
 
+@bp.route("/t/<token>/rush", methods=["POST"])
+def rush(token: str):
+    """催菜: ask the kitchen to hurry the table's dishes not served yet (once in a few minutes)."""
+    table = _table(token)
+    _signed_in(table)
+    _start_writing()
+    made = service.rush_table(table, actor=Actor.diner(table.merchant_id, _diner_name(table), ip=request.remote_addr),
+                              every_minutes=current_app.config["KITCHEN_RUSH_EVERY_MINUTES"], now=utcnow())
+    db.session.commit()
+    return {"rushed": True, "table": table.code, "rush_no": made.rush_no}
+
+
 @bp.route("/t/<token>/stream")
 def stream(token: str):
     """The table's live news (Server-Sent Events): `cart`, `order` and `waiter`, each with the

@@ -16,9 +16,12 @@ from datetime import datetime
 from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from markupsafe import Markup
 
+from app.actor import Actor
 from app.db import db
+from app.errors import Conflict
 from app.events import feed as feeds
 from app.events.models import EventKind
 from app.events.service import append as append_event
@@ -28,8 +31,9 @@ from app.menu import service as menu
 from app.menu import version as menu_version
 from app.menu.models import Dish, OptionGroup
 from app.menu.search import dish_keys
+from app.orders import rush
 from app.orders.cart import cart_of
-from app.orders.models import Order, SessionStatus, TableSession
+from app.orders.models import Order, OrderRush, SessionStatus, TableSession
 from app.orders.state import LineStatus, OrderStatus
 from app.tables.models import DiningTable
 from tablerules import dish_search
@@ -224,6 +228,16 @@ def call_waiter(table: DiningTable, *, diner: str, now: datetime) -> None:
     append_event(table.merchant_id, table.store_id, EventKind.WAITER_CALLED,
                  {"table_id": table.id, "table": table.code, "diner": diner, "at": now.isoformat()},
                  order_id=session.order_id if session is not None else None)
+
+
+def rush_table(table: DiningTable, *, actor: Actor, every_minutes: float, now: datetime) -> OrderRush:
+    """催菜 from the table's phone: the dishes of the table's order not served yet (409
+    ``nothing_to_rush`` when the table has sent nothing)."""
+    session = open_session_of(table)
+    if session is None or session.order_id is None:
+        raise Conflict(gettext("Nothing has been sent to the kitchen from this table yet."),
+                       error_code="nothing_to_rush")
+    return rush.rush_order(session.order_id, actor=actor, is_diner=True, every_minutes=every_minutes, now=now)
 
 
 # --- the table's live stream ------------------------------------------------------------------------

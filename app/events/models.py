@@ -37,6 +37,7 @@ class EventKind(enum.IntEnum):
     TABLE_CHANGED = 16  # a table was opened, seated, moved, merged or cleared: the till's table map
     CS_MESSAGE = 17  # a follower wrote to the official account: the store's service inbox
     BILL_SPLIT_CHANGED = 20  # a table's bill was split, or a share of it paid: the table's phones
+    ORDER_RUSHED = 21  # 催菜: the till or the diners rush an order's unserved dishes; the kitchen prints a slip
     WAITER_ACKED = 24  # staff acknowledged a waiter call: every staff screen takes its banner down
 
     @property
@@ -45,7 +46,7 @@ class EventKind(enum.IntEnum):
 
 
 KITCHEN_KINDS = frozenset({EventKind.TICKET_NEW, EventKind.TICKET_CHANGED, EventKind.TICKET_CANCELLED,
-                           EventKind.TICKET_BUMPED, EventKind.TICKET_RECALLED})
+                           EventKind.TICKET_BUMPED, EventKind.TICKET_RECALLED, EventKind.ORDER_RUSHED})
 
 
 class StoreEventCounter(TenantMixin, db.Model):

@@ -19,7 +19,7 @@ _PENDING_KEY = "tableloop_rings"
 _MARKS_KEY = "tableloop_event_marks"
 # What an on-site agent puts on paper (see tablerules.documents.PRINTED_EVENTS).
 PRINTED_KINDS = frozenset({EventKind.TICKET_NEW, EventKind.TICKET_CHANGED, EventKind.TICKET_CANCELLED,
-                           EventKind.PRINT_JOB})
+                           EventKind.ORDER_RUSHED, EventKind.PRINT_JOB})
 
 
 @contextmanager

@@ -9,13 +9,14 @@ ids travel beside them as `order_id` / `ticket_id`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from app.auth.models import Staff
 from app.db import db, utcnow
 from app.menu.service import station_names
-from app.orders.models import KitchenTicket, Order, OrderLine
+from app.orders.models import KitchenTicket, Order, OrderLine, OrderRush
 from app.orders.state import BILLABLE
 from app.tenants.models import Store
 from tablerules import documents as contract
@@ -55,21 +56,36 @@ def line_json(line: OrderLine) -> dict:
     return order_item(line).to_dict()
 
 
+def kitchen_item(line: OrderLine, station_name: str = "", was_qty: int | None = None) -> contract.OrderItem:
+    """A line as the kitchen sees it: what is still to make of it. A refund of a dish not yet
+    served takes its refunded quantity off; all of it refunded, the dish is cancelled."""
+    item = order_item(line, station_name)
+    left = line.qty - line.refunded_qty
+    if left <= 0:
+        item = replace(item, status="cancelled")
+    elif left != line.qty:
+        item = replace(item, qty=left)
+    return replace(item, was_qty=was_qty) if was_qty is not None else item
+
+
 def kitchen_ticket(ticket: KitchenTicket, *, lines: Sequence[OrderLine] | None = None,
                    mark: contract.TicketMark | None = None, reason: str = "",
-                   document_id: str | None = None, names: dict[str, str] | None = None) -> contract.KitchenTicket:
-    """The ticket with its lines (or just `lines` of it, for a cancellation); each item carries
-    its station's name as the store calls it (热菜, 凉菜 …), when one is set on the menu
-    (`names`: the merchant's `station_names`, when the caller already has them)."""
+                   document_id: str | None = None, names: dict[str, str] | None = None,
+                   was: Mapping[int, int] | None = None) -> contract.KitchenTicket:
+    """The ticket with its lines (or just `lines` of it); each item carries its station's name as
+    the store calls it (热菜, 凉菜 …), when one is set on the menu (`names`: the merchant's
+    `station_names`, when the caller already has them). `was` marks the lines a change touched
+    with the quantity the kitchen had before ({line_id: qty})."""
     if names is None:
         names = station_names(ticket.merchant_id)
+    was = was or {}
     order = db.session.get(Order, ticket.order_id)
     return contract.KitchenTicket(
-        document_id=document_id or f"ticket-{ticket.id}",
+        document_id=document_id or f"ticket-{ticket.id}", version=ticket.version or 1,
         ticket_no=ticket_no(ticket.id), order_no=order_no(ticket.order_id),
         ticket_id=ticket.id, order_id=ticket.order_id,
         created_at=(ticket.created_at or utcnow()).isoformat(),
-        items=tuple(order_item(line, names.get(line.station, ""))
+        items=tuple(kitchen_item(line, names.get(line.station, ""), was.get(line.id))
                     for line in (ticket.lines if lines is None else lines)),
         mark=mark or ("add" if ticket.is_addition else "new"),
         status=ticket.status.label, station=ticket.station, table=ticket.table_code, reason=reason,
@@ -81,12 +97,32 @@ def ticket_json(ticket: KitchenTicket, names: dict[str, str] | None = None) -> d
     return kitchen_ticket(ticket, names=names).to_dict()
 
 
-def cancelled_ticket_json(line: OrderLine, *, reason: str) -> dict:
-    """退菜: a line taken off the ticket it was sent on (event ``ticket_cancelled``). Each voided
-    line is its own document, so the agent prints every cancellation once."""
-    ticket = db.session.get(KitchenTicket, line.ticket_id)
-    return kitchen_ticket(ticket, lines=[line], mark="cancel", reason=reason,
-                          document_id=f"ticket-{ticket.id}-void-{line.id}").to_dict()
+def is_left_to_cook(item: contract.OrderItem) -> bool:
+    return item.status not in ("cancelled", "done")
+
+
+def changed_ticket(ticket: KitchenTicket, *, was: Mapping[int, int], reason: str) -> contract.KitchenTicket:
+    """改单 / 退菜: the whole ticket as its next version, the lines the change touched marked
+    (`was`: their quantity before). Mark ``change`` while something is left on it, ``cancel``
+    when every dish is cancelled."""
+    names = station_names(ticket.merchant_id)
+    document = kitchen_ticket(ticket, names=names, was=was)
+    left = any(item.status != "cancelled" for item in document.items)
+    return replace(document, mark="change" if left else "cancel", reason=reason)
+
+
+def rush_slip(order: Order, rush: OrderRush, tickets: Sequence[KitchenTicket]) -> contract.KitchenTicket:
+    """催菜: the order's dishes not served yet, on one short slip per kitchen printer (the agent
+    routes the items by station); printed once (its document is the rush)."""
+    names = station_names(order.merchant_id)
+    items = tuple(item for ticket in tickets for line in ticket.lines
+                  if is_left_to_cook(item := kitchen_item(line, names.get(line.station, ""))))
+    return contract.KitchenTicket(
+        document_id=f"rush-{rush.id}", ticket_no=",".join(ticket_no(t.id) for t in tickets),
+        order_no=order_no(order.id), order_id=order.id, created_at=(order.created_at or utcnow()).isoformat(),
+        items=items, mark="rush", table=order.table_code, waiter=rush.rushed_by,
+        rushed_at=rush.rushed_at.isoformat(), rush_no=rush.rush_no, ticket_ids=tuple(t.id for t in tickets),
+        client_order_id=order.client_order_id or "")
 
 
 # --- receipts and refund slips ----------------------------------------------------------------

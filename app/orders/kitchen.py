@@ -23,7 +23,7 @@ from app.events.service import append_all as append_events
 from app.menu import service as menu
 from app.menu.models import Dish
 from app.orders.access import lock_order, require_open
-from app.orders.documents import billable_lines, cancelled_ticket_json, line_json, ticket_json
+from app.orders.documents import billable_lines, changed_ticket, line_json, ticket_json
 from app.orders.models import KitchenTicket, Order, OrderLine
 from app.orders.state import LINES, TICKETS, LineEvent, LineStatus, OrderStatus, TicketEvent, TicketStatus
 from app.tables.models import DiningTable
@@ -208,21 +208,64 @@ def confirm_order_lines(order_id: int, line_ids: Iterable[int], *, actor: Actor,
 
 
 def void_line(order_id: int, line_id: int, *, reason: str, actor: Actor, now: datetime) -> Order:
-    """退菜: cancel a line with a reason (audited); the kitchen is told."""
+    """退菜: cancel a line with a reason (audited); the kitchen is told (`ticket_changes`)."""
     order = lock_order(order_id, actor)
     require_open(order)
-    line = next((line for line in order.lines if line.id == line_id), None)
-    if line is None:
-        raise NotFound("order_line")
+    line = _order_line(order, line_id)
+    was = line.qty - line.refunded_qty
     _line_move(line, LineEvent.CANCEL)
     line.void_reason = reason
     record("order.void_line", order, actor=actor, line_id=line.id, dish=line.name, qty=line.qty,
            amount_cents=line.amount_cents, reason=reason)
-    if line.ticket_id is not None:
-        append_event(order.merchant_id, order.store_id, EventKind.TICKET_CANCELLED,
-                     cancelled_ticket_json(line, reason=reason), order_id=order.id)
     refresh_subtotal(order)
+    append_events(order.merchant_id, order.store_id, ticket_changes(order, {line.id: was}, reason=reason))
     return order
+
+
+def reduce_line(order_id: int, line_id: int, *, qty: int, reason: str, actor: Actor, now: datetime) -> Order:
+    """Fewer of a dish not served yet (改单): the line keeps `qty` (less than it had, at least one;
+    none is 退菜, more is 加菜). Audited; the kitchen is told (`ticket_changes`)."""
+    order = lock_order(order_id, actor)
+    require_open(order)
+    line = _order_line(order, line_id)
+    if line.status not in (LineStatus.SUBMITTED, LineStatus.CONFIRMED, LineStatus.COOKING):
+        raise Conflict(gettext("This dish cannot change that way now."), error_code="line_state_conflict",
+                       details={"line_id": line.id, "status": line.status.label})
+    if not 1 <= qty < line.qty:
+        raise Unprocessable(gettext("Only fewer of a dish can be asked for here (at least one; none is a void)."),
+                            error_code="qty_not_reduced", details={"line_id": line.id, "qty": line.qty})
+    was = line.qty
+    record("order.reduce_line", order, actor=actor, line_id=line.id, dish=line.name, qty_before=was, qty=qty,
+           amount_cents=line.unit_price_cents * (was - qty), reason=reason)
+    line.qty = qty
+    refresh_subtotal(order)
+    append_events(order.merchant_id, order.store_id, ticket_changes(order, {line.id: was}, reason=reason))
+    return order
+
+
+def _order_line(order: Order, line_id: int) -> OrderLine:
+    line = next((line for line in order.lines if line.id == line_id), None)
+    if line is None:
+        raise NotFound("order_line")
+    return line
+
+
+def ticket_changes(order: Order, was: dict[int, int], *, reason: str) -> list[NewEvent]:
+    """改单 / 退菜 for the kitchen: each ticket holding a line of `was` ({line_id: the quantity the
+    kitchen had}) as its next version — ``ticket_changed`` while something is left on it,
+    ``ticket_cancelled`` when nothing is. Lines not sent yet (no ticket) tell the kitchen nothing.
+    The caller appends the events last (the store event counter is the last lock)."""
+    tickets: dict[int, KitchenTicket] = {}
+    for line in order.lines:
+        if line.id in was and line.ticket_id is not None and line.ticket_id not in tickets:
+            tickets[line.ticket_id] = db.session.get(KitchenTicket, line.ticket_id)
+    events = []
+    for ticket in sorted(tickets.values(), key=lambda t: t.id):
+        ticket.version = (ticket.version or 1) + 1
+        document = changed_ticket(ticket, was=was, reason=reason)
+        kind = EventKind.TICKET_CHANGED if document.mark == "change" else EventKind.TICKET_CANCELLED
+        events.append(NewEvent(kind, document.to_dict(), order.id))
+    return events
 
 
 def _lock_ticket(ticket_id: int, actor: Actor) -> KitchenTicket:

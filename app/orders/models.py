@@ -145,8 +145,31 @@ class KitchenTicket(TenantMixin, TimestampMixin, db.Model):
     status: Mapped[TicketStatus] = mapped_column(IntEnumType(TicketStatus), default=TicketStatus.OPEN)
     is_addition: Mapped[bool] = mapped_column(default=False)  # 加菜: not the order's first send
     bumped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The printed document's version: each change (改单) or cancellation (退菜) is the next one, so
+    # the agent's print ledger prints every change once and the first ticket never again.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.id")
+
+
+class OrderRush(TenantMixin, db.Model):
+    """催菜: someone (the till, or a diner on the table's phone) asked the kitchen to hurry an
+    order's unserved dishes. ``rush_no`` counts an order's rushes; one per number."""
+
+    __tablename__ = "order_rush"
+    __table_args__ = (
+        sa.UniqueConstraint("order_id", "rush_no"),
+        sa.CheckConstraint("rush_no > 0", name="rush_no_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("customer_order.id", ondelete="CASCADE"), index=True)
+    rush_no: Mapped[int]
+    rushed_by: Mapped[str] = mapped_column(sa.String(60), default="")
+    is_diner: Mapped[bool] = mapped_column(default=False)
+    staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff.id", ondelete="SET NULL"))
+    rushed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TableSession(TenantMixin, db.Model):

@@ -35,9 +35,10 @@ from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, LedgerEntry, Member, MemberVisit, PointsLot, PointsLotMove
 from app.orders.access import lock_order
 from app.orders.documents import billable_lines, refund_slip_document
+from app.orders.kitchen import ticket_changes
 from app.orders.models import Order, Payment, PaymentKind
 from app.orders.settlement import tender_error
-from app.orders.state import ORDERS, OrderEvent, OrderStatus
+from app.orders.state import ORDERS, LineStatus, OrderEvent, OrderStatus
 from tablerules import points as points_rules
 from tablerules import stored_value as stored_value_rules
 from tablerules.bill import ChargedBill, line_refund_cents
@@ -77,6 +78,9 @@ def refund_order(order_id: int, *, reason: str, key: str, actor: Actor, now: dat
         raise Conflict(gettext("Only a paid order can be refunded."), error_code="order_not_paid",
                        details={"status": order.status.label})
     charged = order.charged_bill
+    # What the kitchen still had to make of each dish not served yet, before this refund.
+    to_cook = {line.id: line.qty - line.refunded_qty for line in order.lines
+               if line.status in (LineStatus.CONFIRMED, LineStatus.COOKING) and line.ticket_id is not None}
     amount = _refund_lines(order, charged, lines)
     remaining = order.paid_cents - order.refunded_cents - amount
     by_tender = _refund_tenders(order, amount)
@@ -108,7 +112,11 @@ def refund_order(order_id: int, *, reason: str, key: str, actor: Actor, now: dat
                                             "total_refunded_cents": order.refunded_cents,
                                             "lines": refunded_lines, "reason": reason}, order.id),
         NewEvent(EventKind.PRINT_JOB, refund_slip_document(order, refunded_cents=amount, reason=reason, key=key),
-                 order.id)])
+                 order.id),
+        # A dish refunded before it was served is not to be cooked: 改单 / 退菜 in the kitchen.
+        *ticket_changes(order, {line.id: was for line in order.lines
+                                if (was := to_cook.get(line.id)) is not None and line.qty - line.refunded_qty != was},
+                        reason=reason)])
     return RefundResult(order, amount, by_tender)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from flask_babel import gettext
 from flask_smorest import Blueprint
 
@@ -13,7 +13,7 @@ from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
 from app.errors import NotFound
 from app.idempotency import respond_once
-from app.orders import access, cart, documents, kitchen, refunds, schemas, settlement, shift, table_moves
+from app.orders import access, cart, documents, kitchen, refunds, rush, schemas, settlement, shift, table_moves
 from app.orders.kitchen import ItemRequest
 from app.orders.models import CartLine, KitchenTicket, Order, OrderLine, TicketStatus
 from app.orders.settlement import SettleRequest, TenderRequest
@@ -117,6 +117,30 @@ def void_line(data, order_id, line_id):
     order = kitchen.void_line(order_id, line_id, reason=data["reason"], actor=current_actor(), now=utcnow())
     db.session.commit()
     return order
+
+
+@blp.route("/orders/<id:order_id>/lines/<id:line_id>", methods=["PATCH"])
+@requires(Permission.ORDERS)
+@blp.arguments(schemas.LineReduce)
+@blp.response(200, schemas.OrderOut)
+def reduce_line(data, order_id, line_id):
+    """改单: fewer of a dish not served yet, with a reason (audited); the kitchen is told."""
+    order = kitchen.reduce_line(order_id, line_id, qty=data["qty"], reason=data["reason"], actor=current_actor(),
+                                now=utcnow())
+    db.session.commit()
+    return order
+
+
+@blp.route("/orders/<id:order_id>/rush", methods=["POST"])
+@requires(Permission.ORDERS)
+@blp.alt_response(201, schema=schemas.RushOut)
+def rush_order(order_id):
+    """催菜: ask the kitchen to hurry the order's dishes not served yet (once in a few minutes)."""
+    made = rush.rush_order(order_id, actor=current_actor(), is_diner=False,
+                           every_minutes=current_app.config["KITCHEN_RUSH_EVERY_MINUTES"], now=utcnow())
+    body = rush.rush_json(made)
+    db.session.commit()
+    return body, 201
 
 
 @blp.route("/orders/<id:order_id>/bill", methods=["GET"])

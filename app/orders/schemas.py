@@ -34,6 +34,22 @@ class VoidIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=2, max=200))
 
 
+class LineReduce(Schema):
+    """Fewer of a dish not served yet (改单)."""
+
+    qty = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=999))
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=200))
+
+
+class RushOut(Schema):
+    """催菜 recorded: the order's how-many-th rush."""
+
+    order_id = fields.Integer()
+    rush_no = fields.Integer()
+    rushed_at = fields.String()
+    rushed_by = fields.String()
+
+
 class OrderLineOut(Schema):
     id = fields.Integer()
     dish_id = fields.Integer()

@@ -1,5 +1,6 @@
 // The kitchen display: open tickets, then the live stream. Bump or recall a dish or a whole
-// ticket, the all-day counts, long-wait colours, a sound on a new ticket, the waiter calls.
+// ticket, the all-day counts, long-wait colours, a sound on a new ticket, the waiter calls; changed
+// and cancelled tickets as they happen; a rushed (催) order's tickets on top with a sound of their own.
 (function () {
   const root = document.getElementById("kds");
   const store = root.dataset.store, station = root.dataset.station, t = root.dataset;
@@ -13,6 +14,7 @@
   const tickets = new Map();  // ticket_id -> ticket (tablerules.documents.KitchenTicket as JSON)
   const changed = new Set();  // line ids whose quantity changed after the ticket was sent
   const waiterCalls = new Map();  // seq of the waiter_called event -> call
+  const rushes = new Map();  // order_id -> its last rush {rush_no, rushed_at} (from the server: survives a reload)
   let bumped = [];  // recallable tickets, the last bumped first (from the server: survives a reload)
   const TO_COOK = new Set(["confirmed", "cooking"]);
 
@@ -45,16 +47,27 @@
       (item.note ? `<small>${esc(item.note)}</small>` : "") + `</li>`;
   }
 
+  const allCancelled = tk => tk.items.length > 0 && tk.items.every(i => i.status === "cancelled");
+  // A rushed ticket has something still to cook; the last rush of its order says when.
+  function rushOf(tk) {
+    const rush = rushes.get(tk.order_id);
+    return rush && tk.items.some(i => TO_COOK.has(i.status)) ? rush : null;
+  }
+
   function render() {
     const shown = [...tickets.values()].filter(shownHere)
-      .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
+      .sort((a, b) => (rushOf(b) ? 1 : 0) - (rushOf(a) ? 1 : 0) || Date.parse(a.created_at) - Date.parse(b.created_at));
     list.innerHTML = shown.map(tk => {
-      const minutes = age(tk);
-      return `<article class="ticket ${level(minutes)}" data-id="${tk.ticket_id}">` +
+      const minutes = age(tk), rush = rushOf(tk), gone = allCancelled(tk);
+      const cls = ["ticket", level(minutes), rush ? "rushed" : "", gone ? "cancelled" : ""].join(" ").replace(/\s+/g, " ").trim();
+      return `<article class="${cls}" data-id="${tk.ticket_id}" data-order="${tk.order_id}">` +
+        (rush ? `<div class="rush-banner" role="alert"><b>${esc(t.textRush)}</b> ${esc(t.textRushed)}` +
+                (rush.rush_no > 1 ? ` ×${rush.rush_no}` : "") + ` · ${esc(clock(rush.rushed_at))}</div>` : "") +
         `<h2><span>${tk.table ? esc(t.textTable) + " " + esc(tk.table) : esc(t.textTakeaway)}</span><span class="age">${Math.floor(minutes)}′</span></h2>` +
         `<div class="meta"><span class="station">${esc(stationName(tk))}</span> · #${esc(tk.ticket_no)}` +
         (tk.mark === "add" ? ` <span class="mark">${esc(t.textAddition)}</span>` : "") +
-        (tk.mark === "change" ? ` <span class="mark change">${esc(t.textChanged)}</span>` : "") + `</div>` +
+        (tk.mark === "change" ? ` <span class="mark change">${esc(t.textChanged)}</span>` : "") +
+        (gone ? ` <span class="mark void">${esc(t.textCancelled)}</span>` : "") + `</div>` +
         `<ul title="${esc(t.textItemHint)}">${tk.items.map(itemHtml).join("")}</ul>` +
         `<button type="button" data-bump="${tk.ticket_id}">${esc(t.textBump)}</button></article>`;
     }).join("");
@@ -112,6 +125,23 @@
       osc.start(now + at); osc.stop(now + at + 0.32);
     });
   }
+  // 催菜: three short high beeps, unlike the two-tone chime of a new ticket.
+  function rushSound() {
+    if (muted) return;
+    root.dataset.rushBeeps = String(parseInt(root.dataset.rushBeeps, 10) + 1);
+    unlockAudio();
+    if (!audio) return;
+    const now = audio.currentTime;
+    [0, 0.14, 0.28].forEach(at => {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.type = "square"; osc.frequency.value = 1760;
+      gain.gain.setValueAtTime(0.0001, now + at);
+      gain.gain.exponentialRampToValueAtTime(0.3, now + at + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + at + 0.1);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + at); osc.stop(now + at + 0.12);
+    });
+  }
   function showSound() {
     soundButton.textContent = muted ? t.textSoundOff : t.textSoundOn;
     soundButton.setAttribute("aria-pressed", muted ? "false" : "true");
@@ -145,21 +175,24 @@
     if (kind === "ticket_new") {
       tickets.set(payload.ticket_id, payload);
       if (live && shownHere(payload)) chime();
-    } else if (kind === "ticket_changed") {
+    } else if (kind === "ticket_changed" || kind === "ticket_cancelled") {
+      // The whole ticket as its next version: a dish it names with `was_qty` changed (改) or,
+      // cancelled, is struck through (退); with nothing left the ticket stays, struck, until bumped.
       const before = tickets.get(payload.ticket_id);
+      if (!before && payload.status !== "open") { render(); return; }
       payload.items.forEach(i => {
         const old = before && before.items.find(o => o.line_id === i.line_id);
-        if (!old || old.qty !== i.qty) changed.add(i.line_id);
+        if (i.status !== "cancelled" && ((i.was_qty && i.was_qty !== i.qty) || (old && old.qty !== i.qty))) changed.add(i.line_id);
       });
       tickets.set(payload.ticket_id, payload);
+    } else if (kind === "order_rushed") {
+      rushes.set(payload.order_id, { rush_no: payload.rush_no, rushed_at: payload.rushed_at });
+      if (live && [...tickets.values()].some(tk => tk.order_id === payload.order_id && shownHere(tk) && rushOf(tk))) rushSound();
     } else if (kind === "ticket_bumped" || kind === "ticket_recalled") {
       // A whole ticket, or one dish of it: the ticket's status says whether it is done.
       forgetBumped(payload.ticket_id);
       if (payload.status === "bumped") { tickets.delete(payload.ticket_id); bumped.unshift(payload); }
       else tickets.set(payload.ticket_id, payload);
-    } else if (kind === "ticket_cancelled") {
-      const tk = tickets.get(payload.ticket_id);
-      if (tk) payload.items.forEach(c => tk.items.forEach(i => { if (i.line_id === c.line_id) i.status = "cancelled"; }));
     }
     render();
   }
@@ -207,10 +240,11 @@
   fetch(`/kitchen/stores/${store}/tickets.json${query}`).then(r => r.json()).then(body => {
     body.tickets.forEach(tk => tickets.set(tk.ticket_id, tk));
     bumped = body.bumped;
+    Object.values(body.rushes || {}).forEach(r => rushes.set(r.order_id, r));
     body.waiter_calls.forEach(c => waiterCalls.set(c.seq, c));
     render(); renderCalls();
     const source = new EventSource(`/kitchen/stores/${store}/stream?after=${body.head_seq}`);
-    ["ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled"].forEach(kind =>
+    ["ticket_new", "ticket_changed", "ticket_cancelled", "ticket_bumped", "ticket_recalled", "order_rushed"].forEach(kind =>
       source.addEventListener(kind, (e) => { status.textContent = ""; apply(kind, JSON.parse(e.data).payload, true); }));
     ["waiter_called", "waiter_acked"].forEach(kind =>
       source.addEventListener(kind, (e) => { status.textContent = ""; applyCall(kind, JSON.parse(e.data)); }));

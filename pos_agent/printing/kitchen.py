@@ -10,7 +10,7 @@ from tablerules.documents import KitchenTicket, OrderItem
 from .ops import Op
 from .page import Page, local_time
 
-MARKS: dict[str, str] = {"add": "加菜 ADD", "change": "改单 CHANGED", "cancel": "退菜 CANCEL"}
+MARKS: dict[str, str] = {"add": "加菜 ADD", "change": "改单 CHANGED", "cancel": "退菜 CANCEL", "rush": "催菜 RUSH"}
 REPRINT_MARK = "重打 REPRINT"
 
 
@@ -30,12 +30,16 @@ def build_kitchen_ticket(
     guests = f"   人数 Guests {ticket.guests}" if ticket.guests else ""
     page.text(f"单号 No. {ticket.order_no}{guests}")
     page.text(f"下单 Ordered {local_time(ticket.created_at, timezone)}")
+    if ticket.mark == "rush":
+        # Short: which dishes the table is waiting for, and how often it asked.
+        count = f"  第{ticket.rush_no}次 #{ticket.rush_no}" if ticket.rush_no > 1 else ""
+        page.text(f"催菜 Rushed {local_time(ticket.rushed_at or printed_at, timezone)}{count}", bold=True)
     groups = group_by_station(ticket.items)
     for station, items in groups:
         page.rule("=")
         page.text(f"【{station}】", bold=True, height=2)
         for item in items:
-            _item(page, item, cancel=ticket.mark == "cancel")
+            _item(page, item, cancel=ticket.mark == "cancel" or item.is_cancelled)
     page.rule("=")
     if ticket.reason:
         page.text(f"原因 Reason: {ticket.reason}", bold=True)
@@ -62,7 +66,13 @@ def _marks(ticket: KitchenTicket, reprint: bool) -> list[str]:
 
 def _item(page: Page, item: OrderItem, *, cancel: bool) -> None:
     quantity = f"x{item.qty}{item.unit}"
-    page.text(f"{'退 ' if cancel else ''}{item.name} {quantity}", bold=True, width=2, height=2)
+    if cancel:
+        page.text(f"退 {item.name} {quantity}", bold=True, width=2, height=2)
+    elif item.is_changed:  # 改单: the quantity the kitchen makes now, and what it was
+        page.text(f"改 {item.name} {quantity}", bold=True, width=2, height=2)
+        page.indented(f"原 Was x{item.was_qty}{item.unit}", bold=True)
+    else:
+        page.text(f"{item.name} {quantity}", bold=True, width=2, height=2)
     if item.options:
         page.indented(" / ".join(item.options), height=2)
     if item.note:

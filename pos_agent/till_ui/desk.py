@@ -55,6 +55,7 @@ _ROUTES = {
     "topup": re.compile(r"^/api/v1/members/(\d{1,10})/topups$"),
     "void": re.compile(rf"^/api/v1/orders/{_CID}/void$"),
     "push": re.compile(rf"^/api/v1/orders/{_CID}/push-bill$"),
+    "rush": re.compile(rf"^/api/v1/orders/{_CID}/rush$"),
 }
 MANAGER_ROLES = frozenset({"owner", "manager"})
 
@@ -138,6 +139,9 @@ class TillDesk:
         if match := _ROUTES["push"].match(path):
             body()
             return 200, self.push_bill(match.group(1).lower(), token)
+        if match := _ROUTES["rush"].match(path):
+            body()
+            return 201, self.rush(match.group(1).lower(), token)
         return None
 
     # --- the menu ------------------------------------------------------------------------------
@@ -385,6 +389,15 @@ class TillDesk:
         with self._tables_lock:
             self._server_tables = (0.0, {})  # the table's new state at the next look
         return answer
+
+    def rush(self, cid: str, token: str | None) -> dict:
+        """催菜: the server records it (once in a few minutes per order: 429 ``rush_too_soon``) and
+        the kitchen printer prints a short slip of the dishes not served yet."""
+        order = self.local.till.get_order(cid)
+        what = ("催菜", "Rushing the kitchen")
+        if not order.get("server_id"):
+            raise _offline_only(*what)
+        return self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/rush", what)
 
     # --- members -------------------------------------------------------------------------------
 

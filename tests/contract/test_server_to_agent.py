@@ -174,6 +174,7 @@ def test_what_the_server_says_is_what_the_paper_says(dinner):
         ("new", "hot", [("辣椒炒肉", 2)]),
         ("add", "hot", [("辣椒炒肉", 1)]),
         ("cancel", "cold", [("凉拌木耳", 1)]),
+        ("cancel", "hot", [("辣椒炒肉", 1)]),  # refunded before it was served: not to be cooked
     ]
     cancel = next(t for t in tickets if t.mark == "cancel")
     assert cancel.reason == "客人不要了" and cancel.items[0].line_id == seen["voided"]["id"]
@@ -238,14 +239,15 @@ def test_the_agents_spooler_prints_the_log_once_on_the_right_printers(dinner, tm
                          for o in spooler.submit(PrintRequest.for_document(e.payload))]
                         for _ in range(2)]  # the second pass: a reconnect that reads the log again
             paper = {name: [job.decoded.lines for job in printer.wait_for_jobs(count)]
-                     for name, printer, count in (("front", front, 3), ("hot", hot, 2), ("cold", cold, 3))}
+                     for name, printer, count in (("front", front, 3), ("hot", hot, 3), ("cold", cold, 3))}
         finally:
             ledger.close()
-    assert [o.job.state for o in outcomes[0]] == ["printed"] * 8 and not any(o.duplicate for o in outcomes[0])
-    assert all(o.duplicate for o in outcomes[1]) and len(outcomes[1]) == 8  # nothing printed twice
+    assert [o.job.state for o in outcomes[0]] == ["printed"] * 9 and not any(o.duplicate for o in outcomes[0])
+    assert all(o.duplicate for o in outcomes[1]) and len(outcomes[1]) == 9  # nothing printed twice
     assert [next(line for line in lines if line.endswith(("RECEIPT", "REFUND", "SUMMARY"))) for lines in
             paper["front"]] == ["结账单 RECEIPT", "退款单 REFUND", "交班报表 SHIFT SUMMARY"]
-    assert [("加菜 ADD" in lines, "辣椒炒肉 x2" in lines) for lines in paper["hot"]] == [(False, True), (True, False)]
+    assert [("加菜 ADD" in lines, "辣椒炒肉 x2" in lines, "退 辣椒炒肉 x1" in lines) for lines in paper["hot"]] == [
+        (False, True, False), (True, False, False), (False, False, True)]  # the added dish refunded unserved
     # The kitchen ticket heads its station with the store's name for it, or the code when it has none.
     assert all("【热菜】" in lines for lines in paper["hot"]) and all("【cold】" in lines for lines in paper["cold"])
     assert [("退菜 CANCEL" in lines, "凉拌木耳 x2" in lines) for lines in paper["cold"]] == [
@@ -311,9 +313,9 @@ def test_the_agent_follows_the_real_log_and_its_dispatch_prints_each_document_on
                 assert sorted((j.document_id, j.version, j.printer) for j in jobs) == expected, reading
                 assert {j.state for j in jobs} == {"printed"}
             counts = {name: len(printer.wait_for_jobs(n)) for name, printer, n in
-                      (("front", front, 3), ("hot", hot, 2), ("cold", cold, 3))}
-            assert counts == {"front": 3, "hot": 2, "cold": 3} and len(expected) == 8
-            assert (len(front.jobs), len(hot.jobs), len(cold.jobs)) == (3, 2, 3)  # nothing twice
+                      (("front", front, 3), ("hot", hot, 3), ("cold", cold, 3))}
+            assert counts == {"front": 3, "hot": 3, "cold": 3} and len(expected) == 9
+            assert (len(front.jobs), len(hot.jobs), len(cold.jobs)) == (3, 3, 3)  # nothing twice
         finally:
             server.shutdown()
             thread.join(10)

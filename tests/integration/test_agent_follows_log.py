@@ -79,12 +79,15 @@ def _online(agent: AgentProcess) -> dict | None:
     return follow if follow["online"] and follow["cursor"] is not None else None
 
 
+PAPER_MARKS = {"退菜 CANCEL": "cancel", "改单 CHANGED": "change", "催菜 RUSH": "rush"}
+
+
 def _paper_key(lines: list[str]) -> tuple[str, str] | None:
-    """(order_no, new | cancel) of a kitchen ticket on paper."""
+    """(order_no, new | cancel | change | rush) of a kitchen ticket on paper."""
     order_no = next((line.removeprefix("单号 No. ") for line in lines if line.startswith("单号 No. ")), None)
     if order_no is None:
         return None
-    return order_no, "cancel" if "退菜 CANCEL" in lines else "new"
+    return order_no, next((mark for line, mark in PAPER_MARKS.items() if line in lines), "new")
 
 
 def _printed(printer: VirtualPrinter) -> Counter:
@@ -152,7 +155,7 @@ def test_two_hundred_kitchen_events_print_once_through_three_kills_and_a_server_
             if job["state"] == "uncertain":
                 ticket_id = int(job["document_id"].split("-")[1])
                 order_no = str(db.session.get(KitchenTicket, ticket_id).order_id)
-                key = (order_no, "cancel" if "-void-" in job["document_id"] else "new")
+                key = (order_no, "cancel" if job["version"] > 1 else "new")  # a cancellation is the next version
                 Http(agent.url).post(f"/api/jobs/{job['id']}/resolve", {"printed": paper[key] > 0})
         until(lambda: all(job["state"] == "printed" for job in agent.jobs(limit=2000)), "every job printed")
         store.kitchen.wait_for_jobs(len(expected), timeout=60)
@@ -215,6 +218,47 @@ def test_polling_the_pages_prints_too_when_the_stream_is_not_used(store):
         assert agent.status()["follow"]["mode"] == "poll"
     finally:
         agent.stop()
+
+
+def test_a_change_and_a_rush_print_once_each_even_when_the_log_is_read_again(store):
+    """改单 and 催菜 on the kitchen printer: one slip each. A rush asked again too soon is refused
+    on the server (nothing to print); the whole log read again from its start prints nothing."""
+    from pos_agent.follow import CURSOR_FILE, CursorStore
+
+    agent = store.agent().start()
+    try:
+        until(lambda: _online(agent), "the agent to follow the log")
+        order = store.order(qty=3)
+        line = order["items"][0]["id"]
+        store.api().call("PATCH", f"/orders/{order['id']}/lines/{line}", {"qty": 2, "reason": "点多了"}, expect=200)
+        rush = store.api().post(f"/orders/{order['id']}/rush", {}, expect=201)
+        assert rush["rush_no"] == 1
+        store.api().post(f"/orders/{order['id']}/rush", {}, expect=429)
+        jobs = store.kitchen.wait_for_jobs(3, timeout=30)
+        assert _printed(store.kitchen) == Counter({(str(order["id"]), mark): 1 for mark in ("new", "change", "rush")})
+        change, slip = jobs[1].decoded.lines, jobs[2].decoded.lines
+        assert "改 辣椒炒肉 x2" in change and any("原 Was x3" in line for line in change)
+        assert "辣椒炒肉 x2" in slip and any(line.startswith("催菜 Rushed") for line in slip)
+    finally:
+        agent.stop()
+    # The cursor lost: the agent reads the whole log again, and its print ledger prints nothing twice.
+    cursors = CursorStore(store.tmp / "agent-data" / CURSOR_FILE)
+    cursors.save(str(store.tenant.store.id), 0)
+    cursors.close()
+    again = store.agent().start()
+    try:
+        until(lambda: (_online(again) or {}).get("cursor", 0) >= agent_head(store), "the log read again")
+        # Jobs are recorded before the cursor moves past their event: a replay would show here.
+        assert sorted((j["document_id"].split("-")[0], j["version"]) for j in again.jobs()) == [
+            ("rush", 1), ("ticket", 1), ("ticket", 2)]
+        assert len(store.kitchen.printed_jobs) == 3
+    finally:
+        again.stop()
+
+
+def agent_head(store: Store) -> int:
+    events = store.api().get(f"/stores/{store.tenant.store.id}/events?limit=1000")["events"]
+    return events[-1]["seq"]
 
 
 def test_a_paid_bill_prints_its_receipt_and_printer_trouble_reaches_the_server(store, make, db):

@@ -137,6 +137,10 @@
   function drawOrder() {
     var box = $('ordered');
     var order = view.order;
+    // 催菜 once something was sent to the kitchen and is not served yet.
+    $('rush').hidden = !(order && order.status !== 'paid' && order.lines.some(function (line) {
+      return line.state === 'ordered' || line.state === 'cooking';
+    }));
     if (!order || !order.lines.length) { box.hidden = true; return; }
     box.hidden = false;
     var list = $('ordered-lines');
@@ -321,6 +325,13 @@
     guarded(function () {
       return call('POST', '/call-waiter', {}).then(function (answer) {
         if (answer.ok) { toast(T.called); } else { failed(answer); }
+      });
+    });
+  });
+  $('rush').addEventListener('click', function () {
+    guarded(function () {
+      return call('POST', '/rush', {}).then(function (answer) {
+        if (answer.ok) { toast(T.rushed); } else { failed(answer); }
       });
     });
   });

@@ -132,3 +132,9 @@ Object.assign(window.TILL_ERRORS.en, {
   same_table: "Choose another table", table_not_free: "That table is not free", no_open_order: "This table has no open order",
   table_paying: "This table is paying its bill; it cannot move", picks_changed: "These picks were confirmed or cancelled meanwhile",
 });
+// 催菜 (Alt+E): the kitchen is asked to hurry the open order's dishes not served yet.
+Object.assign(window.TILL_TEXT.zh, { rush: "催菜", rushed: "已催菜，后厨已通知（第 {n} 次）" });
+Object.assign(window.TILL_TEXT.en, { rush: "Rush", rushed: "The kitchen is asked to hurry (rush #{n})" });
+Object.assign(window.TILL_ERRORS.zh, { rush_too_soon: "刚催过菜，请过几分钟再催", nothing_to_rush: "这一单的菜都已上齐" });
+Object.assign(window.TILL_ERRORS.en, { rush_too_soon: "Rushed a moment ago; try again in a few minutes",
+                                       nothing_to_rush: "Every dish of this order is served already" });

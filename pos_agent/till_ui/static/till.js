@@ -570,6 +570,13 @@
     toast(t("voided"));
     renderOrder(); await loadTables(); await loadBill();
   }
+  async function rushOrder() {  // 催菜: the kitchen prints a short slip; the display puts the order on top
+    if (!state.order || !state.order.client_order_id) { toast(t("no_order"), "error"); return; }
+    try {
+      const rushed = await api("POST", `/api/v1/orders/${state.order.client_order_id}/rush`, {});
+      toast(t("rushed", { n: rushed.rush_no }));
+    } catch (e) { toast(errorText(e), "error"); }
+  }
   async function resync() {
     try { await api("POST", "/api/v1/local-copy/resync", {}); toast(t("resynced")); await loadMenu(); await loadTables(); }
     catch (e) { toast(errorText(e), "error"); }
@@ -715,6 +722,7 @@
     join: () => join(),
     "void-line": () => voidLine(),
     "push-bill": () => pushBill(),
+    rush: () => rushOrder(),
     resync: () => resync(),
     lang: () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("till.lang", state.lang); applyLang(); },
     logout: () => logout(),
