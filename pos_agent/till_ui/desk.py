@@ -29,6 +29,7 @@ from ..local.sessions import server_token
 from ..printing.adapter import PrinterError
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
+from .money import TillMoney
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -83,6 +84,7 @@ class TillDesk:
         self._server_tables: tuple[float, dict[str, str]] = (0.0, {})
         self._tables_lock = threading.Lock()
         self._topups_done: set[str] = set()  # top-ups whose cash drawer was opened
+        self.money = TillMoney(self)  # 扫码支付's pre-bill, 取消 of a WeChat wait, refunds by line
 
     # --- routing ---------------------------------------------------------------------------------
 
@@ -91,6 +93,8 @@ class TillDesk:
         """The answer of one of the till's calls, or None when the path is not one of them.
         ``body`` is a callable reading the JSON body (only POST calls read it)."""
         token = server_token(self.local.sessions, authorization)
+        if (answer := self.money.handle(method, path, query, body, staff, token)) is not None:
+            return answer
         if method == "GET":
             if path == "/api/v1/till/menu":
                 return 200, self.menu()
@@ -541,6 +545,12 @@ class TillDesk:
         else:
             status, body = self.local.till.settle(staff, cid, fixed)
         body = dict(body)
+        if status == 202:  # 扫码支付: the QR on the pre-bill; paid when WeChat Pay notifies the server
+            other = sum(t.get("amount_cents") or 0 for t in data.get("tenders") or []
+                        if isinstance(t, dict) and t.get("type") != "wechat")
+            body["prebill"] = self.money.print_prebill(staff, cid, body, other)
+            body["drawer"] = "not_needed"
+            return status, body
         cash = any(isinstance(t, dict) and t.get("type") == "cash" for t in data.get("tenders") or [])
         has_drawer = any(p.cash_drawer for p in self.agent.config.printers)
         body["drawer"] = "not_needed" if again or not cash else "with_receipt" if has_drawer else "none"
@@ -675,8 +685,8 @@ class TillDesk:
     # --- refunds -------------------------------------------------------------------------------
 
     def refund(self, cid: str, data: Any) -> dict:
-        """A whole-order refund, approved at the till by a manager's password (the server checks
-        it and the refund is the manager's act)."""
+        """A refund of the whole order, or of ``lines`` (``[{"line_id", "qty"}]``), approved at the
+        till by a manager's password (the server checks it and the refund is the manager's act)."""
         if not isinstance(data, dict):
             raise _invalid("body", "expected a JSON object")
         reason = data.get("reason")
@@ -686,6 +696,7 @@ class TillDesk:
             raise _invalid("reason", "2 to 200 characters")
         if not isinstance(key, str) or not 8 <= len(key) <= 100:
             raise _invalid("idempotency_key", "8 to 100 characters")
+        lines = _refund_lines(data.get("lines"))
         if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
             raise TillError(422, "manager_required", "退款需要店长输入账号和密码 / A refund needs a manager's "
                             "username and password", {})
@@ -709,14 +720,35 @@ class TillDesk:
                             "can approve a refund", {})
         client = self._server(login["token"], *what)
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/refund", what,
-                            body={"reason": reason.strip(), "idempotency_key": key})
-        with self.db.transaction() as conn:
-            body = {k: v for k, v in order.items() if k != "synced"}
-            body["status"] = "refunded"
-            conn.execute("UPDATE orders SET status = 'refunded', body = ? WHERE client_order_id = ?",
-                         (dumps(body), cid))
-        return {"client_order_id": cid, "order_no": order["order_no"], "status": answer.get("status", "refunded"),
-                "refunded_cents": answer.get("refunded_cents"), "approved_by": username}
+                            body={"reason": reason.strip(), "idempotency_key": key}
+                            | ({"lines": lines} if lines is not None else {}))
+        status = answer.get("status", "refunded")  # some lines back: the order stays paid
+        if status == "refunded":
+            with self.db.transaction() as conn:
+                body = {k: v for k, v in order.items() if k != "synced"}
+                body["status"] = "refunded"
+                conn.execute("UPDATE orders SET status = 'refunded', body = ? WHERE client_order_id = ?",
+                             (dumps(body), cid))
+        return {"client_order_id": cid, "order_no": order["order_no"], "status": status,
+                "refunded_cents": answer.get("refunded_cents"),
+                "total_refunded_cents": answer.get("total_refunded_cents"), "approved_by": username}
+
+
+def _refund_lines(value: Any) -> list[dict] | None:
+    """The lines of a refund by line (``[{"line_id", "qty"}]``), or None for the whole order."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= 100:
+        raise _invalid("lines", "expected 1 to 100 lines, or none for the whole order")
+    lines = []
+    for i, line in enumerate(value):
+        line_id, qty = (line.get("line_id"), line.get("qty")) if isinstance(line, dict) else (None, None)
+        if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id < 2**31:
+            raise _invalid(f"lines[{i}].line_id", "expected a line id")
+        if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= 9999:
+            raise _invalid(f"lines[{i}].qty", "expected a whole number from 1")
+        lines.append({"line_id": line_id, "qty": qty})
+    return lines
 
 
 # --- small helpers -------------------------------------------------------------------------------
