@@ -11,9 +11,11 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api import Id, QueryId, Schema, json_response
+from app.auth import service as auth_service
 from app.auth.guard import current_actor, require_store, requires
 from app.auth.models import Device
 from app.auth.permissions import Permission
+from app.auth.schemas import CardApprovalIn, TokenOut
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import Forbidden, NotFound, Unprocessable
 from app.orders.models import Order
@@ -171,6 +173,20 @@ def cancel_wechat(data):
     cancelled = payments.cancel_till_payment(order.id, key=data["idempotency_key"], actor=actor, now=utcnow())
     return json_response({"status": cancelled.status, "intent_id": cancelled.intent.id,
                           "order_status": db.session.get(Order, order.id).status.label}, 200)
+
+
+@blp.route("/sync/approvals", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.arguments(CardApprovalIn)
+@blp.alt_response(201, success=True, schema=TokenOut, description="A token of the approving manager, for minutes")
+def approve_by_card(data):
+    """A manager's staff card swiped on the till's reader approves one act (a refund): the
+    answer is a token of that manager's for two minutes, so the act is recorded as theirs;
+    403 ``manager_approval_refused`` for any other card."""
+    issued = auth_service.approve_by_card(_device(), data["card_nos"], purpose="refund", now=utcnow())
+    db.session.commit()
+    return json_response({**TokenOut().dump(issued), "approved_by": issued.staff.display_name or issued.staff.username,
+                          "username": issued.staff.username}, 201)
 
 
 @blp.route("/sync/flags", methods=["GET"])

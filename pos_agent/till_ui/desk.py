@@ -697,9 +697,11 @@ class TillDesk:
         if not isinstance(key, str) or not 8 <= len(key) <= 100:
             raise _invalid("idempotency_key", "8 to 100 characters")
         lines = _refund_lines(data.get("lines"))
-        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-            raise TillError(422, "manager_required", "退款需要店长输入账号和密码 / A refund needs a manager's "
-                            "username and password", {})
+        card = _card_numbers(data.get("manager_card"), data.get("manager_card_decimal"))
+        if card is None and (not isinstance(username, str) or not isinstance(password, str) or not username
+                             or not password):
+            raise TillError(422, "manager_required", "退款需要店长刷员工卡，或输入账号和密码 / A refund needs a "
+                            "manager's staff card, or their username and password", {})
         order = self.local.till.get_order(cid)
         if not order.get("server_id"):
             raise _offline_only("退款", "Refunds")
@@ -707,9 +709,17 @@ class TillDesk:
             raise _offline_only("退款", "Refunds")
         what = ("退款", "Refunds")
         try:
-            login = self.local.client.post("/api/v1/auth/token", {"username": username, "password": password},
-                                           timeout_s=self.agent.config.forward_timeout_s)
+            if card is not None:  # the manager's staff card on the reader: a token of theirs for minutes
+                login = self.local.client.post("/api/v1/sync/approvals", {"card_nos": card},
+                                               timeout_s=self.agent.config.forward_timeout_s)
+                username = login.get("approved_by") or login.get("username")
+            else:
+                login = self.local.client.post("/api/v1/auth/token", {"username": username, "password": password},
+                                               timeout_s=self.agent.config.forward_timeout_s)
         except Refused:
+            if card is not None:
+                raise TillError(403, "manager_approval_refused", "这张卡不是店长的员工卡 / This card is not a "
+                                "manager's staff card", {}) from None
             raise TillError(403, "manager_approval_refused", "店长账号或密码错误 / The manager's username or password "
                             "is wrong", {}) from None
         except Unreachable:
@@ -719,9 +729,15 @@ class TillDesk:
             raise TillError(403, "manager_approval_refused", "只有店长或老板可以批准退款 / Only a manager or the owner "
                             "can approve a refund", {})
         client = self._server(login["token"], *what)
-        answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/refund", what,
-                            body={"reason": reason.strip(), "idempotency_key": key}
-                            | ({"lines": lines} if lines is not None else {}))
+        try:
+            answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/refund", what,
+                                body={"reason": reason.strip(), "idempotency_key": key}
+                                | ({"lines": lines} if lines is not None else {}))
+        finally:  # the approval was for this refund only
+            try:
+                client.request("DELETE", "/api/v1/auth/token")
+            except (Refused, Unreachable) as exc:
+                log.info("approval token not revoked: %s", exc)
         status = answer.get("status", "refunded")  # some lines back: the order stays paid
         if status == "refunded":
             with self.db.transaction() as conn:
@@ -732,6 +748,16 @@ class TillDesk:
         return {"client_order_id": cid, "order_no": order["order_no"], "status": status,
                 "refunded_cents": answer.get("refunded_cents"),
                 "total_refunded_cents": answer.get("total_refunded_cents"), "approved_by": username}
+
+
+def _card_numbers(card: Any, decimal: Any) -> list[str] | None:
+    """A staff card read on the reader (hex, and the digits printed on it), or None."""
+    if card is None or card == "":
+        return None
+    numbers = [card] + ([decimal] if decimal else [])
+    if not all(isinstance(n, str) and re.fullmatch(r"[0-9A-Fa-f]{4,20}", n) for n in numbers):
+        raise _invalid("manager_card", "expected the card as the reader gives it")
+    return numbers
 
 
 def _refund_lines(value: Any) -> list[dict] | None:

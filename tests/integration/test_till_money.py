@@ -10,7 +10,9 @@ import uuid
 
 import sqlalchemy as sa
 
-from app.orders.models import Order
+from app.audit.models import AuditEntry
+from app.auth.models import ApiToken
+from app.orders.models import Order, Payment, PaymentKind
 from app.payments.models import PaymentIntent
 from app.payments.state import IntentStatus
 from tablerules import points as points_rules
@@ -195,3 +197,41 @@ def test_a_refund_of_some_lines_shows_the_amount_and_restores_exactly_those(desk
     assert status == 200 and rest["status"] == "refunded" and rest["refunded_cents"] == 7_020 - 1_350, rest
     final = owner.get(f"/members/{member['id']}").get_json()
     assert final["stored_value"] == before["stored_value"] and final["points"] == before["points"]
+
+
+def test_a_managers_staff_card_approves_a_refund_and_nobody_elses(desk, db):  # noqa: F811
+    agent, token, owner = desk["agent"], desk["token"], desk["owner"]
+    manager, cashier = desk["manager"], desk["cashier"]
+    card, decimal = "0A00BC614F", f"{0x00BC614F:010d}"
+    set_card = owner.request("PATCH", f"/staff/{manager.id}", json={"card_no": decimal})  # the printed digits
+    assert set_card.status_code == 200 and set_card.get_json()["has_card"] is True
+    assert "card_no" not in set_card.get_json()  # the number is never shown
+    taken = owner.request("PATCH", f"/staff/{cashier.id}", json={"card_no": decimal})
+    assert taken.status_code == 409 and taken.get_json()["error"]["code"] == "card_in_use"
+    assert owner.request("PATCH", f"/staff/{cashier.id}", json={"card_no": "not-a-card"}).status_code == 422
+    assert owner.request("PATCH", f"/staff/{cashier.id}", json={"card_no": "0A00BC6150"}).status_code == 200
+
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    cid = order["client_order_id"]
+    status, paid = agent.call("POST", f"/api/v1/orders/{cid}/checkout", {
+        "tenders": [{"type": "cash", "amount_cents": 4_800}], "idempotency_key": uuid.uuid4().hex}, token)
+    assert status == 200, paid
+    refund = {"reason": "菜品问题", "idempotency_key": uuid.uuid4().hex}
+    for other in ("0A00BC6150", "0A00FFFFFF"):  # the cashier's own card, a card nobody has
+        status, refused = agent.call("POST", f"/api/v1/orders/{cid}/refund", {**refund, "manager_card": other}, token)
+        assert status == 403 and refused["error"]["code"] == "manager_approval_refused", refused
+    status, bad = agent.call("POST", f"/api/v1/orders/{cid}/refund", {**refund, "manager_card": "<script>"}, token)
+    assert status == 422
+
+    status, refunded = agent.call("POST", f"/api/v1/orders/{cid}/refund", {
+        **refund, "manager_card": card, "manager_card_decimal": decimal}, token)  # the reader's hex and digits
+
+    assert status == 200 and refunded["status"] == "refunded", refunded
+    assert refunded["approved_by"] in (manager.display_name, manager.username)
+    db.session.rollback()
+    refund_payment = db.session.scalar(sa.select(Payment).where(Payment.order_id == order["server_id"],
+                                                                Payment.kind == PaymentKind.REFUND))
+    assert refund_payment.staff_id == manager.id  # the refund is the manager's act
+    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.staff_id == manager.id)).all()
+    assert tokens and all(t.revoked_at is not None for t in tokens)  # the approval served this refund only
+    assert db.session.scalar(sa.select(AuditEntry.id).where(AuditEntry.action == "staff.card_approval")) is not None
