@@ -138,7 +138,7 @@ def test_cancel_a_wechat_wait_scan_to_pay_and_refund_by_line_then_by_a_managers_
     assert page.locator("#refund-amount").inner_text() == f"¥{to_yuan(payable - shown)}"
     page.fill("dialog input[name=reason]", "顾客不满意")
     reader.swipe(MANAGER_CARD_HEX, repeat=3)
-    page.wait_for_selector(".toast:has-text('已退款')", timeout=20_000)
+    page.wait_for_selector(f".toast:has-text('已退款 ¥{to_yuan(payable - shown)}')", timeout=20_000)
     assert till.manager.username in page.locator(".toast").inner_text()
     assert page.locator("#member-name").inner_text() == "李雷"  # the swipe did not identify anyone
     final = owner.get(f"/members/{member['id']}").get_json()
