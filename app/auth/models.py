@@ -18,6 +18,8 @@ class Staff(TenantMixin, TimestampMixin, db.Model):
         enum_check("role", Role),
         # Cashiers and kitchen staff work at one store.
         sa.CheckConstraint("role IN (1, 2) OR store_id IS NOT NULL", name="store_bound_roles"),
+        # A staff card opens one account of the merchant (a manager's card approves a refund at the till).
+        sa.UniqueConstraint("merchant_id", "card_no"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,6 +31,7 @@ class Staff(TenantMixin, TimestampMixin, db.Model):
     store_id: Mapped[int | None] = mapped_column(sa.ForeignKey("store.id", ondelete="RESTRICT"))
     is_active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(sa.String(10))
+    card_no: Mapped[str | None] = mapped_column(sa.String(20))  # the staff card's number, upper-case hex or digits
 
     merchant: Mapped[Merchant] = relationship()
     store: Mapped[Store | None] = relationship()

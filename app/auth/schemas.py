@@ -6,6 +6,7 @@ from app.api import Id, QueryId, Schema
 from app.auth.permissions import Role
 
 ROLE_LABELS = [role.label for role in Role]
+STAFF_CARD = r"^[0-9A-Fa-f]{4,20}$"
 
 
 class TokenRequest(Schema):
@@ -21,6 +22,8 @@ class StaffOut(Schema):
     merchant_id = fields.Integer()
     store_id = fields.Integer(allow_none=True)
     is_active = fields.Boolean()
+    has_card = fields.Function(lambda staff: staff.card_no is not None,
+                               metadata={"description": "a staff card is set (its number is never shown)"})
 
 
 class TokenStaff(Schema):
@@ -51,6 +54,15 @@ class StaffUpdate(Schema):
     store_id = Id(allow_none=True, metadata={"description": "The store of a cashier or kitchen account"})
     password = fields.String(validate=validate.Length(min=8, max=200))
     locale = fields.String(validate=validate.OneOf(["zh_CN", "en"]))
+    card_no = fields.String(allow_none=True, validate=validate.Regexp(STAFF_CARD),
+                            metadata={"description": "the staff card's number as the reader gives it (hex or the "
+                                      "printed digits); null takes the card away"})
+
+
+class CardApprovalIn(Schema):
+    card_nos = fields.List(fields.String(validate=validate.Regexp(STAFF_CARD)), required=True,
+                           validate=validate.Length(min=1, max=2),
+                           metadata={"description": "the swiped card, as hex and as its printed digits"})
 
 
 class UnlockOut(Schema):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from app.actor import Actor
@@ -181,9 +182,44 @@ def update_staff(actor: Actor, staff: Staff, changes: dict, *, now: datetime) ->
         staff.set_password(changes.pop("password"))
         revoke_staff_tokens(staff, now=now)
         record("staff.password_reset", staff, actor=actor)
+    if "card_no" in changes:
+        set_card(actor, staff, changes.pop("card_no"))
     for key, value in changes.items():
         setattr(staff, key, value)
     return staff
+
+
+def set_card(actor: Actor, staff: Staff, card_no: str | None) -> None:
+    """Give a staff member a card (or take it away): one account per card in a merchant."""
+    card_no = card_no.upper() if card_no else None
+    if card_no is not None and db.session.scalar(sa.select(Staff.id).where(
+            Staff.merchant_id == staff.merchant_id, Staff.card_no == card_no, Staff.id != staff.id)) is not None:
+        raise Conflict(gettext("This card belongs to another staff member."), error_code="card_in_use")
+    try:
+        with db.session.begin_nested():  # a card given to two accounts at once: the UNIQUE constraint decides
+            staff.card_no = card_no
+    except IntegrityError:
+        raise Conflict(gettext("This card belongs to another staff member."), error_code="card_in_use") from None
+    record("staff.card_set" if card_no else "staff.card_removed", staff, actor=actor)
+
+
+def approve_by_card(device: Device, card_nos: list[str], *, purpose: str, now: datetime) -> IssuedToken:
+    """A manager's (or the owner's) staff card swiped at a till of their store: a token of theirs
+    for a few minutes, so that the approved act is theirs. Any other card is refused."""
+    wanted = {c.upper() for c in card_nos}
+    staff = db.session.scalar(sa.select(Staff).where(
+        Staff.merchant_id == device.merchant_id, Staff.card_no.in_(wanted), Staff.is_active.is_(True)))
+    if staff is None or staff.role not in (Role.OWNER, Role.MANAGER) \
+            or staff.store_id not in (None, device.store_id):
+        raise Forbidden(gettext("Only a manager's or the owner's staff card can approve this."),
+                        error_code="manager_approval_refused")
+    record("staff.card_approval", staff, actor=Actor(merchant_id=device.merchant_id, device_id=device.id,
+                                                     store_id=device.store_id, name=device.name), purpose=purpose)
+    return issue_token(staff, now, ttl=CARD_APPROVAL_TTL)
+
+
+# A card swiped to approve one act: its token lives only as long as the act takes.
+CARD_APPROVAL_TTL = timedelta(minutes=2)
 
 
 # --- bearer tokens ---------------------------------------------------------------------------
@@ -195,10 +231,10 @@ class IssuedToken:
     staff: Staff
 
 
-def issue_token(staff: Staff, now: datetime | None = None) -> IssuedToken:
+def issue_token(staff: Staff, now: datetime | None = None, *, ttl: timedelta | None = None) -> IssuedToken:
     now = now or utcnow()
     token = _new_token(STAFF_TOKEN_PREFIX)
-    expires_at = now + current_app.config["API_TOKEN_TTL"]
+    expires_at = now + (ttl or current_app.config["API_TOKEN_TTL"])
     db.session.add(ApiToken(merchant_id=staff.merchant_id, staff_id=staff.id,
                             token_hash=hash_token(token), expires_at=expires_at))
     return IssuedToken(token, expires_at, staff)

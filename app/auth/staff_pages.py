@@ -37,6 +37,11 @@ class RoleForm(FlaskForm):
     store_id = SelectField(lazy_gettext("Store"), coerce=int, validate_choice=True)
 
 
+class CardForm(FlaskForm):
+    card_no = StringField(lazy_gettext("Staff card"), validators=[Optional(), Regexp(
+        r"^[0-9A-Fa-f]{4,20}$", message=lazy_gettext("The number printed on the card, or as the reader gives it"))])
+
+
 class ConfirmForm(FlaskForm):
     confirm = HiddenField()
 
@@ -68,7 +73,8 @@ def _fail(form: FlaskForm, error: APIError) -> int:
     return error.code or 422
 
 
-def render_staff(form: StaffForm | None = None, status: int = 200, role_forms: dict | None = None):
+def render_staff(form: StaffForm | None = None, status: int = 200, role_forms: dict | None = None,
+                 card_forms: dict | None = None):
     query = sa.select(Staff).where(Staff.merchant_id == g.staff.merchant_id).order_by(
         Staff.is_active.desc(), Staff.role, Staff.id)
     accounts = db.session.scalars(query).all()
@@ -83,9 +89,15 @@ def render_staff(form: StaffForm | None = None, status: int = 200, role_forms: d
             role_form = RoleForm(formdata=None, role=account.role.label, store_id=account.store_id or 0)
             _choose(role_form)
             role_forms[account.id] = role_form
+    # A staff card: managers and owners approve a refund at the till by swiping theirs.
+    card_forms = dict(card_forms or {})
+    for account in accounts:
+        if account.id not in card_forms and account.is_active and (
+                account.id == g.staff.id or can_manage_role(g.staff.role, account.role)):
+            card_forms[account.id] = CardForm(formdata=None, prefix=f"card-{account.id}")
     db.session.commit()
     return render_template("manage/staff/list.html", accounts=accounts, form=form, role_forms=role_forms,
-                           store_bound=[r.label for r in STORE_BOUND_ROLES]), status
+                           card_forms=card_forms, store_bound=[r.label for r in STORE_BOUND_ROLES]), status
 
 
 @bp.route("/")
@@ -132,6 +144,28 @@ def change_role(staff_id: int):
         return render_staff(status=_fail(form, error), role_forms={staff.id: form})
     db.session.commit()
     flash(gettext("%(name)s is now %(role)s.", name=staff.display_name or staff.username, role=staff.role.display))
+    return redirect(url_for(".staff_list", _anchor=f"staff-{staff.id}"))
+
+
+@bp.route("/<id:staff_id>/card", methods=["POST"])
+@login_required(Permission.STAFF_MANAGE)
+def set_card(staff_id: int):
+    """Give an account its staff card (the number on the card), or, left empty, take it away."""
+    begin_write()
+    staff = get_scoped_or_404(Staff, staff_id, g.staff.merchant_id)
+    form = CardForm(prefix=f"card-{staff.id}")
+    if not form.validate_on_submit():
+        db.session.rollback()
+        return render_staff(status=422, card_forms={staff.id: form})
+    card_no = (form.card_no.data or "").strip() or None
+    try:
+        service.update_staff(current_actor(), staff, {"card_no": card_no}, now=utcnow())
+    except APIError as error:
+        return render_staff(status=_fail(form, error), card_forms={staff.id: form})
+    db.session.commit()
+    name = staff.display_name or staff.username
+    flash(gettext("%(name)s's staff card is set.", name=name) if card_no
+          else gettext("%(name)s has no staff card now.", name=name))
     return redirect(url_for(".staff_list", _anchor=f"staff-{staff.id}"))
 
 

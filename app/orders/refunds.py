@@ -122,9 +122,17 @@ def refund_order(order_id: int, *, reason: str, key: str, actor: Actor, now: dat
 
 def _refund_lines(order: Order, charged: ChargedBill, lines: Mapping[int, int] | None) -> int:
     """Mark the refunded quantities and answer the amount they cost the diner."""
+    planned = _plan_lines(order, charged, lines)
+    for line, qty, _cents in planned:
+        line.refunded_qty += qty
+    return sum(cents for _line, _qty, cents in planned)
+
+
+def _plan_lines(order: Order, charged: ChargedBill, lines: Mapping[int, int] | None) -> list[tuple]:
+    """(line, qty, cents) of each line a refund of `lines` (None: all that is left) gives back."""
     billable = {line.id: line for line in billable_lines(order)}
     wanted = lines if lines is not None else {i: line.qty - line.refunded_qty for i, line in billable.items()}
-    amount = 0
+    planned = []
     for line_id, qty in wanted.items():
         line = billable.get(line_id)
         if line is None:
@@ -133,11 +141,31 @@ def _refund_lines(order: Order, charged: ChargedBill, lines: Mapping[int, int] |
             raise Unprocessable(gettext("More than was left of this dish cannot be refunded."),
                                 error_code="refund_exceeds_qty",
                                 details={"line_id": line_id, "refundable_qty": line.qty - line.refunded_qty})
-        amount += line_refund_cents(charged.allocation(line_id).net_cents, line.qty, line.refunded_qty, qty)
-        line.refunded_qty += qty
-    if amount == 0 and lines is not None:
+        planned.append((line, qty, line_refund_cents(charged.allocation(line_id).net_cents, line.qty,
+                                                     line.refunded_qty, qty)))
+    if sum(cents for _line, _qty, cents in planned) == 0 and lines is not None:
         raise Unprocessable(gettext("There is nothing to refund."), error_code="nothing_to_refund")
-    return amount
+    return planned
+
+
+def quote_refund(order_id: int, *, actor: Actor, lines: Mapping[int, int] | None = None) -> dict:
+    """What `refund_order` would give back for `lines` (None: the whole order left), reading
+    only: each billable line with what is left of it, and the amount — the till shows it before
+    the manager approves."""
+    order = db.session.scalar(sa.select(Order).where(Order.id == order_id, Order.merchant_id == actor.merchant_id))
+    if order is None or (order.store_id is not None and not actor.works_at(order.store_id)):
+        raise NotFound("order")
+    if order.status is not OrderStatus.PAID:
+        raise Conflict(gettext("Only a paid order can be refunded."), error_code="order_not_paid",
+                       details={"status": order.status.label})
+    charged = order.charged_bill
+    planned = _plan_lines(order, charged, lines)
+    asked = {line.id: qty for line, qty, _cents in planned}
+    cents = {line.id: c for line, _qty, c in planned}
+    return {"order_id": order.id, "refund_cents": sum(cents.values()),
+            "lines": [{"line_id": line.id, "name": line.name, "qty": line.qty, "refunded_qty": line.refunded_qty,
+                       "refundable_qty": line.qty - line.refunded_qty, "refund_qty": asked.get(line.id, 0),
+                       "refund_cents": cents.get(line.id, 0)} for line in billable_lines(order)]}
 
 
 def _refund_tenders(order: Order, amount: int) -> dict[TenderType, int]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import current_app, request
 from flask_babel import gettext
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
 from app.actor import Actor
-from app.api import json_response
+from app.api import Schema, json_response
 from app.auth.guard import current_actor, id_argument, public, require_store, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
@@ -207,6 +208,28 @@ def refund(data, order_id):
         return refunds.refund_result(result), 200
 
     return respond_once("refund", data["idempotency_key"], {"order_id": order_id, **data}, work)
+
+
+class RefundQuoteQuery(Schema):
+    lines = fields.String(load_default="", validate=validate.Regexp(r"^(\d{1,10}:\d{1,4}(,\d{1,10}:\d{1,4}){0,99})?$"),
+                          metadata={"description": "line_id:qty,… (omit for the whole order left)"})
+
+
+@blp.route("/orders/<id:order_id>/refund-quote", methods=["GET"])
+@requires(Permission.MONEY)
+@blp.arguments(RefundQuoteQuery, location="query")
+@blp.alt_response(200, success=True, schema={"type": "object", "required": ["refund_cents", "lines"]})
+def refund_quote(query, order_id):
+    """What a refund of these lines would give back (reading only): each billable line with what
+    is left of it, and ``refund_cents`` — the amount `POST /orders/{id}/refund` will refund."""
+    order = get_scoped_or_404(Order, order_id)
+    lines = None
+    if query["lines"]:
+        lines = {}
+        for part in query["lines"].split(","):
+            line_id, qty = (int(x) for x in part.split(":"))
+            lines[line_id] = lines.get(line_id, 0) + qty
+    return json_response(refunds.quote_refund(order.id, actor=current_actor(), lines=lines), 200)
 
 
 # --- kitchen tickets -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from flask_babel import gettext
 
 from app.actor import Actor
+from app.audit.service import record
 from app.db import db
 from app.errors import APIError, Conflict, NotFound
 from app.idempotency import IdempotencyRecord, fingerprint, run_once
@@ -58,7 +59,9 @@ from app.payments.intents import (
 )
 from app.payments.intents import description as describe
 from app.payments.models import IntentKind, PaymentIntent, TradeType
+from app.payments.notices import accept_payment
 from app.payments.provider import (
+    PaymentNotice,
     PaymentProvider,
     PaymentResult,
     PayStatus,
@@ -127,6 +130,9 @@ def _collect_code(provider: PaymentProvider, attempt: Attempt, auth_code: str) -
         raise unavailable(error) from None
     polls = 0
     while result.status is PayStatus.PENDING and polls < max_polls():
+        if _cancelled(attempt.id):  # the cashier gave up: the reversal below sends the money back
+            give_back(provider, attempt)
+            raise payment_cancelled()
         time.sleep(poll_seconds())
         polls += 1
         try:
@@ -143,6 +149,19 @@ def _collect_code(provider: PaymentProvider, attempt: Attempt, auth_code: str) -
         raise payment_not_completed(result)
     finish(attempt.id, IntentEvent.FAIL, result.code)
     raise payment_failed(result)
+
+
+def _cancelled(intent_id: int) -> bool:
+    """Whether the till cancelled this payment-code trade while it waited (`cancel_till_payment`
+    makes it expire; a payment code has no expiry otherwise)."""
+    expires_at = db.session.scalar(sa.select(PaymentIntent.expires_at).where(PaymentIntent.id == intent_id))
+    leave()
+    return expires_at is not None
+
+
+def payment_cancelled() -> APIError:
+    return Conflict(gettext("The cashier cancelled the WeChat payment; nothing was charged."),
+                    error_code="payment_cancelled")
 
 
 def _apply_collected(provider: PaymentProvider, attempt: Attempt, apply: Callable[[], tuple[dict, int]]):
@@ -387,3 +406,76 @@ def open_share_payment(order: Order, share_ids: Sequence[int], *, openid: str, p
         idempotency_key=key, params={"share_ids": ids, "paid_by": paid_by[:60], "fingerprint": print_},
         openid=openid, created_by_id=None, expires_at=now + timedelta(minutes=expire_minutes()))
     return _open(provider, intent, print_, actor)
+
+
+# --- the till gives up on a WeChat payment ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cancelled:
+    """Where a cancelled till payment stands: ``cancelling`` (a payment code the till's settle
+    is still polling reverses at its next look), ``closed``, ``reversed``, ``failed`` — or
+    ``paid`` when the diner paid first (the sale stands)."""
+
+    intent: PaymentIntent
+    status: str
+
+
+def cancel_till_payment(order_id: int, *, key: str, actor: Actor, now: datetime) -> Cancelled:
+    """The cashier cancels the WeChat payment the till started with `key` on the order.
+
+    A payment code (MICROPAY) is reversed by the settle that is still polling it — the one place
+    that could otherwise apply it, so a reversal never races a settlement; a NATIVE trade is
+    closed at WeChat Pay, outside any transaction. A trade WeChat says is paid already is applied
+    as its notification would be: money taken always makes the sale."""
+    merchant_id = actor.merchant_id
+    intent = db.session.scalar(sa.select(PaymentIntent).where(
+        PaymentIntent.merchant_id == merchant_id, PaymentIntent.idempotency_key == key,
+        PaymentIntent.order_id == order_id).order_by(PaymentIntent.id.desc()).limit(1))
+    if intent is None:
+        raise NotFound("payment", gettext("No WeChat payment was started with this key."))
+    if intent.status is not IntentStatus.PENDING:
+        return Cancelled(intent, intent.status.label)
+    intent_id = intent.id
+    if intent.trade_type is TradeType.MICROPAY:
+        begin()
+        locked = lock_intent(id=intent_id)
+        if locked.status is IntentStatus.PENDING and locked.expires_at is None:
+            locked.expires_at = now
+            record_cancel(locked, actor)
+        db.session.commit()
+        intent = db.session.get(PaymentIntent, intent_id)
+        return Cancelled(intent, "cancelling" if intent.status is IntentStatus.PENDING else intent.status.label)
+    provider = provider_for(merchant_id)
+    out_trade_no = intent.out_trade_no
+    leave()
+    try:
+        closed = provider.close(out_trade_no)
+    except ProviderUnavailable as error:
+        raise unavailable(error) from None
+    except ProviderRejected as error:
+        raise refused(error) from None
+    if closed.status is PayStatus.SUCCESS:  # paid a moment ago: apply it now, as the notification will
+        try:
+            paid = provider.query(out_trade_no)
+        except ProviderError as error:
+            log.info("payment %s: paid, query failed (%s); the notification applies it", out_trade_no, error)
+        else:
+            if paid.status is PayStatus.SUCCESS and paid.transaction_id and paid.amount_cents is not None:
+                accept_payment(provider, merchant_id, PaymentNotice(out_trade_no, paid.transaction_id,
+                                                                    paid.amount_cents, paid.payer),
+                               now, source="till_cancel")
+        leave()
+        return Cancelled(db.session.get(PaymentIntent, intent_id), "paid")
+    begin()
+    locked = lock_intent(id=intent_id)
+    if locked.status is IntentStatus.PENDING:
+        record_cancel(locked, actor)
+    db.session.commit()
+    finish(intent_id, IntentEvent.CLOSE, closed.code)
+    intent = db.session.get(PaymentIntent, intent_id)
+    return Cancelled(intent, intent.status.label)
+
+
+def record_cancel(intent: PaymentIntent, actor: Actor) -> None:
+    record("payment.cancelled_at_till", intent, actor=actor, trade_type=intent.trade_type.label,
+           amount_cents=intent.amount_cents)

@@ -11,11 +11,14 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.api import Id, QueryId, Schema, json_response
+from app.auth import service as auth_service
 from app.auth.guard import current_actor, require_store, requires
 from app.auth.models import Device
 from app.auth.permissions import Permission
+from app.auth.schemas import CardApprovalIn, TokenOut
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import Forbidden, NotFound, Unprocessable
+from app.orders.models import Order
 from app.orders.schemas import SettleIn, SettleOut
 from app.orders.settlement import SettleRequest, TenderRequest, settle_result
 from app.payments import service as payments
@@ -142,6 +145,48 @@ def settle_by_wechat(data):
         coupon_ids=data["coupon_ids"], key=data["idempotency_key"], payload=payload, actor=actor, now=utcnow(),
         answer=lambda paid: (settle_result(paid), 200),
         answer_opened=lambda opened: (intent_json(opened), 202)))
+
+
+class TillCancelIn(Schema):
+    client_order_id = fields.UUID(required=True, metadata={"description": "the till's id of the order"})
+    staff_id = Id(required=True, metadata={"description": "the cashier who cancels"})
+    idempotency_key = fields.String(required=True, validate=validate.Length(min=8, max=100),
+                                    metadata={"description": "the key the WeChat payment was started with"})
+
+
+@blp.route("/sync/wechat-cancel", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.arguments(TillCancelIn)
+@blp.alt_response(200, success=True, schema={"type": "object", "required": ["status"],
+                                             "properties": {"status": {"type": "string"},
+                                                            "intent_id": {"type": "integer"}}})
+def cancel_wechat(data):
+    """The cashier cancels a WeChat payment still waiting (a payment code the diner has not
+    confirmed, a NATIVE QR not yet scanned): ``cancelling`` (the waiting settle reverses it
+    and answers 409 ``payment_cancelled``), ``closed`` — or ``paid`` when the diner paid first;
+    then the sale stands. Sent again, it answers where the payment stands."""
+    device = _device()
+    order = service.order_by_client_id(device.store_id, str(data["client_order_id"]))
+    if order is None:
+        raise NotFound("order", gettext("The order of this settlement is not on the server."))
+    actor = service.till_actor(data["staff_id"], device)
+    cancelled = payments.cancel_till_payment(order.id, key=data["idempotency_key"], actor=actor, now=utcnow())
+    return json_response({"status": cancelled.status, "intent_id": cancelled.intent.id,
+                          "order_status": db.session.get(Order, order.id).status.label}, 200)
+
+
+@blp.route("/sync/approvals", methods=["POST"])
+@requires(Permission.DEVICE_SYNC, devices=True)
+@blp.arguments(CardApprovalIn)
+@blp.alt_response(201, success=True, schema=TokenOut, description="A token of the approving manager, for minutes")
+def approve_by_card(data):
+    """A manager's staff card swiped on the till's reader approves one act (a refund): the
+    answer is a token of that manager's for two minutes, so the act is recorded as theirs;
+    403 ``manager_approval_refused`` for any other card."""
+    issued = auth_service.approve_by_card(_device(), data["card_nos"], purpose="refund", now=utcnow())
+    db.session.commit()
+    return json_response({**TokenOut().dump(issued), "approved_by": issued.staff.display_name or issued.staff.username,
+                          "username": issued.staff.username}, 201)
 
 
 @blp.route("/sync/flags", methods=["GET"])

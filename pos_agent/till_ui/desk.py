@@ -30,6 +30,7 @@ from ..printing.adapter import PrinterError
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
 from .floor import Floor
+from .money import TillMoney
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -86,6 +87,7 @@ class TillDesk:
         self._tables_lock = threading.Lock()
         self._topups_done: set[str] = set()  # top-ups whose cash drawer was opened
         self.floor = Floor(self)  # 转台, 并台 and the diners' picks to confirm
+        self.money = TillMoney(self)  # 扫码支付's pre-bill, 取消 of a WeChat wait, refunds by line
 
     # --- routing ---------------------------------------------------------------------------------
 
@@ -95,6 +97,8 @@ class TillDesk:
         ``body`` is a callable reading the JSON body (only POST calls read it)."""
         token = server_token(self.local.sessions, authorization)
         if (answer := self.floor.handle(method, path, body, token)) is not None:
+            return answer
+        if (answer := self.money.handle(method, path, query, body, staff, token)) is not None:
             return answer
         if method == "GET":
             if path == "/api/v1/till/menu":
@@ -562,6 +566,12 @@ class TillDesk:
         else:
             status, body = self.local.till.settle(staff, cid, fixed)
         body = dict(body)
+        if status == 202:  # 扫码支付: the QR on the pre-bill; paid when WeChat Pay notifies the server
+            other = sum(t.get("amount_cents") or 0 for t in data.get("tenders") or []
+                        if isinstance(t, dict) and t.get("type") != "wechat")
+            body["prebill"] = self.money.print_prebill(staff, cid, body, other)
+            body["drawer"] = "not_needed"
+            return status, body
         cash = any(isinstance(t, dict) and t.get("type") == "cash" for t in data.get("tenders") or [])
         has_drawer = any(p.cash_drawer for p in self.agent.config.printers)
         body["drawer"] = "not_needed" if again or not cash else "with_receipt" if has_drawer else "none"
@@ -696,8 +706,8 @@ class TillDesk:
     # --- refunds -------------------------------------------------------------------------------
 
     def refund(self, cid: str, data: Any) -> dict:
-        """A whole-order refund, approved at the till by a manager's password (the server checks
-        it and the refund is the manager's act)."""
+        """A refund of the whole order, or of ``lines`` (``[{"line_id", "qty"}]``), approved at the
+        till by a manager's password (the server checks it and the refund is the manager's act)."""
         if not isinstance(data, dict):
             raise _invalid("body", "expected a JSON object")
         reason = data.get("reason")
@@ -707,9 +717,12 @@ class TillDesk:
             raise _invalid("reason", "2 to 200 characters")
         if not isinstance(key, str) or not 8 <= len(key) <= 100:
             raise _invalid("idempotency_key", "8 to 100 characters")
-        if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-            raise TillError(422, "manager_required", "退款需要店长输入账号和密码 / A refund needs a manager's "
-                            "username and password", {})
+        lines = _refund_lines(data.get("lines"))
+        card = _card_numbers(data.get("manager_card"), data.get("manager_card_decimal"))
+        if card is None and (not isinstance(username, str) or not isinstance(password, str) or not username
+                             or not password):
+            raise TillError(422, "manager_required", "退款需要店长刷员工卡，或输入账号和密码 / A refund needs a "
+                            "manager's staff card, or their username and password", {})
         order = self.local.till.get_order(cid)
         if not order.get("server_id"):
             raise _offline_only("退款", "Refunds")
@@ -717,9 +730,17 @@ class TillDesk:
             raise _offline_only("退款", "Refunds")
         what = ("退款", "Refunds")
         try:
-            login = self.local.client.post("/api/v1/auth/token", {"username": username, "password": password},
-                                           timeout_s=self.agent.config.forward_timeout_s)
+            if card is not None:  # the manager's staff card on the reader: a token of theirs for minutes
+                login = self.local.client.post("/api/v1/sync/approvals", {"card_nos": card},
+                                               timeout_s=self.agent.config.forward_timeout_s)
+                username = login.get("approved_by") or login.get("username")
+            else:
+                login = self.local.client.post("/api/v1/auth/token", {"username": username, "password": password},
+                                               timeout_s=self.agent.config.forward_timeout_s)
         except Refused:
+            if card is not None:
+                raise TillError(403, "manager_approval_refused", "这张卡不是店长的员工卡 / This card is not a "
+                                "manager's staff card", {}) from None
             raise TillError(403, "manager_approval_refused", "店长账号或密码错误 / The manager's username or password "
                             "is wrong", {}) from None
         except Unreachable:
@@ -729,15 +750,52 @@ class TillDesk:
             raise TillError(403, "manager_approval_refused", "只有店长或老板可以批准退款 / Only a manager or the owner "
                             "can approve a refund", {})
         client = self._server(login["token"], *what)
-        answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/refund", what,
-                            body={"reason": reason.strip(), "idempotency_key": key})
-        with self.db.transaction() as conn:
-            body = {k: v for k, v in order.items() if k != "synced"}
-            body["status"] = "refunded"
-            conn.execute("UPDATE orders SET status = 'refunded', body = ? WHERE client_order_id = ?",
-                         (dumps(body), cid))
-        return {"client_order_id": cid, "order_no": order["order_no"], "status": answer.get("status", "refunded"),
-                "refunded_cents": answer.get("refunded_cents"), "approved_by": username}
+        try:
+            answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/refund", what,
+                                body={"reason": reason.strip(), "idempotency_key": key}
+                                | ({"lines": lines} if lines is not None else {}))
+        finally:  # the approval was for this refund only
+            try:
+                client.request("DELETE", "/api/v1/auth/token")
+            except (Refused, Unreachable) as exc:
+                log.info("approval token not revoked: %s", exc)
+        status = answer.get("status", "refunded")  # some lines back: the order stays paid
+        if status == "refunded":
+            with self.db.transaction() as conn:
+                body = {k: v for k, v in order.items() if k != "synced"}
+                body["status"] = "refunded"
+                conn.execute("UPDATE orders SET status = 'refunded', body = ? WHERE client_order_id = ?",
+                             (dumps(body), cid))
+        return {"client_order_id": cid, "order_no": order["order_no"], "status": status,
+                "refunded_cents": answer.get("refunded_cents"),
+                "total_refunded_cents": answer.get("total_refunded_cents"), "approved_by": username}
+
+
+def _card_numbers(card: Any, decimal: Any) -> list[str] | None:
+    """A staff card read on the reader (hex, and the digits printed on it), or None."""
+    if card is None or card == "":
+        return None
+    numbers = [card] + ([decimal] if decimal else [])
+    if not all(isinstance(n, str) and re.fullmatch(r"[0-9A-Fa-f]{4,20}", n) for n in numbers):
+        raise _invalid("manager_card", "expected the card as the reader gives it")
+    return numbers
+
+
+def _refund_lines(value: Any) -> list[dict] | None:
+    """The lines of a refund by line (``[{"line_id", "qty"}]``), or None for the whole order."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= 100:
+        raise _invalid("lines", "expected 1 to 100 lines, or none for the whole order")
+    lines = []
+    for i, line in enumerate(value):
+        line_id, qty = (line.get("line_id"), line.get("qty")) if isinstance(line, dict) else (None, None)
+        if isinstance(line_id, bool) or not isinstance(line_id, int) or not 1 <= line_id < 2**31:
+            raise _invalid(f"lines[{i}].line_id", "expected a line id")
+        if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= 9999:
+            raise _invalid(f"lines[{i}].qty", "expected a whole number from 1")
+        lines.append({"line_id": line_id, "qty": qty})
+    return lines
 
 
 # --- small helpers -------------------------------------------------------------------------------

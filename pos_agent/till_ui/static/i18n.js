@@ -138,3 +138,28 @@ Object.assign(window.TILL_TEXT.en, { rush: "Rush", rushed: "The kitchen is asked
 Object.assign(window.TILL_ERRORS.zh, { rush_too_soon: "刚催过菜，请过几分钟再催", nothing_to_rush: "这一单的菜都已上齐" });
 Object.assign(window.TILL_ERRORS.en, { rush_too_soon: "Rushed a moment ago; try again in a few minutes",
                                        nothing_to_rush: "Every dish of this order is served already" });
+// 扫码支付, 取消 of a WeChat wait, refunds by line and approval by a manager's card.
+Object.assign(window.TILL_TEXT.zh, {
+  hints: window.TILL_TEXT.zh.hints.replace(" · Esc 返回", " · Alt+W 扫码支付 · Esc 返回"),
+  qr_pay: "扫码支付", qr_title: "扫码支付 · 打印付款码", qr_waiting: "等待顾客扫码支付 {amount}（付款码已打印）… Esc 取消",
+  qr_not_printed: "付款码没有打印出来，请检查前台打印机", qr_nothing: "没有需要扫码支付的金额", qr_paid: "顾客已扫码支付",
+  wx_cancelling: "正在取消微信收款…", wx_cancelled: "已取消微信收款，账单未付",
+  refund_left: "可退", refund_amount: "退款金额", refund_none: "请至少选择一道菜的数量",
+  refund_card_hint: "店长也可以在读卡器上刷员工卡批准", refunded_amount: "已退款 {amount}", approved_by: "批准：{name}",
+});
+Object.assign(window.TILL_TEXT.en, {
+  hints: window.TILL_TEXT.en.hints.replace(" · Esc back", " · Alt+W scan to pay · Esc back"),
+  qr_pay: "Scan to pay", qr_title: "Scan to pay · print the QR", qr_waiting: "Waiting for the customer to scan and pay {amount} (QR printed)… Esc cancels",
+  qr_not_printed: "The QR did not print; check the front printer", qr_nothing: "Nothing is left to pay by QR", qr_paid: "The customer paid by QR",
+  wx_cancelling: "Cancelling the WeChat payment…", wx_cancelled: "WeChat payment cancelled; the bill is unpaid",
+  refund_left: "left", refund_amount: "Refund", refund_none: "Choose a quantity of at least one dish",
+  refund_card_hint: "A manager may also swipe their staff card on the reader", refunded_amount: "Refunded {amount}",
+  approved_by: "approved by {name}",
+});
+Object.assign(window.TILL_ERRORS.zh, {
+  payment_cancelled: "已取消微信收款，账单未付", refund_exceeds_qty: "退款数量超过可退数量", nothing_to_refund: "没有可退的金额",
+});
+Object.assign(window.TILL_ERRORS.en, {
+  payment_cancelled: "WeChat payment cancelled; the bill is unpaid", refund_exceeds_qty: "More than is left of this dish",
+  nothing_to_refund: "There is nothing to refund",
+});

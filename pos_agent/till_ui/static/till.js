@@ -11,7 +11,7 @@
     tables: [], areas: [], area: null, table: null,
     menu: [], categories: [], category: null, results: [], pick: 0,
     order: null, draft: [], draftLine: -1, sentLine: -1, sendKey: null,
-    member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false,
+    member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false, approval: null,
     readCursor: null, picks: null,
   };
 
@@ -352,6 +352,7 @@
   function handleScan(code, kind, extra) {
     code = String(code || "").trim();
     if (!code) return;
+    if (state.approval && kind === "card") { state.approval(code, extra); return; }  // a manager's card approves
     if (!kind && /^1[0-5]\d{16}$/.test(code)) kind = "wechat_pay";
     if (kind === "wechat_pay" && state.bill) { $("#wx-code").value = code; state.payKey = null; renderBill(); $("#wx-code").focus(); return; }
     if (kind === "wechat_pay" || kind === "alipay") { toast(t("scan_payment"), "error"); return; }
@@ -469,14 +470,16 @@
     // One key per payment: a retry after a lost answer sends the same key and is applied once.
     state.payKey = state.payKey || uuid();
     const key = state.payKey;
+    const cid = state.order.client_order_id;
     const ok = await ask(t("confirm_pay"), [], summary, async () => {
-      if (tt.wechat) { $("#dialog-error").textContent = t("wx_waiting"); $("#dialog-error").className = "waiting"; }
+      if (tt.wechat) waiting(t("wx_waiting"));
       const body = { tenders: list, idempotency_key: key };
       if (state.member) body.member_id = state.member.id;
       if (state.coupons.size) body.coupon_ids = Array.from(state.coupons);
       if (state.points) body.points = state.points;
-      return api("POST", `/api/v1/orders/${state.order.client_order_id}/checkout`, body);
-    });
+      return api("POST", `/api/v1/orders/${cid}/checkout`, body);
+    }, tt.wechat ? () => cancelWechat(cid, key, {}) : null);
+    if (!ok && tt.wechat) { state.payKey = null; return; }
     if (!ok) return;
     const result = ok.result;
     state.payKey = null;
@@ -488,13 +491,53 @@
   async function refund() {
     const order = state.order && state.order.status === "paid" ? state.order : null;
     if (!order) { toast(t("no_paid_order"), "error"); return; }
+    let quote;
+    try { quote = await api("GET", `/api/v1/orders/${order.client_order_id}/refund-quote`); }
+    catch (e) { toast(errorText(e), "error"); return; }
     const key = uuid();
+    const open = quote.lines.filter((l) => l.refundable_qty > 0);
+    const qtyInputs = open.map((l) => el("input", { type: "number", min: 0, max: l.refundable_qty, value: l.refundable_qty,
+      "data-line": l.line_id, "data-left": l.refundable_qty, class: "refund-qty", "aria-label": l.name }));
+    const amount = el("strong", { id: "refund-amount" }, yuan(quote.refund_cents));
+    // What the cashier chose: null for everything left (the whole order), else [{line_id, qty}].
+    const chosen = () => {
+      const lines = qtyInputs.map((n) => ({ line_id: parseInt(n.dataset.line, 10), qty: Math.max(0, Math.min(parseInt(n.value || "0", 10) || 0, parseInt(n.dataset.left, 10))) }));
+      return lines.every((l, i) => l.qty === parseInt(qtyInputs[i].dataset.left, 10)) ? null : lines.filter((l) => l.qty > 0);
+    };
+    let quoting = null;
+    const requote = () => {
+      clearTimeout(quoting);
+      quoting = setTimeout(async () => {
+        const lines = chosen();
+        if (lines && !lines.length) { amount.textContent = yuan(0); return; }
+        const q = lines ? "?lines=" + lines.map((l) => `${l.line_id}:${l.qty}`).join(",") : "";
+        try { amount.textContent = yuan((await api("GET", `/api/v1/orders/${order.client_order_id}/refund-quote${q}`)).refund_cents); }
+        catch (e) { $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e); }
+      }, 150);
+    };
+    qtyInputs.forEach((n) => n.addEventListener("input", requote));
+    const table = el("table", { class: "refund-lines" }, ...open.map((l, i) => el("tr", {},
+      el("td", {}, l.name), el("td", {}, `${t("refund_left")} ${l.refundable_qty}`), el("td", {}, qtyInputs[i]))));
+    const extra = el("div", {}, table, el("p", { class: "refund-amount" }, t("refund_amount"), " ", amount),
+      el("p", { class: "hint" }, t("refund_card_hint")));
+    // While this dialog is open a swipe on the card reader is the manager's approval, not a member.
+    let card = null;
+    state.approval = (code, read) => { card = { code, decimal: (read && read.card_decimal) || "" }; $("#dialog-form").requestSubmit(); };
     const ok = await ask(t("refund_title", { no: order.order_no }), [
       { name: "reason", label: t("reason") }, { name: "manager_username", label: t("manager_user") },
-      { name: "manager_password", label: t("manager_password"), type: "password" }], null, async (values) =>
-      api("POST", `/api/v1/orders/${order.client_order_id}/refund`, { ...values, idempotency_key: key }));
+      { name: "manager_password", label: t("manager_password"), type: "password" }], extra, async (values) => {
+      const swiped = card;
+      card = null;
+      const lines = chosen();
+      if (lines && !lines.length) throw { code: "nothing_to_refund", message: t("refund_none") };
+      const body = { reason: values.reason, idempotency_key: key };
+      if (swiped) { body.manager_card = swiped.code; body.manager_card_decimal = swiped.decimal; }
+      else { body.manager_username = values.manager_username; body.manager_password = values.manager_password; }
+      if (lines) body.lines = lines;
+      return api("POST", `/api/v1/orders/${order.client_order_id}/refund`, body);
+    }).finally(() => { state.approval = null; });
     if (!ok) return;
-    toast(t("refunded"));
+    toast(t("refunded_amount", { amount: yuan(ok.result.refunded_cents) }) + " · " + t("approved_by", { name: ok.result.approved_by }));
     await loadTables(); await selectTable(state.table.code);
   }
   async function reprint() {
@@ -621,8 +664,61 @@
     await loadTables(); await selectTable(code);
   }
 
+  // --- 扫码支付: the QR on the pre-bill slip; 取消 of a WeChat payment still waiting -------------
+  function waiting(text) { $("#dialog-error").textContent = text; $("#dialog-error").className = "waiting"; }
+  function cancelWechat(cid, key, wait) {
+    waiting(t("wx_cancelling"));
+    wait.cancel = api("POST", `/api/v1/orders/${cid}/wechat-cancel`, { idempotency_key: key })
+      .catch((e) => ({ status: "error", error: e }));
+  }
+  async function waitPaid(cid, wait) {
+    for (;;) {
+      if (wait.cancel) {
+        const answer = await wait.cancel;
+        if (answer.status === "error") throw answer.error;
+        if (answer.status !== "paid") throw { code: "payment_cancelled", message: "" };
+      }
+      const order = await api("GET", `/api/v1/orders/${cid}`).catch(() => null);
+      if (order && order.status !== "open") return order;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  async function qrPay() {
+    if (state.busy) return;
+    if (!state.order || state.order.status !== "open" || !state.bill) { toast(t("no_order"), "error"); return; }
+    const tt = tenders();
+    const qr = tt.due - tt.cash;  // what stored value and cash leave
+    if (qr <= 0) { toast(t("qr_nothing"), "error"); return; }
+    const list = [];
+    if (tt.sv) list.push({ type: "stored_value", amount_cents: tt.sv });
+    if (tt.cash) list.push({ type: "cash", amount_cents: tt.cash });
+    list.push({ type: "wechat", amount_cents: qr, trade_type: "NATIVE" });
+    const summary = el("dl", { class: "confirm" },
+      el("dt", {}, t("payable")), el("dd", {}, yuan(tt.payable)),
+      tt.sv ? el("dt", {}, t("stored_value")) : null, tt.sv ? el("dd", {}, yuan(tt.sv)) : null,
+      tt.cash ? el("dt", {}, t("cash")) : null, tt.cash ? el("dd", {}, yuan(tt.cash)) : null,
+      el("dt", {}, t("qr_pay")), el("dd", { id: "confirm-qr" }, yuan(qr)));
+    const key = state.payKey = state.payKey || uuid();
+    const cid = state.order.client_order_id;
+    const wait = {};
+    const ok = await ask(t("qr_title"), [], summary, async () => {
+      const body = { tenders: list, idempotency_key: key };
+      if (state.member) body.member_id = state.member.id;
+      const opened = await api("POST", `/api/v1/orders/${cid}/checkout`, body);
+      if (opened.status !== "awaiting_payment") return opened;
+      waiting(t("qr_waiting", { amount: yuan(opened.amount_cents) }) + (opened.prebill === "error" ? " · " + t("qr_not_printed") : ""));
+      return waitPaid(cid, wait);
+    }, () => cancelWechat(cid, key, wait));
+    state.payKey = null;
+    if (!ok) return;
+    toast(t("qr_paid"));
+    $("#sv").value = ""; $("#cash").value = ""; $("#wx-code").value = "";
+    if (state.member) await identify({ code: state.member.member_no }, true);
+    await loadTables(); await selectTable(state.table.code);
+  }
+
   // --- the dialog: Enter confirms, Esc cancels; the action runs once while it is open ----------
-  function ask(title, fields, extra, action) {
+  function ask(title, fields, extra, action, onAbort) {
     const dialog = $("#dialog");
     $("#dialog-title").textContent = title;
     $("#dialog-error").textContent = "";
@@ -630,7 +726,7 @@
     const inputs = fields.map((f) => el("input", { name: f.name, type: f.type || "text", value: f.value || "", inputmode: f.inputmode || null, maxlength: 200, autocomplete: "off" }));
     $("#dialog-body").replaceChildren(...fields.map((f, i) => el("label", {}, f.label, " ", inputs[i])), ...(extra ? [extra] : []));
     return new Promise((resolve) => {
-      let running = false;
+      let running = false, aborted = false;
       const done = (value) => { dialog.close(); form.removeEventListener("submit", submit); cancel.removeEventListener("click", onCancel); dialog.removeEventListener("cancel", onCancel); resolve(value); };
       const form = $("#dialog-form"), cancel = $("#dialog-cancel");
       const values = () => Object.fromEntries(inputs.map((n) => [n.name, n.value.trim()]));
@@ -640,10 +736,18 @@
         if (!action) { done(values()); return; }
         running = true; $("#dialog-ok").disabled = true;
         try { done({ values: values(), result: await action(values()) }); }
-        catch (e) { $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e); }
-        finally { running = false; $("#dialog-ok").disabled = false; }
+        catch (e) {
+          if (aborted) { done(null); toast(e.code === "payment_cancelled" ? t("wx_cancelled") : errorText(e), e.code === "payment_cancelled" ? "ok" : "error"); return; }
+          $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e);
+        }
+        finally { running = false; aborted = false; $("#dialog-ok").disabled = false; }
       }
-      function onCancel(ev) { if (ev) ev.preventDefault(); if (!running) done(null); }
+      // Esc while a WeChat payment waits cancels it (onAbort); the action's own answer closes the dialog.
+      function onCancel(ev) {
+        if (ev) ev.preventDefault();
+        if (!running) done(null);
+        else if (onAbort && !aborted) { aborted = true; onAbort(); }
+      }
       form.addEventListener("submit", submit);
       cancel.addEventListener("click", onCancel);
       dialog.addEventListener("cancel", onCancel);
@@ -736,6 +840,7 @@
     "cash-100": () => quickCash(10000),
     "cash-round": () => quickCash("round"),
     "sv-all": () => svAll(),
+    "qr-pay": () => qrPay(),
   };
   function onKey(ev) {
     if (wedgeKey(ev)) return;
