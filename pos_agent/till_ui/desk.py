@@ -414,6 +414,8 @@ class TillDesk:
                 found = by_card or copy.find_member(member_no=code)
                 if by_card is not None or found is None:
                     card_numbers = [code]
+                if found is None and re.fullmatch(r"\d{10}", code):
+                    server_query = {"member_no": code}  # a member the local copy has not had yet
         detail = None
         if token is not None and self.local.connectivity.online:
             client = self._server(token, "会员", "Members")
