@@ -140,6 +140,7 @@ def _register_pages(app: Flask) -> None:
     from app.extensions import csrf
     from app.fans.pages import bp as fans_pages_bp
     from app.inbox.pages import bp as inbox_pages_bp
+    from app.members import card_pages  # noqa: F401 (the card pages' routes, on the member pages' blueprint)
     from app.members.pages import bp as member_pages_bp
     from app.pages.routes import bp as pages_bp
     from app.payments.pages import bp as payment_pages_bp

@@ -312,3 +312,11 @@ class PointsSettingsForm(FlaskForm):
             "cents_per_point": parse_yuan(self.yuan_per_point.data),
             "max_points_share_percent": self.max_points_share_percent.data,
         }
+
+
+class CardForm(FlaskForm):
+    """A physical card's number as typed from the card (bind, or the new card of a replacement)."""
+
+    card_no = StringField(lazy_gettext("Card number"), filters=[lambda text: (text or "").strip()], validators=[
+        DataRequired(lazy_gettext("Type the card number.")),
+        Regexp(r"^[0-9A-Za-z]{4,32}$", message=lazy_gettext("A card number is 4 to 32 letters and digits."))])

@@ -21,6 +21,7 @@ from app.idempotency import run_once
 from app.members import history, schemas, service
 from app.members.forms import (
     AdjustmentForm,
+    CardForm,
     PointsSettingsForm,
     TiersForm,
     TopUpRulesForm,
@@ -185,9 +186,10 @@ def member_detail(member_id: int):
     return render_member_detail(get_scoped_or_404(Member, member_id))
 
 
-def render_member_detail(member: Member, status: int = 200, **posted: tuple[str, dict]):
+def render_member_detail(member: Member, status: int = 200, card_form: CardForm | None = None,
+                         **posted: tuple[str, dict]):
     """The member's page. A section whose form was posted with errors comes in `posted`, by name,
-    to be shown as posted rather than afresh."""
+    to be shown as posted rather than afresh (the card number typed to bind: `card_form`)."""
     sections = [posted[name] if name in posted else section(member)
                 for name, section in current_app.extensions.get(SECTIONS, {}).items()]
     before = request.args.get("before", type=int)
@@ -203,7 +205,8 @@ def render_member_detail(member: Member, status: int = 200, **posted: tuple[str,
     return render_template("manage/members/detail.html", member=member, entries=entries, older=older,
                            newest=before is not None, visits=history.visits(member, limit=20),
                            tier_changes=service.tier_changes(member), tiers=tiers, stores=_store_names(),
-                           staff_names=staff, sections=sections, **_labels()), status
+                           staff_names=staff, sections=sections, card_form=card_form or CardForm(),
+                           held_states=(CardStatus.ACTIVE, CardStatus.LOST), **_labels()), status
 
 
 @bp.route("/<id:member_id>/adjust", methods=["GET", "POST"])

@@ -29,6 +29,7 @@ from ..local.sessions import server_token
 from ..printing.adapter import PrinterError
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
+from .cards import CardCounter, card_json
 from .floor import Floor
 from .money import TillMoney
 
@@ -88,6 +89,7 @@ class TillDesk:
         self._topups_done: set[str] = set()  # top-ups whose cash drawer was opened
         self.floor = Floor(self)  # 转台, 并台 and the diners' picks to confirm
         self.money = TillMoney(self)  # 扫码支付's pre-bill, 取消 of a WeChat wait, refunds by line
+        self.cards = CardCounter(self)
 
     # --- routing ---------------------------------------------------------------------------------
 
@@ -99,6 +101,8 @@ class TillDesk:
         if (answer := self.floor.handle(method, path, body, token)) is not None:
             return answer
         if (answer := self.money.handle(method, path, query, body, staff, token)) is not None:
+            return answer
+        if (answer := self.cards.handle(method, path, body, token)) is not None:
             return answer
         if method == "GET":
             if path == "/api/v1/till/menu":
@@ -418,11 +422,12 @@ class TillDesk:
                 raise _invalid("code", "at most 40 characters")
         copy = self.local.copy
         found, server_query = None, None
+        card_numbers: list[str] = []  # a card the server is asked about online, found here or not
         if phone:
             found, server_query = copy.find_member(phone=phone), {"phone": phone}
         elif card:
             found = copy.find_member(card=card) or (copy.find_member(card=decimal) if decimal else None)
-            server_query = {"card_no": decimal or card} if found is None else None
+            card_numbers = [card] + ([decimal] if decimal else [])
         else:
             kind = classify(code)
             if kind == "member_code":
@@ -430,14 +435,22 @@ class TillDesk:
             elif re.fullmatch(r"1\d{10}", code):
                 found, server_query = copy.find_member(phone=code), {"phone": code}
             else:
-                found = copy.find_member(card=code) or copy.find_member(member_no=code)
-                server_query = {"card_no": code} if found is None else None
+                by_card = copy.find_member(card=code)
+                found = by_card or copy.find_member(member_no=code)
+                if by_card is not None or found is None:
+                    card_numbers = [code]
+                if found is None and re.fullmatch(r"\d{10}", code):
+                    server_query = {"member_no": code}  # a member the local copy has not had yet
         detail = None
         if token is not None and self.local.connectivity.online:
             client = self._server(token, "会员", "Members")
             what = ("查询会员", "Looking a member up")
             try:
-                member_id = found["id"] if found else None
+                member_id = found["id"] if found and not card_numbers else None
+                if card_numbers:  # a lost card is refused at once, whatever the local copy says
+                    member_id = self.cards.lookup(client, card_numbers)
+                    if member_id is None:
+                        found = None  # the server knows no member with this card (any more)
                 if member_id is None and server_query is not None:
                     member_id = self._call(client, "GET", "/api/v1/members/lookup", what, query=server_query)["id"]
                 if member_id is not None:
@@ -463,14 +476,17 @@ class TillDesk:
                                      "principal_cents": stored.get("principal_cents", 0),
                                      "bonus_cents": stored.get("bonus_cents", 0)},
                     "points": detail.get("points", 0), "coupons": detail.get("coupons", []),
-                    "allowance_cents": (local.get("allowance") or {}).get("allowance_cents"), "source": "server"}
+                    "allowance_cents": (local.get("allowance") or {}).get("allowance_cents"),
+                    "cards": [card_json(c) for c in detail.get("cards", [])], "source": "server"}
         assert found is not None
         return {"id": found["id"], "member_no": found["member_no"], "name": found["name"],
                 "phone": _masked(found.get("phone", "")), "tier": found["tier"],
                 "stored_value": {"total_cents": found["stored_value_cents"], "principal_cents": None,
                                  "bonus_cents": None},
                 "points": found.get("points", 0), "coupons": [],
-                "allowance_cents": found["allowance"]["allowance_cents"], "source": "local"}
+                "allowance_cents": found["allowance"]["allowance_cents"],
+                "cards": [{"id": None, "card_no": c, "status": "active"} for c in found.get("cards", [])],
+                "source": "local"}
 
     def join(self, data: Any, token: str | None) -> dict:
         """Quick join at the till: a new member by phone (and a name), then identified as any other."""

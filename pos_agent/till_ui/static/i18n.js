@@ -34,6 +34,17 @@ window.TILL_TEXT = {
     sales: "销售", refunds: "退款", topups: "充值", expected_cash: "钱箱应有现金",
     shift_closed: "已交班 · 应有 {e} · 实点 {c} · 差额 {d}",
     tender_cash: "现金", tender_stored_value: "储值", tender_wechat: "微信",
+    // physical member cards
+    cards: "实体卡", no_cards: "无实体卡", card_active: "正常", card_lost: "已挂失", card_replaced: "已补卡", card_unbound: "已解绑",
+    card_issue: "发卡", card_lose: "挂失", card_replace: "补卡",
+    card_issue_title: "发卡 · {name}", card_no_swipe: "卡号（在读卡器上刷新卡，或输入卡号）",
+    card_issue_hint: "刷一张空白卡，核对卡号后按 Enter 确认绑定到这位会员。",
+    card_issued: "已发卡 {no} 给 {name}", card_read: "已读卡 {no}，按 Enter 确认",
+    card_lose_title: "挂失 · {name}", card_lose_warning: "挂失后这张卡立即停用，所有门店都不能再刷；不能撤销。储值和积分留在会员身上，可以补卡。",
+    card_lost_done: "卡 {no} 已挂失，已停用", no_active_card: "这位会员没有在用的实体卡",
+    card_replace_title: "补卡 · {name}", card_replace_old: "换掉哪张卡：", card_no_swipe_new: "新卡号（在读卡器上刷新卡）",
+    card_replace_hint: "旧卡作废；储值、积分和等级都留在会员身上。", card_replaced_done: "已补卡，新卡 {no} 可以使用",
+    no_card_to_replace: "这位会员没有可以补的卡",
   },
   en: {
     all: "All", colon: ": ", seats: "{n} seats", till: "Till", tables: "Tables", order: "Order", member: "Member", pay: "Pay", refund: "Refund", resync: "Resync",
@@ -74,6 +85,19 @@ window.TILL_TEXT = {
     topups: "Top-ups", expected_cash: "Cash expected in the drawer",
     shift_closed: "Shift closed · expected {e} · counted {c} · difference {d}",
     tender_cash: "cash", tender_stored_value: "stored value", tender_wechat: "WeChat",
+    // physical member cards
+    cards: "Cards", no_cards: "no physical card", card_active: "in use", card_lost: "reported lost", card_replaced: "replaced",
+    card_unbound: "unbound", card_issue: "Issue card", card_lose: "Report lost", card_replace: "Replace card",
+    card_issue_title: "Issue a card · {name}", card_no_swipe: "Card number (swipe the new card, or type it)",
+    card_issue_hint: "Swipe a blank card, check its number, then Enter to bind it to this member.",
+    card_issued: "Card {no} issued to {name}", card_read: "Card {no} read; Enter to confirm",
+    card_lose_title: "Report a card lost · {name}",
+    card_lose_warning: "The card stops working at once, in every store; this cannot be undone. The stored value and points stay with the member, who can get a new card.",
+    card_lost_done: "Card {no} reported lost; it no longer works", no_active_card: "This member has no card in use",
+    card_replace_title: "Replace a card · {name}", card_replace_old: "Which card is replaced:",
+    card_no_swipe_new: "New card number (swipe the new card)",
+    card_replace_hint: "The old card stops working; stored value, points and tier stay with the member.",
+    card_replaced_done: "Card replaced; the new card {no} works now", no_card_to_replace: "This member has no card to replace",
   },
 };
 window.TILL_ERRORS = {

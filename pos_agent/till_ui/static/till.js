@@ -12,7 +12,7 @@
     menu: [], categories: [], category: null, results: [], pick: 0,
     order: null, draft: [], draftLine: -1, sentLine: -1, sendKey: null,
     member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false, approval: null,
-    readCursor: null, picks: null,
+    readCursor: null, picks: null, cardSwipe: null,
   };
 
   // --- words and money ---------------------------------------------------------------------------
@@ -356,6 +356,8 @@
     if (!kind && /^1[0-5]\d{16}$/.test(code)) kind = "wechat_pay";
     if (kind === "wechat_pay" && state.bill) { $("#wx-code").value = code; state.payKey = null; renderBill(); $("#wx-code").focus(); return; }
     if (kind === "wechat_pay" || kind === "alipay") { toast(t("scan_payment"), "error"); return; }
+    // 发卡 / 补卡: the card on the reader goes to the open card dialog, by its printed number.
+    if (kind === "card" && state.cardSwipe) { state.cardSwipe((extra && extra.card_decimal) || code, code); return; }
     if (kind === "card") identify({ card: code, card_decimal: (extra && extra.card_decimal) || "" });
     else identify({ code });
   }
@@ -376,11 +378,12 @@
         m.points > 0 && m.source === "server" ? el("label", { class: "pts" }, ` · ${t("points_use")} `,
           el("input", { id: "points", inputmode: "numeric", maxlength: 9, value: state.points || "", onchange: (ev) => usePoints(ev.target.value) }),
           state.bill && state.bill.max_points_redeemable ? ` ${t("points_max", { n: state.bill.max_points_redeemable })}` : "") : null),
+      cardsLine(m),
       el("p", { class: "muted" }, m.coupons.length ? t("coupons") : t("no_coupons")),
       el("ul", { class: "coupons" }, ...m.coupons.map((c, i) => el("li", {},
         el("label", {}, el("input", { type: "checkbox", "data-coupon": c.id, checked: state.coupons.has(c.id),
           onchange: (ev) => { toggleCoupon(c.id, ev.target.checked); } }),
-        ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`, el("kbd", {}, "Alt+" + "JKNMUV"[i] ))))));
+        ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`, el("kbd", {}, "Alt+" + "JKNUVY"[i] ))))));
   }
   async function usePoints(text) {
     const n = parseInt(String(text).trim() || "0", 10);
@@ -717,6 +720,97 @@
     await loadTables(); await selectTable(state.table.code);
   }
 
+  // --- physical member cards: 发卡 (Alt+I), 挂失 (Alt+Z), 补卡 (Alt+A) -------------------------------
+  // While a card dialog is open a swipe on the reader fills its card number instead of
+  // identifying a member (state.cardSwipe). Only the server changes cards: offline they refuse.
+  const HELD = ["active", "lost"];
+  function cardsLine(m) {
+    const held = (m.cards || []).filter((c) => HELD.includes(c.status));
+    return el("p", { class: "mcards", id: "member-cards" }, `${t("cards")}${t("colon")}`,
+      ...(held.length ? held.map((c) => el("span", { class: "card " + c.status, "data-card": c.card_no },
+        c.card_no, " ", el("em", {}, t("card_" + c.status)))) : [el("span", { class: "muted" }, t("no_cards"))]),
+      el("span", { class: "card-keys" },
+        el("button", { type: "button", class: "small", "data-key": "Alt+I", "data-action": "card-issue", onclick: () => issueCard() }, el("kbd", {}, "Alt+I"), " ", t("card_issue")),
+        el("button", { type: "button", class: "small", "data-key": "Alt+Z", "data-action": "card-lost", onclick: () => reportLost() }, el("kbd", {}, "Alt+Z"), " ", t("card_lose")),
+        el("button", { type: "button", class: "small", "data-key": "Alt+A", "data-action": "card-replace", onclick: () => replaceCard() }, el("kbd", {}, "Alt+A"), " ", t("card_replace"))));
+  }
+  function cardMember() {
+    if (!state.member) { toast(t("no_member"), "error"); return null; }
+    if (state.member.source !== "server") { toast(errorText({ code: "needs_server" }), "error"); return null; }
+    return state.member;
+  }
+  async function reloadCards(memberId) {
+    try {
+      const answer = await api("GET", `/api/v1/members/${memberId}/cards`);
+      if (state.member && state.member.id === memberId) { state.member.cards = answer.cards; renderMember(); }
+    } catch (e) { toast(errorText(e), "error"); }
+  }
+  function cardChoice(cards) {
+    // One card is chosen; a swipe of one of them chooses it too.
+    return el("div", { class: "card-choice", role: "radiogroup" }, ...cards.map((c, i) => el("label", { class: "radio" },
+      el("input", { type: "radio", name: "card_id", value: c.id, "data-card": c.card_no, checked: i === 0 }),
+      ` ${c.card_no} · ${t("card_" + c.status)}`)));
+  }
+  function chosen(box) { const r = box.querySelector("input[name=card_id]:checked"); return r ? parseInt(r.value, 10) : null; }
+  function swipeInto(input, chooser) {
+    state.cardSwipe = (code, raw) => {
+      const match = chooser && [code, raw].map((c) => chooser.querySelector(`input[data-card="${CSS.escape(c || "")}"]`)).find(Boolean);
+      if (match) { match.checked = true; return; }
+      if (input) { input.value = code; input.focus(); $("#dialog-error").className = "waiting"; $("#dialog-error").textContent = t("card_read", { no: code }); }
+    };
+  }
+  async function withSwipe(pending) {
+    try { return await pending; } finally { state.cardSwipe = null; }
+  }
+  async function issueCard() {
+    const m = cardMember();
+    if (!m) return;
+    const pending = ask(t("card_issue_title", { name: m.name }), [{ name: "card_no", label: t("card_no_swipe") }],
+      el("p", { class: "muted" }, t("card_issue_hint")), async (v) => {
+        if (!v.card_no) throw { code: "validation_error", message: "请在读卡器上刷新卡 / Swipe the new card on the reader" };
+        return api("POST", `/api/v1/members/${m.id}/cards`, { card_no: v.card_no });
+      });
+    swipeInto($("#dialog-body input[name=card_no]"), null);
+    const ok = await withSwipe(pending);
+    if (!ok) return;
+    toast(t("card_issued", { no: ok.result.card_no, name: m.name }));
+    await reloadCards(m.id);
+  }
+  async function reportLost() {
+    const m = cardMember();
+    if (!m) return;
+    const cards = (m.cards || []).filter((c) => c.status === "active");
+    if (!cards.length) { toast(t("no_active_card"), "error"); return; }
+    const chooser = cardChoice(cards);
+    const pending = ask(t("card_lose_title", { name: m.name }), [], el("div", {}, chooser,
+      el("p", { class: "warn" }, t("card_lose_warning"))), async () =>
+      api("POST", `/api/v1/members/${m.id}/cards/${chosen(chooser)}/lost`, {}));
+    swipeInto(null, chooser);
+    const ok = await withSwipe(pending);
+    if (!ok) return;
+    toast(t("card_lost_done", { no: ok.result.card_no }));
+    await reloadCards(m.id);
+  }
+  async function replaceCard() {
+    const m = cardMember();
+    if (!m) return;
+    // A lost card first; an active one (damaged) can be replaced too.
+    const cards = (m.cards || []).filter((c) => c.status === "lost").concat((m.cards || []).filter((c) => c.status === "active"));
+    if (!cards.length) { toast(t("no_card_to_replace"), "error"); return; }
+    const chooser = cardChoice(cards);
+    const pending = ask(t("card_replace_title", { name: m.name }), [{ name: "card_no", label: t("card_no_swipe_new") }],
+      el("div", {}, el("p", { class: "muted" }, t("card_replace_old")), chooser, el("p", { class: "muted" }, t("card_replace_hint"))),
+      async (v) => {
+        if (!v.card_no) throw { code: "validation_error", message: "请在读卡器上刷新卡 / Swipe the new card on the reader" };
+        return api("POST", `/api/v1/members/${m.id}/cards/${chosen(chooser)}/replace`, { card_no: v.card_no });
+      });
+    swipeInto($("#dialog-body input[name=card_no]"), chooser);
+    const ok = await withSwipe(pending);
+    if (!ok) return;
+    toast(t("card_replaced_done", { no: ok.result.card_no }));
+    await reloadCards(m.id);
+  }
+
   // --- the dialog: Enter confirms, Esc cancels; the action runs once while it is open ----------
   function ask(title, fields, extra, action, onAbort) {
     const dialog = $("#dialog");
@@ -841,6 +935,9 @@
     "cash-round": () => quickCash("round"),
     "sv-all": () => svAll(),
     "qr-pay": () => qrPay(),
+    "card-issue": () => issueCard(),
+    "card-lost": () => reportLost(),
+    "card-replace": () => replaceCard(),
   };
   function onKey(ev) {
     if (wedgeKey(ev)) return;
@@ -851,9 +948,9 @@
     if (button) { ev.preventDefault(); actions[button.dataset.action](); return; }
     const areaKey = name.match(/^Alt\+(\d)$/);
     if (areaKey && state.areas[parseInt(areaKey[1], 10) - 1] !== undefined) { ev.preventDefault(); state.area = state.areas[parseInt(areaKey[1], 10) - 1]; renderTables(); return; }
-    const couponKey = name.match(/^Alt\+([JKNMUV])$/);
+    const couponKey = name.match(/^Alt\+([JKNUVY])$/);
     if (couponKey && state.member) {
-      const c = state.member.coupons["JKNMUV".indexOf(couponKey[1])];
+      const c = state.member.coupons["JKNUVY".indexOf(couponKey[1])];
       if (c) { ev.preventDefault(); toggleCoupon(c.id, !state.coupons.has(c.id)); }
       return;
     }
