@@ -197,9 +197,13 @@ def _register_errors(app: Flask) -> None:
 def _register_subscribers(app: Flask) -> None:
     """The one dispatch table of domain events to channels, filled here and nowhere else."""
     from app.events.subscriptions import register_all
+    from app.orders import table_moves
+    from app.payments.service import trade_pending
     from app.sync import watch
 
     register_all()
+    if trade_pending not in table_moves.PAYING_ELSEWHERE:  # a table being paid by WeChat stays put
+        table_moves.PAYING_ELSEWHERE.append(trade_pending)
     watch.install()  # the agents' local copies hear of menu, table, staff and card changes
 
 

@@ -95,6 +95,12 @@ class Opened:
     client_params: dict | None = None
 
 
+def trade_pending(order_ids: Sequence[int]) -> bool:
+    """Whether a WeChat Pay trade of one of these orders is still waiting for its answer."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(PaymentIntent).where(
+        PaymentIntent.order_id.in_(order_ids), PaymentIntent.status == IntentStatus.PENDING)) > 0
+
+
 def _answered_before(merchant_id: int, key: str, scope: str, payload: dict) -> tuple[dict, int] | None:
     """The first answer for this idempotency key, if there is one (run_once replays it)."""
     exists = db.session.scalar(sa.select(IdempotencyRecord.id).where(

@@ -135,3 +135,21 @@ def test_a_table_without_an_order_or_paying_its_bill_cannot_merge(floor, db):
     assert paid.status_code == 409 and paid.get_json()["error"]["code"] == "no_open_order"
     assert api.get(f"/orders/{first['id']}").get_json()["status"] == "paid"
     assert _state(api, tables["A02"]["id"]) == "ordering"
+
+
+def test_a_table_whose_wechat_trade_is_waiting_stays_put(floor, db):
+    """WeChat Pay's pending trade lives in the payments package; the orders' move hears of it
+    through the check registered at app start, and refuses."""
+    from app.payments.models import IntentKind, PaymentIntent, TradeType
+
+    tenant, api, tables, fish, _rice = floor
+    order = _order(api, tenant, "A01", [{"dish_id": fish["id"], "qty": 1}], "paying-order-1")
+    db.session.add(PaymentIntent(merchant_id=tenant.merchant.id, store_id=tenant.store.id, kind=IntentKind.ORDER,
+                                 trade_type=TradeType.NATIVE, order_id=order["id"], amount_cents=12_800,
+                                 out_trade_no="TLO-moves-paying-0001", idempotency_key="paying-intent-1",
+                                 params={}, code_url="weixin://wxpay/bizpayurl?pr=test"))
+    db.session.commit()
+    moved = api.post(f"/tables/{tables['A01']['id']}/move",
+                     json={"to_table_id": tables["A02"]["id"], "idempotency_key": "move-paying-01"})
+    assert moved.status_code == 409 and moved.get_json()["error"]["code"] == "table_paying"
+    assert _state(api, tables["A01"]["id"]) == "ordering" and _state(api, tables["A02"]["id"]) == "free"
