@@ -2,7 +2,7 @@
 search, member identification, the priced bill, checkout with coupons and the cash drawer,
 refunds approved by a manager.
 
-Online, what only the server can do (coupons, adding to an order, refunds) is asked of the
+Online, what only the server can do (coupons, adding to an order it has, refunds) is asked of the
 server with the staff member's own server token, kept when the till session was opened online.
 Offline, the till works from the local copy: tables, dish search, members by phone or card, the
 bill with the tier discount, and the fixed settle of ``Till`` (its outbox).
