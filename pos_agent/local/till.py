@@ -310,48 +310,65 @@ class Till:
         kitchen ticket of only these dishes prints at once, marked 加菜. The same key again
         answers the order and prints nothing more."""
         fingerprint = hashlib.sha256(dumps({"order": cid, "items": [i.to_dict() for i in items]}).encode()).hexdigest()
-        done = self.db.one("SELECT fingerprint FROM additions WHERE idempotency_key = ?", (key,))
-        if done is not None:
-            if done[0] != fingerprint:
-                raise TillError(409, "idempotency_key_reused",
-                                "这个幂等键已用于另一次加菜 / This idempotency key was used for another addition")
-            self._print_addition(key)
+        if self._addition_again(key, fingerprint):
             return self.get_order(cid)
         self._require_copy()
         lines = self._offline_lines(items)
         now = self._now()
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT status, body, server_id FROM orders WHERE client_order_id = ?",
-                               (cid,)).fetchone()
-            if row is None:
-                raise TillError(404, "not_found", "没有这个订单 / No such order", {"client_order_id": cid})
-            if row[0] != "open":
-                raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
-                                {"status": row[0]})
-            only_here = row[2] is None and conn.execute(
-                "SELECT 1 FROM outbox WHERE key = ? AND state = 'pending'", (f"order:{cid}",)).fetchone()
-            if not only_here:
-                raise TillError(409, "needs_server", "加菜需要联网，请稍后再试 / Adding dishes needs the server, "
-                                "which cannot be reached now", {})
-            number = conn.execute("SELECT COUNT(*) FROM additions WHERE client_order_id = ?", (cid,)).fetchone()[0] + 1
-            for line in lines:
-                line["added"] = number  # not on the order's first ticket
-            body = json.loads(row[1])
-            body["items"] = body["items"] + lines
-            body["subtotal_cents"] = sum(line["amount_cents"] for line in body["items"])
-            op = SyncOperation(
-                op="add", key=f"add:{key}", client_order_id=cid, occurred_at=now, staff_id=staff["id"],
-                order_no=body["order_no"], table=body.get("table", ""), items=tuple(items), idempotency_key=key,
-                priced=Priced(lines=tuple(PricedLine(line["dish_id"], line["qty"], line["unit_price_cents"],
-                                                     line["name"]) for line in lines),
-                              subtotal_cents=sum(line["amount_cents"] for line in lines)),
-                printed_at_source=True)
-            conn.execute("INSERT INTO additions (idempotency_key, client_order_id, fingerprint, number, created_at) "
-                         "VALUES (?, ?, ?, ?, ?)", (key, cid, fingerprint, number, now))
-            conn.execute("UPDATE orders SET body = ? WHERE client_order_id = ?", (dumps(body), cid))
-            Outbox.add(conn, op, member_id=None, stored_value_cents=0, now=now)
+            # The same key at the same moment: the first request recorded it, this one answers it.
+            again = conn.execute("SELECT 1 FROM additions WHERE idempotency_key = ?", (key,)).fetchone() is not None
+            if not again:
+                self._record_addition(conn, staff, cid, key, fingerprint, items, lines, now)
+        if again:
+            self._addition_again(key, fingerprint)
+            return self.get_order(cid)
         self._print_addition(key)
         return self.get_order(cid)
+
+    def _record_addition(self, conn: Any, staff: dict, cid: str, key: str, fingerprint: str,
+                         items: list[doc.SaleItem], lines: list[dict], now: str) -> None:
+        row = conn.execute("SELECT status, body, server_id FROM orders WHERE client_order_id = ?",
+                           (cid,)).fetchone()
+        if row is None:
+            raise TillError(404, "not_found", "没有这个订单 / No such order", {"client_order_id": cid})
+        if row[0] != "open":
+            raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
+                            {"status": row[0]})
+        only_here = row[2] is None and conn.execute(
+            "SELECT 1 FROM outbox WHERE key = ? AND state = 'pending'", (f"order:{cid}",)).fetchone()
+        if not only_here:
+            raise TillError(409, "needs_server", "加菜需要联网，请稍后再试 / Adding dishes needs the server, "
+                            "which cannot be reached now", {})
+        number = conn.execute("SELECT COUNT(*) FROM additions WHERE client_order_id = ?", (cid,)).fetchone()[0] + 1
+        for line in lines:
+            line["added"] = number  # not on the order's first ticket
+        body = json.loads(row[1])
+        body["items"] = body["items"] + lines
+        body["subtotal_cents"] = sum(line["amount_cents"] for line in body["items"])
+        op = SyncOperation(
+            op="add", key=f"add:{key}", client_order_id=cid, occurred_at=now, staff_id=staff["id"],
+            order_no=body["order_no"], table=body.get("table", ""), items=tuple(items), idempotency_key=key,
+            priced=Priced(lines=tuple(PricedLine(line["dish_id"], line["qty"], line["unit_price_cents"],
+                                                 line["name"]) for line in lines),
+                          subtotal_cents=sum(line["amount_cents"] for line in lines)),
+            printed_at_source=True)
+        conn.execute("INSERT INTO additions (idempotency_key, client_order_id, fingerprint, number, created_at) "
+                     "VALUES (?, ?, ?, ?, ?)", (key, cid, fingerprint, number, now))
+        conn.execute("UPDATE orders SET body = ? WHERE client_order_id = ?", (dumps(body), cid))
+        Outbox.add(conn, op, member_id=None, stored_value_cents=0, now=now)
+
+    def _addition_again(self, key: str, fingerprint: str) -> bool:
+        """Whether this 加菜 was recorded already (then its ticket is printed if it was not yet);
+        409 when its key was used for other dishes."""
+        done = self.db.one("SELECT fingerprint FROM additions WHERE idempotency_key = ?", (key,))
+        if done is None:
+            return False
+        if done[0] != fingerprint:
+            raise TillError(409, "idempotency_key_reused",
+                            "这个幂等键已用于另一次加菜 / This idempotency key was used for another addition")
+        self._print_addition(key)
+        return True
 
     # --- settling --------------------------------------------------------------------------------
 

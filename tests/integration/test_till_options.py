@@ -222,3 +222,27 @@ def test_offline_options_price_as_the_server_and_adding_offline_syncs_once(shop)
     # Every ticket printed once: the server's log prints nothing of the till's offline sale.
     time.sleep(2)
     assert len(kitchen.printed_jobs) == 4 and len(front.printed_jobs) == 1
+
+
+def test_the_same_addition_sent_twice_at_once_prints_one_ticket(shop):
+    import threading
+
+    agent, token, kitchen = shop["agent"], shop["token"], shop["kitchen"]
+    shop["server"].stop()
+    status, order = _order(shop, [{"dish_id": shop["rice"]["id"], "qty": 1}])
+    assert status == 201 and order["synced"] is False
+    kitchen.wait_for_jobs(1, timeout=20)
+    add = {"items": [{"dish_id": shop["rice"]["id"], "qty": 3}], "idempotency_key": uuid.uuid4().hex}
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(agent.call(
+        "POST", f"/api/v1/orders/{order['client_order_id']}/items", add, token))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [a[0] for a in answers] == [200] * 4 and all(a[1] == answers[0][1] for a in answers)
+    assert answers[0][1]["subtotal_cents"] == 1_500 * 4
+    kitchen.wait_for_jobs(2, timeout=20)
+    time.sleep(1)
+    assert len(kitchen.printed_jobs) == 2 and "加菜" in _texts(kitchen)[1]
+    assert agent.call("GET", "/api/v1/status")[1]["outbox_operations"] == 2
