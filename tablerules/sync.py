@@ -10,7 +10,11 @@ Operations (``op``):
 
 - ``order``: an order opened at the till (``client_order_id``, ``items``, ``table``);
 - ``settle``: that order settled (``member_id``, ``tenders``, ``idempotency_key``);
-- ``sale``: both at once — what an outage leaves in the outbox.
+- ``sale``: both at once — what an outage leaves in the outbox;
+- ``add``: 加菜, more dishes (``items``) on an order already opened by an ``order`` op of the same
+  ``client_order_id`` — a till adds them offline to an order only it has yet; each addition is
+  its own operation (keyed by its ``idempotency_key``), so an order op whose answer was lost is
+  never sent again with other items.
 
 ``priced`` is what the till showed (line prices, tier discount, rounding, payable): the server
 honours it and flags for the manager what differs from its own price. ``allowance`` is the
@@ -31,12 +35,12 @@ from typing import Any, Literal
 
 from tablerules.documents import CONTRACT_VERSION, SALE_TENDERS, DocumentError, SaleItem, TenderLine, _Contract, _Reader
 
-OPS: tuple[str, ...] = ("order", "settle", "sale")
+OPS: tuple[str, ...] = ("order", "settle", "sale", "add")
 RESULT_STATUSES: tuple[str, ...] = ("applied", "duplicate", "refused")
 ROUNDINGS: tuple[str, ...] = ("none", "to_jiao", "to_yuan")
 MAX_OPERATIONS = 200
 
-Op = Literal["order", "settle", "sale"]
+Op = Literal["order", "settle", "sale", "add"]
 
 
 def _uuid(r: _Reader, name: str) -> str:
@@ -172,14 +176,18 @@ class SyncOperation(_Contract):
     def settles(self) -> bool:
         return self.op in ("settle", "sale")
 
+    @property
+    def adds_items(self) -> bool:
+        return self.op == "add"
+
     @classmethod
     def from_dict(cls, data: Any, path: str = "") -> SyncOperation:
         r = _Reader(data, path)
         op = r.choice("op", OPS)
-        opens, settles = op in ("order", "sale"), op in ("settle", "sale")
+        has_items, settles = op in ("order", "sale", "add"), op in ("settle", "sale")
         items = tuple(SaleItem(dish_id=i.integer("dish_id", minimum=1), qty=i.integer("qty", minimum=1),
                                option_ids=i.ids("option_ids"), note=i.text("note", ""))
-                      for i in r.mappings("items", required=opens))
+                      for i in r.mappings("items", required=has_items))
         tenders = tuple(TenderLine.from_dict(t.data, t.path, types=SALE_TENDERS, minimum=1)
                         for t in r.mappings("tenders", required=settles))
         priced = r.optional_mapping("priced")
@@ -192,7 +200,7 @@ class SyncOperation(_Contract):
             staff_id=r.optional_int("staff_id", minimum=1),
             order_no=r.text("order_no", ""),
             table=r.text("table", ""),
-            items=items if opens else (),
+            items=items if has_items else (),
             member_id=r.optional_int("member_id", minimum=1) if settles else None,
             tenders=tenders if settles else (),
             idempotency_key=_key(r, "idempotency_key") if settles else r.text("idempotency_key", ""),

@@ -266,7 +266,8 @@ def order_json(order: Order) -> dict:
         "payable_cents": order.payable_cents, "paid_cents": order.paid_cents, "change_cents": order.change_cents,
         "items": [{"id": line.id, "dish_id": line.dish_id, "name": line.name, "qty": line.qty,
                    "unit_price_cents": line.unit_price_cents, "amount_cents": line.amount_cents,
-                   "station": line.station, "note": line.note, "status": line.status.label} for line in order.lines],
+                   "station": line.station, "note": line.note, "status": line.status.label,
+                   "options": list(line.options or [])} for line in order.lines],
         "tenders": [t.to_dict() for t in bill.tenders] if bill else [],
         "created_at": _iso(order.created_at), "paid_at": _iso(order.paid_at),
     }
@@ -294,6 +295,11 @@ def _apply(op: contract.SyncOperation, device: Device) -> contract.OperationResu
             status = "applied"
         if order is None:
             raise NotFound("order", gettext("The order of this settlement is not on the server."))
+        if op.adds_items:
+            if op.printed_at_source:
+                flags += _menu_flags(store, op)
+            _add(order, op, actor, now)
+            status = "applied"
         if op.settles and order.status is OrderStatus.OPEN:
             flags += _settle(order, op, actor, now)
             status = "applied"
@@ -358,6 +364,13 @@ def _create(store: Store, op: contract.SyncOperation, actor: Actor, now: datetim
                                  client_order_id=op.client_order_id, honour_till=True)
     order.table_code = op.table[:10]
     return order
+
+
+def _add(order: Order, op: contract.SyncOperation, actor: Actor, now: datetime) -> None:
+    """加菜 a till made offline on an order only it had then: the lines at the prices it showed;
+    their kitchen ticket (marked 加菜) was printed at the till."""
+    order = lock_order(order.id, actor)
+    kitchen.add_items(order, _items(op), actor=actor, confirm=True, now=now, honour_till=op.printed_at_source)
 
 
 def _check_allowance(op: contract.SyncOperation, store: Store, stored_value: int) -> None:

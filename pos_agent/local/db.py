@@ -38,9 +38,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, client_order_id TEXT NOT NULL,
     member_id INTEGER, stored_value_cents INTEGER NOT NULL DEFAULT 0, op TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending', batch_key TEXT, result TEXT, created_at TEXT NOT NULL, done_at TEXT);
+-- 加菜 on an order made offline and not on the server yet: the lines joined the order's body
+-- (each with "added": number); its kitchen ticket prints once.
+CREATE TABLE IF NOT EXISTS additions (
+    idempotency_key TEXT PRIMARY KEY, client_order_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    number INTEGER NOT NULL, printed INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+    UNIQUE (client_order_id, number));
 -- Who prints a till sale's kitchen tickets (what='kitchen') and receipt (what='receipt'): the
 -- till itself while offline ('local'), or the server's event log ('server'); the first to
--- claim a sale's paper prints it, the other never does.
+-- claim a sale's paper prints it, the other never does. A 加菜 made offline has a claim of its
+-- own (what='kitchen:' + the addition's idempotency key): only the till prints it.
 CREATE TABLE IF NOT EXISTS paper (
     client_order_id TEXT NOT NULL, what TEXT NOT NULL, source TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (client_order_id, what));

@@ -29,6 +29,7 @@ from typing import Any
 from tablerules import documents as doc
 from tablerules import pricing
 from tablerules.documents import DocumentError
+from tablerules.menu import OptionChoice, OptionError, OptionGroup, choose_options
 from tablerules.sync import Allowance, OperationResult, Priced, PricedLine, SyncBatch, SyncOperation, SyncResult
 from tablerules.tenders import Tender, TenderError, TenderType, plan_tenders
 
@@ -88,6 +89,48 @@ def _text(value: Any, field: str, high: int, default: str = "") -> str:
     return value.strip()
 
 
+MAX_OPTIONS = 10
+_OPTION_MESSAGES = {
+    "option_required": "请选择{group} / Choose {group}",
+    "too_many_options": "{group}最多选 {max_choices} 项 / At most {max_choices} choice(s) for {group}",
+    "unknown_option": "这道菜没有这个选项 / This dish has no such option",
+    "duplicate_option": "同一个选项选了两次 / An option is chosen twice",
+}
+
+
+def parse_items(raw_items: Any) -> list[doc.SaleItem]:
+    """The dishes of a request: ``[{"dish_id", "qty", "option_ids"?, "note"?}]`` (422 otherwise)."""
+    if not isinstance(raw_items, list) or not 1 <= len(raw_items) <= 100:
+        raise _invalid("items", "expected 1 to 100 dishes")
+    items = []
+    for i, item in enumerate(raw_items):
+        if not isinstance(item, dict):
+            raise _invalid(f"items[{i}]", "expected an object")
+        option_ids = item.get("option_ids") or []
+        if not isinstance(option_ids, list) or len(option_ids) > MAX_OPTIONS or any(
+                isinstance(o, bool) or not isinstance(o, int) or not 1 <= o < 2**31 for o in option_ids):
+            raise _invalid(f"items[{i}].option_ids", f"expected up to {MAX_OPTIONS} option ids")
+        items.append(doc.SaleItem(dish_id=_int(item.get("dish_id"), f"items[{i}].dish_id", 1, 2**31 - 1),
+                                  qty=_int(item.get("qty"), f"items[{i}].qty", 1, 99),
+                                  option_ids=tuple(option_ids),
+                                  note=_text(item.get("note"), f"items[{i}].note", 100)))
+    return items
+
+
+def option_groups(dish: dict) -> tuple[OptionGroup, ...]:
+    """A dish's option groups as the local copy carries them (the server's snapshot)."""
+    return tuple(OptionGroup(id=g["id"], name=g["name"], is_required=bool(g.get("is_required")),
+                             max_choices=int(g.get("max_choices") or 1),
+                             choices=tuple(OptionChoice(c["id"], c["name"], int(c.get("price_delta_cents") or 0))
+                                           for c in g.get("choices") or []))
+                 for g in dish.get("options") or [])
+
+
+def option_names(options: Any) -> list[str]:
+    """The names of a line's options, from the server's ``[{"group","name",…}]`` or plain names."""
+    return [o.get("name", "") if isinstance(o, dict) else str(o) for o in options or []]
+
+
 class Till:
     def __init__(self, *, config: AgentConfig, db: LocalDB, copy: LocalCopy, outbox: Outbox, pusher: Pusher,
                  connectivity: Connectivity, client: ServerClient, spooler: PrintSpooler,
@@ -120,7 +163,8 @@ class Till:
         return {"dishes": [{"id": d["id"], "name": d["name"], "name_en": d.get("name_en", ""),
                             "price_cents": d["price_cents"], "category": d["category"], "station": d["station"],
                             "is_sold_out": bool(d["is_sold_out"]),
-                            "pinyin": d.get("pinyin", ""), "initials": d.get("initials", "")}
+                            "pinyin": d.get("pinyin", ""), "initials": d.get("initials", ""),
+                            "options": d.get("options") or []}
                            for d in self.copy.dishes() if d.get("is_active", True)],
                 "as_of": self.copy.as_of}
 
@@ -139,16 +183,7 @@ class Till:
             raise _invalid("body", "expected a JSON object")
         cid = self._client_order_id(data.get("client_order_id"))
         table = _text(data.get("table"), "table", 10)
-        raw_items = data.get("items")
-        if not isinstance(raw_items, list) or not 1 <= len(raw_items) <= 100:
-            raise _invalid("items", "expected 1 to 100 dishes")
-        items = []
-        for i, item in enumerate(raw_items):
-            if not isinstance(item, dict):
-                raise _invalid(f"items[{i}]", "expected an object")
-            items.append(doc.SaleItem(dish_id=_int(item.get("dish_id"), f"items[{i}].dish_id", 1, 2**31 - 1),
-                                      qty=_int(item.get("qty"), f"items[{i}].qty", 1, 99),
-                                      note=_text(item.get("note"), f"items[{i}].note", 100)))
+        items = parse_items(data.get("items"))
         if self.db.one("SELECT 1 FROM orders WHERE client_order_id = ?", (cid,)):
             return 201, self.get_order(cid)  # the till sent it again: the same order
         if self._server_first(cid):
@@ -200,7 +235,8 @@ class Till:
                 "subtotal_cents": order.get("subtotal_cents", 0),
                 "items": [{"dish_id": i["dish_id"], "name": i["name"], "qty": i["qty"],
                            "unit_price_cents": i["unit_price_cents"], "amount_cents": i["amount_cents"],
-                           "station": i.get("station", ""), "note": i.get("note", "")}
+                           "station": i.get("station", ""), "note": i.get("note", ""),
+                           "options": option_names(i.get("options"))}
                           for i in order.get("items", [])],
                 "offline": False}
         with self.db.transaction() as conn:
@@ -211,20 +247,7 @@ class Till:
 
     def _offline_order(self, staff: dict, cid: str, table: str, items: list[doc.SaleItem]) -> tuple[int, dict]:
         self._require_copy()
-        lines = []
-        for i, item in enumerate(items):
-            dish = self.copy.dish(item.dish_id)
-            if dish is None or not dish.get("is_active", True):
-                raise TillError(404, "not_found", "菜单上没有这道菜 / This dish is not on the menu",
-                                {"dish_id": item.dish_id, "field": f"items[{i}].dish_id"})
-            if dish.get("is_sold_out"):
-                raise TillError(409, "dish_sold_out", f"{dish['name']} 已售罄 / {dish['name']} is sold out",
-                                {"dish_id": dish["id"], "name": dish["name"]})
-            lines.append({"dish_id": dish["id"], "name": dish["name"], "name_en": dish.get("name_en", ""),
-                          "qty": item.qty, "unit_price_cents": dish["price_cents"],
-                          "amount_cents": dish["price_cents"] * item.qty, "station": dish["station"],
-                          "category_id": dish.get("category_id"), "is_discountable": dish.get("is_discountable", True),
-                          "unit": dish.get("unit", ""), "note": item.note})
+        lines = self._offline_lines(items)
         if table and table not in {t["code"] for t in self.copy.tables()}:
             raise TillError(422, "unknown_table", "本店没有这张桌 / This store has no such table", {"table": table})
         now = self._now()
@@ -248,6 +271,104 @@ class Till:
             Outbox.add(conn, op, member_id=None, stored_value_cents=0, now=now)
         self._print_order(cid)
         return 201, {**body, "synced": False}
+
+    def _offline_lines(self, items: list[doc.SaleItem]) -> list[dict]:
+        """The order lines of `items` from the local copy, each priced by the rules core as the
+        server prices it (`tablerules.menu`: the dish's price plus its chosen options)."""
+        lines = []
+        for i, item in enumerate(items):
+            dish = self.copy.dish(item.dish_id)
+            if dish is None or not dish.get("is_active", True):
+                raise TillError(404, "not_found", "菜单上没有这道菜 / This dish is not on the menu",
+                                {"dish_id": item.dish_id, "field": f"items[{i}].dish_id"})
+            if dish.get("is_sold_out"):
+                raise TillError(409, "dish_sold_out", f"{dish['name']} 已售罄 / {dish['name']} is sold out",
+                                {"dish_id": dish["id"], "name": dish["name"]})
+            try:
+                chosen = choose_options(item.option_ids, option_groups(dish))
+            except OptionError as error:
+                words = {"group": error.details.get("group", ""), "max_choices": error.details.get("max_choices", "")}
+                raise TillError(422, error.code, _OPTION_MESSAGES[error.code].format(**words),
+                                {**error.details, "dish_id": dish["id"], "field": f"items[{i}].option_ids"}) from None
+            unit_price = dish["price_cents"] + sum(c.price_delta_cents for c in chosen)
+            lines.append({"dish_id": dish["id"], "name": dish["name"], "name_en": dish.get("name_en", ""),
+                          "qty": item.qty, "unit_price_cents": unit_price, "amount_cents": unit_price * item.qty,
+                          "station": dish["station"], "category_id": dish.get("category_id"),
+                          "is_discountable": dish.get("is_discountable", True), "unit": dish.get("unit", ""),
+                          "note": item.note, "option_ids": [c.choice_id for c in chosen],
+                          "options": [c.name for c in chosen]})
+        return lines
+
+    # --- 加菜 on an order only this till has ------------------------------------------------------
+
+    def addition_known(self, key: str) -> bool:
+        return self.db.one("SELECT 1 FROM additions WHERE idempotency_key = ?", (key,)) is not None
+
+    def add_offline(self, staff: dict, cid: str, key: str, items: list[doc.SaleItem]) -> dict:
+        """加菜 on an order made here while offline and not on the server yet: the lines join the
+        local order, an ``add`` operation (its own key) follows the order's in the outbox, and a
+        kitchen ticket of only these dishes prints at once, marked 加菜. The same key again
+        answers the order and prints nothing more."""
+        fingerprint = hashlib.sha256(dumps({"order": cid, "items": [i.to_dict() for i in items]}).encode()).hexdigest()
+        if self._addition_again(key, fingerprint):
+            return self.get_order(cid)
+        self._require_copy()
+        lines = self._offline_lines(items)
+        now = self._now()
+        with self.db.transaction() as conn:
+            # The same key at the same moment: the first request recorded it, this one answers it.
+            again = conn.execute("SELECT 1 FROM additions WHERE idempotency_key = ?", (key,)).fetchone() is not None
+            if not again:
+                self._record_addition(conn, staff, cid, key, fingerprint, items, lines, now)
+        if again:
+            self._addition_again(key, fingerprint)
+            return self.get_order(cid)
+        self._print_addition(key)
+        return self.get_order(cid)
+
+    def _record_addition(self, conn: Any, staff: dict, cid: str, key: str, fingerprint: str,
+                         items: list[doc.SaleItem], lines: list[dict], now: str) -> None:
+        row = conn.execute("SELECT status, body, server_id FROM orders WHERE client_order_id = ?",
+                           (cid,)).fetchone()
+        if row is None:
+            raise TillError(404, "not_found", "没有这个订单 / No such order", {"client_order_id": cid})
+        if row[0] != "open":
+            raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
+                            {"status": row[0]})
+        only_here = row[2] is None and conn.execute(
+            "SELECT 1 FROM outbox WHERE key = ? AND state = 'pending'", (f"order:{cid}",)).fetchone()
+        if not only_here:
+            raise TillError(409, "needs_server", "加菜需要联网，请稍后再试 / Adding dishes needs the server, "
+                            "which cannot be reached now", {})
+        number = conn.execute("SELECT COUNT(*) FROM additions WHERE client_order_id = ?", (cid,)).fetchone()[0] + 1
+        for line in lines:
+            line["added"] = number  # not on the order's first ticket
+        body = json.loads(row[1])
+        body["items"] = body["items"] + lines
+        body["subtotal_cents"] = sum(line["amount_cents"] for line in body["items"])
+        op = SyncOperation(
+            op="add", key=f"add:{key}", client_order_id=cid, occurred_at=now, staff_id=staff["id"],
+            order_no=body["order_no"], table=body.get("table", ""), items=tuple(items), idempotency_key=key,
+            priced=Priced(lines=tuple(PricedLine(line["dish_id"], line["qty"], line["unit_price_cents"],
+                                                 line["name"]) for line in lines),
+                          subtotal_cents=sum(line["amount_cents"] for line in lines)),
+            printed_at_source=True)
+        conn.execute("INSERT INTO additions (idempotency_key, client_order_id, fingerprint, number, created_at) "
+                     "VALUES (?, ?, ?, ?, ?)", (key, cid, fingerprint, number, now))
+        conn.execute("UPDATE orders SET body = ? WHERE client_order_id = ?", (dumps(body), cid))
+        Outbox.add(conn, op, member_id=None, stored_value_cents=0, now=now)
+
+    def _addition_again(self, key: str, fingerprint: str) -> bool:
+        """Whether this 加菜 was recorded already (then its ticket is printed if it was not yet);
+        409 when its key was used for other dishes."""
+        done = self.db.one("SELECT fingerprint FROM additions WHERE idempotency_key = ?", (key,))
+        if done is None:
+            return False
+        if done[0] != fingerprint:
+            raise TillError(409, "idempotency_key_reused",
+                            "这个幂等键已用于另一次加菜 / This idempotency key was used for another addition")
+        self._print_addition(key)
+        return True
 
     # --- settling --------------------------------------------------------------------------------
 
@@ -435,16 +556,23 @@ class Till:
                                address=store.get("address") or self.config.store.address,
                                phone=store.get("phone") or self.config.store.phone)
 
-    def _tickets(self, order: dict) -> list[dict]:
+    def _tickets(self, order: dict, addition: int = 0) -> list[dict]:
+        """The kitchen tickets of the order's first send (``addition`` 0), or of its n-th 加菜
+        (only those dishes, marked ``add``), one per station."""
         by_station: dict[str, list[dict]] = {}
         for line in order["items"]:
-            by_station.setdefault(line["station"], []).append(line)
+            if line.get("added", 0) == addition:
+                by_station.setdefault(line["station"], []).append(line)
+        cid, order_no = order["client_order_id"], order["order_no"]
+        tag = f"-add{addition}" if addition else ""
         return [doc.KitchenTicket(
-            document_id=f"local-ticket-{order['client_order_id']}-{station}", ticket_no=f"{order['order_no']}-{n}",
-            order_no=order["order_no"], created_at=order.get("created_at") or self._now(), station=station,
-            table=order.get("table", ""), waiter=order.get("cashier", ""),
+            document_id=f"local-ticket-{cid}{tag}-{station}",
+            ticket_no=f"{order_no}-A{addition}-{n}" if addition else f"{order_no}-{n}",
+            order_no=order_no, created_at=order.get("created_at") or self._now(), station=station,
+            table=order.get("table", ""), waiter=order.get("cashier", ""), mark="add" if addition else "new",
             items=tuple(doc.OrderItem(name=line["name"], qty=line["qty"], station=station, dish_id=line["dish_id"],
                                       name_en=line.get("name_en", ""), note=line.get("note", ""),
+                                      options=tuple(line.get("options") or ()),
                                       unit_price_cents=line["unit_price_cents"]) for line in lines),
         ).to_dict() for n, (station, lines) in enumerate(sorted(by_station.items()), start=1)]
 
@@ -460,7 +588,8 @@ class Till:
             document_id=f"local-receipt-{order['client_order_id']}", order_no=order["order_no"],
             items=tuple(doc.ReceiptItem(name=line["name"], name_en=line.get("name_en", ""), qty=line["qty"],
                                         unit_price_cents=line["unit_price_cents"], amount_cents=line["amount_cents"],
-                                        note=line.get("note", "")) for line in order["items"]),
+                                        options=tuple(line.get("options") or ()), note=line.get("note", ""))
+                          for line in order["items"]),
             payable_cents=bill.payable_cents, steps=doc.steps_from_bill(bill.steps), tenders=tuple(tenders),
             change_cents=change, table=order.get("table", ""), cashier=staff.get("name", ""), paid_at=body["paid_at"],
             member=summary, store=self._store_header(), signup_url=self.config.store.signup_url,
@@ -478,6 +607,19 @@ class Till:
             log.info("order %s: the kitchen tickets came from the server; not printed again", cid)
         with self.db.transaction() as conn:
             conn.execute("UPDATE orders SET printed = 1 WHERE client_order_id = ?", (cid,))
+
+    def _print_addition(self, key: str) -> None:
+        """The kitchen ticket of one 加菜, once: its own paper claim, keyed by the addition's key."""
+        row = self.db.one("SELECT a.client_order_id, a.number, o.body FROM additions a JOIN orders o "
+                          "ON o.client_order_id = a.client_order_id WHERE a.idempotency_key = ? AND a.printed = 0",
+                          (key,))
+        if row is None:
+            return
+        if self.db.claim_paper(row[0], f"kitchen:{key}", "local", self._now()):
+            for ticket in self._tickets(json.loads(row[2]), addition=row[1]):
+                self._submit(ticket)
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE additions SET printed = 1 WHERE idempotency_key = ?", (key,))
 
     def _print_settlement(self, key: str) -> None:
         row = self.db.one("SELECT body, client_order_id FROM settlements WHERE idempotency_key = ? AND printed = 0",
@@ -500,6 +642,8 @@ class Till:
         """At start: paper of sales recorded before a stop but not yet handed to the spooler."""
         for (cid,) in self.db.all("SELECT client_order_id FROM orders WHERE printed = 0 AND offline = 1"):
             self._print_order(cid)
+        for (key,) in self.db.all("SELECT idempotency_key FROM additions WHERE printed = 0 ORDER BY created_at"):
+            self._print_addition(key)
         for (key,) in self.db.all("SELECT idempotency_key FROM settlements WHERE printed = 0"):
             self._print_settlement(key)
 

@@ -2,7 +2,7 @@
 search, member identification, the priced bill, checkout with coupons and the cash drawer,
 refunds approved by a manager.
 
-Online, what only the server can do (coupons, adding to an order, refunds) is asked of the
+Online, what only the server can do (coupons, adding to an order it has, refunds) is asked of the
 server with the staff member's own server token, kept when the till session was opened online.
 Offline, the till works from the local copy: tables, dish search, members by phone or card, the
 bill with the tier discount, and the fixed settle of ``Till`` (its outbox).
@@ -26,6 +26,7 @@ from ..codes import classify
 from ..local.db import dumps
 from ..local.errors import TillError
 from ..local.sessions import server_token
+from ..local.till import option_names, parse_items
 from ..printing.adapter import PrinterError
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
@@ -128,7 +129,7 @@ class TillDesk:
             body()
             return 200, self.clear(match.group(1))
         if match := _ROUTES["items"].match(path):
-            return 200, self.add_items(match.group(1).lower(), body(), token)
+            return 200, self.add_items(staff, match.group(1).lower(), body(), token)
         if match := _ROUTES["checkout"].match(path):
             return self.checkout(staff, match.group(1).lower(), body(), token)
         if match := _ROUTES["refund"].match(path):
@@ -296,49 +297,46 @@ class TillDesk:
         self.local.connectivity.mark_online()
         return answer
 
-    def add_items(self, cid: str, data: Any, token: str | None) -> dict:
-        """加菜: more dishes on an order already sent to the server (its kitchen tickets print from
-        the store event log)."""
+    def add_items(self, staff: dict, cid: str, data: Any, token: str | None) -> dict:
+        """加菜: more dishes (with their options) on an open order. On an order the server has,
+        through the server (its kitchen tickets print from the store event log; offline 409
+        ``needs_server``). On an order made here offline and not synced yet, here: the lines join
+        the local order and its 加菜 ticket prints at once (``Till.add_offline``)."""
         if not isinstance(data, dict):
             raise _invalid("body", "expected a JSON object")
         key = data.get("idempotency_key")
         if not isinstance(key, str) or not 8 <= len(key) <= 100:
             raise _invalid("idempotency_key", "8 to 100 characters")
-        items = data.get("items")
-        if not isinstance(items, list) or not 1 <= len(items) <= 100:
-            raise _invalid("items", "expected 1 to 100 dishes")
-        clean = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise _invalid(f"items[{i}]", "expected an object")
-            dish_id, qty, note = item.get("dish_id"), item.get("qty"), item.get("note") or ""
-            if isinstance(dish_id, bool) or not isinstance(dish_id, int) or dish_id < 1:
-                raise _invalid(f"items[{i}].dish_id", "expected a dish id")
-            if isinstance(qty, bool) or not isinstance(qty, int) or not 1 <= qty <= 99:
-                raise _invalid(f"items[{i}].qty", "expected a whole number from 1 to 99")
-            if not isinstance(note, str) or len(note) > 100:
-                raise _invalid(f"items[{i}].note", "at most 100 characters")
-            dish = self.local.copy.dish(dish_id)
+        items = parse_items(data.get("items"))
+        till = self.local.till
+        if till.addition_known(key):  # sent again: the first answer, wherever the order is now
+            return till.add_offline(staff, cid, key, items)
+        for item in items:
+            dish = self.local.copy.dish(item.dish_id)
             if dish is not None and dish.get("is_sold_out"):
                 raise TillError(409, "dish_sold_out", f"{dish['name']} 已售罄 / {dish['name']} is sold out",
-                                {"dish_id": dish_id, "name": dish["name"]})
-            clean.append({"dish_id": dish_id, "qty": qty, "note": note.strip()})
-        order = self.local.till.get_order(cid)
+                                {"dish_id": item.dish_id, "name": dish["name"]})
+        order = till.get_order(cid)
         if order["status"] != "open":
             raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
                             {"status": order["status"]})
+        if not order.get("server_id") and till._server_first(cid):
+            order = till.get_order(cid)  # the outbox pushed: the order is on the server now
         if not order.get("server_id"):
-            raise _offline_only("加菜", "Adding dishes")
+            return till.add_offline(staff, cid, key, items)
         client = self._server(token, "加菜", "Adding dishes")
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/items",
-                            ("加菜", "Adding dishes"), body={"items": clean, "idempotency_key": key})
+                            ("加菜", "Adding dishes"),
+                            body={"items": [{"dish_id": i.dish_id, "qty": i.qty, "option_ids": list(i.option_ids),
+                                             "note": i.note} for i in items], "idempotency_key": key})
         return self._keep_server_order(cid, order, answer)
 
     def _keep_server_order(self, cid: str, order: dict, answer: dict) -> dict:
         """The till's copy of an order takes the lines the server answered (cancelled ones left out)."""
         items_out = [{"dish_id": i["dish_id"], "name": i["name"], "qty": i["qty"],
                       "unit_price_cents": i["unit_price_cents"], "amount_cents": i["amount_cents"],
-                      "station": i.get("station", ""), "note": i.get("note", ""), "line_id": i.get("id")}
+                      "station": i.get("station", ""), "note": i.get("note", ""), "line_id": i.get("id"),
+                      "options": option_names(i.get("options"))}
                      for i in answer.get("items", []) if i.get("status") != "cancelled"]
         updated = {k: v for k, v in order.items() if k != "synced"}
         updated.update(items=items_out, subtotal_cents=answer.get("subtotal_cents", order["subtotal_cents"]))

@@ -10,18 +10,27 @@ moved there with the cashier's token, then this till's copy follows. Offline tha
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from ..local.db import dumps
 from ..local.errors import TillError
+from ..local.till import option_names
 
 if TYPE_CHECKING:
     from .desk import TillDesk
 
 PICKS_TTL_S = 2.0
+# A move or merge sent again with its key answers the first answer (the server does the same).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS floor_moves (
+    idempotency_key TEXT PRIMARY KEY, request TEXT NOT NULL, answer TEXT NOT NULL, at TEXT NOT NULL);
+"""
 ROUTES = {
     "move": re.compile(r"^/api/v1/tables/([^/]{1,10})/move$"),
     "merge": re.compile(r"^/api/v1/tables/([^/]{1,10})/merge$"),
@@ -58,6 +67,9 @@ class Floor:
         self.db = desk.db
         self._lock = threading.Lock()
         self._picks: tuple[float, dict[str, dict]] = (0.0, {})
+        self._moves_lock = threading.Lock()
+        with self.db.lock:
+            self.db.conn.executescript(SCHEMA)
 
     def handle(self, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any] | None:
         if method == "GET" and (match := ROUTES["picks"].match(path)):
@@ -65,12 +77,33 @@ class Floor:
         if method != "POST":
             return None
         if match := ROUTES["move"].match(path):
-            return 200, self.move(self._known(match.group(1)), body(), token)
+            code, data = self._known(match.group(1)), body()
+            return 200, self._once("move", code, data, "to", lambda: self.move(code, data, token))
         if match := ROUTES["merge"].match(path):
-            return 200, self.merge(self._known(match.group(1)), body(), token)
+            code, data = self._known(match.group(1)), body()
+            return 200, self._once("merge", code, data, "into", lambda: self.merge(code, data, token))
         if match := ROUTES["confirm"].match(path):
             return 200, self.confirm(self._known(match.group(1)), body(), token)
         return None
+
+    def _once(self, kind: str, code: str, data: Any, field: str, run: Callable[[], dict]) -> dict:
+        """A move or merge applied once per idempotency key: the same key again answers the first
+        answer; with another table, 409 ``idempotency_key_reused``."""
+        request = dumps({"kind": kind, "from": code, "to": _code(data, field).upper()})
+        key = _key(data)
+        with self._moves_lock:
+            done = self.db.one("SELECT request, answer FROM floor_moves WHERE idempotency_key = ?", (key,))
+            if done is not None:
+                if done[0] != request:
+                    raise TillError(409, "idempotency_key_reused", "这个幂等键已用于另一次转台或并台 / This "
+                                    "idempotency key was used for another move or merge", {})
+                return json.loads(done[1])
+            answer = run()
+            now = self.local.clock().astimezone(UTC).isoformat(timespec="seconds")
+            with self.db.transaction() as conn:
+                conn.execute("INSERT INTO floor_moves (idempotency_key, request, answer, at) VALUES (?, ?, ?, ?) "
+                             "ON CONFLICT DO NOTHING", (key, request, dumps(answer), now))
+            return answer
 
     def _known(self, code: str) -> str:
         for table in self.local.copy.tables():
@@ -262,5 +295,5 @@ class Floor:
 def _pick(item: dict) -> dict:
     return {"id": item["id"], "name": item["name"], "name_en": item.get("name_en", ""), "qty": item["qty"],
             "unit_price_cents": item["unit_price_cents"], "amount_cents": item["amount_cents"],
-            "options": [o.get("name", "") for o in item.get("options") or []], "note": item.get("note", ""),
+            "options": option_names(item.get("options")), "note": item.get("note", ""),
             "added_by": item.get("added_by", ""), "status": item.get("status", "")}

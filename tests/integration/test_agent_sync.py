@@ -226,3 +226,35 @@ def test_changed_members_include_a_new_name(make, db):
     assert changed() == {}  # a note is not in the agent's copy
     assert owner.patch(f"/members/{renamed['id']}", json={"name": "韩梅梅"}).status_code == 200
     assert changed() == {renamed["id"]: "韩梅梅"}
+
+
+def test_an_add_operation_joins_the_tills_order_once_and_is_refused_without_one(make, db):
+    tenant, owner, device_api, device, cashier, dish = _setup(make)
+    cid = str(uuid.uuid4())
+    order_op = {"op": "order", "key": f"order:{cid}", "client_order_id": cid, "occurred_at": NOW,
+                "staff_id": cashier.id, "items": [{"dish_id": dish["id"], "qty": 1}], "printed_at_source": True,
+                "priced": {"lines": [{"dish_id": dish["id"], "qty": 1, "unit_price_cents": 1_000}],
+                           "subtotal_cents": 1_000}}
+    add_op = {"op": "add", "key": "add:addition-0001", "client_order_id": cid, "occurred_at": NOW,
+              "staff_id": cashier.id, "idempotency_key": "addition-0001", "printed_at_source": True,
+              "items": [{"dish_id": dish["id"], "qty": 2, "note": "少盐"}],
+              "priced": {"lines": [{"dish_id": dish["id"], "qty": 2, "unit_price_cents": 900}],
+                         "subtotal_cents": 1_800}}
+    # No order of that id on the server: refused, kept and flagged.
+    lost = {**add_op, "key": "add:addition-0000", "client_order_id": str(uuid.uuid4())}
+    assert _push(device_api, lost)["results"][0]["status"] == "refused"
+    answer = _push(device_api, order_op, add_op)["results"]
+    assert [r["status"] for r in answer] == ["applied", "applied"]
+    order = answer[1]["order"]
+    assert sorted((i["qty"], i["unit_price_cents"], i["note"]) for i in order["items"]) == [(1, 1_000, ""),
+                                                                                              (2, 900, "少盐")]
+    assert order["subtotal_cents"] == 2_800
+    assert _push(device_api, add_op)["results"][0] == answer[1]  # sent again: applied once
+    assert _count(db, Order) == 1
+    tickets = db.session.scalars(sa.select(StoreEvent).where(StoreEvent.kind == EventKind.TICKET_NEW)).all()
+    assert len(tickets) == 2 and all(t.payload["printed_at_source"] is True for t in tickets)
+    assert [t.payload["mark"] for t in tickets] == ["new", "add"]
+    # The till's price of the addition is honoured, and flagged as it differs from the menu's.
+    flags = db.session.scalars(sa.select(SyncFlag).order_by(SyncFlag.id)).all()
+    assert [f.kind.label for f in flags] == ["refused", "price_changed"]
+    assert flags[1].details["lines"][0]["till_cents"] == 900

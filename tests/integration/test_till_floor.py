@@ -48,10 +48,15 @@ def test_a_party_moves_to_a_free_table_with_its_order(desk):
     assert [t["table"] for t in tickets] == ["B01"]
     tables = _tables(agent, token)
     assert (tables["A01"]["state"], tables["B01"]["state"]) == ("free", "ordered")
-    # Sent again: B01 is taken now, and nothing moves twice.
-    status, again = agent.call("POST", "/api/v1/tables/A01/move", {"to": "B01", "idempotency_key": key}, token)
+    # Sent again with its key: the first answer, and nothing moves twice; the key with another
+    # table is refused; a new key finds B01 taken.
+    assert agent.call("POST", "/api/v1/tables/A01/move", {"to": "b01", "idempotency_key": key}, token) == (200, moved)
+    status, reused = agent.call("POST", "/api/v1/tables/A01/move", {"to": "A02", "idempotency_key": key}, token)
+    assert status == 409 and reused["error"]["code"] == "idempotency_key_reused"
+    status, again = agent.call("POST", "/api/v1/tables/A01/move", {"to": "B01", "idempotency_key": _key()}, token)
     assert status == 409 and again["error"]["code"] == "table_not_free"
     assert _tables(agent, token) == tables
+    assert [t["table"] for t in owner.get(f"/stores/{store_id}/tickets").get_json()["tickets"]] == ["B01"]
 
 
 def test_a_seated_table_moves_offline_but_an_order_needs_the_server(desk):
@@ -90,10 +95,14 @@ def test_two_tables_merge_into_one_bill_that_is_paid_once(desk):
     assert agent.call("POST", "/api/v1/tables/A02/merge", {"into": 7, "idempotency_key": _key()},
                       token)[0] == 422
 
-    status, merged = agent.call("POST", "/api/v1/tables/A02/merge", {"into": "A01", "idempotency_key": _key()},
-                                token)
+    key = _key()
+    status, merged = agent.call("POST", "/api/v1/tables/A02/merge", {"into": "A01", "idempotency_key": key}, token)
     assert status == 200, merged
     assert (merged["from"]["state"], merged["to"]["state"], merged["to"]["guests"]) == ("free", "ordered", 5)
+    # Sent again with its key: the first answer (A02 has no order now, but nothing is refused or merged twice).
+    assert agent.call("POST", "/api/v1/tables/A02/merge", {"into": "A01", "idempotency_key": key}, token) == \
+        (200, merged)
+    assert _tables(agent, token)["A01"]["guests"] == 5
     status, order = agent.call("GET", f"/api/v1/orders/{kept['client_order_id']}", token=token)
     assert order["subtotal_cents"] == 4_800 + 3_000
     assert sorted((i["name"], i["qty"]) for i in order["items"]) == [("蛋炒饭", 2), ("辣椒炒肉", 1)]

@@ -187,3 +187,15 @@ Object.assign(window.TILL_ERRORS.en, {
   payment_cancelled: "WeChat payment cancelled; the bill is unpaid", refund_exceeds_qty: "More than is left of this dish",
   nothing_to_refund: "There is nothing to refund",
 });
+
+// 规格: a dish's options chosen at the till.
+Object.assign(window.TILL_TEXT.zh, {
+  opt_title: "{name} · 选规格", opt_required: "必选", opt_optional: "可不选", opt_single: "单选", opt_multi: "最多 {n} 项",
+  opt_keys: "数字键选本组，↑↓ 换组，Enter 确认，Esc 取消", opt_price: "单价 {p}", opt_missing: "请选择{group}",
+  opt_at_most: "{group}最多选 {n} 项",
+});
+Object.assign(window.TILL_TEXT.en, {
+  opt_title: "{name} · options", opt_required: "required", opt_optional: "optional", opt_single: "pick one", opt_multi: "up to {n}",
+  opt_keys: "Digits pick in this group, ↑↓ next group, Enter confirms, Esc cancels", opt_price: "Unit price {p}",
+  opt_missing: "Choose {group}", opt_at_most: "At most {n} for {group}",
+});

@@ -275,19 +275,29 @@
     }, el("span", {}, state.lang === "en" && d.name_en ? d.name_en : d.name), el("small", {}, d.initials),
     d.is_sold_out ? el("em", {}, t("sold_out")) : el("b", {}, yuan(d.price_cents)))));
   }
-  function addPicked() {
+  async function addPicked() {
     const dish = state.results[state.pick];
     if (!dish) return;
     if (dish.is_sold_out) { toast(`${dish.name} ${t("sold_out")}`, "error"); return; }
     if (!state.table) { toast(t("no_table"), "error"); return; }
     const { qty } = parseSearch();
     const note = $("#note").value.trim();
-    const same = state.draft.findIndex((l) => l.dish_id === dish.id && l.note === note);
+    // A dish with option groups (辣度, 份量 …): its options are chosen first (Esc adds nothing).
+    const picked = (dish.options || []).length ? await chooseOptions(dish) : { ids: [], names: [], extra: 0 };
+    if (!picked) { $("#search").focus(); return; }
+    const optKey = picked.ids.slice().sort((a, b) => a - b).join(",");
+    // The same dish with other options (or another note) is another line.
+    const same = state.draft.findIndex((l) => l.dish_id === dish.id && l.note === note && l.optKey === optKey);
     if (same >= 0) { state.draft[same].qty = Math.min(99, state.draft[same].qty + qty); state.draftLine = same; }
-    else { state.draft.push({ dish_id: dish.id, name: dish.name, price_cents: dish.price_cents, qty, note }); state.draftLine = state.draft.length - 1; }
+    else {
+      state.draft.push({ dish_id: dish.id, name: dish.name, price_cents: dish.price_cents + picked.extra, qty, note,
+        option_ids: picked.ids, options: picked.names, extra_cents: picked.extra, optKey });
+      state.draftLine = state.draft.length - 1;
+    }
     state.sendKey = null;
     $("#search").value = ""; $("#note").value = "";
     search(); renderOrder();
+    $("#search").focus();
   }
   function changeQty(delta) {
     const line = state.draft[state.draftLine];
@@ -304,9 +314,9 @@
     const sent = (state.order ? state.order.items : []).map((l, i) => el("li", {
       class: "sent" + (i === state.sentLine ? " pick" : ""), "data-line": i,
       onclick: () => { state.sentLine = i; state.draftLine = -1; renderOrder(); } },
-      el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.amount_cents))));
+      el("span", {}, `${l.qty} × ${l.name}`), lineDetail(l), el("b", {}, yuan(l.amount_cents))));
     const draft = state.draft.map((l, i) => el("li", { class: "draft" + (i === state.draftLine ? " pick" : ""), onclick: () => { state.draftLine = i; renderOrder(); } },
-      el("span", {}, `${l.qty} × ${l.name}`), l.note ? el("small", {}, l.note) : null, el("b", {}, yuan(l.price_cents * l.qty))));
+      el("span", {}, `${l.qty} × ${l.name}`), lineDetail(l), el("b", {}, yuan(l.price_cents * l.qty))));
     const picks = pickLines();
     $("#lines").replaceChildren(...sent, ...picks, ...draft);
     if (!sent.length && !draft.length && !picks.length) $("#lines").replaceChildren(el("li", { class: "muted" }, t("no_lines")));
@@ -316,7 +326,7 @@
     if (state.busy) return;
     if (!state.table) { toast(t("no_table"), "error"); return; }
     if (!state.draft.length) { toast(t("no_lines"), "error"); return; }
-    const items = state.draft.map((l) => ({ dish_id: l.dish_id, qty: l.qty, note: l.note || undefined }));
+    const items = state.draft.map((l) => ({ dish_id: l.dish_id, qty: l.qty, option_ids: l.option_ids && l.option_ids.length ? l.option_ids : undefined, note: l.note || undefined }));
     state.sendKey = state.sendKey || uuid();  // the same key again if this send is retried
     state.busy = true; $("#send").disabled = true;
     try {
@@ -809,6 +819,63 @@
     if (!ok) return;
     toast(t("card_replaced_done", { no: ok.result.card_no }));
     await reloadCards(m.id);
+  }
+
+  // --- dish options (规格): a group at a time; digits pick, Enter confirms, Esc cancels --------
+  function lineDetail(l) {
+    // A line's options and what they add to its price, then its note.
+    const opts = (l.options || []).join(" / ");
+    const text = [opts + (l.extra_cents ? ` +${yuan(l.extra_cents)}` : ""), l.note].filter(Boolean).join(" · ");
+    return text ? el("small", { class: "opts" }, text) : null;
+  }
+  function chooseOptions(dish) {
+    const groups = dish.options;
+    const chosen = groups.map(() => new Set());
+    let active = 0;
+    const box = el("div", { class: "chooser", id: "chooser" });
+    const total = el("p", { class: "opt-total", id: "opt-total" });
+    const extra = () => groups.reduce((sum, g, gi) => sum + g.choices.filter((c) => chosen[gi].has(c.id))
+      .reduce((a, c) => a + c.price_delta_cents, 0), 0);
+    function pick(gi, ci) {
+      const g = groups[gi], c = g.choices[ci];
+      if (!c) return;
+      const set = chosen[gi];
+      if (set.has(c.id)) set.delete(c.id);
+      else if ((g.max_choices || 1) === 1) { set.clear(); set.add(c.id); }
+      else if (set.size < g.max_choices) set.add(c.id);
+      else { $("#dialog-error").textContent = t("opt_at_most", { group: g.name, n: g.max_choices }); return; }
+      $("#dialog-error").textContent = "";
+      // A single choice made: on to the next group.
+      active = (g.max_choices || 1) === 1 && set.size && gi < groups.length - 1 ? gi + 1 : gi;
+      render();
+    }
+    function render() {
+      box.replaceChildren(...groups.map((g, gi) => el("fieldset", { class: "opt-group" + (gi === active ? " on" : ""), "data-group": g.id },
+        el("legend", {}, g.name, " ", el("small", {}, [g.is_required ? t("opt_required") : t("opt_optional"),
+          (g.max_choices || 1) > 1 ? t("opt_multi", { n: g.max_choices }) : t("opt_single")].join(" · "))),
+        ...g.choices.map((c, ci) => el("button", {
+          type: "button", class: "opt" + (chosen[gi].has(c.id) ? " on" : ""), "data-choice": c.id,
+          "aria-pressed": chosen[gi].has(c.id) ? "true" : "false", onclick: () => { active = gi; pick(gi, ci); },
+        }, gi === active && ci < 9 ? el("kbd", {}, String(ci + 1)) : null, " ", c.name,
+        c.price_delta_cents ? el("small", {}, ` +${yuan(c.price_delta_cents)}`) : null)))));
+      total.textContent = t("opt_price", { p: yuan(dish.price_cents + extra()) });
+    }
+    function onDigit(ev) {
+      if (/^[1-9]$/.test(ev.key)) { ev.preventDefault(); pick(active, parseInt(ev.key, 10) - 1); }
+      else if (ev.key === "ArrowDown" || ev.key === "ArrowRight" || (ev.key === "Tab" && !ev.shiftKey)) { ev.preventDefault(); active = (active + 1) % groups.length; render(); }
+      else if (ev.key === "ArrowUp" || ev.key === "ArrowLeft" || (ev.key === "Tab" && ev.shiftKey)) { ev.preventDefault(); active = (active + groups.length - 1) % groups.length; render(); }
+    }
+    render();
+    const dialog = $("#dialog");
+    dialog.addEventListener("keydown", onDigit);
+    const body = el("div", {}, box, total, el("p", { class: "muted" }, t("opt_keys")));
+    return ask(t("opt_title", { name: state.lang === "en" && dish.name_en ? dish.name_en : dish.name }), [], body, async () => {
+      const missing = groups.findIndex((g, gi) => g.is_required && !chosen[gi].size);
+      if (missing >= 0) { active = missing; render(); throw { code: "option_required", message: t("opt_missing", { group: groups[missing].name }) }; }
+      const ids = [], names = [];
+      groups.forEach((g, gi) => g.choices.forEach((c) => { if (chosen[gi].has(c.id)) { ids.push(c.id); names.push(c.name); } }));
+      return { ids, names, extra: extra() };
+    }).then((ok) => { dialog.removeEventListener("keydown", onDigit); return ok ? ok.result : null; });
   }
 
   // --- the dialog: Enter confirms, Esc cancels; the action runs once while it is open ----------
