@@ -7,7 +7,8 @@ cash payment, 3% refunded in full), then times `app.analytics.sales.dashboard` �
 aggregate statements behind /manage/dashboard and GET /api/v1/analytics/sales — for today, this
 week and this month, for the chain and for one store: the first run and the median of the next
 runs. It also prints the query plan of the heaviest statement (the month's totals) so the index
-it uses can be seen.
+it uses can be seen. With --keep the days before today are first kept in the sales rollup
+(`app.orders.sales_days`, what the scheduler's `keep_sales_days` does) and read from it.
 
     psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE IF EXISTS tableloop_dashboard_bench' \\
          -c 'CREATE DATABASE tableloop_dashboard_bench'
@@ -135,6 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bills", type=int, default=0, help="generated bills on top of the demo data")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the days before today first (the scheduler's keep_sales_days), then time")
     parser.add_argument("--onto-pyramid", action="store_true",
                         help="time the merchant of a database bench/pyramid_bench.py generated")
     args = parser.parse_args()
@@ -192,6 +195,15 @@ def main() -> None:
             Member.merchant_id == merchant.id))
         db.session.commit()
 
+        kept_in = None
+        if args.keep:
+            from app.actor import Actor
+
+            started = time.perf_counter()
+            kept = sales.keep_sales_days(datetime.now(UTC), actor=Actor.system(merchant.id))
+            db.session.commit()
+            kept_in = time.perf_counter() - started
+            print(f"kept {kept:,} store days in {kept_in:.1f} s")
         today = sales.local_today(datetime.now(UTC))
         rows = []
         for period in sales.Period:
@@ -214,6 +226,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, CPython {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"merchant: {members:,} members, {orders:,} orders")
+    print("days before today read from the sales rollup" if args.keep else
+          "every day read from the bills (unless a run with --keep kept them)")
     print("| period | scope | orders | revenue ¥ | first run ms | median of next runs ms |")
     print("|---|---|---|---|---|---|")
     for period, label, count, revenue, first, warm in rows:
