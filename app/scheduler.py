@@ -35,6 +35,8 @@ JOBS = (
     # Often, so that the pyramid's rollup moves on soon after local midnight (and is built for a
     # new merchant): cheap when there is nothing to do.
     ("keep_figures", "app.scheduler:keep_figures", {"minute": "*/10"}),
+    # Likewise the sales rollup: a day is kept from the first run after it ended.
+    ("keep_sales_days", "app.scheduler:keep_sales_days", {"minute": "*/10"}),
     ("retag_members", "app.scheduler:retag_members", {"hour": 4, "minute": 20}),
     ("send_campaigns", "app.scheduler:send_campaigns", {"minute": "*"}),
     ("campaign_automations", "app.scheduler:campaign_automations", {"hour": 10, "minute": 0}),
@@ -132,6 +134,14 @@ def keep_figures() -> None:
         from app.analytics.service import keep_figures as keep
 
         for_every_merchant(keep, utcnow())
+def keep_sales_days() -> None:
+    """The sales of the days before today, kept for the dashboard (app.orders.sales_days)."""
+    with _app().app_context():
+        from app.analytics.sales import keep_sales_days as keep
+
+        for_every_merchant(keep, utcnow())
+
+
 def send_campaigns() -> None:
     """Start the scheduled campaigns that are due and send what is pending, in batches that each
     commit: a send cut short (the process killed) goes on from its pending rows the next minute."""

@@ -181,3 +181,35 @@ def figure_quantiles(merchant_id: int, start: datetime, end: datetime, *, rollup
                        Order.paid_at.type).label("p80_last_visit_at"),
         sa.func.min(sa.case((at_or_after(ranked.c.f_rank, 75), ranked.c.visits))).label("p75_visits"),
         sa.func.min(sa.case((at_or_after(ranked.c.m_rank, 75), ranked.c.spend_cents))).label("p75_spend_cents"))
+
+
+def pyramid_moves(merchant_id: int, start: datetime, before: datetime, after: datetime, t) -> sa.Select:
+    """Per (layer at `before` — None for a member who joined after it — and layer at `after`):
+    members, visits and kept spend, over the only members whose layer can differ between the two
+    moments when the rollup (`member_figures`, holding the window from `start`) and the thresholds
+    `t` stay the same: the rule compares moments with `end`, so as `end` moves on a member changes
+    layer only when their last visit (or, without one, their joining) passes a recency threshold,
+    their joining passes the new-member threshold, or they join. Those are found through
+    `ix_member_figures_merchant_last_visit` and `ix_member_merchant_created`; meant for moments
+    minutes apart, when they are a handful."""
+    day = timedelta(days=1)
+    recency = [(before - (n + 1) * day, after - (n + 1) * day) for n in (t.lost_days, t.active_days)]
+    joining = [*recency, (before - (t.new_member_days + 1) * day, after - (t.new_member_days + 1) * day),
+               (before, after)]
+
+    def passing(column, spans):
+        return sa.or_(*[sa.and_(column > low, column <= high) for low, high in spans])
+
+    by_visit = sa.select(MemberFigures.member_id.label("id")).where(
+        MemberFigures.merchant_id == merchant_id, passing(MemberFigures.last_visit_at, recency))
+    by_joining = sa.select(Member.id).where(Member.merchant_id == merchant_id, passing(Member.created_at, joining))
+    moved = sa.union(by_visit, by_joining).subquery("moved")
+    figures = (member_figures(merchant_id, start, after, rollup=True)
+               .where(Member.id.in_(sa.select(moved.c.id))).subquery("figures"))
+    was = sa.case((figures.c.joined_at > before, None), else_=layer_case(figures, before, t)).label("was")
+    now = layer_case(figures, after, t).label("now")
+    scored = sa.select(was, now, figures.c.visits, figures.c.spend_cents).subquery("scored")
+    return (sa.select(scored.c.was, scored.c.now, sa.func.count().label("members"),
+                      sa.func.coalesce(sa.func.sum(scored.c.visits), 0).label("visits"),
+                      sa.func.coalesce(sa.func.sum(scored.c.spend_cents), 0).label("revenue_cents"))
+            .group_by(scored.c.was, scored.c.now))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask_babel import gettext
 
 from app.actor import Actor
-from app.analytics import queries
+from app.analytics import kept_pyramid, queries
 from app.analytics.models import THRESHOLD_FIELDS, PyramidSettings
 from app.audit.service import record
 from app.db import db, utcnow
@@ -153,12 +153,16 @@ def pyramid(merchant_id: int, as_of: datetime) -> Pyramid:
     """The layers' members, visits and revenue as `score_members(...).summary()` gives them, but
     counted in SQL (`queries.pyramid_summary`, the rule as a CASE), so no member row leaves the
     database: one statement for the quantiles of the defaults when the merchant has not set every
-    threshold, one for the layers."""
+    threshold, one for the layers — or, from the rollup, the totals this process kept for the
+    same rollup stamp and thresholds (`kept_pyramid`)."""
     months, start, thresholds = thresholds_in_force(merchant_id, as_of)
     rollup = reads_rollup(merchant_id, start, months, as_of)
-    totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
-              for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds,
-                                                                    rollup=rollup))}
+    # From the rollup the totals are kept per process, keyed by the rollup's stamp (exact).
+    totals = kept_pyramid.layer_totals(merchant_id, start, months, as_of, thresholds) if rollup else None
+    if totals is None:
+        totals = {Layer(row.layer): (row.members, int(row.visits), int(row.revenue_cents))
+                  for row in db.session.execute(queries.pyramid_summary(merchant_id, start, as_of, thresholds,
+                                                                        rollup=rollup))}
     return Pyramid(as_of, months, start, thresholds, rfm.summarise_totals(totals))
 
 

@@ -306,7 +306,12 @@ class MemberFigures(TenantMixin, db.Model):
     window moves on at local midnight (`app.orders.figures`)."""
 
     __tablename__ = "member_figures"
-    __table_args__ = (sa.CheckConstraint("visits >= 0", name="visits_not_negative"),)
+    __table_args__ = (
+        sa.CheckConstraint("visits >= 0", name="visits_not_negative"),
+        # The members whose last visit crossed a recency threshold between two moments (the kept
+        # pyramid moved on, `app.analytics.kept_pyramid`).
+        sa.Index("ix_member_figures_merchant_last_visit", "merchant_id", "last_visit_at"),
+    )
 
     member_id: Mapped[int] = mapped_column(sa.ForeignKey("member.id", ondelete="CASCADE"), primary_key=True)
     visits: Mapped[int] = mapped_column(default=0)
@@ -328,3 +333,9 @@ class FiguresWindow(db.Model):
     # window moved on (once a day): {n, median_last_visit_at, p80_last_visit_at, p75_visits,
     # p75_spend_cents}. None: not taken yet.
     quantiles: Mapped[dict | None] = mapped_column(sa.JSON)
+    # Moved to a new random value in the same transaction as every write of the merchant's
+    # rollup rows and every member joining or leaving (`app.orders.figures`): what a process
+    # keeps counted from the rollup (`app.analytics.kept_pyramid`) holds while it is unchanged.
+    # Random rather than counted, so a window built again (or a database built afresh) never
+    # repeats a stamp an earlier one had.
+    stamp: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))

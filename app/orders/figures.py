@@ -14,9 +14,15 @@ the member from their own committed bills:
   the bills by the outbox's delay (about a second);
 - the window starts at a local midnight (`tablerules.rfm.window_start`): when a new day begins,
   `keep_window` moves the start on and recomputes the members who had bills on the day that
-  left the window; recomputations wait on the window row meanwhile (on PostgreSQL they read it
-  ``FOR SHARE``), so none of them is computed against the old start and written after;
+  left the window; recomputations wait on the window row meanwhile (they move its stamp before
+  they read it), so none of them is computed against the old start and written after;
 - a window that changes length, or a merchant that never had one, is built whole.
+
+Every write of a merchant's rollup rows, and every member joining (or leaving), moves the window's
+`stamp` in the same transaction (`bump`): what a process keeps counted from the rollup (the
+pyramid's layer totals, `app.analytics.kept_pyramid`) is keyed by it. A recomputation takes the
+window row for its update first, so two of one merchant run one after the other and their stamps
+commit in that order.
 
 `keep_window` runs in the scheduler every ten minutes (and when the demo data are loaded or the
 window's length is changed). Until it has run for today, readers find the window behind
@@ -25,11 +31,13 @@ window's length is changed). Until it has run for today, readers find the window
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from app.db import begin_write, db, utcnow
 from app.events.domain import DomainEvent, subscribe
@@ -44,13 +52,40 @@ def _insert():
         MemberFigures)
 
 
-def _recompute(merchant_id: int, members: sa.ColumnElement[bool], *, share_window: bool) -> None:
+def bump(connection: sa.Connection, merchant_ids: Iterable[int]) -> None:
+    """A new stamp on these merchants' windows (none: nothing kept to key)."""
+    table = FiguresWindow.__table__
+    for merchant_id in sorted(set(merchant_ids)):  # in id order: two writers never wait crosswise
+        connection.execute(sa.update(table).where(table.c.merchant_id == merchant_id)
+                           .values(stamp=secrets.randbits(62)))
+
+
+def stamp(merchant_id: int) -> tuple[datetime, int, int] | None:
+    """The merchant's window as committed now (start, months, stamp), read afresh; None without one."""
+    row = db.session.execute(sa.select(FiguresWindow.starts_at, FiguresWindow.months, FiguresWindow.stamp)
+                             .where(FiguresWindow.merchant_id == merchant_id)).one_or_none()
+    return (row.starts_at, row.months, row.stamp) if row is not None else None
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _members_changed(session: Session, _context) -> None:
+    """A member joining or leaving changes the pyramid without a rollup write: the stamp moves."""
+    merchants = {row.merchant_id for row in (*session.new, *session.deleted) if isinstance(row, Member)}
+    merchants |= {row.merchant_id for row in session.dirty if isinstance(row, Member)
+                  and sa.inspect(row).attrs.created_at.history.has_changes()}
+    merchants.discard(None)
+    if merchants:
+        bump(session.connection(), merchants)
+
+
+def _recompute(merchant_id: int, members: sa.ColumnElement[bool]) -> None:
     """Write the figures of the members `members` selects from their bills since the window's
-    start: one INSERT … SELECT … ON CONFLICT DO UPDATE (a member without a counted bill gets zeros)."""
+    start: one INSERT … SELECT … ON CONFLICT DO UPDATE (a member without a counted bill gets zeros),
+    after moving the window's stamp (which, on PostgreSQL, takes the window row for the update
+    before the window's start is read)."""
+    bump(db.session.connection(), [merchant_id])
     window = sa.select(FiguresWindow.merchant_id, FiguresWindow.starts_at).where(
         FiguresWindow.merchant_id == merchant_id)
-    if share_window and db.session.get_bind().dialect.name == "postgresql":
-        window = window.with_for_update(read=True)
     window = window.subquery("w")
     counted = sa.and_(Order.member_id == Member.id, Order.merchant_id == merchant_id,
                       Order.status == OrderStatus.PAID, Order.paid_at >= window.c.starts_at)
@@ -72,7 +107,7 @@ def _recompute(merchant_id: int, members: sa.ColumnElement[bool], *, share_windo
 def refresh_member(merchant_id: int, member_id: int) -> None:
     """The member's figures again, in the caller's transaction, which holds the member's row lock:
     nothing when the merchant keeps no window yet."""
-    _recompute(merchant_id, Member.id == member_id, share_window=True)
+    _recompute(merchant_id, Member.id == member_id)
 
 
 FIGURES_PAID, FIGURES_REFUNDED = "figures.paid", "figures.refunded"
@@ -117,7 +152,7 @@ def keep_window(merchant_id: int, starts_at: datetime, months: int, *, now: date
         left = (sa.select(Order.member_id).where(
             Order.merchant_id == merchant_id, Order.status == OrderStatus.PAID, Order.member_id.is_not(None),
             Order.paid_at >= old, Order.paid_at < starts_at).distinct())
-        _recompute(merchant_id, Member.id.in_(left), share_window=False)
+        _recompute(merchant_id, Member.id.in_(left))
         return "moved"
     # A new window, another length, or asked for an earlier start: everything again.
     if window is None:
@@ -127,7 +162,7 @@ def keep_window(merchant_id: int, starts_at: datetime, months: int, *, now: date
         window.starts_at, window.months, window.built_at = starts_at, months, now or utcnow()
     db.session.flush()
     db.session.execute(sa.delete(MemberFigures).where(MemberFigures.merchant_id == merchant_id))
-    _recompute(merchant_id, Member.merchant_id == merchant_id, share_window=False)
+    _recompute(merchant_id, Member.merchant_id == merchant_id)
     return "built"
 
 

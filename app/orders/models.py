@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -273,3 +273,61 @@ class BillShare(TenantMixin, TimestampMixin, db.Model):
     @property
     def is_paid(self) -> bool:
         return self.paid_at is not None
+
+
+# --- the sales of past days, kept per store and local day (`app.orders.sales_days`) ----------------
+
+class SalesDay(TenantMixin, db.Model):
+    """A store's local calendar day (Beijing time) in the sales rollup. `is_kept`: the day's rows
+    below hold its sales (the dashboard reads them instead of its bills). The row is also the lock
+    every settlement and refund of a bill paid that day takes, kept or not, so that a day is never
+    kept from bills read before one of them committed."""
+
+    __tablename__ = "sales_day"
+
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    is_kept: Mapped[bool] = mapped_column(default=False)
+
+
+class SalesHour(TenantMixin, db.Model):
+    """A kept day's sales by local hour, members' and walk-ins' apart: as `analytics.sales`
+    counts them (orders paid, kept revenue, refunds, orders refunded in full)."""
+
+    __tablename__ = "sales_hour"
+
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(primary_key=True)
+    is_member: Mapped[bool] = mapped_column(primary_key=True)
+    orders: Mapped[int]
+    revenue_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    refunded_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    refunded_orders: Mapped[int]
+
+
+class SalesDayTender(TenantMixin, db.Model):
+    """A kept day's net takings per tender (charges less change, less refunds)."""
+
+    __tablename__ = "sales_day_tender"
+    __table_args__ = (enum_check("tender", TenderType),)
+
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    tender: Mapped[TenderType] = mapped_column(IntEnumType(TenderType), primary_key=True)
+    cents: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class SalesDayDish(TenantMixin, db.Model):
+    """A kept day's dishes: the quantity kept and its revenue at the bill's price, with the
+    greatest name the day's lines gave it (as the dashboard's `max`)."""
+
+    __tablename__ = "sales_day_dish"
+
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    dish_id: Mapped[int] = mapped_column(primary_key=True)  # no foreign key: a deleted dish's sales stay
+    name: Mapped[str] = mapped_column(sa.String(60))
+    name_en: Mapped[str] = mapped_column(sa.String(120))
+    qty: Mapped[int] = mapped_column(sa.BigInteger)
+    revenue_cents: Mapped[int] = mapped_column(sa.BigInteger)
