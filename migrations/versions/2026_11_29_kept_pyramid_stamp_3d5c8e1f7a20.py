@@ -1,7 +1,7 @@
 """kept pyramid: a stamp on the members' rollup window moved by every rollup write, and the rollup by last visit
 
 Revision ID: 3d5c8e1f7a20
-Revises: 8b03a10cf5f8
+Revises: 5a7c2e9d4b13
 Create Date: 2026-11-29 12:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '3d5c8e1f7a20'
-down_revision = '8b03a10cf5f8'
+down_revision = '5a7c2e9d4b13'
 branch_labels = None
 depends_on = None
 
