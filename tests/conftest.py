@@ -15,8 +15,14 @@ import pytest
 import sqlalchemy as sa
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 
 from tests.factories import Factory
+
+# The properties are about the rules, not about speed: on a machine busy with other work a slow
+# example or a slow generator must not fail them.
+settings.register_profile("tableloop", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tableloop")
 
 # Fixtures of the server's WeChat side (simulator, live server, a merchant with the demo account).
 pytest_plugins = ["tests.integration.wechat_support"]
