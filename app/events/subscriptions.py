@@ -17,11 +17,14 @@ only ones that wire channels to domains: the import-graph test lets them import 
 | CAMPAIGN_MESSAGE      | campaigns.service.send_batch         | wechat.campaign           | campaign message |
 | REFUND_REQUESTED      | payments.refunds.record_refund       | payments.refund           | provider refund  |
 | ORDER_PAID            | the settlement                       | figures.paid              | member figures   |
-| ORDER_REFUNDED        | orders.refunds, a member's bill      | figures.refunded          | member figures   |
+| ORDER_REFUNDED        | orders.refunds, every bill           | figures.refunded          | member figures   |
 | ORDER_PAID            | the settlement                       | crm.retag                 | member's tags    |
+| ORDER_PAID            | the settlement                       | sales_days.paid           | sales rollup     |
+| ORDER_REFUNDED        | orders.refunds, every bill           | sales_days.refunded       | sales rollup     |
 
-The member figures (`app.orders.figures`) are no channel: the pyramid's rollup, recomputed after
-commit so that the settlement pays nothing for it.
+The member figures (`app.orders.figures`) and the sales of kept days (`app.orders.sales_days`) are
+no channel: the pyramid's and the dashboard's rollups, recomputed after commit so that the
+settlement pays nothing for them.
 
 Outbox kinds queued directly: `wechat_template` (a whole template message) and `inbox.cs_text`
 (a staff reply from the customer-service inbox, sent by `app.wechat.service_messages`).
@@ -32,7 +35,7 @@ from __future__ import annotations
 from app.crm import service as crm
 from app.events import domain
 from app.inbox import service as inbox
-from app.orders import figures
+from app.orders import figures, sales_days
 from app.outbox import service as outbox
 from app.payments import subscribers as payments
 from app.wechat import notify, service_messages
@@ -46,6 +49,7 @@ def register_all() -> None:
     wechat.register()
     payments.register()
     figures.register()
+    sales_days.register()
     # Outbox rows that hold a whole template message.
     outbox.register(notify.TEMPLATE_MESSAGE, notify.deliver_template)
     domain.subscribe(domain.DomainEvent.ORDER_PAID, crm.RETAG, crm.retag_after_settle)

@@ -33,7 +33,6 @@ from app.events.service import NewEvent
 from app.events.service import append_all as append_events
 from app.members.ledger import Move, Refs, lock_member, post
 from app.members.models import Account, EntryKind, LedgerEntry, Member, MemberVisit, PointsLot, PointsLotMove
-from app.orders import sales_days
 from app.orders.access import lock_order
 from app.orders.documents import billable_lines, refund_slip_document
 from app.orders.kitchen import ticket_changes
@@ -103,12 +102,11 @@ def refund_order(order_id: int, *, reason: str, key: str, actor: Actor, now: dat
     order.refunded_at = now
     if remaining == 0:
         order.status = ORDERS.next(order.status, OrderEvent.REFUND)
-    if order.member_id is not None:
-        publish(order.merchant_id, DomainEvent.ORDER_REFUNDED, f"{order.id}:{key}",
-                {"order_id": order.id, "refunded_cents": amount}, now=now)
+    # The member's figures and the bill's day of the sales rollup follow after commit.
+    publish(order.merchant_id, DomainEvent.ORDER_REFUNDED, f"{order.id}:{key}",
+            {"order_id": order.id, "refunded_cents": amount}, now=now)
     refunded_lines = [{"line_id": line_id, "qty": qty} for line_id, qty in (lines or {}).items()]
     record("order.refund", order, actor=actor, amount_cents=amount, reason=reason, lines=refunded_lines or "all")
-    sales_days.bill_changed(order)  # the day's row taken; recomputed if the day is kept
     append_events(order.merchant_id, order.store_id, [
         NewEvent(EventKind.ORDER_REFUNDED, {"order_id": order.id, "table": order.table_code, "refunded_cents": amount,
                                             "total_refunded_cents": order.refunded_cents,

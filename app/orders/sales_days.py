@@ -6,14 +6,16 @@ always recomputed for the store and day from its bills —
 
 - by `keep_days` (the scheduler, every ten minutes) for each day before today not kept yet (the
   first time, every day since the merchant's first bill);
-- by a settlement or a refund of a bill paid on a kept day (a refund of an earlier day's bill, a
-  bill the agent synced after its day), in that transaction, after its own changes.
+- after a settlement or a refund of a bill paid on a kept day (a refund of an earlier day's bill,
+  a bill the agent synced after its day): the outbox, after that commit (`ORDER_PAID` and
+  `ORDER_REFUNDED` → `sales_days.bill`), so that a settlement pays nothing for it.
 
-Every settlement and refund takes its bill's day row (`SalesDay`, created not kept on first use)
-for update before it commits, and `keep_days` takes the rows of the days it keeps before it reads
-their bills: either the writer commits first and the job reads its bill, or the job commits first
-and the writer finds the day kept and recomputes it with its own bill. Today is never kept: the
-dashboard reads today's bills as they are.
+The outbox's handler takes the bill's day row (`SalesDay`, created not kept on first use) for
+update before it looks, and `keep_days` takes the rows of the days it keeps before it reads their
+bills. The handler runs after the bill's commit, so whichever of the two takes the row second sees
+the bill: the job reads it, or the handler finds the day kept and recomputes it. Until the outbox
+has run (seconds), a kept day lacks the late bill. Today is never kept: the dashboard reads
+today's bills as they are.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db import db
+from app.db import begin_write, db
+from app.events.domain import DomainEvent, subscribe
 from app.orders.models import Order, OrderLine, Payment, PaymentKind, SalesDay, SalesDayDish, SalesDayTender, SalesHour
 from app.orders.state import BILLABLE, OrderStatus
+from app.outbox.models import OutboxMessage
 from app.tenants.models import Store
 
 LOCAL = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving
@@ -60,17 +64,31 @@ def _take(rows: list[dict], *, keep: bool) -> list[tuple[int, date, bool]]:
     return taken
 
 
-def bill_changed(order: Order) -> None:
-    """After a settlement or a refund of `order`, in its transaction: its day row taken, and the
+SALES_DAY_PAID, SALES_DAY_REFUNDED = "sales_days.paid", "sales_days.refunded"
+
+
+def register() -> None:
+    subscribe(DomainEvent.ORDER_PAID, SALES_DAY_PAID, recompute_after)
+    subscribe(DomainEvent.ORDER_REFUNDED, SALES_DAY_REFUNDED, recompute_after)
+
+
+def recompute_after(message: OutboxMessage) -> None:
+    """ORDER_PAID / ORDER_REFUNDED {order_id}, after its commit: the bill's day row taken, and the
     day recomputed when it is kept."""
-    if order.paid_at is None:
+    order_id = message.payload.get("order_id")
+    if not isinstance(order_id, int):
         return
-    db.session.flush()
-    day = local_day(order.paid_at)
-    [(_store, _day, kept)] = _take([{"merchant_id": order.merchant_id, "store_id": order.store_id, "day": day}],
+    bill = db.session.execute(sa.select(Order.store_id, Order.paid_at).where(
+        Order.id == order_id, Order.merchant_id == message.merchant_id)).one_or_none()
+    if bill is None or bill.paid_at is None:
+        return
+    begin_write()
+    day = local_day(bill.paid_at)
+    [(_store, _day, kept)] = _take([{"merchant_id": message.merchant_id, "store_id": bill.store_id, "day": day}],
                                    keep=False)
     if kept:
-        _recompute(order.merchant_id, order.store_id, day, fresh=False)
+        _recompute(message.merchant_id, bill.store_id, day, fresh=False)
+    db.session.commit()
 
 
 def keep_days(merchant_id: int, now: datetime) -> int:

@@ -34,7 +34,6 @@ from app.events.service import append_all as append_events
 from app.members import service as members
 from app.members.ledger import Refs
 from app.members.models import Member, MemberSettings, MemberVisit, PointsLot
-from app.orders import sales_days
 from app.orders.access import find_order, lock_order, require_open
 from app.orders.cart import close_session
 from app.orders.documents import billable_lines, receipt_document
@@ -375,7 +374,6 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
     publish(order.merchant_id, DomainEvent.ORDER_PAID, str(order.id),
             {"order_id": order.id, "payer_openid": next((t.payer for t in request.tenders if t.payer), None)},
             now=now)
-    sales_days.bill_changed(order)  # the day's row taken; recomputed if the day is kept
     # Last: the store's event counter stays locked from here until commit.
     append_events(order.merchant_id, order.store_id, [
         NewEvent(EventKind.ORDER_PAID, {"order_id": order.id, "table": order.table_code,
