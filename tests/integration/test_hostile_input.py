@@ -187,7 +187,9 @@ NOT_STORED = {"TokenRequest.username", "TokenRequest.password", "StaffCreate.pas
               "SegmentIn.spec.tags", "SegmentIn.spec.source_campaigns", "CountIn.spec.tags",
               "CountIn.spec.source_campaigns", "SegmentUpdate.spec.tags", "SegmentUpdate.spec.source_campaigns",
               "CampaignIn.spec.tags", "CampaignIn.spec.source_campaigns", "CampaignIn.quiet_start",
-              "CampaignIn.quiet_end"}
+              "CampaignIn.quiet_end",
+              # a swiped staff card is looked up (staff.card_no), never written
+              "CardApprovalIn.card_nos"}
 
 
 def _max_length(field) -> float:
