@@ -19,7 +19,7 @@ import time
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from tablerules import dish_search, money, pricing
+from tablerules import dish_search, pricing, stored_value
 from tablerules.documents import DocumentError
 
 from ..codes import classify
@@ -857,10 +857,9 @@ def _plain_tender(tender: Any) -> bool:
 
 def _rule_words(rule: dict) -> dict:
     """"充500送50" (each time: "每充500送50"), and in English."""
-    low, bonus = money.to_yuan_short(rule["min_cents"]), money.to_yuan_short(rule["bonus_cents"])
-    repeat = bool(rule.get("is_repeat"))
-    return {"label": f"{'每' if repeat else ''}充{low}送{bonus}",
-            "label_en": f"top up {low}{' (each time)' if repeat else ''}, get {bonus} more"}
+    label, label_en = stored_value.rule_words(
+        stored_value.TopUpRule(rule["min_cents"], rule["bonus_cents"], bool(rule.get("is_repeat"))))
+    return {"label": label, "label_en": label_en}
 
 
 def _step(step: dict) -> dict:
