@@ -8,7 +8,8 @@ and renderer.
 - **Documents** (printed): `Receipt` (kind ``receipt``, or ``refund`` for a refund slip),
   `KitchenTicket` (kind ``kitchen_ticket``; mark ``new``, ``add`` 加菜, ``change`` 改单, ``cancel`` 退菜,
   ``rush`` 催菜)
-  and `ShiftSummary` (kind ``shift_summary``). Each carries ``document_id`` and ``version``, the
+  `ShiftSummary` (kind ``shift_summary``) and `TopUpSlip` (kind ``topup``, 充值凭条: the server
+  builds it in its top-up answer, the till's agent prints it). Each carries ``document_id`` and ``version``, the
   agent's print-ledger key: the same document and version never prints twice, a changed one is
   a new version.
 - **Sync payloads**: `StoreEvent`, the envelope ``{seq, kind, order_id, created_at, payload}``
@@ -44,7 +45,7 @@ from tablerules.tenders import TenderType
 CONTRACT_VERSION = 1
 
 RECEIPT_KINDS: tuple[str, ...] = ("receipt", "refund")
-DOCUMENT_KINDS: tuple[str, ...] = (*RECEIPT_KINDS, "kitchen_ticket", "shift_summary")
+DOCUMENT_KINDS: tuple[str, ...] = (*RECEIPT_KINDS, "kitchen_ticket", "shift_summary", "topup")
 TICKET_MARKS: tuple[str, ...] = ("new", "add", "change", "cancel", "rush")
 TICKET_STATUSES: tuple[str, ...] = ("open", "bumped", "cancelled")
 SALE_TENDERS: tuple[str, ...] = tuple(TenderType.labels())
@@ -497,7 +498,87 @@ class ShiftSummary(_Contract):
         )
 
 
-Document = Receipt | KitchenTicket | ShiftSummary
+# --- top-up slips -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoredValueBalance(_Contract):
+    """The member's stored value after a movement: principal (money paid in) and bonus."""
+
+    principal_cents: int
+    bonus_cents: int
+    total_cents: int
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "") -> StoredValueBalance:
+        r = _Reader(data, path)
+        principal, bonus = r.cents("principal_cents", minimum=0), r.cents("bonus_cents", minimum=0)
+        total = r.cents("total_cents", minimum=0)
+        if total != principal + bonus:
+            raise DocumentError(r._key("total_cents"), "must be principal_cents + bonus_cents")
+        return cls(principal_cents=principal, bonus_cents=bonus, total_cents=total)
+
+
+@dataclass(frozen=True)
+class TopUpSlip(_Contract):
+    """The top-up slip (充值凭条) handed to the member: what they paid and by which tender, the
+    bonus the merchant's rule added (``rule``, its words: "充500送50"; empty when no rule was met)
+    and their stored value after it. ``member.phone`` is masked by the sender; ``topup_no`` is
+    the server's top-up id as text."""
+
+    document_id: str
+    topup_no: str
+    member: MemberSummary
+    amount_cents: int
+    bonus_cents: int
+    tender: str
+    stored_value: StoredValueBalance
+    topped_up_at: str
+    kind: Literal["topup"] = "topup"
+    version: int = 1
+    contract: int = CONTRACT_VERSION
+    topup_id: int | None = None
+    rule: str = ""
+    rule_en: str = ""
+    cashier: str = ""
+    store: StoreHeader | None = None
+    is_reprint: bool = False
+
+    @property
+    def credited_cents(self) -> int:
+        return self.amount_cents + self.bonus_cents
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TopUpSlip:
+        r = _Reader(data, "")
+        r.choice("kind", ("topup",))
+        member = r.optional_mapping("member")
+        if member is None:
+            raise DocumentError("member", "required")
+        balance = r.optional_mapping("stored_value")
+        if balance is None:
+            raise DocumentError("stored_value", "required")
+        store = r.optional_mapping("store")
+        return cls(
+            document_id=r.text("document_id"),
+            version=r.integer("version", 1, minimum=1),
+            contract=r.contract(),
+            topup_no=r.text("topup_no"),
+            topup_id=r.optional_int("topup_id", minimum=1),
+            member=MemberSummary.from_dict(member.data, member.path),
+            amount_cents=r.cents("amount_cents", minimum=1),
+            bonus_cents=r.cents("bonus_cents", 0, minimum=0),
+            tender=r.text("tender"),
+            stored_value=StoredValueBalance.from_dict(balance.data, balance.path),
+            topped_up_at=r.time("topped_up_at"),
+            rule=r.text("rule", ""),
+            rule_en=r.text("rule_en", ""),
+            cashier=r.text("cashier", ""),
+            store=StoreHeader.from_dict(store.data, store.path) if store else None,
+            is_reprint=r.boolean("is_reprint"),
+        )
+
+
+Document = Receipt | KitchenTicket | ShiftSummary | TopUpSlip
 
 
 def parse_document(data: Any, kind: str | None = None) -> Document:
@@ -516,6 +597,8 @@ def parse_document(data: Any, kind: str | None = None) -> Document:
         return Receipt.from_dict(data)
     if found == "kitchen_ticket":
         return KitchenTicket.from_dict(data)
+    if found == "topup":
+        return TopUpSlip.from_dict(data)
     return ShiftSummary.from_dict(data)
 
 
@@ -606,7 +689,7 @@ class StoreEvent(_Contract):
 
     def document(self) -> Document | None:
         """The document the agent prints for this event, if it prints one."""
-        if self.is_printed and isinstance(self.body, Receipt | KitchenTicket | ShiftSummary):
+        if self.is_printed and isinstance(self.body, Receipt | KitchenTicket | ShiftSummary | TopUpSlip):
             return self.body
         return None
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from tablerules.money import to_yuan_short
+
 
 class InsufficientBalance(ValueError):
     code = "insufficient_balance"
@@ -87,12 +89,25 @@ def check_topup_rules(rules: Iterable[TopUpRule]) -> tuple[TopUpRule, ...]:
 
 def topup_bonus(rules: Iterable[TopUpRule], amount_cents: int) -> int:
     """The bonus a top-up of ``amount_cents`` earns (see module doc)."""
+    rule = topup_rule_met(rules, amount_cents)
+    if rule is None:
+        return 0
+    return (amount_cents // rule.min_cents) * rule.bonus_cents if rule.repeat else rule.bonus_cents
+
+
+def topup_rule_met(rules: Iterable[TopUpRule], amount_cents: int) -> TopUpRule | None:
+    """The rule a top-up of ``amount_cents`` earns its bonus by, or None when it meets none."""
     _non_negative(amount_cents=amount_cents)
     met = [r for r in check_topup_rules(rules) if r.min_cents <= amount_cents]
-    if not met:
-        return 0
-    rule = met[-1]
-    return (amount_cents // rule.min_cents) * rule.bonus_cents if rule.repeat else rule.bonus_cents
+    return met[-1] if met else None
+
+
+def rule_words(rule: TopUpRule) -> tuple[str, str]:
+    """A rule as the till and the top-up slip say it: ("充500送50", "top up 500, get 50 more"); a
+    repeating rule is "每充100送20" ("top up 100 (each time), get 20 more")."""
+    low, bonus = to_yuan_short(rule.min_cents), to_yuan_short(rule.bonus_cents)
+    each = " (each time)" if rule.repeat else ""
+    return f"{'每' if rule.repeat else ''}充{low}送{bonus}", f"top up {low}{each}, get {bonus} more"
 
 
 def topup_credit(rules: Iterable[TopUpRule], amount_cents: int) -> StoredValueSplit:

@@ -12,7 +12,7 @@ from app.crm import service as crm
 from app.db import db, get_scoped_or_404, utcnow
 from app.errors import NotFound, Unprocessable
 from app.idempotency import respond_once
-from app.members import history, schemas, service
+from app.members import history, schemas, service, slips
 from app.members.ledger import lock_member
 from app.members.models import Account, Gender, LedgerEntry, Member, MemberCard
 from app.payments import service as payments
@@ -145,6 +145,9 @@ def top_up(data, member_id):
         body = schemas.TopUpOut().dump({
             "topup_id": result.entries[0].id, "principal_cents": result.principal_cents,
             "bonus_cents": result.bonus_cents, "stored_value": _stored_value(member), "tier": member.tier})
+        # The slip travels in the answer, so a replay of the key answers the same slip.
+        body["slip"] = slips.topup_slip(member, result, tender=data["tender"], actor=current_actor(),
+                                        now=utcnow()).to_dict()
         return body, 201
 
     if data["tender"] == "wechat" and data.get("auth_code"):

@@ -131,6 +131,8 @@ class TopUpOut(Schema):
     bonus_cents = fields.Integer()
     stored_value = fields.Nested(StoredValueOut)
     tier = fields.Nested(TierBrief)
+    slip = fields.Dict(metadata={"description": "the top-up slip (充值凭条) to print: a "
+                                                "`tablerules.documents.TopUpSlip`, kind `topup`"})
 
 
 class ReasonIn(Schema):

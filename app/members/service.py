@@ -40,6 +40,7 @@ from app.members.models import (
     TopUpRule,
 )
 from tablerules import members as rules
+from tablerules.stored_value import topup_rule_met
 
 DEFAULT_TIERS = (
     # name, name_en, rank, % off, points multiplier %, 12-month spend, single top-up (fen)
@@ -357,6 +358,7 @@ class TopUpResult:
     principal_cents: int
     bonus_cents: int
     entries: list[LedgerEntry]
+    rule: rules.TopUpRule | None = None  # the rule that added the bonus, for the top-up slip
 
 
 def top_up(member_id: int, amount_cents: int, *, key: str, tender: str, now: datetime,
@@ -364,14 +366,16 @@ def top_up(member_id: int, amount_cents: int, *, key: str, tender: str, now: dat
     if amount_cents <= 0:
         raise Unprocessable(gettext("The amount must be more than zero."), error_code="invalid_amount")
     member = lock_member(member_id, actor=actor)
-    credit = rules.topup_credit(topup_rules_of(member.merchant_id), amount_cents)
+    offered = topup_rules_of(member.merchant_id)
+    credit = rules.topup_credit(offered, amount_cents)
     entries = post(member, key, [
         Move(Account.PRINCIPAL, EntryKind.TOPUP, credit.principal_cents, note=tender),
         Move(Account.BONUS, EntryKind.TOPUP, credit.bonus_cents, note=tender),
     ], Refs(payment_id=payment_id, store_id=store_id), actor=actor)
     consider_upgrade(member, now, topup_cents=amount_cents, actor=actor)
     _stored_value_changed(member, credit.principal_cents + credit.bonus_cents, "topup", entries, now=now)
-    return TopUpResult(credit.principal_cents, credit.bonus_cents, entries)
+    rule = topup_rule_met(offered, amount_cents) if credit.bonus_cents else None
+    return TopUpResult(credit.principal_cents, credit.bonus_cents, entries, rule)
 
 
 def refund_topup(member_id: int, entry_id: int, *, key: str, reason: str, actor: Actor) -> list[LedgerEntry]:

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS additions (
 -- Who prints a till sale's kitchen tickets (what='kitchen') and receipt (what='receipt'): the
 -- till itself while offline ('local'), or the server's event log ('server'); the first to
 -- claim a sale's paper prints it, the other never does. A 加菜 made offline has a claim of its
--- own (what='kitchen:' + the addition's idempotency key): only the till prints it.
+-- own (what='kitchen:' + the addition's idempotency key): only the till prints it. A top-up's
+-- drawer kick is claimed once, by 'topup:' + its idempotency key (what='drawer').
 CREATE TABLE IF NOT EXISTS paper (
     client_order_id TEXT NOT NULL, what TEXT NOT NULL, source TEXT NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (client_order_id, what));
@@ -102,6 +103,14 @@ class LocalDB:
             owner = conn.execute("SELECT source FROM paper WHERE client_order_id = ? AND what = ?",
                                  (client_order_id, what)).fetchone()[0]
         return owner == source
+
+    def claim_once(self, key: str, what: str, now: str) -> bool:
+        """True for the first caller only, ever (a paper claim of the till's own): what must happen
+        once per key, like a top-up's drawer kick, survives a retried request and a restart."""
+        with self.transaction() as conn:
+            cursor = conn.execute("INSERT INTO paper (client_order_id, what, source, at) VALUES (?, ?, 'local', ?) "
+                                  "ON CONFLICT DO NOTHING", (key, what, now))
+        return cursor.rowcount == 1
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         row = self.one(sql, params)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from tablerules.documents import Document, DocumentError, KitchenTicket, Receipt, parse_document
+from tablerules.documents import Document, DocumentError, KitchenTicket, Receipt, TopUpSlip, parse_document
 
 from ..config import CATCH_ALL_STATION, PrinterConfig, StoreInfo
 from .kitchen import build_kitchen_ticket
 from .ops import Op
 from .receipt import build_receipt
 from .shift import build_shift_summary
+from .topup import build_topup_slip
 
 __all__ = ["KINDS", "Document", "DocumentError", "build_ops", "parse_document", "route_kitchen_ticket"]
 
@@ -25,6 +26,7 @@ KINDS: dict[str, str] = {
     "refund": "receipt",
     "kitchen_ticket": "kitchen",
     "shift_summary": "receipt",
+    "topup": "receipt",
 }
 
 
@@ -45,6 +47,8 @@ def build_ops(
         return build_kitchen_ticket(
             document, columns=columns, timezone=store.timezone, printed_at=printed_at, reprint=reprint
         )
+    if isinstance(document, TopUpSlip):
+        return build_topup_slip(document, store, columns=columns, printed_at=printed_at, reprint=reprint)
     return build_shift_summary(document, store, columns=columns, printed_at=printed_at, reprint=reprint)
 
 

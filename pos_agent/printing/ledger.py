@@ -183,6 +183,10 @@ class PrintLedger:
             return self._many("WHERE document_id = ? ORDER BY id", (document_id,))
         return self._many("WHERE document_id = ? AND version = ? ORDER BY id", (document_id, version))
 
+    def latest(self, kind: str) -> PrintJob | None:
+        """The last original (not a reprint) of this kind recorded here: the slip to print again."""
+        return self._one("WHERE kind = ? AND copy = 0 ORDER BY id DESC LIMIT 1", (kind,))
+
     def next_copy(self, document_id: str, version: int, printer: str) -> int:
         with self._lock:
             row = self._db.execute(

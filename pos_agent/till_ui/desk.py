@@ -19,7 +19,7 @@ import time
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from tablerules import dish_search, money, pricing
+from tablerules import dish_search, pricing
 from tablerules.documents import DocumentError
 
 from ..codes import classify
@@ -27,12 +27,12 @@ from ..local.db import dumps
 from ..local.errors import TillError
 from ..local.sessions import server_token
 from ..local.till import option_names, parse_items
-from ..printing.adapter import PrinterError
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
 from .cards import CardCounter, card_json
 from .floor import Floor
 from .money import TillMoney
+from .topups import TopUpCounter
 
 if TYPE_CHECKING:
     from ..agent import Agent
@@ -55,7 +55,6 @@ _ROUTES = {
     "checkout": re.compile(rf"^/api/v1/orders/{_CID}/checkout$"),
     "refund": re.compile(rf"^/api/v1/orders/{_CID}/refund$"),
     "reprint": re.compile(rf"^/api/v1/orders/{_CID}/reprint$"),
-    "topup": re.compile(r"^/api/v1/members/(\d{1,10})/topups$"),
     "void": re.compile(rf"^/api/v1/orders/{_CID}/void$"),
     "push": re.compile(rf"^/api/v1/orders/{_CID}/push-bill$"),
     "rush": re.compile(rf"^/api/v1/orders/{_CID}/rush$"),
@@ -87,10 +86,10 @@ class TillDesk:
             self.db.conn.executescript(SCHEMA)
         self._server_tables: tuple[float, dict[str, str]] = (0.0, {})
         self._tables_lock = threading.Lock()
-        self._topups_done: set[str] = set()  # top-ups whose cash drawer was opened
         self.floor = Floor(self)  # 转台, 并台 and the diners' picks to confirm
         self.money = TillMoney(self)  # 扫码支付's pre-bill, 取消 of a WeChat wait, refunds by line
         self.cards = CardCounter(self)
+        self.topups = TopUpCounter(self)  # the rules in words, the drawer once, the slip (充值凭条)
 
     # --- routing ---------------------------------------------------------------------------------
 
@@ -105,6 +104,8 @@ class TillDesk:
             return answer
         if (answer := self.cards.handle(method, path, body, token)) is not None:
             return answer
+        if (answer := self.topups.handle(method, path, body, token)) is not None:
+            return answer
         if method == "GET":
             if path == "/api/v1/till/menu":
                 return 200, self.menu()
@@ -118,8 +119,6 @@ class TillDesk:
                 return 200, self.bill(match.group(1).lower(), query, token)
             if path == "/api/v1/till/shift":
                 return 200, self.shift(query, token)
-            if path == "/api/v1/till/topup-rules":
-                return 200, self.topup_rules(token)
             return None
         if method != "POST":
             return None
@@ -139,8 +138,6 @@ class TillDesk:
             return 200, self.reprint(match.group(1).lower())
         if path == "/api/v1/till/shift/close":
             return 201, self.close_shift(body(), token)
-        if match := _ROUTES["topup"].match(path):
-            return 201, self.top_up(int(match.group(1)), body(), token)
         if path == "/api/v1/members":
             return 201, self.join(body(), token)
         if match := _ROUTES["void"].match(path):
@@ -638,45 +635,6 @@ class TillDesk:
                                            stored_value=0)
         return 200, {**body, "synced": True}
 
-    # --- top-ups ----------------------------------------------------------------------------------
-
-    def topup_rules(self, token: str | None) -> dict:
-        """The merchant's top-up rules, each with the words the till shows ("充500送50")."""
-        what = ("充值", "Top-ups")
-        rules = self._call(self._server(token, *what), "GET", "/api/v1/topup-rules", what).get("rules", [])
-        return {"rules": [{**r, **_rule_words(r)} for r in rules]}
-
-    def top_up(self, member_id: int, data: Any, token: str | None) -> dict:
-        """Cash onto the member's stored value (the rules add the bonus); the drawer opens once."""
-        if not isinstance(data, dict):
-            raise _invalid("body", "expected a JSON object")
-        amount, key = data.get("amount_cents"), data.get("idempotency_key")
-        if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= 10**9:
-            raise _invalid("amount_cents", "expected a positive amount in fen")
-        if not isinstance(key, str) or not 8 <= len(key) <= 100:
-            raise _invalid("idempotency_key", "8 to 100 characters")
-        what = ("充值", "Top-ups")
-        answer = self._call(self._server(token, *what), "POST", f"/api/v1/members/{member_id}/topups", what,
-                            body={"amount_cents": amount, "tender": "cash", "idempotency_key": key})
-        drawer = "not_needed"
-        with self._tables_lock:
-            first = key not in self._topups_done
-            self._topups_done.add(key)
-        if first:
-            drawer = self._kick_drawer()
-        return {**answer, "drawer": drawer}
-
-    def _kick_drawer(self) -> str:
-        printers = [p for p in self.agent.config.printers if p.cash_drawer]
-        if not printers:
-            return "none"
-        try:
-            self.agent.adapters[printers[0].name].kick_drawer()
-        except PrinterError as exc:
-            log.warning("cash drawer: %s", exc)
-            return "error"
-        return "opened"
-
     # --- paper again, and the shift ------------------------------------------------------------
 
     def reprint(self, cid: str) -> dict:
@@ -853,14 +811,6 @@ def _plain_tender(tender: Any) -> bool:
         return False
     amount = tender.get("amount_cents")
     return isinstance(amount, int) and not isinstance(amount, bool) and 0 < amount <= 10**10
-
-
-def _rule_words(rule: dict) -> dict:
-    """"充500送50" (each time: "每充500送50"), and in English."""
-    low, bonus = money.to_yuan_short(rule["min_cents"]), money.to_yuan_short(rule["bonus_cents"])
-    repeat = bool(rule.get("is_repeat"))
-    return {"label": f"{'每' if repeat else ''}充{low}送{bonus}",
-            "label_en": f"top up {low}{' (each time)' if repeat else ''}, get {bonus} more"}
 
 
 def _step(step: dict) -> dict:

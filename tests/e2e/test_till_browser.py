@@ -10,6 +10,7 @@ printed once, and the cash drawer opened.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from app.orders.models import Order
 from simulators.printer import VirtualPrinter
+from simulators.printer.web import PrinterWebServer
 from simulators.serial.device import VirtualCardReader
 from tablerules.money import to_yuan
 from tests.e2e.conftest import screenshots_dir
@@ -48,6 +50,27 @@ def _agent_config(server: LiveServer, store_id: int, token: str, tmp_path, front
 
 def _texts(printer: VirtualPrinter) -> list[str]:
     return ["\n".join(job.decoded.lines) for job in printer.printed_jobs]
+
+
+def _slips(printer: VirtualPrinter) -> list[str]:
+    return [text for text in _texts(printer) if "充值凭条 TOP-UP SLIP" in text]
+
+
+def _paper_preview(page, printer: VirtualPrinter, name: str) -> None:
+    """The first top-up slip as the printer simulator's paper view shows it, saved as a picture."""
+    web = PrinterWebServer(("127.0.0.1", 0), [printer], columns=48, last=50)
+    thread = threading.Thread(target=web.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    preview = page.context.new_page()
+    try:
+        preview.goto(f"http://127.0.0.1:{web.server_address[1]}/")
+        paper = preview.locator(".paper", has_text="充值凭条 TOP-UP SLIP")
+        assert paper.count() == 2
+        paper.last.screenshot(path=str(screenshots_dir() / name))  # the newest first: the original last
+    finally:
+        preview.close()
+        web.shutdown()
+        web.server_close()
 
 
 @pytest.fixture
@@ -246,12 +269,32 @@ def test_a_whole_dinner_at_the_till(till, db):
     page.keyboard.press("Enter")
     page.wait_for_selector("#member-name:has-text('李雷')")
 
-    # A top-up with the rule shown: 充500送50.
+    # A top-up with the rule shown: 充500送50. Its slip (充值凭条) prints once on the front printer
+    # with the member, the amount, the bonus and the new balance; the drawer opens once for the cash.
+    kicks = sum(job.data.count(b"\x1bp") for job in front.jobs)
     page.keyboard.press("Alt+T")
     assert page.wait_for_selector("dialog[open] #topup-rules").inner_text() == "充500送50"
     page.keyboard.press("Enter")
     page.wait_for_selector(".toast:has-text('充值成功')")
+    assert "充值凭条已打印" in page.locator(".toast").inner_text()
     page.wait_for_selector("#member-balance:has-text('¥650.00')")
+    until(lambda: _slips(front), 20, "the top-up slip")
+    (slip,) = _slips(front)
+    rows = [" ".join(row.split()) for row in slip.splitlines()]
+    assert "会员 Member: 李雷 138****1234" in rows and "充值 Paid ￥500.00" in rows
+    assert "赠送 Bonus ￥50.00" in rows and "活动 Offer: 充500送50" in rows and "储值余额 Stored value ￥650.00" in rows
+    until(lambda: sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks + 1, 10, "one drawer kick")
+
+    # The table cleared, no paid order is chosen: Alt+P prints the last top-up slip again, marked
+    # 重打 REPRINT, and the drawer stays shut.
+    page.keyboard.press("Alt+C")
+    page.wait_for_selector(".toast:has-text('已清台')")
+    page.keyboard.press("Alt+P")
+    page.wait_for_selector(".toast:has-text('已重打充值凭条')")
+    until(lambda: len(_slips(front)) == 2, 20, "the reprinted slip")
+    assert _slips(front)[1].startswith("重打 REPRINT")
+    assert sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks + 1
+    _paper_preview(page, front, "till-topup-slip.png")
 
     page.keyboard.press("Alt+L")
     page.wait_for_selector("#conn:has-text('Online')")

@@ -199,3 +199,16 @@ Object.assign(window.TILL_TEXT.en, {
   opt_keys: "Digits pick in this group, ↑↓ next group, Enter confirms, Esc cancels", opt_price: "Unit price {p}",
   opt_missing: "Choose {group}", opt_at_most: "At most {n} for {group}",
 });
+
+// 充值凭条: the top-up slip printed after a top-up; Alt+P with no paid order chosen prints the last one again.
+Object.assign(window.TILL_TEXT.zh, {
+  slip_printed: "充值凭条已打印", slip_queued: "充值凭条等待打印，请检查前台打印机", slip_error: "充值凭条未能打印，请检查前台打印机后按 Alt+P 重打",
+  slip_none: "没有小票打印机，未打印充值凭条", slip_reprinted: "已重打充值凭条（标注重打）",
+  nothing_to_reprint: "没有选中已结账的订单，本机也还没有打印过充值凭条",
+});
+Object.assign(window.TILL_TEXT.en, {
+  slip_printed: "Top-up slip printed", slip_queued: "The top-up slip is waiting for the front printer; check it",
+  slip_error: "The top-up slip did not print; check the front printer, then Alt+P reprints it",
+  slip_none: "No receipt printer: no top-up slip printed", slip_reprinted: "Top-up slip reprinted (marked as a reprint)",
+  nothing_to_reprint: "No paid order is chosen and no top-up slip was printed here yet",
+});

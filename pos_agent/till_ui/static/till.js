@@ -555,7 +555,7 @@
   }
   async function reprint() {
     const order = state.order && state.order.status !== "open" ? state.order : null;
-    if (!order) { toast(t("no_paid_order"), "error"); return; }
+    if (!order) { await reprintTopUpSlip(); return; }
     try { await api("POST", `/api/v1/orders/${order.client_order_id}/reprint`, {}); toast(t("reprinted")); }
     catch (e) { toast(errorText(e), "error"); }
   }
@@ -603,8 +603,16 @@
     });
     if (!ok) return;
     const r = ok.result;
-    toast(t("topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) }));
+    toast(t("topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) })
+      + " · " + t("slip_" + (r.slip || "error")), r.slip === "printed" ? "ok" : "error");
     await identify({ code: state.member.member_no }, true);
+  }
+  // 充值凭条 again (Alt+P when no paid order is chosen): the last top-up slip printed here, marked 重打.
+  async function reprintTopUpSlip() {
+    try {
+      const r = await api("POST", "/api/v1/till/topups/reprint", {});
+      toast(t(r.slip === "printed" ? "slip_reprinted" : "slip_" + r.slip), r.slip === "printed" ? "ok" : "error");
+    } catch (e) { toast(e.code === "nothing_to_reprint" ? t("nothing_to_reprint") : errorText(e), "error"); }
   }
   async function pushBill() {
     if (!state.order || state.order.status !== "open") { toast(t("no_order"), "error"); return; }

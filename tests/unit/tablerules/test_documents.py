@@ -244,3 +244,45 @@ def test_parse_document_checks_a_kind_given_beside_the_document():
     with pytest.raises(DocumentError) as info:
         parse_document(RECEIPT.to_dict(), "kitchen_ticket")
     assert info.value.field == "kind"
+
+
+# --- the top-up slip -------------------------------------------------------------------------------
+
+TOPUP = contract.TopUpSlip(
+    document_id="topup-41", topup_no="41", topup_id=41,
+    member=MemberSummary(name="李雷", phone="139****1111", member_no="0000000007", tier="银卡", points_balance=120),
+    amount_cents=50000, bonus_cents=5000, tender="cash",
+    stored_value=contract.StoredValueBalance(principal_cents=60000, bonus_cents=5000, total_cents=65000),
+    topped_up_at="2024-05-01T04:30:00+00:00", rule="充500送50", rule_en="top up 500, get 50 more", cashier="王芳",
+    store=StoreHeader("老王面馆"))
+
+
+def test_a_top_up_slip_survives_its_json_and_is_a_printed_document():
+    data = json.loads(json.dumps(TOPUP.to_dict(), ensure_ascii=False))
+    assert data["kind"] == "topup" and "topup" in contract.DOCUMENT_KINDS
+    assert parse_document(data) == TOPUP and parse_document(data, "topup") == TOPUP
+    assert data["stored_value"] == {"principal_cents": 60000, "bonus_cents": 5000, "total_cents": 65000}
+    assert TOPUP.credited_cents == 55000
+    event = StoreEvent.from_dict(_event("print_job", data))
+    assert event.document() == TOPUP
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount_cents": 0}, "amount_cents"),
+        ({"amount_cents": 500.0}, "amount_cents"),  # yuan sent as a float
+        ({"bonus_cents": -1}, "bonus_cents"),
+        ({"member": None}, "member"),
+        ({"stored_value": None}, "stored_value"),
+        ({"stored_value": {"principal_cents": 60000, "bonus_cents": 5000, "total_cents": 60000}},
+         "stored_value.total_cents"),
+        ({"tender": ""}, "tender"),
+        ({"topped_up_at": "yesterday"}, "topped_up_at"),
+        ({"kind": "receipt"}, "kind"),
+    ],
+)
+def test_a_bad_top_up_slip_names_its_first_bad_field(change, field):
+    with pytest.raises(DocumentError) as info:
+        contract.TopUpSlip.from_dict({**TOPUP.to_dict(), **change})
+    assert info.value.field == field

@@ -215,3 +215,19 @@ def test_cashout_forfeits_at_most_the_bonus(principal, bonus, data):
     assert out.bonus_forfeited_cents * principal >= bonus * requested  # rounded up
     if requested == principal:
         assert out.bonus_forfeited_cents == bonus
+
+
+class TestTopUpRuleWords:
+    def test_the_rule_met_is_the_one_that_pays_the_bonus(self):
+        from tablerules.stored_value import topup_rule_met
+
+        assert topup_rule_met(TIERED, 99 * YUAN) is None
+        assert topup_rule_met(TIERED, 700 * YUAN) == TopUpRule(500 * YUAN, 150 * YUAN)
+        assert topup_rule_met(EVERY_100, 350 * YUAN) == EVERY_100[0]
+
+    def test_words_as_the_till_and_the_slip_say_them(self):
+        from tablerules.stored_value import rule_words
+
+        assert rule_words(TopUpRule(500 * YUAN, 50 * YUAN)) == ("充500送50", "top up 500, get 50 more")
+        assert rule_words(TopUpRule(100 * YUAN, 2050, repeat=True)) == (
+            "每充100送20.50", "top up 100 (each time), get 20.50 more")
