@@ -129,6 +129,19 @@ def _render_dishes(sections: list[dict]) -> tuple[str, str]:
 
 # --- the menu page -----------------------------------------------------------------------------------
 
+_MENU_TEXT: dict[str, Markup] = {}  # language → the page script's words as JSON
+
+
+def menu_text() -> Markup:
+    """The menu page script's words in the request's language: they depend on nothing else, so
+    they are rendered once per language and process (translations load when the process starts)."""
+    language = str(get_locale())
+    text = _MENU_TEXT.get(language)
+    if text is None:
+        text = _MENU_TEXT[language] = Markup(render_template("diner/_menu_text.html").strip())
+    return text
+
+
 @bp.route("/t/<token>")
 def menu(token: str):
     """Where a table's QR code leads: the menu, the table's cart and its order."""
@@ -145,7 +158,7 @@ def menu(token: str):
     has_wechat = diner_openid(table.merchant_id) is not None
     body = render_template("diner/menu.html", table=table, store=table.store, token=token, nav_html=nav_html,
                            dishes_html=dishes_html, member=member, me=_diner_name(table), view=view,
-                           has_wechat=has_wechat, dishes_json=Markup(menu_page.dishes_json))
+                           has_wechat=has_wechat, dishes_json=Markup(menu_page.dishes_json), text_json=menu_text())
     return body, 200, {"Cache-Control": "no-store"}
 
 

@@ -90,3 +90,20 @@ def test_a_menu_page_reads_the_table_and_the_stores_state_in_few_statements(make
     assert {d["id"]: d["name"] for d in script["dishes"]} == {fish["id"]: "剁椒鱼头 <辣>", rice["id"]: "米饭"}
     assert script["text"]["you"]
 
+
+
+def test_the_menu_pages_script_words_follow_each_requests_language(make):
+    """The script's words are kept per language: a Chinese page after an English one (and back)
+    still speaks its own."""
+    tenant = make.tenant()
+    a01 = create_table(make, tenant, "A01")
+    create_dish(make, tenant, "米饭", 300)
+
+    def words(language: str) -> dict:
+        html = make.client.get(f"/t/{_token(a01)}", headers={"Accept-Language": language}).get_data(as_text=True)
+        return json.loads(html.split('id="menu-data"', 1)[1].split(">", 1)[1].split("</script>", 1)[0])["text"]
+
+    english, chinese = words("en"), words("zh-CN")
+    assert english["you"] == "you" and english["states"]["cooking"] == "Cooking"
+    assert chinese["you"] != "you" and chinese["states"]["cooking"] != "Cooking"
+    assert words("en") == english and words("zh-CN") == chinese
