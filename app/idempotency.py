@@ -41,6 +41,12 @@ class IdempotencyRecord(TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+_RECORDS = IdempotencyRecord.__table__
+_CLAIM = sa.insert(_RECORDS).returning(_RECORDS.c.id)
+_ANSWER = (sa.update(_RECORDS).where(_RECORDS.c.id == sa.bindparam("record_id"))
+           .values(status_code=sa.bindparam("status_code"), response=sa.bindparam("response")))
+
+
 def fingerprint(scope: str, payload: Any) -> str:
     canonical = json.dumps([scope, payload], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -65,13 +71,13 @@ def run_once(merchant_id: int, key: str, scope: str, payload: Any,
     Call it before the transaction writes anything: the key is claimed by the first write.
     """
     print_ = fingerprint(scope, payload)
-    record = IdempotencyRecord(merchant_id=merchant_id, key=key, scope=scope, fingerprint=print_)
-    db.session.add(record)
     try:
         # The first write of the transaction: a twin in flight makes this wait on the UNIQUE
         # index; a finished one makes it fail at once. Nothing else has been written yet, so a
-        # rollback loses nothing.
-        db.session.flush()
+        # rollback loses nothing. (Plain statements built once: the record is never read back
+        # as an instance, and every money request makes one.)
+        record_id = db.session.execute(_CLAIM, {"merchant_id": merchant_id, "key": key, "scope": scope,
+                                                "fingerprint": print_, "created_at": utcnow()}).scalar_one()
     except IntegrityError:
         db.session.rollback()
         existing = _find(merchant_id, key)
@@ -80,7 +86,7 @@ def run_once(merchant_id: int, key: str, scope: str, payload: Any,
         return _replay(existing, print_)
     try:
         body, status = work()
-        record.response, record.status_code = body, status
+        db.session.execute(_ANSWER, {"record_id": record_id, "status_code": status, "response": body})
         db.session.commit()
     except IntegrityError as error:
         # Rows the key made long ago (its record has expired) hold the key under their own

@@ -6,6 +6,8 @@ the whole page: the table token check, the menu version, the table's cart, the t
 
 - bytes of the first load without photos: the HTML, and the page's own CSS and JavaScript, raw
   and gzip-compressed (photos are lazy and not counted);
+- the process's CPU time per load (the test client's share included), which depends far less on
+  the machine's other load than the server time does;
 - server time p50/p99 over --requests renders of the page as tables' phones load it (the store's
   rendered dishes kept per menu version), and the same after a menu change each time (the
   dishes rendered again: what the first phone after a change pays).
@@ -82,14 +84,19 @@ def _seed(app, tables: int) -> tuple[list[str], int]:
     return tokens, dish_id
 
 
+CPU: list[float] = []  # the process's CPU ms of each load timed by `_timed`, last call only
+
+
 def _timed(client, tokens: list[str], requests: int, before=None) -> list[float]:
     times = []
+    CPU.clear()
     for index in range(requests):
         if before is not None:
             before(index)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         assert client.get(f"/t/{tokens[index % len(tokens)]}").status_code == 200
         times.append((time.perf_counter() - start) * 1000)
+        CPU.append((time.process_time() - cpu) * 1000)
     return times
 
 
@@ -114,13 +121,16 @@ def _menu(app, tokens: list[str], dish_id: int, requests: int) -> None:
                  for name in ("app.css", "diner/menu.css", "diner/menu.js"))
     assets_gz = sum(len(gzip.compress((ROOT / "app" / "static" / name).read_bytes()))
                     for name in ("app.css", "diner/menu.css", "diner/menu.js"))
+    load = os.getloadavg()[0]
     times = _timed(client, tokens, requests)
+    cpu = list(CPU)
     print(f"menu page, 200 dishes: HTML {len(html) / 1024:.1f} KB ({len(gzip.compress(html)) / 1024:.1f} KB gzip), "
           f"CSS+JS {assets / 1024:.1f} KB ({assets_gz / 1024:.1f} KB gzip); first load without photos "
           f"{(len(gzip.compress(html)) + assets_gz) / 1024:.1f} KB gzip")
     print(f"menu page server time over {requests} loads at {len(tokens)} tables: "
           f"p50 {statistics.median(times):.1f} ms, "
-          f"p99 {_percentile(times, .99):.1f} ms")
+          f"p99 {_percentile(times, .99):.1f} ms; CPU per load p50 {statistics.median(cpu):.1f} ms, "
+          f"mean {statistics.mean(cpu):.1f} ms (load average {load:.1f} → {os.getloadavg()[0]:.1f})")
     cold = _timed(client, tokens, max(20, requests // 5), _change_price(app, dish_id))
     print(f"menu page right after a menu change ({len(cold)} changes): p50 {statistics.median(cold):.1f} ms, "
           f"p99 {_percentile(cold, .99):.1f} ms")

@@ -38,6 +38,11 @@ What one run does:
    a `before_cursor_execute` listener on `db.engine` around exactly that one request, after one
    untimed warm-up settle). BEGIN/COMMIT are not cursor statements and are not counted.
 
+Each timed window also gives the server's CPU per answered request (user + system time of the
+gunicorn processes, read from /proc before and after the window): a figure that depends far less
+on the machine's other load than the latencies do. A settle's includes the member settles' bill
+previews, and in the latency window any order opened there (printed).
+
 It prints the figures and a table of the targets with PASS/FAIL. It exits non-zero only when the
 bench itself fails (a crash, the server not starting), never because a target is missed.
 
@@ -335,6 +340,36 @@ def _settle(client: Client, order: dict, member_id: int | None, errors: Errors) 
     return time.perf_counter() - started
 
 
+SERVER: list[subprocess.Popen] = []  # the gunicorn master, whose process group holds the workers
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + system) used so far by the server's processes: the master and its
+    live workers (a worker that exited is not counted; none does during a run)."""
+    if not SERVER:
+        return 0.0
+    group, total = SERVER[0].pid, 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def _cpu_window(result: dict, cpu_before: float, count: int) -> dict:
+    used = _server_cpu() - cpu_before
+    result["cpu_ms"] = used * 1000 / count if count else 0.0
+    result["load"] = os.getloadavg()[0]
+    return result
+
+
 def _trivial(port: int, clients: int, seconds: float) -> dict:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     stop_at = time.perf_counter() + seconds
@@ -346,11 +381,13 @@ def _trivial(port: int, clients: int, seconds: float) -> dict:
             client.call("GET", "/healthz")
             latencies[i].append(time.perf_counter() - started)
 
+    cpu = _server_cpu()
     started = time.perf_counter()
     _parallel(clients, run)
     elapsed = time.perf_counter() - started
     flat = [x for lat in latencies for x in lat]
-    return {"latencies": flat, "rate": len(flat) / elapsed, "errors": Errors(), "clients": clients}
+    return _cpu_window({"latencies": flat, "rate": len(flat) / elapsed, "errors": Errors(), "clients": clients},
+                       cpu, len(flat))
 
 
 def _open_orders(port: int, seed: dict, clients: int, seconds: float) -> tuple[list[collections.deque], Errors]:
@@ -401,12 +438,13 @@ def _settle_throughput(port: int, seed: dict, pools: list[collections.deque], cl
             if latency is not None:
                 latencies[i].append(latency)
 
+    cpu = _server_cpu()
     started = time.perf_counter()
     _parallel(clients, run)
     elapsed = time.perf_counter() - started
     flat = [x for lat in latencies for x in lat]
-    return {"latencies": flat, "rate": len(flat) / elapsed, "errors": errors, "clients": clients,
-            "window": elapsed, "dry_at": min(dry_at, default=None)}
+    return _cpu_window({"latencies": flat, "rate": len(flat) / elapsed, "errors": errors, "clients": clients,
+                        "window": elapsed, "dry_at": min(dry_at, default=None)}, cpu, len(flat))
 
 
 def _settle_latency(port: int, seed: dict, pools: list[collections.deque], clients: int,
@@ -435,12 +473,13 @@ def _settle_latency(port: int, seed: dict, pools: list[collections.deque], clien
             if latency is not None:
                 latencies[i].append(latency)
 
+    cpu = _server_cpu()
     started = time.perf_counter()
     _parallel(clients, run)
     elapsed = time.perf_counter() - started
     flat = [x for lat in latencies for x in lat]
-    return {"latencies": flat, "rate": len(flat) / elapsed, "errors": errors, "clients": clients,
-            "opened_here": sum(opened_here)}
+    return _cpu_window({"latencies": flat, "rate": len(flat) / elapsed, "errors": errors, "clients": clients,
+                        "opened_here": sum(opened_here)}, cpu, len(flat))
 
 
 class _Stream:
@@ -602,13 +641,15 @@ def _report(env: dict, seed: dict, trivial: dict, prepared: int, prepare_errors:
     print()
     print(f"database {DB_URL.split('@')[-1]} · gunicorn {env['WEB_CONCURRENCY']} workers × {THREADS} threads "
           f"(gthread) · Redis doorbell: {redis} · {len(seed['stores'])} stores · {os.cpu_count()} CPUs")
-    print(f"{'measure':<42}{'clients':>8}{'ops/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'n':>8}{'errors':>8}")
+    print(f"{'measure':<42}{'clients':>8}{'ops/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'n':>8}{'errors':>8}"
+          f"{'CPU ms':>8}{'load':>6}")
     rows = [("GET /healthz (trivial)", trivial),
             ("POST /orders/{id}/settle (throughput)", throughput),
             ("POST /orders/{id}/settle (latency)", latency)]
     for name, r in rows:
         print(f"{name:<42}{r['clients']:>8}{r['rate']:>9.0f}{_ms(r['latencies'], .5):>9}"
-              f"{_ms(r['latencies'], .99):>9}{len(r['latencies']):>8}{r['errors'].total():>8}")
+              f"{_ms(r['latencies'], .99):>9}{len(r['latencies']):>8}{r['errors'].total():>8}"
+              f"{r['cpu_ms']:>8.2f}{r['load']:>6.1f}")
     print(f"{'kitchen event commit -> SSE client':<42}{STREAMS:>8}{events['rate']:>9.0f}"
           f"{_ms(events['latencies'], .5):>9}{_ms(events['latencies'], .99):>9}{len(events['latencies']):>8}"
           f"{events['errors'].total() + events['lost']:>8}")
@@ -620,6 +661,9 @@ def _report(env: dict, seed: dict, trivial: dict, prepared: int, prepare_errors:
              + f", {prepared} orders opened before it; member settles include their bill preview in the window",
              f"latency run: {latency['opened_here']} orders opened during the run (when its store had none "
              "left over)",
+             "CPU ms: the server's processes' CPU time (user + system, /proc) in the window per answered "
+             "request; a settle's includes the bill preview of the member settles (one in two); load: the "
+             "machine's 1-minute load average at the window's end",
              f"events: {events['orders']} orders at {events['rate']:.1f}/s (POST /orders p50 "
              f"{_ms(events['answer_times'], .5)} ms, p99 {_ms(events['answer_times'], .99)} ms), {events['lost']} "
              f"(order, client) pairs lost, {events['early']} read before the order's answer (counted as 0 ms)"]
@@ -683,6 +727,7 @@ def main() -> None:
     fd, log_name = tempfile.mkstemp(prefix="settle_bench_gunicorn_", suffix=".log")
     with os.fdopen(fd, "wb") as log:  # the server keeps its own copy of the descriptor
         server = _start_server(env, log)
+    SERVER.append(server)
     crashed = True
     try:
         _wait_ready(server, port)

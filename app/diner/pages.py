@@ -15,6 +15,7 @@ import secrets
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext, lazy_gettext
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from marshmallow import ValidationError, fields, validate
 from werkzeug.exceptions import HTTPException
 from wtforms import HiddenField, IntegerField, StringField
@@ -128,22 +129,36 @@ def _render_dishes(sections: list[dict]) -> tuple[str, str]:
 
 # --- the menu page -----------------------------------------------------------------------------------
 
+_MENU_TEXT: dict[str, Markup] = {}  # language → the page script's words as JSON
+
+
+def menu_text() -> Markup:
+    """The menu page script's words in the request's language: they depend on nothing else, so
+    they are rendered once per language and process (translations load when the process starts)."""
+    language = str(get_locale())
+    text = _MENU_TEXT.get(language)
+    if text is None:
+        text = _MENU_TEXT[language] = Markup(render_template("diner/_menu_text.html").strip())
+    return text
+
+
 @bp.route("/t/<token>")
 def menu(token: str):
     """Where a table's QR code leads: the menu, the table's cart and its order."""
     table = _table(token)
-    sign_in = diner_at_table(table)  # through WeChat first, where the merchant has an account
+    state = service.page_state(table, notify.has_account(table.merchant_id))
+    sign_in = diner_at_table(table, state.has_wechat)  # through WeChat first, where the merchant has an account
     if sign_in is not None:
         return sign_in
     member = diner_member(table)
     english = get_locale().language == "en"
-    menu_page = service.rendered_menu(table, member, english, _render_dishes)
+    menu_page = service.rendered_menu(table, member, english, _render_dishes, state.menu_version)
     nav_html, dishes_html = menu_page.for_token(token)
-    view = service.table_view(table)
+    view = service.table_view(table, seq=state.seq)
     has_wechat = diner_openid(table.merchant_id) is not None
     body = render_template("diner/menu.html", table=table, store=table.store, token=token, nav_html=nav_html,
                            dishes_html=dishes_html, member=member, me=_diner_name(table), view=view,
-                           has_wechat=has_wechat, dishes_json=menu_page.dishes)
+                           has_wechat=has_wechat, dishes_json=Markup(menu_page.dishes_json), text_json=menu_text())
     return body, 200, {"Cache-Control": "no-store"}
 
 

@@ -8,6 +8,7 @@ table or merchant is read or sent. Nothing here commits.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -17,13 +18,14 @@ from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
 from flask_babel import gettext
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from app.actor import Actor
 from app.db import db
 from app.errors import Conflict
 from app.events import feed as feeds
-from app.events.models import EventKind
+from app.events.models import EventKind, StoreEventCounter
 from app.events.service import append as append_event
 from app.events.service import last_seq, sse_stream
 from app.members.models import Member
@@ -112,16 +114,44 @@ class RenderedMenu:
     nav_html: str
     dishes_html: str
     dishes: list[dict]  # what the page's script needs of the dishes it can add
+    dishes_json: str = field(init=False)  # the same as the page's script data (escaped as `tojson` does)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dishes_json", htmlsafe_json_dumps(self.dishes, dumps=_sorted_json))
 
     def for_token(self, token: str) -> tuple[Markup, Markup]:
         return Markup(self.nav_html), Markup(self.dishes_html.replace(TOKEN_MARK, token))
 
 
-def rendered_menu(table: DiningTable, member: Member | None, english: bool, render) -> RenderedMenu:
+@dataclass(frozen=True)
+class PageState:
+    """What the menu page needs of the merchant and the store besides the table, read at once."""
+    menu_version: tuple[int, str]  # as app.menu.version.current gives it
+    has_wechat: bool  # the merchant has a WeChat account
+    seq: int  # the store log's cursor
+
+
+def page_state(table: DiningTable, has_wechat: sa.ColumnElement[bool]) -> PageState:
+    """The menu version, whether the merchant has a WeChat account (the caller's condition, from
+    `app.wechat.notify.has_account`) and the store log's cursor in one statement, read before the
+    table's cart, as `table_view` needs the cursor."""
+    seq = (sa.select(StoreEventCounter.last_seq).where(StoreEventCounter.store_id == table.store_id)
+           .scalar_subquery())
+    row = db.session.execute(menu_version.current_query(table.merchant_id).add_columns(has_wechat, seq)).one_or_none()
+    if row is None:
+        return PageState((0, ""), bool(db.session.scalar(sa.select(has_wechat))), last_seq(table.store_id))
+    return PageState(menu_version.from_row(row), bool(row[2]), int(row[3] or 0))
+
+
+def rendered_menu(table: DiningTable, member: Member | None, english: bool, render,
+                  version: tuple[int, str] | None = None) -> RenderedMenu:
     """The store's dishes as the menu page shows them to this diner, rendered once per key.
-    `render(sections)` gives (nav_html, dishes_html); photo links carry TOKEN_MARK for the token."""
+    `render(sections)` gives (nav_html, dishes_html); photo links carry TOKEN_MARK for the token.
+    `version`: the merchant's menu version, when the caller read it already."""
     discount = member.tier.discount_percent if member is not None else 0
-    key = (table.store_id, menu_version.current(table.merchant_id), discount, english)  # the version first
+    if version is None:
+        version = menu_version.current(table.merchant_id)
+    key = (table.store_id, version, discount, english)  # the version first
     with _RENDERED_LOCK:
         found = _RENDERED.get(key)
         if found is not None:
@@ -138,6 +168,10 @@ def rendered_menu(table: DiningTable, member: Member | None, english: bool, rend
         while len(_RENDERED) > RENDERED_KEPT:
             _RENDERED.popitem(last=False)
     return made
+
+
+def _sorted_json(value, **kwargs) -> str:
+    return json.dumps(value, sort_keys=True, **kwargs)  # as the app's `tojson` writes it
 
 
 def _marked_photo(dish) -> str:
@@ -192,12 +226,14 @@ def _option_names(dish_ids: set[int]) -> dict[int, tuple[str, str]]:
     return {choice.id: (choice.name, choice.name_en) for group in groups for choice in group.choices}
 
 
-def table_view(table: DiningTable, seen_order_id: int | None = None) -> dict:
+def table_view(table: DiningTable, seen_order_id: int | None = None, seq: int | None = None) -> dict:
     """The table's shared cart (with each pick's options by name) and its open order's lines with
     their state: what every phone at the table shows. `seen_order_id`, the order the phone last
     showed, is shown again after the table's session closed (paid), if it is this table's.
-    `seq` is the store log's cursor read before all this: the table's stream goes on from it."""
-    seq = last_seq(table.store_id)
+    `seq` is the store log's cursor read before all this (here, unless the caller read it just
+    before): the table's stream goes on from it."""
+    if seq is None:
+        seq = last_seq(table.store_id)
     cart = cart_of(table)
     cart["seq"] = seq
     if cart["order_id"] is None and seen_order_id is not None:

@@ -8,6 +8,7 @@ one entry per movement with its balance_after. Callers lock and read the member 
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,19 @@ from app.members.models import Account, EntryKind, LedgerEntry, Member
 
 _COLUMNS = {Account.PRINCIPAL: Member.principal_cents, Account.BONUS: Member.bonus_cents,
             Account.POINTS: Member.points}
+
+
+@functools.cache
+def _move_statement(accounts: tuple[Account, ...]) -> sa.Update:
+    """The conditional UPDATE … RETURNING that moves these accounts of one member, built once per
+    set of accounts (the amounts are parameters): no account may go below zero."""
+    table = Member.__table__
+    stmt = sa.update(table).where(table.c.id == sa.bindparam("member_id"))
+    for account in accounts:
+        column = table.c[_COLUMNS[account].key]
+        delta = sa.bindparam(f"delta_{account.label}", type_=sa.BigInteger)
+        stmt = stmt.where(column + delta >= 0).values({column: column + delta})
+    return stmt.returning(table.c.principal_cents, table.c.bonus_cents, table.c.points)
 
 
 @dataclass(frozen=True)
@@ -74,14 +88,9 @@ def post(member: Member, key: str, moves: Sequence[Move], refs: Refs = Refs(), *
     totals: dict[Account, int] = defaultdict(int)
     for move in moves:
         totals[move.account] += move.delta
-    stmt = sa.update(Member).where(Member.id == member.id)
-    for account, delta in totals.items():
-        column = _COLUMNS[account]
-        stmt = stmt.where(column + delta >= 0).values({column: column + delta})
-    row = db.session.execute(
-        stmt.returning(Member.principal_cents, Member.bonus_cents, Member.points)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    accounts = tuple(totals)
+    row = db.session.execute(_move_statement(accounts), {
+        "member_id": member.id, **{f"delta_{account.label}": totals[account] for account in accounts}}).one_or_none()
     if row is None:
         points_short = totals.get(Account.POINTS, 0) < 0 and member.points + totals[Account.POINTS] < 0
         raise InsufficientFunds(

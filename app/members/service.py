@@ -471,7 +471,8 @@ def charge_for_order(member: Member, *, stored_value_cents: int, redeem: int, ea
     if redeem > 0:
         _take_from_lots(entries[(EntryKind.POINTS_REDEEM, Account.POINTS)], takes)
     if earn > 0:
-        _new_lot(member, entries[(EntryKind.POINTS_EARN, Account.POINTS)], now, refs)
+        # A plain insert: nothing in the settlement reads the lot back as an instance.
+        db.session.execute(_INSERT_LOT, _lot_row(member, entries[(EntryKind.POINTS_EARN, Account.POINTS)], now, refs))
     return OrderCharge(split, max(redeem, 0), max(earn, 0))
 
 
@@ -514,11 +515,19 @@ def _take_from_lots(entry: LedgerEntry, takes: Iterable[rules.LotPoints]) -> Non
                                      points=-points))
 
 
-def _new_lot(member: Member, entry: LedgerEntry, now: datetime, refs: Refs) -> PointsLot:
+_INSERT_LOT = sa.insert(PointsLot.__table__)  # built once, like the settlement's other plain inserts
+
+
+def _lot_row(member: Member, entry: LedgerEntry, now: datetime, refs: Refs) -> dict:
+    """The points lot an earn entry opens, as column values."""
     settings = settings_for(member.merchant_id)
-    lot = PointsLot(merchant_id=member.merchant_id, member_id=member.id, entry_id=entry.id,
-                    earned_points=entry.delta, remaining_points=entry.delta, earned_at=now,
-                    expires_at=rules.lot_expiry(now, expiry_rule(settings)), order_id=refs.order_id)
+    return {"merchant_id": member.merchant_id, "member_id": member.id, "entry_id": entry.id,
+            "earned_points": entry.delta, "remaining_points": entry.delta, "earned_at": now,
+            "expires_at": rules.lot_expiry(now, expiry_rule(settings)), "order_id": refs.order_id}
+
+
+def _new_lot(member: Member, entry: LedgerEntry, now: datetime, refs: Refs) -> PointsLot:
+    lot = PointsLot(**_lot_row(member, entry, now, refs))
     db.session.add(lot)
     return lot
 

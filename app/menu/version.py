@@ -29,11 +29,19 @@ def current(merchant_id: int) -> tuple[int, str]:
     """The merchant's menu version now (0 before the menu was ever written), with the moment the
     merchant was created: a database built afresh (or restored) starts its counters again, and
     what a process kept for the old one must not pass for the new one's."""
-    row = db.session.execute(
-        sa.select(sa.func.coalesce(MenuVersion.version, 0), Merchant.created_at)
-        .select_from(Merchant).outerjoin(MenuVersion, MenuVersion.merchant_id == Merchant.id)
-        .where(Merchant.id == merchant_id)).one_or_none()
-    return (int(row[0]), row[1].isoformat() if row[1] else "") if row is not None else (0, "")
+    row = db.session.execute(current_query(merchant_id)).one_or_none()
+    return from_row(row) if row is not None else (0, "")
+
+
+def current_query(merchant_id: int) -> sa.Select:
+    """`current`'s statement, for a reader that adds its own columns after the first two."""
+    return (sa.select(sa.func.coalesce(MenuVersion.version, 0), Merchant.created_at)
+            .select_from(Merchant).outerjoin(MenuVersion, MenuVersion.merchant_id == Merchant.id)
+            .where(Merchant.id == merchant_id))
+
+
+def from_row(row) -> tuple[int, str]:
+    return int(row[0]), row[1].isoformat() if row[1] else ""
 
 
 def bump(connection: sa.Connection, merchant_ids) -> None:

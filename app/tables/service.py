@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, contains_eager
 
 from app.actor import Actor
 from app.audit.service import record
@@ -169,15 +169,21 @@ def resolve_table_token(token: str) -> DiningTable | None:
             and all(type(value) is int and 1 <= value <= _MAX_ID for value in payload)):
         return None
     merchant_id, store_id, table_id = payload
-    secret = db.session.scalar(sa.select(TableQrSecret.secret).where(TableQrSecret.merchant_id == merchant_id))
-    if secret is None:
+    # One read for the merchant's key, the table and its store; the table counts only once the
+    # token is found signed with that key.
+    row = db.session.execute(
+        sa.select(TableQrSecret.secret, DiningTable)
+        .join(Store, Store.id == DiningTable.store_id)
+        .join(TableQrSecret, TableQrSecret.merchant_id == DiningTable.merchant_id)
+        .where(DiningTable.id == table_id, DiningTable.merchant_id == merchant_id,
+               DiningTable.store_id == store_id)
+        .options(contains_eager(DiningTable.store))).one_or_none()
+    if row is None:
         return None
+    secret, table = row
     try:
         URLSafeSerializer(secret, salt=_QR_SALT).loads(token)
     except BadSignature:
-        return None
-    table = db.session.get(DiningTable, table_id)
-    if table is None or table.merchant_id != merchant_id or table.store_id != store_id:
         return None
     if not (table.is_active and table.store.is_active):
         return None

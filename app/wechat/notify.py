@@ -83,6 +83,12 @@ def settings_for(merchant_id: int) -> WeChatSettings | None:
     return db.session.scalar(sa.select(WeChatSettings).where(WeChatSettings.merchant_id == merchant_id))
 
 
+def has_account(merchant_id: int) -> sa.Exists:
+    """Whether the merchant has a WeChat account, as an SQL condition to read along with other
+    things (the diner's menu page reads it in one statement with the menu version)."""
+    return sa.exists().where(WeChatSettings.merchant_id == merchant_id)
+
+
 def _template(settings: WeChatSettings | None, kind: str) -> tuple[str, dict[str, str]] | None:
     """(template_id, {template key: value name}) of the kind, or None when it has none."""
     spec = (settings.templates or {}).get(kind) if settings is not None else None

@@ -163,11 +163,14 @@ def oauth_callback():
 
 # --- the diner's way in: the table page records them -----------------------------------------------
 
-def diner_at_table(table: DiningTable):
+def diner_at_table(table: DiningTable, has_account: bool | None = None):
     """For the table page: None when the diner may see it now (recorded at the table when WeChat
-    knows them), or the redirect that signs them in first."""
+    knows them), or the redirect that signs them in first. `has_account`: whether the merchant
+    has a WeChat account, when the caller read it already."""
     session[_TABLE] = table.id
-    if notify.settings_for(table.merchant_id) is None:
+    if has_account is None:
+        has_account = notify.settings_for(table.merchant_id) is not None
+    if not has_account:
         return None
     openid = diner_openid(table.merchant_id)
     if openid is None or _NICKNAME not in session:

@@ -4,6 +4,8 @@ each table's page still links its own photos."""
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from tests.factories import create_dish, create_table
@@ -54,3 +56,54 @@ def test_menu_changes_show_at_once_and_photos_keep_their_tables_token(make):
     other_tenant = make.tenant()
     create_dish(make, other_tenant, "别家菜", 1_000)
     assert _version(make, merchant) == after
+
+
+def test_a_menu_page_reads_the_table_and_the_stores_state_in_few_statements(make):
+    """A table's menu page, once the store's dishes are rendered: the token's key, the table and
+    its store in one statement; the menu version, the WeChat account and the store log's cursor in
+    another; the table's session. The page's script data still lists every dish for sale."""
+    tenant = make.tenant()
+    a01 = create_table(make, tenant, "A01")
+    fish = create_dish(make, tenant, "剁椒鱼头 <辣>", 12_800)
+    rice = create_dish(make, tenant, "米饭", 300)
+    assert make.client.get(f"/t/{_token(a01)}").status_code == 200  # renders the dishes once
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    engine = make.db.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        page = make.client.get(f"/t/{_token(a01)}")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert page.status_code == 200
+    reads = [s for s in statements if s.startswith("SELECT") and s != "SELECT 1"]
+    assert len(reads) <= 3, "\n".join(reads)
+    assert sum(" FROM dining_table " in s + " " or " JOIN dining_table " in s for s in reads) == 1
+
+    html = page.get_data(as_text=True)
+    data = html.split('id="menu-data"', 1)[1].split(">", 1)[1].split("</script>", 1)[0]
+    assert "<辣>" not in data  # escaped inside the script element, as `tojson` does
+    script = json.loads(data)
+    assert {d["id"]: d["name"] for d in script["dishes"]} == {fish["id"]: "剁椒鱼头 <辣>", rice["id"]: "米饭"}
+    assert script["text"]["you"]
+
+
+
+def test_the_menu_pages_script_words_follow_each_requests_language(make):
+    """The script's words are kept per language: a Chinese page after an English one (and back)
+    still speaks its own."""
+    tenant = make.tenant()
+    a01 = create_table(make, tenant, "A01")
+    create_dish(make, tenant, "米饭", 300)
+
+    def words(language: str) -> dict:
+        html = make.client.get(f"/t/{_token(a01)}", headers={"Accept-Language": language}).get_data(as_text=True)
+        return json.loads(html.split('id="menu-data"', 1)[1].split(">", 1)[1].split("</script>", 1)[0])["text"]
+
+    english, chinese = words("en"), words("zh-CN")
+    assert english["you"] == "you" and english["states"]["cooking"] == "Cooking"
+    assert chinese["you"] != "you" and chinese["states"]["cooking"] != "Cooking"
+    assert words("en") == english and words("zh-CN") == chinese
