@@ -25,6 +25,7 @@ import http.client
 import json
 import logging
 import random
+import socket
 import sqlite3
 import threading
 import time
@@ -178,7 +179,10 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._conn: http.client.HTTPConnection | None = None
+        # The open stream's socket, kept apart from its connection: http.client hands the socket
+        # to the response (conn.sock becomes None) when the server will close after it, and stop()
+        # must still be able to wake the blocking read.
+        self._sock: socket.socket | None = None
         self._cursor = cursors.get(self.store_id)
         self._online = False
         self._mode = ""
@@ -199,10 +203,10 @@ class Follower:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         with self._lock:
-            conn = self._conn
-        if conn is not None and conn.sock is not None:
+            sock = self._sock
+        if sock is not None:
             with contextlib.suppress(OSError):  # wake a blocking read of the stream
-                conn.sock.shutdown(2)
+                sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -328,10 +332,13 @@ class Follower:
         conn = self.client.connection(self.settings.stream_timeout_s)
         headers = self.client.headers({"Accept": "text/event-stream", "Cache-Control": "no-cache",
                                        "Last-Event-ID": str(self.cursor or 0)})
-        with self._lock:
-            self._conn = conn
         try:
             try:
+                conn.connect()
+                with self._lock:
+                    self._sock = conn.sock
+                if self._stop.is_set():
+                    return
                 conn.request("GET", self.client.url(self._events_path() + "/stream"), headers=headers)
                 response = conn.getresponse()
             except (OSError, http.client.HTTPException) as exc:
@@ -349,7 +356,7 @@ class Follower:
             self._read_stream(response)
         finally:
             with self._lock:
-                self._conn = None
+                self._sock = None
             conn.close()
 
     def _read_stream(self, response: http.client.HTTPResponse) -> None:

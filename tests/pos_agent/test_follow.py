@@ -5,9 +5,11 @@ again). The follower against the real server is in tests/integration/test_agent_
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -217,11 +219,15 @@ def test_what_this_agent_printed_offline_is_not_printed_again(printing_agent, ki
 # --- a stream that goes silent ----------------------------------------------------------------
 
 
-def test_a_silent_stream_is_taken_for_dead_and_the_follower_reconnects(tmp_path):
-    """A server that answers the stream's headers and then says nothing (a NAT dropped the line,
-    the server hangs): no heartbeat within stream_timeout_s means reconnect."""
+SILENT_STREAM = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 3000\n\n"
+
+
+@contextlib.contextmanager
+def _quiet_server(stream_head: bytes = SILENT_STREAM) -> Iterator[tuple[int, threading.Semaphore]]:
+    """A server that answers the agent's calls, and the stream with `stream_head` and then
+    silence (a NAT dropped the line, the server hangs). Yields its port and a semaphore released
+    at each stream opened."""
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
     connections: list[socket.socket] = []
     streams = threading.Semaphore(0)
     stopping = threading.Event()
@@ -245,7 +251,7 @@ def test_a_silent_stream_is_taken_for_dead_and_the_follower_reconnects(tmp_path)
             if path.endswith(b"/devices/me"):
                 body = b'{"id": 3, "store_id": 1}'
             elif b"/events/stream" in path:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 3000\n\n")
+                conn.sendall(stream_head)
                 streams.release()
                 continue  # then silence
             else:
@@ -256,24 +262,56 @@ def test_a_silent_stream_is_taken_for_dead_and_the_follower_reconnects(tmp_path)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    cursors = CursorStore(tmp_path / "follow.sqlite3")
-    cursors.save("1", 5)
-    follower = Follower(ServerClient(f"http://127.0.0.1:{port}", "tld_x"), "1", cursors, Dispatcher(),
-                        FollowConfig(stream_timeout_s=1, backoff_initial_s=0.05, backoff_max_s=0.1))
-    follower.start()
     try:
-        assert streams.acquire(timeout=30) and streams.acquire(timeout=30)  # a second stream: it reconnected
-        state = follower.state()
-        assert state.reconnects >= 1 and state.device_id == 3 and state.cursor == 5
-        assert "heartbeat" in (state.last_error or "") or state.online
+        yield listener.getsockname()[1], streams
     finally:
-        follower.stop()
         stopping.set()
         thread.join(5)
         listener.close()
         for conn in connections:
             conn.close()
-        cursors.close()
+
+
+def _following(tmp_path, port: int, **settings) -> tuple[Follower, CursorStore]:
+    cursors = CursorStore(tmp_path / "follow.sqlite3")
+    cursors.save("1", 5)
+    follower = Follower(ServerClient(f"http://127.0.0.1:{port}", "tld_x"), "1", cursors, Dispatcher(),
+                        FollowConfig(**settings))
+    follower.start()
+    return follower, cursors
+
+
+def test_a_silent_stream_is_taken_for_dead_and_the_follower_reconnects(tmp_path):
+    """No heartbeat within stream_timeout_s means reconnect."""
+    with _quiet_server() as (port, streams):
+        follower, cursors = _following(tmp_path, port, stream_timeout_s=1, backoff_initial_s=0.05, backoff_max_s=0.1)
+        try:
+            assert streams.acquire(timeout=30) and streams.acquire(timeout=30)  # a second stream: it reconnected
+            state = follower.state()
+            assert state.reconnects >= 1 and state.device_id == 3 and state.cursor == 5
+            assert "heartbeat" in (state.last_error or "") or state.online
+        finally:
+            follower.stop()
+            cursors.close()
+
+
+def test_stop_wakes_a_stream_the_server_will_close_after(tmp_path):
+    """A stream answered with `Connection: close` (as werkzeug's server does): http.client hands
+    its socket to the response, and stop() must still wake the blocking read at once rather than
+    wait out its own ten seconds."""
+    first = b"retry: 3000\n\n"
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n" + b"%x\r\n" % len(first) + first + b"\r\n")
+    with _quiet_server(head) as (port, streams):
+        follower, cursors = _following(tmp_path, port, stream_timeout_s=60)
+        try:
+            assert streams.acquire(timeout=30)
+            time.sleep(0.2)  # the follower is in its read of the silent stream
+            began = time.monotonic()
+            follower.stop()
+            assert time.monotonic() - began < 2
+        finally:
+            cursors.close()
 
 
 # --- configuration ----------------------------------------------------------------------------
