@@ -123,6 +123,18 @@ def test_two_phones_share_one_cart_live_and_send_it(app, make, wechat, live_url,
         StoreEvent.store_id == store_id, StoreEvent.kind == EventKind.WAITER_CALLED)).all()
     assert [(e.payload["table_id"], e.payload["diner"]) for e in called] == [(table_id, "小王")]
 
+    # 催菜 beside 呼叫服务员 once a dish is in the kitchen: the kitchen hears it once; a second
+    # press at once is refused in the diner's words and adds nothing.
+    wang.get_by_role("button", name="催菜").click()
+    wang.locator(".toast").filter(has_text="已催菜").wait_for(timeout=5_000)
+    wang.screenshot(path=str(SHOTS / "diner-rush.png"))
+    wang.get_by_role("button", name="催菜").click()
+    wang.locator(".toast").filter(has_text="刚刚已经催过菜了").wait_for(timeout=5_000)
+    make.db.session.commit()
+    rushed = make.db.session.scalars(sa.select(StoreEvent).where(
+        StoreEvent.store_id == store_id, StoreEvent.kind == EventKind.ORDER_RUSHED)).all()
+    assert len(rushed) == 1 and rushed[0].payload["table"] == "A01"
+
 
 @pytest.mark.e2e
 def test_with_waiter_confirmation_on_the_phone_shows_the_dishes_waiting(app, make, wechat, live_url, browser):

@@ -89,21 +89,21 @@ def test_members_without_wechat_or_merchants_without_templates_send_nothing(make
 def test_a_domain_event_reaches_each_subscriber_once(make, oa):
     from app.crm import service as crm
     from app.events.domain import DomainEvent, publish, subscribers
-    from app.orders import figures
+    from app.orders import figures, sales_days
     from app.wechat import subscribers as wechat
 
     assert subscribers(DomainEvent.ORDER_PAID) == (wechat.PAID_MEMBER, wechat.PAID_PAYER,
                                                    wechat.PAID_STORED_VALUE, wechat.PAID_POINTS, figures.FIGURES_PAID,
-                                                   crm.RETAG)
+                                                   sales_days.SALES_DAY_PAID, crm.RETAG)
     payload = {"order_id": 2**31 - 1, "payer_openid": None}
-    assert publish(oa.merchant_id, DomainEvent.ORDER_PAID, "order:x", payload, now=utcnow()) == 6
+    assert publish(oa.merchant_id, DomainEvent.ORDER_PAID, "order:x", payload, now=utcnow()) == 7
     assert publish(oa.merchant_id, DomainEvent.ORDER_PAID, "order:x", payload, now=utcnow()) == 0  # the same event
     make.db.session.commit()
     rows = _messages(make.db)
     assert sorted(row.kind for row in rows) == sorted(subscribers(DomainEvent.ORDER_PAID))
     assert all(row.payload == {"event": "order_paid", **payload} for row in rows)
     # An order that is not there (any more): each subscriber has nothing to send.
-    assert deliver().sent == 6
+    assert deliver().sent == 7
 
 
 def test_adjustments_and_coupons_tell_the_member(make, oa):
