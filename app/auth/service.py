@@ -205,14 +205,20 @@ def set_card(actor: Actor, staff: Staff, card_no: str | None) -> None:
 
 def approve_by_card(device: Device, card_nos: list[str], *, purpose: str, now: datetime) -> IssuedToken:
     """A manager's (or the owner's) staff card swiped at a till of their store: a token of theirs
-    for a few minutes, so that the approved act is theirs. Any other card is refused."""
+    for a few minutes, so that the approved act is theirs. Any other card is refused. Refusals
+    count against the device as wrong passwords count against an account (429
+    `too_many_attempts` once the login limits are reached), so cards cannot be tried one by one."""
+    from app.auth.throttle import throttle
+
     wanted = {c.upper() for c in card_nos}
-    staff = db.session.scalar(sa.select(Staff).where(
-        Staff.merchant_id == device.merchant_id, Staff.card_no.in_(wanted), Staff.is_active.is_(True)))
-    if staff is None or staff.role not in (Role.OWNER, Role.MANAGER) \
-            or staff.store_id not in (None, device.store_id):
-        raise Forbidden(gettext("Only a manager's or the owner's staff card can approve this."),
-                        error_code="manager_approval_refused")
+    # "#" is in no username: the device's card approvals are counted apart from every account.
+    with throttle().attempt(f"#card-approvals-device-{device.id}", f"device:{device.id}", failure=Forbidden):
+        staff = db.session.scalar(sa.select(Staff).where(
+            Staff.merchant_id == device.merchant_id, Staff.card_no.in_(wanted), Staff.is_active.is_(True)))
+        if staff is None or staff.role not in (Role.OWNER, Role.MANAGER) \
+                or staff.store_id not in (None, device.store_id):
+            raise Forbidden(gettext("Only a manager's or the owner's staff card can approve this."),
+                            error_code="manager_approval_refused")
     record("staff.card_approval", staff, actor=Actor(merchant_id=device.merchant_id, device_id=device.id,
                                                      store_id=device.store_id, name=device.name), purpose=purpose)
     return issue_token(staff, now, ttl=CARD_APPROVAL_TTL)
