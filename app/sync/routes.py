@@ -179,10 +179,12 @@ def cancel_wechat(data):
 @requires(Permission.DEVICE_SYNC, devices=True)
 @blp.arguments(CardApprovalIn)
 @blp.alt_response(201, success=True, schema=TokenOut, description="A token of the approving manager, for minutes")
+@blp.alt_response(429, response="DEFAULT_ERROR")
 def approve_by_card(data):
     """A manager's staff card swiped on the till's reader approves one act (a refund): the
     answer is a token of that manager's for two minutes, so the act is recorded as theirs;
-    403 ``manager_approval_refused`` for any other card."""
+    403 ``manager_approval_refused`` for any other card. Refusals count against the device as
+    wrong passwords against an account: 429 ``too_many_attempts`` (``Retry-After``) at the limit."""
     issued = auth_service.approve_by_card(_device(), data["card_nos"], purpose="refund", now=utcnow())
     db.session.commit()
     return json_response({**TokenOut().dump(issued), "approved_by": issued.staff.display_name or issued.staff.username,
