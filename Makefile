@@ -49,7 +49,8 @@ system-deps:
 	  else echo "chromium missing: sudo apt-get install chromium (browser tests need it)"; fi; \
 	fi
 	@if [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null) \
+	    || echo "fonts-wqy-microhei not installed: screenshots will show boxes for Chinese"; \
 	fi
 	@if ! command -v pg_dump >/dev/null || ! command -v pg_restore >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
