@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tablerules.documents import MemberSummary, PricingStep, Receipt, ReceiptItem, TenderLine
+from tablerules.documents import MemberSummary, PricingStep, Receipt, ReceiptItem, StoreHeader, TenderLine
 from tablerules.money import format_cny
 
 from ..config import StoreInfo
@@ -70,9 +70,9 @@ def build_receipt(
     return page.ops
 
 
-def _header(page: Page, store: StoreInfo, receipt: Receipt) -> None:
-    # The agent's configured header wins; the server's fills what the configuration leaves out.
-    sent = receipt.store
+def store_header(page: Page, store: StoreInfo, sent: StoreHeader | None) -> None:
+    """The store's name, address and phone at the top of a slip: the agent's configured header
+    wins; the one the server sent fills what the configuration leaves out."""
     address = store.address or (sent.address if sent else "")
     phone = store.phone or (sent.phone if sent else "")
     page.text(store.name or (sent.name if sent else ""), align="center", bold=True, width=2, height=2)
@@ -81,6 +81,10 @@ def _header(page: Page, store: StoreInfo, receipt: Receipt) -> None:
     if phone:
         page.text(f"电话 Tel: {phone}", align="center")
     page.blank()
+
+
+def _header(page: Page, store: StoreInfo, receipt: Receipt) -> None:
+    store_header(page, store, receipt.store)
     title = "退款单 REFUND" if receipt.is_refund else "结账单 RECEIPT" if receipt.is_paid else "账单 BILL"
     page.text(title, align="center", bold=True)
     page.rule()

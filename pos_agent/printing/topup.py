@@ -12,7 +12,7 @@ from tablerules.money import format_cny
 from ..config import StoreInfo
 from .ops import Op
 from .page import Page, local_time
-from .receipt import REPRINT_MARK, TENDER_LABELS
+from .receipt import REPRINT_MARK, TENDER_LABELS, store_header
 
 
 def build_topup_slip(
@@ -26,16 +26,7 @@ def build_topup_slip(
     page = Page(columns)
     if reprint or slip.is_reprint:
         page.text(REPRINT_MARK, align="center", bold=True, width=2, height=2)
-    # The agent's configured header wins; the server's fills what the configuration leaves out.
-    sent = slip.store
-    address = store.address or (sent.address if sent else "")
-    phone = store.phone or (sent.phone if sent else "")
-    page.text(store.name or (sent.name if sent else ""), align="center", bold=True, width=2, height=2)
-    if address:
-        page.text(address, align="center")
-    if phone:
-        page.text(f"电话 Tel: {phone}", align="center")
-    page.blank()
+    store_header(page, store, slip.store)
     page.text("充值凭条 TOP-UP SLIP", align="center", bold=True)
     page.rule()
     page.text(f"单号 No.: {slip.topup_no}")
