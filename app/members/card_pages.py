@@ -7,10 +7,13 @@ copies drop a lost card."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_wtf import FlaskForm
 
+from app.actor import Actor
 from app.auth.guard import current_actor
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow
@@ -35,6 +38,23 @@ def _held_card(member: Member, card_id: int) -> MemberCard:
     return card
 
 
+def _changed(member_id: int, change: Callable[[Member, Actor], MemberCard],
+             errors: list[str]) -> tuple[MemberCard | None, int]:
+    """One change of a card, made on the locked member in this request's write transaction and
+    committed: the card it answers, or None with the refusal's status and its words added to
+    `errors` (rolled back, nothing changed)."""
+    _start_write()
+    actor = current_actor()
+    try:
+        card = change(lock_member(member_id, actor=actor), actor)
+    except APIError as error:
+        db.session.rollback()
+        errors.append(str(error.description))
+        return None, error.code
+    db.session.commit()
+    return card, 200
+
+
 def _detail(member_id: int):
     return redirect(url_for(".member_detail", member_id=member_id, _anchor="cards"))
 
@@ -42,21 +62,15 @@ def _detail(member_id: int):
 @bp.route("/<id:member_id>/cards", methods=["POST"])
 @login_required(Permission.MEMBERS_WRITE)
 def bind_card(member_id: int):
-    _start_write()
-    member = get_scoped_or_404(Member, member_id)
+    get_scoped_or_404(Member, member_id)
     form = CardForm()
     if form.validate_on_submit():
-        try:
-            card = service.bind_card(lock_member(member.id, actor=current_actor()), form.card_no.data,
-                                     actor=current_actor())
-        except APIError as error:
-            db.session.rollback()
-            form.card_no.errors = [str(error.description)]
-            status = error.code
-        else:
-            db.session.commit()
+        form.card_no.errors = []
+        card, status = _changed(member_id, lambda member, actor: service.bind_card(
+            member, form.card_no.data, actor=actor), form.card_no.errors)
+        if card is not None:
             flash(gettext("Card %(no)s is bound to the member.", no=card.card_no))
-            return _detail(member.id)
+            return _detail(member_id)
     else:
         db.session.rollback()
         status = 422
@@ -73,17 +87,10 @@ def report_card_lost(member_id: int, card_id: int):
     form = ConfirmForm()
     status = 200
     if form.validate_on_submit():
-        _start_write()
-        actor = current_actor()
-        try:
-            card = service.report_card_lost(lock_member(member_id, actor=actor), card_id, actor=actor, now=utcnow())
-        except APIError as error:
-            db.session.rollback()
-            form.form_errors.append(str(error.description))
-            status = error.code
-        else:
-            db.session.commit()
-            flash(gettext("Card %(no)s is reported lost; it no longer works.", no=card.card_no))
+        lost, status = _changed(member_id, lambda member, actor: service.report_card_lost(
+            member, card_id, actor=actor, now=utcnow()), form.form_errors)
+        if lost is not None:
+            flash(gettext("Card %(no)s is reported lost; it no longer works.", no=lost.card_no))
             return _detail(member_id)
         member = get_scoped_or_404(Member, member_id)
         card = _held_card(member, card_id)
@@ -102,17 +109,10 @@ def replace_card(member_id: int, card_id: int):
     status = 200
     if form.is_submitted():
         if form.validate():
-            _start_write()
-            actor = current_actor()
-            try:
-                new = service.replace_card(lock_member(member_id, actor=actor), card_id, form.card_no.data,
-                                           actor=actor, now=utcnow())
-            except APIError as error:
-                db.session.rollback()
-                form.card_no.errors = [str(error.description)]
-                status = error.code
-            else:
-                db.session.commit()
+            form.card_no.errors = []
+            new, status = _changed(member_id, lambda member, actor: service.replace_card(
+                member, card_id, form.card_no.data, actor=actor, now=utcnow()), form.card_no.errors)
+            if new is not None:
                 flash(gettext("Card %(old)s is replaced by card %(new)s.", old=card.card_no, new=new.card_no))
                 return _detail(member_id)
             member = get_scoped_or_404(Member, member_id)
