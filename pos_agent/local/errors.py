@@ -15,3 +15,9 @@ class TillError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def needs_server(what_zh: str, what_en: str) -> TillError:
+    """409 ``needs_server``: what only the server can do, asked while it cannot be reached."""
+    return TillError(409, "needs_server", f"{what_zh}需要联网，请稍后再试 / {what_en} needs the server, which cannot "
+                     "be reached now", {})

@@ -39,7 +39,7 @@ from ..remote import Refused, ServerClient, Unreachable
 from .connectivity import Connectivity
 from .copy import LocalCopy
 from .db import LocalDB, dumps
-from .errors import TillError
+from .errors import TillError, needs_server
 from .outbox import Outbox, Pusher
 
 log = logging.getLogger(__name__)
@@ -338,8 +338,7 @@ class Till:
         only_here = row[2] is None and conn.execute(
             "SELECT 1 FROM outbox WHERE key = ? AND state = 'pending'", (f"order:{cid}",)).fetchone()
         if not only_here:
-            raise TillError(409, "needs_server", "加菜需要联网，请稍后再试 / Adding dishes needs the server, "
-                            "which cannot be reached now", {})
+            raise needs_server("加菜", "Adding dishes")
         number = conn.execute("SELECT COUNT(*) FROM additions WHERE client_order_id = ?", (cid,)).fetchone()[0] + 1
         for line in lines:
             line["added"] = number  # not on the order's first ticket

@@ -24,7 +24,7 @@ from tablerules.documents import DocumentError
 
 from ..codes import classify
 from ..local.db import dumps
-from ..local.errors import TillError
+from ..local.errors import TillError, needs_server
 from ..local.sessions import server_token
 from ..local.till import option_names, parse_items
 from ..printing.spooler import PrintRequest
@@ -69,11 +69,6 @@ def _keys(dish: dict) -> dish_search.DishKeys:
 
 def _invalid(field: str, message: str) -> TillError:
     return TillError(422, "validation_error", f"{field}: {message}", {"field": field})
-
-
-def _offline_only(what_zh: str, what_en: str) -> TillError:
-    return TillError(409, "needs_server", f"{what_zh}需要联网，请稍后再试 / {what_en} needs the server, which cannot "
-                     "be reached now", {})
 
 
 class TillDesk:
@@ -270,7 +265,7 @@ class TillDesk:
 
     def _server(self, token: str | None, what_zh: str, what_en: str) -> ServerClient:
         if not self.local.connectivity.online:
-            raise _offline_only(what_zh, what_en)
+            raise needs_server(what_zh, what_en)
         if token is None:  # a session opened offline, or kept across a restart of the agent
             raise TillError(409, "login_again", f"{what_zh}需要重新登录一次（联网后登录） / {what_en} needs a fresh "
                             "login while the server can be reached", {})
@@ -290,7 +285,7 @@ class TillDesk:
             raise TillError(refused.status, refused.code, refused.message, refused.details) from None
         except Unreachable:
             self.local.connectivity.mark_offline()
-            raise _offline_only(*what) from None
+            raise needs_server(*what) from None
         self.local.connectivity.mark_online()
         return answer
 
@@ -363,7 +358,7 @@ class TillDesk:
             raise TillError(404, "not_found", "没有这一行 / No such line", {"index": index})
         what = ("退菜", "Voiding a line")
         if not order.get("server_id"):
-            raise _offline_only(*what)
+            raise needs_server(*what)
         client = self._server(token, *what)
         server_order = self._call(client, "GET", f"/api/v1/orders/{order['server_id']}", what)
         live = [i for i in server_order.get("items", []) if i.get("status") != "cancelled"]
@@ -386,7 +381,7 @@ class TillDesk:
                             {"status": order["status"]})
         what = ("推送账单", "Pushing the bill")
         if not order.get("server_id"):
-            raise _offline_only(*what)
+            raise needs_server(*what)
         answer = self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/push-bill",
                             what)
         with self._tables_lock:
@@ -399,7 +394,7 @@ class TillDesk:
         order = self.local.till.get_order(cid)
         what = ("催菜", "Rushing the kitchen")
         if not order.get("server_id"):
-            raise _offline_only(*what)
+            raise needs_server(*what)
         return self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/rush", what)
 
     # --- members -------------------------------------------------------------------------------
@@ -527,7 +522,7 @@ class TillDesk:
                         "max_points_redeemable": answer.get("max_points_redeemable", 0),
                         "offline": False, "order": order}
         if coupon_ids or points:
-            raise _offline_only("优惠券和积分抵扣", "Coupons and points")
+            raise needs_server("优惠券和积分抵扣", "Coupons and points")
         return {**self._local_bill(order, member_id), "order": order}
 
     def _local_bill(self, order: dict, member_id: int | None) -> dict:
@@ -621,7 +616,7 @@ class TillDesk:
                             "网络中断，暂不能用微信支付，请用现金或储值 / WeChat Pay needs the server, which cannot "
                             "be reached now; take cash or stored value", {"tender": "wechat"})
         if not order.get("server_id"):
-            raise _offline_only(*what)
+            raise needs_server(*what)
         client = self._server(token, *what)
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/settle", what,
                             body={"member_id": member_id, "coupon_ids": coupon_ids, "points": points,
@@ -697,9 +692,9 @@ class TillDesk:
                             "manager's staff card, or their username and password", {})
         order = self.local.till.get_order(cid)
         if not order.get("server_id"):
-            raise _offline_only("退款", "Refunds")
+            raise needs_server("退款", "Refunds")
         if not self.local.connectivity.online:
-            raise _offline_only("退款", "Refunds")
+            raise needs_server("退款", "Refunds")
         what = ("退款", "Refunds")
         try:
             if card is not None:  # the manager's staff card on the reader: a token of theirs for minutes
@@ -717,7 +712,7 @@ class TillDesk:
                             "is wrong", {}) from None
         except Unreachable:
             self.local.connectivity.mark_offline()
-            raise _offline_only(*what) from None
+            raise needs_server(*what) from None
         if (login.get("staff") or {}).get("role") not in MANAGER_ROLES:
             raise TillError(403, "manager_approval_refused", "只有店长或老板可以批准退款 / Only a manager or the owner "
                             "can approve a refund", {})

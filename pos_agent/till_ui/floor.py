@@ -19,7 +19,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from ..local.db import dumps
-from ..local.errors import TillError
+from ..local.errors import TillError, needs_server
 from ..local.till import option_names
 
 if TYPE_CHECKING:
@@ -165,8 +165,7 @@ class Floor:
         what = ("转台", "Moving a table")
         orders = self._open_orders(code)
         if any(not o.get("server_id") for o in orders):
-            raise TillError(409, "needs_server", "转台需要联网，请稍后再试 / Moving a table needs the server, which "
-                            "cannot be reached now", {})
+            raise needs_server("转台", "Moving a table")
         client = self.desk._server(token, *what)
         source_id, target_id = self._server_table_ids(client, what, code, to)
         answer = self.desk._call(client, "POST", f"/api/v1/tables/{source_id}/move", what,
@@ -203,8 +202,7 @@ class Floor:
         what = ("并台", "Merging tables")
         joining, kept = self._open_orders(code), self._open_orders(into)
         if any(not o.get("server_id") for o in joining + kept):
-            raise TillError(409, "needs_server", "并台需要联网，请稍后再试 / Merging tables needs the server, which "
-                            "cannot be reached now", {})
+            raise needs_server("并台", "Merging tables")
         if joining and not kept:
             # The bill is settled here by this till's order: the other table's order was not made here.
             raise TillError(409, "merge_the_other_way", f"{into} 的订单不是本收银台下的，请把 {into} 并到 {code} / "

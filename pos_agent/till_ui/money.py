@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tablerules import documents as doc
 from tablerules import money
 
-from ..local.errors import TillError
+from ..local.errors import TillError, needs_server
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, Unreachable
 
@@ -33,11 +33,6 @@ _CID = r"([0-9a-fA-F-]{36})"
 CANCEL = re.compile(rf"^/api/v1/orders/{_CID}/wechat-cancel$")
 QUOTE = re.compile(rf"^/api/v1/orders/{_CID}/refund-quote$")
 LINES = re.compile(r"^(\d{1,10}:\d{1,4}(,\d{1,10}:\d{1,4}){0,99})?$")
-
-
-def _needs_server(what_zh: str, what_en: str) -> TillError:
-    return TillError(409, "needs_server", f"{what_zh}需要联网，请稍后再试 / {what_en} needs the server, which cannot "
-                     "be reached now", {})
 
 
 class TillMoney:
@@ -93,7 +88,7 @@ class TillMoney:
         order = self.local.till.get_order(cid)
         what = ("取消微信收款", "Cancelling a WeChat payment")
         if not order.get("server_id") or not self.local.connectivity.online:
-            raise _needs_server(*what)
+            raise needs_server(*what)
         try:
             answer = self.local.client.post("/api/v1/sync/wechat-cancel",
                                             {"client_order_id": cid, "staff_id": staff["id"], "idempotency_key": key},
@@ -103,7 +98,7 @@ class TillMoney:
             raise TillError(refused.status, refused.code, refused.message, refused.details) from None
         except Unreachable:
             self.local.connectivity.mark_offline()
-            raise _needs_server(*what) from None
+            raise needs_server(*what) from None
         self.local.connectivity.mark_online()
         return {"client_order_id": cid, "status": answer.get("status"), "order_status": answer.get("order_status")}
 
@@ -116,7 +111,7 @@ class TillMoney:
         order = self.local.till.get_order(cid)
         what = ("退款", "Refunds")
         if not order.get("server_id"):
-            raise _needs_server(*what)
+            raise needs_server(*what)
         client = self.desk._server(token, *what)
         return self.desk._call(client, "GET", f"/api/v1/orders/{order['server_id']}/refund-quote", what,
                                query={"lines": lines} if lines else {})
