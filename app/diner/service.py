@@ -285,28 +285,59 @@ _ORDER_KINDS = frozenset({EventKind.TICKET_NEW.label, EventKind.TICKET_CHANGED.l
                           EventKind.BILL_PUSHED.label, EventKind.BILL_SPLIT_CHANGED.label})
 
 
-class TableFilter:
-    """Cuts one table's events out of the store's stream, and says only what changed ("cart",
-    "order", "waiter") with the cursor: the phones read the details through the table's own
-    endpoints, so nothing of another table (or of this table's payloads) goes out here."""
+_VIEWS_LOCK = threading.Lock()
 
-    def __init__(self, table_id: int, order_ids: set[int]) -> None:
-        self.table_id, self.order_ids = table_id, set(order_ids)
+
+def _view_json(app, entry: feeds.Entry, table_id: int, seen_order_id: int | None) -> str:
+    """The table's view as of `entry`, read once for all the table's phones in this process (the
+    six phones a change wakes share one read, kept on the entry, and none of them asks the web
+    process for `cart.json`); "{}" when it cannot be read now: the phone then reads it itself."""
+    key = ("table_view", table_id, seen_order_id)
+    with _VIEWS_LOCK:
+        slot = entry.memo.setdefault(key, [threading.Lock(), None])
+    with slot[0]:  # the table's other phones wait for the one read
+        if slot[1] is None:
+            slot[1] = _read_view(app, entry.seq, table_id, seen_order_id) or ""
+        return slot[1] or "{}"
+
+
+def _read_view(app, seq: int, table_id: int, seen_order_id: int | None) -> str | None:
+    with app.app_context():
+        try:
+            table = db.session.get(DiningTable, table_id)
+            if table is None:
+                return None
+            return json.dumps(table_view(table, seen_order_id, seq), ensure_ascii=False, separators=(",", ":"))
+        except Exception:  # the stream goes on; the phone reads the view itself
+            app.logger.warning("the view of table %s could not be read for its stream", table_id, exc_info=True)
+            return None
+        finally:
+            db.session.remove()
+
+
+class TableFilter:
+    """Cuts one table's events out of the store's stream: "cart" and "order" carry the table's
+    view as `cart.json` answers it (without the phone's own name), "waiter" nothing; each with
+    the cursor. Nothing of another table, nor of the events' own payloads, goes out here."""
+
+    def __init__(self, app, table_id: int, order_ids: set[int]) -> None:
+        self.app, self.table_id, self.order_ids = app, table_id, set(order_ids)
 
     def __call__(self, entry: feeds.Entry) -> str | None:
         if entry.kind == EventKind.CART_CHANGED.label and entry.table_id == self.table_id:
             if entry.order_id is not None:
                 self.order_ids.add(entry.order_id)
-            return self._message(entry.seq, "cart")
+            return self._message(entry.seq, "cart", _view_json(self.app, entry, self.table_id, None))
         if entry.kind == EventKind.WAITER_CALLED.label and entry.table_id == self.table_id:
-            return self._message(entry.seq, "waiter")
+            return self._message(entry.seq, "waiter", "{}")
         if entry.order_id is not None and entry.order_id in self.order_ids and entry.kind in _ORDER_KINDS:
-            return self._message(entry.seq, "order")
+            # The order as of this event, also once the table's session has closed (paid).
+            return self._message(entry.seq, "order", _view_json(self.app, entry, self.table_id, entry.order_id))
         return None
 
     @staticmethod
-    def _message(seq: int, name: str) -> str:
-        return f"id: {seq}\nevent: {name}\ndata: {{}}\n\n"
+    def _message(seq: int, name: str, data: str) -> str:
+        return f"id: {seq}\nevent: {name}\ndata: {data}\n\n"
 
 
 def table_stream(app, table: DiningTable, cursor: int) -> Iterator[str]:
@@ -316,4 +347,4 @@ def table_stream(app, table: DiningTable, cursor: int) -> Iterator[str]:
     session = open_session_of(table)
     if session is not None and session.order_id:
         orders.add(session.order_id)
-    return sse_stream(app, table.store_id, cursor, None, select=TableFilter(table.id, orders))
+    return sse_stream(app, table.store_id, cursor, None, select=TableFilter(app, table.id, orders))

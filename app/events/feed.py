@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.db import db
 from app.events.service import event_json, last_seq, read_after
@@ -32,6 +32,9 @@ class Entry:
     # What a diner's stream filters on (app.diner): the table and order an event is about.
     table_id: int | None = None
     order_id: int | None = None
+    # What the streams work out from the event once for all of them (a diner's table view),
+    # kept as long as the entry is.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def render(event: dict) -> Entry:

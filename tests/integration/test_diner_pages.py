@@ -245,8 +245,9 @@ def test_calling_the_waiter_is_an_event_for_the_staff_screens(shop, make):
     assert [(e["kind"], e["payload"]["table"]) for e in events] == [("waiter_called", "A01")]
 
 
-def _read(response, count: int, timeout: float = 10.0) -> list[tuple[int, str]]:
-    """(id, event) of the first `count` messages of a stream; fails instead of hanging."""
+def _read(response, count: int, timeout: float = 10.0, data: dict | None = None) -> list[tuple[int, str]]:
+    """(id, event) of the first `count` messages of a stream; fails instead of hanging. `data`,
+    when given, gets each message's data by id."""
     got, buffer, done = [], "", threading.Event()
 
     def pump():
@@ -257,8 +258,9 @@ def _read(response, count: int, timeout: float = 10.0) -> list[tuple[int, str]]:
                 block, buffer = buffer.split("\n\n", 1)
                 fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
                 if "event" in fields:
-                    assert fields["data"] == "{}"  # news only: the phone reads the details itself
                     got.append((int(fields["id"]), fields["event"]))
+                    if data is not None:
+                        data[int(fields["id"])] = json.loads(fields["data"])
                     if len(got) >= count:
                         done.set()
                         return
@@ -279,10 +281,24 @@ def test_the_table_stream_carries_only_its_tables_news_and_resumes_from_its_curs
     phone.call_waiter()
     stream = app.test_client().get(f"/t/{token}/stream?after={start}")
     assert stream.headers["Content-Type"].startswith("text/event-stream")
-    news = _read(stream, 4)
+    data: dict[int, dict] = {}
+    news = _read(stream, 4, data=data)
     stream.close()
     assert [name for _seq, name in news][:1] == ["cart"]
     assert {name for _seq, name in news} <= {"cart", "order", "waiter"}
+    # A cart or order message brings this table's view as cart.json shows it (so the phones
+    # need not ask for it): the pick sent from this table, nothing of the neighbour's.
+    for seq, name in news:
+        if name == "waiter":
+            assert data[seq] == {}
+            continue
+        view = data[seq]
+        assert view["seq"] == seq and "me" not in view
+        assert view["lines"] == [] and [(line["name"], line["qty"]) for line in view["order"]["lines"]] == [
+            (fish["name"], 1)]
+        answered = phone.view().get_json()
+        assert {k: v for k, v in view.items() if k != "seq"} == {
+            k: v for k, v in answered.items() if k not in ("seq", "me")}
     seqs = [seq for seq, _name in news]
     assert seqs == sorted(seqs)
     ours = make.db.session.scalars(sa.select(StoreEvent).where(StoreEvent.seq.in_(seqs))).all()

@@ -298,8 +298,16 @@
       if (pending) { return; }
       pending = setTimeout(function () { pending = null; refresh(); }, 30);
     }
-    source.addEventListener('cart', soon);
-    source.addEventListener('order', soon);
+    function news(event) {  // the table's view comes with the news; read it only when it does not
+      var next = null;
+      try { next = JSON.parse(event.data); } catch (e) { next = null; }
+      if (!next || !next.lines) { soon(); return; }
+      if (view && view.seq >= next.seq) { return; }  // this phone already shows this view or a newer one
+      if (!next.order_id && seenOrder && next.order === null) { soon(); return; }  // keep the paid order shown
+      show(next);
+    }
+    source.addEventListener('cart', news);
+    source.addEventListener('order', news);
     source.addEventListener('waiter', function () { toast(T.called); });
     source.addEventListener('open', function () { $('toast').hidden = true; });
     source.addEventListener('error', function () { if (source.readyState !== 2) { toast(T.offline); } });
