@@ -347,4 +347,5 @@ def table_stream(app, table: DiningTable, cursor: int) -> Iterator[str]:
     session = open_session_of(table)
     if session is not None and session.order_id:
         orders.add(session.order_id)
-    return sse_stream(app, table.store_id, cursor, None, select=TableFilter(app, table.id, orders))
+    return sse_stream(app, table.store_id, cursor, None, select=TableFilter(app, table.id, orders),
+                      table_id=table.id)

@@ -52,7 +52,11 @@ class FeedStopped(Exception):
 class StoreFeed:
     def __init__(self, app, store_id: int) -> None:
         self.app, self.store_id = app, store_id
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)  # the streams of no table, and the feed's own state
+        # A diner's stream waits on its table's condition (same lock): a change at one table wakes
+        # that table's phones, not the 300 phones of the whole store.
+        self._tables: dict[int, threading.Condition] = {}
         self._entries: deque[Entry] = deque()
         # The buffer holds every event with base < seq <= last, once the baseline is read.
         self._base = self._last = 0
@@ -66,11 +70,14 @@ class StoreFeed:
         with self._cond:
             return self._ready and pos >= self._base
 
-    def after(self, pos: int, timeout: float) -> list[Entry] | None:
+    def after(self, pos: int, timeout: float, table_id: int | None = None) -> list[Entry] | None:
         """The buffered events after `pos`, waiting up to `timeout` seconds for the first of them
-        ([] when none came); None when the buffer no longer reaches back to `pos`: read the log."""
+        ([] when none came); None when the buffer no longer reaches back to `pos`: read the log.
+        With `table_id`, only an event of that table, or of no table, ends the wait (the others
+        are still in the answer, for the caller to skip)."""
         deadline = time.monotonic() + timeout
-        with self._cond:  # state is checked under the lock the feed publishes under: no lost wake-up
+        cond = self._cond if table_id is None else self._table_cond(table_id)
+        with cond:  # state is checked under the lock the feed publishes under: no lost wake-up
             while True:
                 if self._failed:
                     raise FeedStopped
@@ -88,7 +95,26 @@ class StoreFeed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
-                self._cond.wait(remaining)
+                cond.wait(remaining)
+
+    def _table_cond(self, table_id: int) -> threading.Condition:
+        with self._cond:
+            cond = self._tables.get(table_id)
+            if cond is None:
+                cond = self._tables[table_id] = threading.Condition(self._lock)
+            return cond
+
+    def _wake(self, entries: list[Entry] | None = None) -> None:
+        """Wake the streams an event concerns (all of them without `entries`); the lock is held."""
+        self._cond.notify_all()
+        tables = None if entries is None else {e.table_id for e in entries}
+        if tables is None or None in tables:
+            for cond in self._tables.values():
+                cond.notify_all()
+        else:
+            for table_id in tables:
+                if (cond := self._tables.get(table_id)) is not None:
+                    cond.notify_all()
 
     def wait(self, timeout: float) -> None:
         """Until the feed next changes, or `timeout`."""
@@ -113,7 +139,7 @@ class StoreFeed:
             _forget(self)
             with self._cond:
                 self._failed = True
-                self._cond.notify_all()
+                self._wake()
         finally:
             if listener is not None:
                 listener.close()
@@ -142,7 +168,7 @@ class StoreFeed:
             self._entries.clear()
             self._base = self._last = head
             self._ready = True
-            self._cond.notify_all()
+            self._wake()
 
     def _publish(self, entries: list[Entry]) -> None:
         with self._cond:
@@ -150,7 +176,7 @@ class StoreFeed:
             self._last = entries[-1].seq
             while len(self._entries) > BUFFER_SIZE:
                 self._base = self._entries.popleft().seq
-            self._cond.notify_all()
+            self._wake(entries)
 
 
 _feeds: dict[tuple[object, int], StoreFeed] = {}

@@ -143,13 +143,15 @@ def _forget_rings(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
-def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None, select=None):
+def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None, select=None,
+               table_id: int | None = None):
     """Server-Sent Events of a store after `cursor`: the log, then what the store's shared feed
     reads as it grows; a heartbeat comment when nothing was sent for a while. Holds no database
     connection between reads, and makes none at all while it keeps up with the feed.
 
     `select(entry)`, when given, answers the message to send for an event, or None to skip it
-    (a diner's table stream sends only its own table's news, in its own words)."""
+    (a diner's table stream sends only its own table's news, in its own words); `table_id`, the
+    table such a stream is about: another table's events do not wake it."""
     from app.events import feed as feeds  # the feed is built on this module's reads
 
     heartbeat = app.config["EVENT_HEARTBEAT_SECONDS"]
@@ -160,7 +162,7 @@ def sse_stream(app, store_id: int, cursor: int, kinds: list[EventKind] | None, s
         pos, quiet_until = cursor, time.monotonic() + heartbeat  # pos: every event up to it is handled
         while True:
             timeout = max(0.0, quiet_until - time.monotonic())
-            entries = feed.after(pos, timeout)
+            entries = feed.after(pos, timeout, table_id)
             if entries is None:  # older than the feed's buffer: catch up from the log itself
                 with app.app_context():
                     entries = [feeds.render(event_json(e)) for e in read_after(store_id, pos, None, feeds.PAGE)]

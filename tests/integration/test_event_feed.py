@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -228,3 +229,52 @@ def test_reads_of_the_log_per_event_do_not_grow_with_the_streams(app, make, stre
     # One read of the log per ring by the store's feed, whatever the number of streams (reading per
     # stream would be streams_open × rounds); one spare for a heartbeat's safety-net read.
     assert 1 <= reads.count <= rounds + 1, reads.count
+
+
+def test_an_event_of_one_table_wakes_that_tables_streams_and_not_the_others(app, make):
+    """A diner's stream waits for its own table: at 50 tables a change must not wake 300 phones.
+    An event of no table (an order's) still wakes every table's stream."""
+    tenant = make.tenant()
+    store_id = tenant.store.id
+    feed = feeds.join(app, store_id)
+    try:
+        start = last_seq(store_id)
+        deadline = time.monotonic() + PATIENCE
+        while not feed.covers(start) and time.monotonic() < deadline:
+            feed.wait(0.05)  # until the feed has read its baseline
+        assert feed.covers(start)
+        woken: dict[int, list] = {}
+
+        def wait(table_id: int) -> None:
+            woken[table_id] = feed.after(start, PATIENCE, table_id)
+
+        waiters = {table_id: threading.Thread(target=wait, args=(table_id,), daemon=True) for table_id in (7, 8)}
+        for waiter in waiters.values():
+            waiter.start()
+        _write_table_event(app, tenant, table_id=9)  # a third table's change
+        published = feed.after(start, PATIENCE)  # the feed has it: a waiter of 7 or 8 woken now would return
+        assert [entry.table_id for entry in published] == [9]
+        waiters[7].join(0.5)
+        assert waiters[7].is_alive() and waiters[8].is_alive()
+
+        _write_table_event(app, tenant, table_id=7)
+        waiters[7].join(PATIENCE)
+        assert [entry.table_id for entry in woken[7]] == [9, 7]  # the other table's event too, to skip
+        assert waiters[8].is_alive()
+
+        _write(app, tenant, [1])  # an order's event, of no table
+        waiters[8].join(PATIENCE)
+        assert [entry.table_id for entry in woken[8]] == [9, 7, None]
+    finally:
+        feeds.leave(feed)
+
+
+def _write_table_event(app, tenant, *, table_id: int) -> None:
+    from app.extensions import db
+
+    with app.app_context():
+        begin_write()
+        append_all(tenant.merchant.id, tenant.store.id,
+                   [NewEvent(EventKind.CART_CHANGED, {"table_id": table_id, "session_id": 1})])
+        db.session.commit()
+        db.session.remove()
