@@ -202,25 +202,26 @@ def cart_json(token: str):
 @bp.route("/t/<token>/cart/lines", methods=["POST"])
 def add(token: str):
     """Add a pick (dish, quantity, options) under the diner's name."""
+    _start_writing()  # first: the table read below stays loaded for the change and its answer
     table = _table(token)
     _signed_in(table)
     data = _body(AddIn())
     name = _diner_name(table)
-    _start_writing()
     cart.add_to_cart(table, ItemRequest(data["dish_id"], data["qty"], tuple(data["option_ids"]), data["note"]),
                      added_by=name, actor=Actor.diner(table.merchant_id, name, ip=request.remote_addr), now=utcnow())
+    answer = _view(table)  # in the transaction, which sees its own change (and its event's seq)
     db.session.commit()
-    return _view(table), 201
+    return answer, 201
 
 
 @bp.route("/t/<token>/cart/lines/<id:line_id>", methods=["PATCH"])
 def change(token: str, line_id: int):
     """Change a pick's quantity (0 removes it). `version` is the line's as the phone saw it: a
     stale one answers 409 with the fresh cart, so the phone shows what the table has now."""
+    _start_writing()
     table = _table(token)
     _signed_in(table)
     data = _body(ChangeIn())
-    _start_writing()
     try:
         cart.change_cart_line(table, line_id, qty=data["qty"], expected_version=data["version"],
                               actor=Actor.diner(table.merchant_id, ip=request.remote_addr), now=utcnow())
@@ -231,8 +232,9 @@ def change(token: str, line_id: int):
         body, status = _json_error(error)
         body["cart"] = _view(table)
         return body, status
+    answer = _view(table)
     db.session.commit()
-    return _view(table)
+    return answer
 
 
 @bp.route("/t/<token>/cart/send", methods=["POST"])

@@ -31,7 +31,7 @@ from app.events.service import last_seq, sse_stream
 from app.members.models import Member
 from app.menu import service as menu
 from app.menu import version as menu_version
-from app.menu.models import Dish, OptionGroup
+from app.menu.models import Dish
 from app.menu.search import dish_keys
 from app.orders import rush
 from app.orders.cart import cart_of
@@ -219,13 +219,6 @@ def open_session_of(table: DiningTable) -> TableSession | None:
                                                           TableSession.status == SessionStatus.OPEN))
 
 
-def _option_names(dish_ids: set[int]) -> dict[int, tuple[str, str]]:
-    if not dish_ids:
-        return {}
-    groups = db.session.scalars(sa.select(OptionGroup).where(OptionGroup.dish_id.in_(dish_ids))).all()
-    return {choice.id: (choice.name, choice.name_en) for group in groups for choice in group.choices}
-
-
 def table_view(table: DiningTable, seen_order_id: int | None = None, seq: int | None = None) -> dict:
     """The table's shared cart (with each pick's options by name) and its open order's lines with
     their state: what every phone at the table shows. `seen_order_id`, the order the phone last
@@ -234,13 +227,10 @@ def table_view(table: DiningTable, seen_order_id: int | None = None, seq: int | 
     before): the table's stream goes on from it."""
     if seq is None:
         seq = last_seq(table.store_id)
-    cart = cart_of(table)
+    cart = cart_of(table, option_names=True)
     cart["seq"] = seq
     if cart["order_id"] is None and seen_order_id is not None:
         cart["order_id"] = seen_order_id
-    names = _option_names({line["dish_id"] for line in cart["lines"]})
-    for line in cart["lines"]:
-        line["options"] = [names.get(choice_id, ("", ""))[0] for choice_id in line["option_ids"]]
     order = db.session.get(Order, cart["order_id"]) if cart["order_id"] else None
     ordered = []
     if order is not None and order.table_id == table.id and order.merchant_id == table.merchant_id:

@@ -297,11 +297,15 @@ class MenuSection:
     dishes: list[StoreDish]
 
 
+# Loads the option groups and their choices of the dishes a query selects (two statements
+# whatever the number of dishes), for what prices lines with options.
+WITH_OPTIONS = selectinload(Dish.option_groups).selectinload(OptionGroup.choices)
+
+
 def store_menu(store: Store, *, include_inactive: bool = False) -> list[MenuSection]:
     """The categories (those with dishes) of the merchant's menu, with the store's sold-out flags."""
     query = (sa.select(Dish).join(Dish.category).where(Dish.merchant_id == store.merchant_id)
-             .options(contains_eager(Dish.category),
-                      selectinload(Dish.option_groups).selectinload(OptionGroup.choices))
+             .options(contains_eager(Dish.category), WITH_OPTIONS)
              .order_by(Category.sort_order, Category.id, Dish.sort_order, Dish.id))
     if not include_inactive:
         query = query.where(Dish.is_active.is_(True))

@@ -68,12 +68,13 @@ def close_session(order: Order, now: datetime) -> None:
         session.closed_at = now
 
 
-def cart_json(session: TableSession | None, table: DiningTable) -> dict:
+def cart_json(session: TableSession | None, table: DiningTable, *, option_names: bool = False) -> dict:
     """The cart as every phone and the till see it; a table nobody has ordered at yet has an
-    empty one (no session is opened just to look)."""
+    empty one (no session is opened just to look). `option_names`: each line also names its
+    options (`options`), as the phones show them."""
     cart = session.cart if session is not None else []
     dishes = {d.id: d for d in db.session.scalars(sa.select(Dish).where(
-        Dish.id.in_([line.dish_id for line in cart])))} if cart else {}
+        Dish.id.in_([line.dish_id for line in cart])).options(menu.WITH_OPTIONS))} if cart else {}
     lines = []
     for line in cart:
         dish = dishes[line.dish_id]
@@ -82,14 +83,17 @@ def cart_json(session: TableSession | None, table: DiningTable) -> dict:
                       "qty": line.qty, "option_ids": line.option_ids, "note": line.note,
                       "added_by": line.added_by, "unit_price_cents": unit, "amount_cents": unit * line.qty,
                       "version": line.version})
+        if option_names:
+            names = {choice.id: choice.name for group in dish.option_groups for choice in group.choices}
+            lines[-1]["options"] = [names.get(choice_id, "") for choice_id in line.option_ids]
     return {"session_id": session.id if session else None, "table_id": table.id,
             "version": session.version if session else 0, "order_id": session.order_id if session else None,
             "lines": lines, "total_cents": sum(line["amount_cents"] for line in lines)}
 
 
-def cart_of(table: DiningTable) -> dict:
+def cart_of(table: DiningTable, *, option_names: bool = False) -> dict:
     """The table's cart, read only."""
-    return cart_json(db.session.scalar(_open_query(table)), table)
+    return cart_json(db.session.scalar(_open_query(table)), table, option_names=option_names)
 
 
 def _bump_version(session: TableSession) -> None:
