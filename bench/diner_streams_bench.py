@@ -1,23 +1,26 @@
 """300 phones at 50 tables: a cart change reaching every phone at the table, and the API meanwhile.
 
-Builds a merchant with a 200-dish menu and T tables in a fresh database, then starts the two
+Builds a merchant with a 200-dish menu and T+1 tables in a fresh database, then starts the two
 server processes of a real installation on free ports — the gthread web process
-(`config/gunicorn.conf.py`) and the gevent stream process (`config/gunicorn_streams.conf.py`),
-the stream process hearing the web process's doorbell over UDP, as `make run` runs them — and:
+(`config/gunicorn.conf.py`, --web-workers) and the gevent stream process
+(`config/gunicorn_streams.conf.py`), the stream process hearing the web process's doorbell over
+UDP, as `make run` runs them — and:
 
-1. measures the API idle: --samples reads of a table's cart (`GET /t/<token>/cart.json`) and
-   adds of a dish (`POST /t/<token>/cart/lines`), one after another;
-2. opens P streams per table (`/t/<token>/stream?after=<seq>`, from the cursor the page was
-   rendered with, as the phones do; plain sockets read by one selector thread) on the stream
-   process;
-3. for --rounds rounds, one phone per table adds a dish (10 at a time) and the time from the
-   add request's start to each of the table's P phones reading its `cart` message is taken;
-   the API is measured again with the streams open (nothing changing), and during the rounds
-   (another client keeps reading carts).
+1. measures the API idle: --samples reads of the last table's cart (`GET /t/<token>/cart.json`;
+   nothing changes its cart, so a read costs the same all along) from a process of its own at
+   20 reads a second, and adds of a dish (`POST /t/<token>/cart/lines`), one after another;
+2. opens P streams per table at the other T tables (`/t/<token>/stream?after=<seq>`, from the
+   cursor the page was rendered with, as the phones do; plain sockets read by one selector
+   thread, whole messages counted) on the stream process;
+3. changes the carts: --rate R adds a second for --seconds (open loop, to table k mod T, each
+   table's adds one after another), or with --rate 0 --rounds rounds of one add per table (10
+   at a time, as fast as the server answers); the time from each add's start to each of its
+   table's P phones reading the `cart` message (which carries the table's view) is taken; the
+   API is measured again with the streams open (nothing changing), and during the changes.
 
-    .venv/bin/python bench/diner_streams_bench.py                       # 50 × 6 on SQLite in /tmp
+    .venv/bin/python bench/diner_streams_bench.py --rate 25 --seconds 30  # 50 × 6 on SQLite in /tmp
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/tableloop_bench \\
-        .venv/bin/python bench/diner_streams_bench.py
+        .venv/bin/python bench/diner_streams_bench.py --rate 25 --seconds 60   # an empty database
     .venv/bin/python bench/diner_streams_bench.py --streams-on web      # the streams on the gthread process
 
 Figures only: nothing here asserts a speed. Targets: cart → phones p99 ≤ 1 s, API p99 under
@@ -87,13 +90,20 @@ class Phone:
         return start
 
 
+READS_PER_SECOND = 20  # the API sampler's pace: it measures the API without being a load itself
+
+
 def _read_carts(url: str, count: int, stop, out) -> None:
     """In a process of its own, so that the bench's other threads (the adds, the 300 streams'
-    reader) do not hold up its clock: `count` reads one after another, or (count 0) reads until
-    `stop` is set; sends back each read's milliseconds."""
+    reader) do not hold up its clock: `count` reads, or (count 0) reads until `stop` is set, at
+    READS_PER_SECOND (open loop: read k is due at k / pace); sends back each read's milliseconds."""
     http, times = requests.Session(), []
+    began = time.perf_counter()
     try:
         while len(times) < count if count else not stop.is_set():
+            delay = began + len(times) / READS_PER_SECOND - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
             start = time.perf_counter()
             status = http.get(url, timeout=30).status_code
             if status != 200:
