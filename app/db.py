@@ -151,6 +151,18 @@ def get_scoped_or_404(model: type[M], object_id: int, merchant_id: int | None = 
     return row
 
 
+def require_scoped(model: type[M], object_id: int, merchant_id: int | None = None) -> None:
+    """404 unless the row exists and belongs to the merchant, as `get_scoped_or_404`, reading its
+    id only (the API guard checks every id in a URL so; the service loads the row as it needs)."""
+    from app.errors import NotFound
+
+    merchant_id = current_merchant_id() if merchant_id is None else merchant_id
+    found = db.session.execute(sa.select(model.id).where(  # type: ignore[attr-defined]
+        model.id == object_id, model.merchant_id == merchant_id)).first()  # type: ignore[attr-defined]
+    if found is None:
+        raise NotFound(model.__name__.lower())
+
+
 def insert_unique(row: Any) -> bool:
     """Add `row` inside a savepoint; False (and nothing added) when a UNIQUE key already holds it.
 

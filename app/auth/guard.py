@@ -19,7 +19,7 @@ from werkzeug.routing import IntegerConverter
 from app.actor import Actor
 from app.auth.permissions import DEVICE_GRANTS, Permission, role_allows
 from app.auth.service import DEVICE_TOKEN_PREFIX, device_for_token, staff_for_token
-from app.db import begin_write, get_scoped_or_404
+from app.db import begin_write, require_scoped
 from app.errors import Forbidden, NotFound, Unauthorized
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,7 +107,7 @@ def guard_api_request() -> None:
             model = ID_ARGUMENTS.get(name)
             if model is None:
                 raise RuntimeError(f"URL argument {name} of {request.endpoint} has no model in ID_ARGUMENTS")
-            get_scoped_or_404(model, value)
+            require_scoped(model, value)
 
 
 def current_actor() -> Actor:
