@@ -19,6 +19,7 @@ from app.auth.models import ApiToken, Device, Staff
 from app.auth.permissions import STORE_BOUND_ROLES, Role, can_manage_role
 from app.db import begin_write, db, get_scoped_or_404, utcnow
 from app.errors import Conflict, Forbidden, Unauthorized, Unprocessable
+from app.members.service import set_up_members
 from app.tenants.models import Merchant, Store
 from app.tenants.service import new_store
 
@@ -43,6 +44,7 @@ def create_tenant(*, merchant_name: str, owner_username: str, password: str,
     merchant = Merchant(name=merchant_name)
     db.session.add(merchant)
     db.session.flush()
+    set_up_members(merchant.id)
     store = new_store(merchant.id, name=store_name or merchant_name)
     owner = create_staff(None, merchant_id=merchant.id, username=owner_username, password=password,
                          role=Role.OWNER, display_name=owner_username)

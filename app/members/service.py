@@ -54,28 +54,34 @@ DEFAULT_TOPUP_RULES = ((50_000, 5_000), (100_000, 15_000), (300_000, 60_000))
 
 # --- merchant set-up -------------------------------------------------------------------------
 
+def set_up_members(merchant_id: int) -> MemberSettings:
+    """A new merchant's member rules, tiers and top-up offers, with sensible defaults (made with
+    the merchant, so that reading them never writes; a racing twin finds the winner's)."""
+    query = sa.select(MemberSettings).where(MemberSettings.merchant_id == merchant_id)
+    candidate = MemberSettings(merchant_id=merchant_id, member_code_secret=secrets.token_hex(32))
+    if not insert_unique(candidate):
+        return db.session.scalars(query).one()
+    for name, name_en, rank, off, multiplier, spend, topup in DEFAULT_TIERS:
+        db.session.add(Tier(merchant_id=merchant_id, name=name, name_en=name_en, rank=rank,
+                            discount_percent=off, points_multiplier_percent=multiplier,
+                            spend_threshold_cents=spend, topup_threshold_cents=topup))
+    for min_cents, bonus_cents in DEFAULT_TOPUP_RULES:
+        db.session.add(TopUpRule(merchant_id=merchant_id, min_cents=min_cents, bonus_cents=bonus_cents))
+    db.session.flush()
+    return candidate
+
+
 def settings_for(merchant_id: int) -> MemberSettings:
-    """The merchant's member rules, created with sensible defaults on first use (a racing twin
-    finds the winner's). Looked up once per session: a settlement asks several times."""
+    """The merchant's member rules (`set_up_members` made them with the merchant; the migrations
+    gave them to merchants from before). Looked up once per session: a settlement asks several
+    times."""
     memo = db.session.info.setdefault("member_settings", {})
     settings = memo.get(merchant_id)
     if settings is not None and settings in db.session:
         return settings
-    query = sa.select(MemberSettings).where(MemberSettings.merchant_id == merchant_id)
-    settings = db.session.scalar(query)
+    settings = db.session.scalar(sa.select(MemberSettings).where(MemberSettings.merchant_id == merchant_id))
     if settings is None:
-        candidate = MemberSettings(merchant_id=merchant_id, member_code_secret=secrets.token_hex(32))
-        if insert_unique(candidate):
-            for name, name_en, rank, off, multiplier, spend, topup in DEFAULT_TIERS:
-                db.session.add(Tier(merchant_id=merchant_id, name=name, name_en=name_en, rank=rank,
-                                    discount_percent=off, points_multiplier_percent=multiplier,
-                                    spend_threshold_cents=spend, topup_threshold_cents=topup))
-            for min_cents, bonus_cents in DEFAULT_TOPUP_RULES:
-                db.session.add(TopUpRule(merchant_id=merchant_id, min_cents=min_cents, bonus_cents=bonus_cents))
-            db.session.flush()
-            settings = candidate
-        else:
-            settings = db.session.scalars(query).one()
+        raise LookupError(f"merchant {merchant_id} has no member settings (made by create_tenant)")
     memo[merchant_id] = settings
     return settings
 
