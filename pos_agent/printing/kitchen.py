@@ -8,12 +8,9 @@ from datetime import datetime
 from tablerules.documents import KitchenTicket, OrderItem
 
 from .ops import Op
-from .page import Page, local_time
+from .page import REPRINT_MARK, Page, local_time
 
 MARKS: dict[str, str] = {"add": "加菜 ADD", "change": "改单 CHANGED", "cancel": "退菜 CANCEL", "rush": "催菜 RUSH"}
-REPRINT_MARK = "重打 REPRINT"
-
-
 def build_kitchen_ticket(
     ticket: KitchenTicket,
     *,

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 from . import layout
 from .ops import QR, Align, Cut, Drawer, Feed, Line, Op
 
+REPRINT_MARK = "重打 REPRINT"  # on every paper printed again, so a copy is never taken for the first
+
 
 class Page:
     def __init__(self, columns: int) -> None:
@@ -18,6 +20,10 @@ class Page:
         """Wrap ``text`` to the paper; magnified text gets proportionally fewer columns."""
         for part in layout.wrap(text, self.columns // width):
             self.ops.append(Line(part, align=align, bold=bool(bold), width=width, height=height))
+
+    def reprint_banner(self) -> None:
+        """The large 重打 REPRINT line at the top of a paper printed again."""
+        self.text(REPRINT_MARK, align="center", bold=True, width=2, height=2)
 
     def indented(self, text: str, *, prefix: str = "  ", bold: bool = False, height: int = 1) -> None:
         for part in layout.indent(layout.wrap(text, self.columns - layout.text_width(prefix)), prefix):

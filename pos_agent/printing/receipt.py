@@ -13,8 +13,6 @@ from . import layout
 from .ops import Op
 from .page import Page, local_time
 
-REPRINT_MARK = "重打 REPRINT"
-
 # The printer's own words for tenders and pricing steps that arrive without a label.
 TENDER_LABELS: dict[str, str] = {
     "cash": "现金 Cash",
@@ -50,7 +48,7 @@ def build_receipt(
         # First, so the drawer is open while the paper is still printing.
         page.drawer()
     if reprint or receipt.is_reprint:
-        page.text(REPRINT_MARK, align="center", bold=True, width=2, height=2)
+        page.reprint_banner()
     _header(page, store, receipt)
     _items(page, receipt.items)
     _totals(page, receipt)

@@ -12,8 +12,6 @@ from .ops import Op
 from .page import Page, local_time
 from .receipt import TENDER_LABELS
 
-REPRINT_MARK = "重打 REPRINT"
-
 
 def build_shift_summary(
     summary: ShiftSummary,
@@ -26,7 +24,7 @@ def build_shift_summary(
     page = Page(columns)
     tz = store.timezone
     if reprint or summary.is_reprint:
-        page.text(REPRINT_MARK, align="center", bold=True, width=2, height=2)
+        page.reprint_banner()
     page.text(store.name, align="center", bold=True, width=2, height=2)
     page.text("交班报表 SHIFT SUMMARY", align="center", bold=True)
     page.rule()

@@ -12,7 +12,7 @@ from tablerules.money import format_cny
 from ..config import StoreInfo
 from .ops import Op
 from .page import Page, local_time
-from .receipt import REPRINT_MARK, TENDER_LABELS, store_header
+from .receipt import TENDER_LABELS, store_header
 
 
 def build_topup_slip(
@@ -25,7 +25,7 @@ def build_topup_slip(
 ) -> list[Op]:
     page = Page(columns)
     if reprint or slip.is_reprint:
-        page.text(REPRINT_MARK, align="center", bold=True, width=2, height=2)
+        page.reprint_banner()
     store_header(page, store, slip.store)
     page.text("充值凭条 TOP-UP SLIP", align="center", bold=True)
     page.rule()
