@@ -23,7 +23,7 @@ demo_cli = AppGroup("demo", help="The demo restaurant of the embedded default.")
 @click.option("--store", "store_name", default=None, help="Name of the first store (default: merchant name).")
 def create_tenant_command(merchant_name: str, owner_username: str, password: str, store_name: str | None):
     """Create a merchant, its first store and its owner; print them as one JSON line."""
-    from app.auth.service import create_tenant
+    from app.onboarding import create_tenant
 
     if len(password) < 8:
         click.echo("error: the password needs at least 8 characters", err=True)

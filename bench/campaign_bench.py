@@ -96,7 +96,6 @@ def main() -> None:
     app = create_app(Config)
     with app.app_context():
         from app.actor import Actor
-        from app.auth.service import create_tenant
         from app.campaigns import service
         from app.campaigns.models import CampaignDelivery
         from app.coupons import service as coupons
@@ -104,6 +103,7 @@ def main() -> None:
         from app.db import begin_write, db
         from app.members.models import Member
         from app.members.service import tiers_of
+        from app.onboarding import create_tenant
         from app.outbox.models import OutboxMessage
         from tablerules.segments import parse_spec
 

@@ -50,9 +50,9 @@ def _app(url: str):
 
 
 def _seed(app, tables: int) -> tuple[list[str], int]:
-    from app.auth.service import create_tenant
     from app.db import db
     from app.menu.models import Category, Dish, OptionChoice, OptionGroup
+    from app.onboarding import create_tenant
     from app.tables.models import DiningTable
     from app.tables.service import qr_secret, table_token
 

@@ -162,10 +162,10 @@ def _load_sqlite(engine: sa.Engine, rows: Iterator[tuple], table: str, columns: 
 
 def load(app, pop: Population) -> dict:
     """The merchant through the services, then members and cards in bulk; returns ids and timings."""
-    from app.auth.service import create_tenant
     from app.extensions import db
     from app.members import service
     from app.members.models import Member
+    from app.onboarding import create_tenant
 
     with app.app_context():
         if db.session.scalar(sa.select(sa.func.count()).select_from(Member)):

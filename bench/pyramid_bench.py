@@ -129,10 +129,10 @@ def main() -> None:
     app = create_app(Config)
     with app.app_context():
         from app.analytics import service
-        from app.auth.service import create_tenant
         from app.db import db
         from app.members.models import Member
         from app.members.service import tiers_of
+        from app.onboarding import create_tenant
         from tablerules.rfm import Layer
 
         upgrade()

@@ -240,8 +240,8 @@ def _bootstrap():
     from flask_migrate import upgrade
 
     from app import create_app
-    from app.auth.service import create_tenant
     from app.db import db
+    from app.onboarding import create_tenant
 
     app = create_app()
     with app.app_context():

@@ -53,7 +53,7 @@ class Factory:
         self.client = client
 
     def tenant(self, name: str | None = None) -> Tenant:
-        from app.auth.service import create_tenant
+        from app.onboarding import create_tenant
 
         n = next(_counter)
         merchant, store, owner = create_tenant(merchant_name=name or f"商户{n}",

@@ -1,4 +1,4 @@
-"""Staff accounts, bearer tokens and device tokens; a new merchant with its owner."""
+"""Staff accounts, bearer tokens and device tokens."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ from app.auth.models import ApiToken, Device, Staff
 from app.auth.permissions import STORE_BOUND_ROLES, Role, can_manage_role
 from app.db import begin_write, db, get_scoped_or_404, utcnow
 from app.errors import Conflict, Forbidden, Unauthorized, Unprocessable
-from app.members.service import set_up_members
-from app.tenants.models import Merchant, Store
-from app.tenants.service import new_store
+from app.tenants.models import Store
 
 STAFF_TOKEN_PREFIX = "tls_"
 DEVICE_TOKEN_PREFIX = "tld_"
@@ -34,21 +32,6 @@ def hash_token(token: str) -> str:
 
 def _new_token(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
-
-
-# --- a new merchant --------------------------------------------------------------------------
-
-def create_tenant(*, merchant_name: str, owner_username: str, password: str,
-                  store_name: str | None = None) -> tuple[Merchant, Store, Staff]:
-    """A merchant, its first store and its owner — the bootstrap of a new restaurant business."""
-    merchant = Merchant(name=merchant_name)
-    db.session.add(merchant)
-    db.session.flush()
-    set_up_members(merchant.id)
-    store = new_store(merchant.id, name=store_name or merchant_name)
-    owner = create_staff(None, merchant_id=merchant.id, username=owner_username, password=password,
-                         role=Role.OWNER, display_name=owner_username)
-    return merchant, store, owner
 
 
 # --- staff -----------------------------------------------------------------------------------

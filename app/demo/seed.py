@@ -9,7 +9,7 @@ from app.actor import Actor
 from app.analytics.service import keep_figures
 from app.auth.models import Device, Staff
 from app.auth.permissions import Role
-from app.auth.service import DEVICE_TOKEN_PREFIX, create_staff, create_tenant, hash_token
+from app.auth.service import DEVICE_TOKEN_PREFIX, create_staff, hash_token
 from app.campaigns.models import Campaign
 from app.db import db, utcnow
 from app.demo import menu_data
@@ -18,6 +18,7 @@ from app.demo.members import MEMBERS, load_members
 from app.inbox.models import CannedReply, KeywordReply
 from app.members.models import Member, MemberCard
 from app.menu.models import Category, Dish, OptionChoice, OptionGroup, Station
+from app.onboarding import create_tenant
 from app.tables.models import Area, DiningTable
 from app.tables.service import qr_secret, table_token
 from app.tenants.models import Store

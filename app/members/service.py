@@ -81,7 +81,7 @@ def settings_for(merchant_id: int) -> MemberSettings:
         return settings
     settings = db.session.scalar(sa.select(MemberSettings).where(MemberSettings.merchant_id == merchant_id))
     if settings is None:
-        raise LookupError(f"merchant {merchant_id} has no member settings (made by create_tenant)")
+        raise LookupError(f"merchant {merchant_id} has no member settings (made by app.onboarding.create_tenant)")
     memo[merchant_id] = settings
     return settings
 

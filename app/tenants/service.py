@@ -1,4 +1,4 @@
-"""Stores of a merchant. (A new merchant comes with its owner: `app.auth.service.create_tenant`.)"""
+"""Stores of a merchant. (A new merchant comes with its owner and its member rules: `app.onboarding.create_tenant`.)"""
 
 from __future__ import annotations
 
