@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
-_STATIC = {"till.js", "till.css", "i18n.js"}
+_STATIC = {"till.js", "till.css", "i18n.js", "keys.js"}
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
 // The till's words: Chinese first, English switchable (Alt+L). Error codes the till knows get
 // the cashier's words; any other error shows the agent's message in the chosen language.
+// What each key does (快捷键一览, the footer's line) is said beside the key, in keys.js.
 "use strict";
 window.TILL_TEXT = {
   zh: {
@@ -8,7 +9,6 @@ window.TILL_TEXT = {
     clear_table: "清台", st_free: "空闲", st_ordering: "点餐中", st_ordered: "已下单", st_billed: "已推送账单",
     st_paid: "已结账", lines: "已点", send: "下单", add_more: "加菜", bill: "账单", stored_value: "储值", sv_all: "储值付",
     cash: "现金", round_up: "整数", change: "找零", to_pay: "还差", settle: "收款", cancel: "取消", confirm: "确认",
-    hints: "F1 桌台 · F2 点菜 · ↑↓ 选菜 · Enter 加入 · F6 下单/加菜 · Alt+D 退菜 · F3 会员 · Alt+M 新会员 · F4 结账 · Alt+5 ¥50 · Alt+1 ¥100 · F9 整数 · F10 储值 · Esc 返回",
     table_code: "桌号，回车开台", search: "菜名 / 拼音 / 首字母（2*ljcr 点两份）", note: "备注（少辣、不要葱…）",
     member_query: "手机号 / 刷卡 / 扫会员码",
     online: "在线", offline: "离线", pending: "{n} 笔待同步",
@@ -53,7 +53,6 @@ window.TILL_TEXT = {
     st_paid: "Paid", lines: "Lines", send: "Send", add_more: "Add dishes", bill: "Bill", stored_value: "Stored value",
     sv_all: "Use stored value", cash: "Cash", round_up: "Round up", change: "Change", to_pay: "Still due",
     settle: "Take payment", cancel: "Cancel", confirm: "Confirm",
-    hints: "F1 tables · F2 order · ↑↓ pick · Enter add · F6 send/add · Alt+D void · F3 member · Alt+M join · F4 pay · Alt+5 ¥50 · Alt+1 ¥100 · F9 round up · F10 stored value · Esc back",
     table_code: "Table code, Enter to open", search: "Name / pinyin / initials (2*ljcr for two)",
     note: "Note (less spicy, no onion…)", member_query: "Phone / swipe card / scan member code",
     online: "Online", offline: "Offline", pending: "{n} to sync",
@@ -164,7 +163,6 @@ Object.assign(window.TILL_ERRORS.en, { rush_too_soon: "Rushed a moment ago; try 
                                        nothing_to_rush: "Every dish of this order is served already" });
 // 扫码支付, 取消 of a WeChat wait, refunds by line and approval by a manager's card.
 Object.assign(window.TILL_TEXT.zh, {
-  hints: window.TILL_TEXT.zh.hints.replace(" · Esc 返回", " · Alt+W 扫码支付 · Esc 返回"),
   qr_pay: "扫码支付", qr_title: "扫码支付 · 打印付款码", qr_waiting: "等待顾客扫码支付 {amount}（付款码已打印）… Esc 取消",
   qr_not_printed: "付款码没有打印出来，请检查前台打印机", qr_nothing: "没有需要扫码支付的金额", qr_paid: "顾客已扫码支付",
   wx_cancelling: "正在取消微信收款…", wx_cancelled: "已取消微信收款，账单未付",
@@ -172,7 +170,6 @@ Object.assign(window.TILL_TEXT.zh, {
   refund_card_hint: "店长也可以在读卡器上刷员工卡批准", refunded_amount: "已退款 {amount}", approved_by: "批准：{name}",
 });
 Object.assign(window.TILL_TEXT.en, {
-  hints: window.TILL_TEXT.en.hints.replace(" · Esc back", " · Alt+W scan to pay · Esc back"),
   qr_pay: "Scan to pay", qr_title: "Scan to pay · print the QR", qr_waiting: "Waiting for the customer to scan and pay {amount} (QR printed)… Esc cancels",
   qr_not_printed: "The QR did not print; check the front printer", qr_nothing: "Nothing is left to pay by QR", qr_paid: "The customer paid by QR",
   wx_cancelling: "Cancelling the WeChat payment…", wx_cancelled: "WeChat payment cancelled; the bill is unpaid",
@@ -212,3 +209,7 @@ Object.assign(window.TILL_TEXT.en, {
   slip_none: "No receipt printer: no top-up slip printed", slip_reprinted: "Top-up slip reprinted (marked as a reprint)",
   nothing_to_reprint: "No paid order is chosen and no top-up slip was printed here yet",
 });
+
+// 快捷键一览 (F12, or the footer's button): the keys themselves and their words are in keys.js.
+Object.assign(window.TILL_TEXT.zh, { keys_title: "快捷键一览", keys_button: "快捷键", close: "关闭" });
+Object.assign(window.TILL_TEXT.en, { keys_title: "Keyboard keys", keys_button: "Keys", close: "Close" });

@@ -1,5 +1,6 @@
 // The cashier's till. Talks only to the agent's local API on this machine (AGENT-API.md).
-// Keyboard first: every action has a key (data-key on its button); touch works on the same buttons.
+// Keyboard first: every action has a key, from the one table in keys.js (each button shows its key);
+// touch works on the same buttons. F12 lists them all (快捷键一览).
 "use strict";
 (function () {
   const $ = (sel) => document.querySelector(sel);
@@ -94,6 +95,7 @@
     $$("[data-t]").forEach((n) => { n.textContent = t(n.dataset.t); });
     $$("[data-tp]").forEach((n) => { n.placeholder = t(n.dataset.tp); });
     $("#lang").lastChild.textContent = state.lang === "zh" ? " English" : " 中文";
+    renderHints();
     renderAll();
   }
 
@@ -138,6 +140,7 @@
   function logout() {
     state.token = null; state.staff = null;
     sessionStorage.removeItem("till.token"); sessionStorage.removeItem("till.staff");
+    if ($("#keys-help").open) $("#keys-help").close();
     $("#desk").hidden = true; $("#login").hidden = false;
     $$("[data-signed-in]").forEach((n) => { n.hidden = true; });
     $("#username").focus();
@@ -174,7 +177,7 @@
     areas.replaceChildren(...state.areas.map((a, i) => el("button", {
       type: "button", role: "tab", class: a === state.area ? "on" : "", "aria-selected": a === state.area ? "true" : "false",
       onclick: () => { state.area = a; renderTables(); },
-    }, a || t("tables"), " ", el("kbd", {}, "Alt+" + (i + 1)))));
+    }, a || t("tables"), areaKey(i) ? " " : null, areaKey(i) ? el("kbd", {}, areaKey(i)) : null)));
     const grid = $("#table-grid");
     grid.replaceChildren(...state.tables.filter((x) => x.area === state.area).map((x) => el("button", {
       type: "button", class: `tile ${x.state}${state.table && state.table.code === x.code ? " sel" : ""}`,
@@ -393,7 +396,8 @@
       el("ul", { class: "coupons" }, ...m.coupons.map((c, i) => el("li", {},
         el("label", {}, el("input", { type: "checkbox", "data-coupon": c.id, checked: state.coupons.has(c.id),
           onchange: (ev) => { toggleCoupon(c.id, ev.target.checked); } }),
-        ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`, el("kbd", {}, "Alt+" + "JKNUVY"[i] ))))));
+        ` ${c.name} · ${state.lang === "en" ? c.terms_en || c.terms : c.terms}`,
+        keysOf("coupon")[i] ? el("kbd", {}, keysOf("coupon")[i]) : null)))));
   }
   async function usePoints(text) {
     const n = parseInt(String(text).trim() || "0", 10);
@@ -748,9 +752,8 @@
       ...(held.length ? held.map((c) => el("span", { class: "card " + c.status, "data-card": c.card_no },
         c.card_no, " ", el("em", {}, t("card_" + c.status)))) : [el("span", { class: "muted" }, t("no_cards"))]),
       el("span", { class: "card-keys" },
-        el("button", { type: "button", class: "small", "data-key": "Alt+I", "data-action": "card-issue", onclick: () => issueCard() }, el("kbd", {}, "Alt+I"), " ", t("card_issue")),
-        el("button", { type: "button", class: "small", "data-key": "Alt+Z", "data-action": "card-lost", onclick: () => reportLost() }, el("kbd", {}, "Alt+Z"), " ", t("card_lose")),
-        el("button", { type: "button", class: "small", "data-key": "Alt+A", "data-action": "card-replace", onclick: () => replaceCard() }, el("kbd", {}, "Alt+A"), " ", t("card_replace"))));
+        keyButton("card-issue", t("card_issue")), keyButton("card-lost", t("card_lose")),
+        keyButton("card-replace", t("card_replace"))));
   }
   function cardMember() {
     if (!state.member) { toast(t("no_member"), "error"); return null; }
@@ -864,14 +867,20 @@
         ...g.choices.map((c, ci) => el("button", {
           type: "button", class: "opt" + (chosen[gi].has(c.id) ? " on" : ""), "data-choice": c.id,
           "aria-pressed": chosen[gi].has(c.id) ? "true" : "false", onclick: () => { active = gi; pick(gi, ci); },
-        }, gi === active && ci < 9 ? el("kbd", {}, String(ci + 1)) : null, " ", c.name,
+        }, gi === active && keysOf("opt-pick")[ci] ? el("kbd", {}, keysOf("opt-pick")[ci]) : null, " ", c.name,
         c.price_delta_cents ? el("small", {}, ` +${yuan(c.price_delta_cents)}`) : null)))));
       total.textContent = t("opt_price", { p: yuan(dish.price_cents + extra()) });
     }
+    // The chooser's keys (scope "options" in keys.js): the n-th key of opt-pick picks the n-th choice.
+    const optionKeys = {
+      "opt-pick": (name) => pick(active, keysOf("opt-pick").indexOf(name)),
+      "opt-next": () => { active = (active + 1) % groups.length; render(); },
+      "opt-prev": () => { active = (active + groups.length - 1) % groups.length; render(); },
+    };
     function onDigit(ev) {
-      if (/^[1-9]$/.test(ev.key)) { ev.preventDefault(); pick(active, parseInt(ev.key, 10) - 1); }
-      else if (ev.key === "ArrowDown" || ev.key === "ArrowRight" || (ev.key === "Tab" && !ev.shiftKey)) { ev.preventDefault(); active = (active + 1) % groups.length; render(); }
-      else if (ev.key === "ArrowUp" || ev.key === "ArrowLeft" || (ev.key === "Tab" && ev.shiftKey)) { ev.preventDefault(); active = (active + groups.length - 1) % groups.length; render(); }
+      const name = keyName(ev);
+      const k = bound(name, inScope("options"));
+      if (k) { ev.preventDefault(); optionKeys[k.action](name); }
     }
     render();
     const dialog = $("#dialog");
@@ -977,10 +986,82 @@
     return false;
   }
 
-  // --- keys --------------------------------------------------------------------------------------
+  // --- keys: one table (keys.js) for dispatching, the buttons' keys, the footer and the help --------
+  const KEYS = window.TILL_KEYS.keys;
   function keyName(ev) {
-    return (ev.altKey ? "Alt+" : "") + (ev.ctrlKey ? "Ctrl+" : "") + (ev.key.length === 1 ? ev.key.toUpperCase() : ev.key);
+    // Shift counts for keys that are not characters (Shift+Tab); a character is already shifted.
+    const shift = ev.shiftKey && ev.key.length > 1 && ev.key !== "Shift" ? "Shift+" : "";
+    return (ev.altKey ? "Alt+" : "") + (ev.ctrlKey ? "Ctrl+" : "") + shift + (ev.key.length === 1 ? ev.key.toUpperCase() : ev.key);
   }
+  const onDesk = (k) => !k.fields && !k.scope;
+  const inField = (id) => (k) => Boolean(k.fields && k.fields.includes(id));
+  const inScope = (scope) => (k) => k.scope === scope;
+  function bound(name, where) { return KEYS.find((k) => where(k) && k.keys.includes(name)); }
+  function keysOf(action) { const k = KEYS.find((x) => x.action === action); return k ? k.keys : []; }
+  function areaKey(i) { return keysOf("area").find((k) => k === `Alt+${i + 1}`) || null; }
+  const KEY_SIGNS = { ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc" };
+  // An entry's keys in few signs: ["Alt+2…4/6…9"], ["Alt+J/K/N/U/V/Y"], ["1…9"], ["↓/→", "Tab"].
+  function keysLabel(keys) {
+    const parts = [];
+    for (const key of keys.map((k) => KEY_SIGNS[k] || k)) {
+      const cut = key.lastIndexOf("+") + 1;
+      const prefix = key.slice(0, cut), base = key.slice(cut);
+      const last = parts[parts.length - 1];
+      if (last && last.prefix === prefix && base.length === 1 && last.bases[0].length === 1) last.bases.push(base);
+      else parts.push({ prefix, bases: [base] });
+    }
+    return parts.map(({ prefix, bases }) => {
+      const runs = [];
+      for (let i = 0; i < bases.length;) {
+        let j = i;
+        while (j + 1 < bases.length && bases[j + 1].charCodeAt(0) === bases[j].charCodeAt(0) + 1) j += 1;
+        runs.push(j - i >= 2 ? `${bases[i]}…${bases[j]}` : bases.slice(i, j + 1).join("/"));
+        i = j + 1;
+      }
+      return prefix + runs.join("/");
+    });
+  }
+  function said(x, part) {  // an entry's words in the till's language ("zh", "where_zh" …)
+    const key = part ? `${part}_${state.lang}` : state.lang;
+    return x[key] || x[part ? `${part}_zh` : "zh"] || "";
+  }
+  function keyButton(action, label) {
+    return el("button", { type: "button", class: "small", "data-action": action, onclick: () => actions[action]() },
+      el("kbd", {}, keysLabel(keysOf(action)).join(" ")), " ", label);
+  }
+  function showKeys() {
+    $$("button[data-action]").forEach((b) => {
+      const keys = keysOf(b.dataset.action);
+      if (keys.length) b.prepend(el("kbd", {}, keysLabel(keys).join(" ")), " ");
+    });
+    $$("[data-keys-of]").forEach((n) => { n.textContent = keysLabel(keysOf(n.dataset.keysOf)).join(" "); });
+  }
+  function renderHints() {
+    // The footer's short line: the entries with a hint, in the table's order, then the F12 button.
+    $("#hints").textContent = KEYS.filter((k) => said(k, "hint"))
+      .map((k) => `${keysLabel(k.keys).join(" ")} ${said(k, "hint")}`).join(" · ") + " ·";
+  }
+
+  // 快捷键一览: every entry of the table, by group; F12 or Esc closes it (the page's keys wait meanwhile).
+  let helpFrom = null;
+  function openHelp() {
+    $("#keys-help-groups").replaceChildren(...window.TILL_KEYS.groups.map((g) => el("section", { class: "kgroup", "data-group": g.id },
+      el("h3", {}, said(g)),
+      el("table", {}, ...KEYS.filter((k) => k.group === g.id).map((k) => el("tr", { "data-help": k.action },
+        el("th", {}, ...keysLabel(k.keys).map((label) => el("kbd", {}, label))),
+        el("td", {}, said(k), said(k, "where") ? el("small", { class: "where" }, said(k, "where")) : null)))))));
+    helpFrom = document.activeElement;
+    $("#keys-help").showModal();
+  }
+  function closeHelp() { $("#keys-help").close(); helpClosed(); }
+  function helpClosed() {
+    // Also on the dialog's own Esc, whose close event comes a moment later: the focus goes back
+    // where it was, unless the cashier has moved it on meanwhile.
+    const now = document.activeElement;
+    if (helpFrom && helpFrom.isConnected && (!now || now === document.body || $("#keys-help").contains(now))) helpFrom.focus();
+    helpFrom = null;
+  }
+
   const actions = {
     "focus-table": () => { $("#table-code").focus(); $("#table-code").select(); },
     "focus-search": () => { $("#search").focus(); $("#search").select(); },
@@ -1013,39 +1094,57 @@
     "card-issue": () => issueCard(),
     "card-lost": () => reportLost(),
     "card-replace": () => replaceCard(),
+    // Keys without a button of their own.
+    area: (name) => {
+      const area = state.areas[parseInt(name.slice(-1), 10) - 1];
+      if (area !== undefined) { state.area = area; renderTables(); }
+    },
+    coupon: (name) => {
+      const c = state.member && state.member.coupons[keysOf("coupon").indexOf(name)];
+      if (c) toggleCoupon(c.id, !state.coupons.has(c.id));
+    },
+    back: () => { document.activeElement.blur(); $("#table-code").focus(); },
+    help: () => { if ($("#keys-help").open) closeHelp(); else openHelp(); },
+    // Keys of one field (the field is the second argument).
+    "open-table": (name, field) => { openTable(field.value); field.value = ""; },
+    pick: (name) => {
+      state.pick = name === "ArrowDown" ? Math.min(state.pick + 1, state.results.length - 1) : Math.max(state.pick - 1, 0);
+      renderResults();
+    },
+    "add-dish": () => addPicked(),
+    "set-note": (name, field) => {
+      const line = state.draft[state.draftLine];
+      if (line) { line.note = field.value.trim(); field.value = ""; renderOrder(); }
+      $("#search").focus();
+    },
+    "find-member": (name, field) => {
+      const v = field.value.trim();
+      field.value = "";
+      if (/^1\d{10}$/.test(v)) identify({ phone: v }); else if (v) handleScan(v, null, null);
+    },
   };
   function onKey(ev) {
     if (wedgeKey(ev)) return;
-    if ($("#dialog").open) return;  // the dialog's own keys
-    if (!state.token) return;
     const name = keyName(ev);
-    const button = $$("[data-key]").find((b) => b.dataset.key === name && !b.closest("[hidden]"));
-    if (button) { ev.preventDefault(); actions[button.dataset.action](); return; }
-    const areaKey = name.match(/^Alt\+(\d)$/);
-    if (areaKey && state.areas[parseInt(areaKey[1], 10) - 1] !== undefined) { ev.preventDefault(); state.area = state.areas[parseInt(areaKey[1], 10) - 1]; renderTables(); return; }
-    const couponKey = name.match(/^Alt\+([JKNUVY])$/);
-    if (couponKey && state.member) {
-      const c = state.member.coupons["JKNUVY".indexOf(couponKey[1])];
-      if (c) { ev.preventDefault(); toggleCoupon(c.id, !state.coupons.has(c.id)); }
+    const k = bound(name, onDesk);
+    if ($("#keys-help").open) {  // the help's own keys: F12 closes it, and Esc (the dialog's cancel)
+      if (k && k.action === "help") { ev.preventDefault(); closeHelp(); }
       return;
     }
-    if (ev.key === "Escape") { ev.preventDefault(); document.activeElement.blur(); $("#table-code").focus(); }
+    if ($("#dialog").open) return;  // the dialog's own keys
+    if (!state.token || !k) return;
+    // A key whose action has a button works while that button is shown (Alt+S: managers only).
+    const buttons = $$("button[data-action]").filter((b) => b.dataset.action === k.action);
+    if (buttons.length && buttons.every((b) => b.closest("[hidden]"))) return;
+    ev.preventDefault();
+    actions[k.action](name);
   }
   function onFieldKey(ev) {
-    const id = ev.target.id;
-    if (id === "table-code" && ev.key === "Enter") { ev.preventDefault(); openTable(ev.target.value); ev.target.value = ""; }
-    else if (id === "search") {
-      if (ev.key === "ArrowDown") { ev.preventDefault(); state.pick = Math.min(state.pick + 1, state.results.length - 1); renderResults(); }
-      else if (ev.key === "ArrowUp") { ev.preventDefault(); state.pick = Math.max(state.pick - 1, 0); renderResults(); }
-      else if (ev.key === "Enter") { ev.preventDefault(); addPicked(); }
-    } else if (id === "note" && ev.key === "Enter") { ev.preventDefault(); const line = state.draft[state.draftLine]; if (line) { line.note = ev.target.value.trim(); ev.target.value = ""; renderOrder(); } $("#search").focus(); }
-    else if (id === "member-query" && ev.key === "Enter") {
-      ev.preventDefault();
-      const v = ev.target.value.trim();
-      ev.target.value = "";
-      if (/^1\d{10}$/.test(v)) identify({ phone: v }); else if (v) handleScan(v, null, null);
-    }
-    else if ((id === "cash" || id === "sv" || id === "wx-code") && ev.key === "Enter") { ev.preventDefault(); pay(); }
+    const name = keyName(ev);
+    const k = bound(name, inField(ev.target.id));
+    if (!k) return;
+    ev.preventDefault();
+    actions[k.action](name, ev.target);
   }
 
   function renderAll() {
@@ -1060,6 +1159,9 @@
     $("#search").addEventListener("input", () => { state.pick = 0; search(); });
     ["#cash", "#sv", "#wx-code"].forEach((s) => $(s).addEventListener("input", () => { state.payKey = null; renderBill(); }));
     $$("[data-action]").forEach((b) => b.addEventListener("click", () => actions[b.dataset.action]()));
+    $("#keys-help-close").addEventListener("click", closeHelp);
+    $("#keys-help").addEventListener("close", helpClosed);
+    showKeys();
     applyLang();
     pollStatus(); setInterval(pollStatus, 2000);
     setInterval(() => { if (state.token) loadTables(); }, 5000);
