@@ -35,6 +35,7 @@ def _with_options(till) -> None:
         "dishes"] if d["id"] == pork["id"])["options"]] == ["辣度", "加料"], 20, "the options in the local copy")
     till.page.reload()
     till.page.wait_for_selector("#desk:not([hidden])")
+    till.page.wait_for_selector(".tile[data-table=A01]")  # the floor is drawn: F1 and a table code work
 
 
 def _find(page, query: str) -> None:
