@@ -299,6 +299,17 @@ def test_a_whole_dinner_at_the_till(till, db):
     page.keyboard.press("Alt+L")
     page.wait_for_selector("#conn:has-text('Online')")
     assert page.locator("#h-tables").inner_text().endswith("Tables")
+    # English words are longer: at 1366 px nothing is cut off or pushed out of its panel.
+    overflow = page.evaluate("""() => {
+        const width = document.documentElement.clientWidth;
+        const out = [...document.querySelectorAll('header button, .panel button, .panel input')]
+            .filter((n) => n.offsetParent !== null)
+            .filter((n) => { const r = n.getBoundingClientRect(), p = n.closest('.panel');
+                             const edge = p ? p.getBoundingClientRect().right : width;
+                             return r.right > Math.min(edge, width) + 1 || n.scrollWidth > n.clientWidth + 1; })
+            .map((n) => n.dataset.action || n.id || n.textContent.trim());
+        return out; }""")
+    assert overflow == [], overflow
     page.screenshot(path=str(screenshots_dir() / "till-en.png"))
     page.keyboard.press("Alt+L")
 
