@@ -14,12 +14,14 @@ again, so a crash at that one moment can send a message twice, never lose it.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import begin_write, db, utcnow
 from app.outbox.models import OutboxMessage, OutboxStatus
@@ -69,22 +71,34 @@ def enqueue_many(merchant_id: int, messages: Iterable[tuple[str, str, dict]], *,
     for kind, key, payload in messages:
         if not key or len(key) > MAX_KEY_LENGTH:
             raise ValueError(f"outbox key must be 1 to {MAX_KEY_LENGTH} characters: {key!r}")
-        rows.append({"merchant_id": merchant_id, "kind": kind, "dedupe_key": key, "payload": payload,
-                     "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "last_error": "",
-                     "created_at": now})
+        rows.append({"kind": kind, "dedupe_key": key, "payload": payload})
     if not rows:
         return 0
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # SQLite, the embedded default
-        from sqlalchemy.dialects.sqlite import insert
-    # Parameters apart from the statement, so its compiled form is cached (the settlement runs
-    # it every time); SQLAlchemy still sends one multi-row INSERT. RETURNING counts the rows added.
     # On the session's connection, as Core: the ORM's bulk-insert machinery is not needed here.
-    table = OutboxMessage.__table__
-    statement = insert(table).on_conflict_do_nothing(
-        index_elements=[table.c.merchant_id, table.c.dedupe_key]).returning(table.c.id)
-    return len(db.session.connection().execute(statement, rows).all())
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        return len(connection.execute(_ENQUEUE_PG, {
+            "merchant_id": merchant_id, "status": int(OutboxStatus.PENDING), "now": now,
+            "messages": json.dumps(rows, ensure_ascii=False)}).all())
+    return len(connection.execute(_ENQUEUE_SQLITE, [
+        {**row, "merchant_id": merchant_id, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now,
+         "last_error": "", "created_at": now} for row in rows]).all())
+
+
+# Both built once (the settlement enqueues every time). On PostgreSQL one constant statement
+# whatever the number of messages: they come as one JSON array (one row per subscriber of an
+# event would otherwise be a statement of a different shape and size for every count).
+# RETURNING counts the rows added; a key already enqueued is skipped.
+_ENQUEUE_PG = sa.text("""
+    INSERT INTO outbox_message (merchant_id, kind, dedupe_key, payload, status, attempts, next_attempt_at,
+                                last_error, created_at)
+    SELECT :merchant_id, m.kind, m.dedupe_key, m.payload, :status, 0, :now, '', :now
+    FROM json_to_recordset(CAST(:messages AS JSON)) AS m(kind TEXT, dedupe_key TEXT, payload JSON)
+    ON CONFLICT (merchant_id, dedupe_key) DO NOTHING
+    RETURNING id
+""")
+_ENQUEUE_SQLITE = sqlite_insert(OutboxMessage.__table__).on_conflict_do_nothing(
+    index_elements=["merchant_id", "dedupe_key"]).returning(OutboxMessage.__table__.c.id)
 
 
 @dataclass
