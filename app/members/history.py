@@ -10,12 +10,18 @@ import sqlalchemy as sa
 from app.db import db
 from app.members.models import EntryKind, LedgerEntry, Member, MemberVisit, PointsLot
 
+SPEND_WINDOW = timedelta(days=365)  # tier spend thresholds are measured on the trailing 12 months
+
+
+def paid_since_query(member_id: int | sa.BindParameter, since: datetime | sa.BindParameter) -> sa.Select:
+    """What the member paid (less refunds) since a moment, as a query to run or embed."""
+    return sa.select(sa.func.coalesce(sa.func.sum(MemberVisit.paid_cents - MemberVisit.refunded_cents), 0)).where(
+        MemberVisit.member_id == member_id, MemberVisit.visited_at >= since)
+
 
 def paid_in_year_query(member_id: int, now: datetime) -> sa.Select:
-    """What the member paid (less refunds) in the trailing 12 months — what tier spend thresholds
-    are measured on — as a query to run or embed."""
-    return sa.select(sa.func.coalesce(sa.func.sum(MemberVisit.paid_cents - MemberVisit.refunded_cents), 0)).where(
-        MemberVisit.member_id == member_id, MemberVisit.visited_at >= now - timedelta(days=365))
+    """What the member paid in the trailing 12 months — what tier spend thresholds are measured on."""
+    return paid_since_query(member_id, now - SPEND_WINDOW)
 
 
 def visits(member: Member, limit: int = 50) -> list[MemberVisit]:

@@ -7,6 +7,7 @@ so a settlement can combine several of them atomically.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -339,18 +340,26 @@ def spend_12m_cents(member: Member, now: datetime) -> int:
     return int(db.session.scalar(paid_in_year_query(member.id, now)) or 0)
 
 
+@functools.cache
+def _tiers_with_spend() -> sa.Select:
+    """The merchant's tiers as plain rows (only the rules read them), each with the member's
+    trailing-12-month spend; built once."""
+    from app.members.history import paid_since_query
+
+    tier = Tier.__table__.c
+    spend = paid_since_query(sa.bindparam("member_id"), sa.bindparam("since")).scalar_subquery().label("spend")
+    return (sa.select(tier.id, tier.name, tier.rank, tier.discount_percent, tier.points_multiplier_percent,
+                      tier.spend_threshold_cents, tier.topup_threshold_cents, spend)
+            .where(tier.merchant_id == sa.bindparam("merchant_id")).order_by(tier.rank))
+
+
 def consider_upgrade(member: Member, now: datetime, topup_cents: int = 0, *, actor: Actor) -> TierChangeLog | None:
     """Upgrade at once when a threshold is crossed. The merchant's tiers and the member's
     trailing-12-month spend come back in one statement (it runs in every member settlement)."""
-    from app.members.history import paid_in_year_query
+    from app.members.history import SPEND_WINDOW
 
-    settings_for(member.merchant_id)  # a merchant's first member: its default tiers
-    tier = Tier.__table__.c  # plain rows, not Tier instances: only the rules read them
-    rows = db.session.execute(
-        sa.select(tier.id, tier.name, tier.rank, tier.discount_percent, tier.points_multiplier_percent,
-                  tier.spend_threshold_cents, tier.topup_threshold_cents,
-                  paid_in_year_query(member.id, now).scalar_subquery().label("spend"))
-        .where(tier.merchant_id == member.merchant_id).order_by(tier.rank)).all()
+    rows = db.session.execute(_tiers_with_spend(), {"merchant_id": member.merchant_id, "member_id": member.id,
+                                                    "since": now - SPEND_WINDOW}).all()
     tiers = [tier_rule(row) for row in rows]
     spend = int(rows[0].spend or 0) if rows else 0
     change = rules.upgrade_decision(tier_rule(member.tier), tiers, spend, topup_cents)

@@ -38,26 +38,39 @@ def lock_table(table: DiningTable) -> DiningTable:
                               .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
 
 
+# The order, locked, with its lines and its store: one statement, the order's row locked —
+# after its table's, when it has one (the sub-select in WHERE takes the table's lock before the
+# order row itself is locked). Built once: every change of an order runs it.
+_LOCK_ORDER = (
+    sa.select(Order)
+    .where(Order.id == sa.bindparam("order_id"), Order.merchant_id == sa.bindparam("merchant_id"),
+           sa.or_(Order.table_id.is_(None),
+                  sa.select(DiningTable.id).where(DiningTable.id == Order.table_id)
+                  .with_for_update(key_share=True).correlate(Order).exists()))
+    .options(joinedload(Order.lines), joinedload(Order.store))
+    .with_for_update(of=Order).execution_options(populate_existing=True))
+
+
 def lock_order(order_id: int, actor: Actor) -> Order:
     """The order, locked until the transaction ends, with its lines and its store (every change
-    reads them): one statement, the order's row locked — after its table's, when it has one (the
-    sub-select in WHERE takes the table's lock before the order row itself is locked)."""
-    table_locked = (sa.select(DiningTable.id).where(DiningTable.id == Order.table_id)
-                    .with_for_update(key_share=True).correlate(Order).exists())
-    order = db.session.scalars(
-        sa.select(Order).where(Order.id == order_id, Order.merchant_id == actor.merchant_id,
-                               sa.or_(Order.table_id.is_(None), table_locked))
-        .options(joinedload(Order.lines), joinedload(Order.store))
-        .with_for_update(of=Order).execution_options(populate_existing=True)
-    ).unique().one_or_none()
+    reads them)."""
+    order = db.session.scalars(_LOCK_ORDER, {"order_id": order_id, "merchant_id": actor.merchant_id}
+                               ).unique().one_or_none()
     if order is None:
         raise NotFound("order")
     return order
 
 
+_FIND_ORDER = (sa.select(Order)
+               .where(Order.id == sa.bindparam("order_id"), Order.merchant_id == sa.bindparam("merchant_id"))
+               .options(joinedload(Order.lines), joinedload(Order.store)))
+
+
 def find_order(order_id: int, actor: Actor) -> Order:
-    """The order, read without a lock (previews and checks that change nothing)."""
-    order = db.session.scalar(sa.select(Order).where(Order.id == order_id, Order.merchant_id == actor.merchant_id))
+    """The order with its lines and store, read without a lock (the bill preview and the checks
+    before a payment provider is asked: they price the lines with the store's rounding)."""
+    order = db.session.scalars(_FIND_ORDER, {"order_id": order_id, "merchant_id": actor.merchant_id}
+                               ).unique().one_or_none()
     if order is None:
         raise NotFound("order")
     return order

@@ -173,7 +173,7 @@ def price_order(order: Order, *, member: Member | None, points: int, coupon_ids:
     `store` and `settings`, when the caller holds them, save reading them again; `honoured` are
     the terms a till priced an offline sale with."""
     settings = settings or members.settings_for(order.merchant_id)
-    store = store or db.session.get(Store, order.store_id)
+    store = store or order.store
     tier = pricing.TierDiscount(member.tier.name, member.tier.discount_percent) if member else None
     if honoured is not None and member is not None:
         tier = pricing.TierDiscount(honoured.tier_name or member.tier.name, honoured.tier_discount_percent)
@@ -217,16 +217,19 @@ class Settlement:
     request: SettleRequest  # with the WeChat tender worked out, when it takes the rest
 
 
+# The merchant's member with their tier — and the merchant's member settings, which every
+# settlement reads — in one statement; built once, read as is or locked for the settlement.
+_MEMBER = (sa.select(Member, MemberSettings)
+           .outerjoin(MemberSettings, MemberSettings.merchant_id == Member.merchant_id)
+           .where(Member.id == sa.bindparam("member_id"), Member.merchant_id == sa.bindparam("merchant_id"))
+           .options(joinedload(Member.tier)))
+_MEMBER_LOCKED = _MEMBER.with_for_update(of=Member).execution_options(populate_existing=True)
+
+
 def _member(member_id: int, actor: Actor, *, lock: bool) -> Member:
-    """The merchant's member with their tier — and the merchant's member settings, which every
-    settlement reads — in one statement (the member row locked for the settlement)."""
-    query = (sa.select(Member, MemberSettings)
-             .outerjoin(MemberSettings, MemberSettings.merchant_id == Member.merchant_id)
-             .where(Member.id == member_id, Member.merchant_id == actor.merchant_id)
-             .options(joinedload(Member.tier)))
-    if lock:
-        query = query.with_for_update(of=Member).execution_options(populate_existing=True)
-    row = db.session.execute(query).unique().one_or_none()
+    """The member with their tier (see `_MEMBER`), the row locked for the settlement."""
+    row = db.session.execute(_MEMBER_LOCKED if lock else _MEMBER,
+                             {"member_id": member_id, "merchant_id": actor.merchant_id}).unique().one_or_none()
     if row is None:
         raise NotFound("member")
     member, settings = row
