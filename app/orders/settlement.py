@@ -22,6 +22,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import gettext, lazy_gettext
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.actor import Actor
 from app.coupons import service as coupons
@@ -170,9 +171,13 @@ def price_order(order: Order, *, member: Member | None, points: int, coupon_ids:
                 settings: MemberSettings | None = None, honoured: HonouredTerms | None = None) -> pricing.PricedBill:
     """The one pricing of an order: the bill preview, the pushed bill, the diner's bill page and
     the settlement (`lock=True`: the coupons are locked until the transaction ends) alike.
-    `store` and `settings`, when the caller holds them, save reading them again; `honoured` are
-    the terms a till priced an offline sale with."""
-    settings = settings or members.settings_for(order.merchant_id)
+    `store` and `settings`, when the caller holds them, save reading them again (a bill with no
+    member needs no member settings: only a member redeems points); `honoured` are the terms a
+    till priced an offline sale with."""
+    points_rule = None
+    if member is not None:
+        settings = settings or members.settings_for(order.merchant_id)
+        points_rule = pricing.PointsRedeemRule(settings.cents_per_point, settings.max_points_share_percent)
     store = store or order.store
     tier = pricing.TierDiscount(member.tier.name, member.tier.discount_percent) if member else None
     if honoured is not None and member is not None:
@@ -185,7 +190,7 @@ def price_order(order: Order, *, member: Member | None, points: int, coupon_ids:
             member_id=member.id if member else None,
             points_to_redeem=points,
             points_balance=member.points if member else 0,
-            points_rule=pricing.PointsRedeemRule(settings.cents_per_point, settings.max_points_share_percent),
+            points_rule=points_rule,
             rounding=pricing.Rounding(honoured.rounding if honoured is not None else store.rounding),
             now=now,
         )
@@ -211,7 +216,7 @@ class Settlement:
     order: Order
     member: Member | None
     store: Store
-    settings: MemberSettings
+    settings: MemberSettings | None  # read for a member's bill only
     bill: pricing.PricedBill
     tenders: TenderPlan
     request: SettleRequest  # with the WeChat tender worked out, when it takes the rest
@@ -248,7 +253,7 @@ def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: d
         and not request.stored_value_collected
     if member is None and (uses_stored_value or request.points):
         raise Unprocessable(gettext("Stored value and points need a member."), error_code="member_required")
-    settings = members.settings_for(order.merchant_id)
+    settings = members.settings_for(order.merchant_id) if member is not None else None
     store = order.store
     bill = price_order(order, member=member, points=request.points, coupon_ids=request.coupon_ids, now=now,
                        lock=lock, store=store, settings=settings, honoured=request.honoured)
@@ -325,6 +330,19 @@ _INSERT_PAYMENT = sa.insert(Payment.__table__)
 _INSERT_VISIT = sa.insert(MemberVisit.__table__)
 
 
+# The order's columns a settlement sets, given as the parameters (built once).
+_CHARGE_ORDER = sa.update(Order.__table__).where(Order.__table__.c.id == sa.bindparam("charged_order_id"))
+
+
+def _charge(order: Order, values: dict) -> None:
+    """Write the settlement's columns of the locked order with one plain UPDATE and set them on
+    the instance as committed: the unit of work's change tracking and flush of that one row cost
+    a tenth of a settlement's CPU."""
+    db.session.execute(_CHARGE_ORDER, {"charged_order_id": order.id, **values})
+    for name, value in values.items():
+        set_committed_value(order, name, value)
+
+
 def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, now: datetime) -> None:
     order, member, bill, tenders = plan.order, plan.member, plan.bill, plan.tenders
     refs = Refs(order_id=order.id, store_id=order.store_id)
@@ -373,15 +391,15 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
             points=before[2] - bill.points_redeemed + earned,
             stored_value_cents=before[0] + before[1] - spent.total_cents)
 
-    order.status = ORDERS.next(order.status, OrderEvent.PAY)
-    order.member_id = member.id if member else None
-    order.discount_cents, order.payable_cents = bill.discount_cents, bill.payable_cents
-    order.paid_cents, order.change_cents = bill.payable_cents, tenders.change_cents
-    order.paid_at, order.settled_by_id = now, actor.staff_id
-    order.bill = ChargedBill(
-        priced=bill, tenders=tuple(Tender(t.type, t.amount_cents) for t in request.tenders),
-        change_cents=tenders.change_cents, stored_value_split=split, points_earned=earned, earn=earn,
-        member=snapshot).to_dict()
+    _charge(order, {
+        "status": ORDERS.next(order.status, OrderEvent.PAY), "member_id": member.id if member else None,
+        "discount_cents": bill.discount_cents, "payable_cents": bill.payable_cents,
+        "paid_cents": bill.payable_cents, "change_cents": tenders.change_cents, "paid_at": now,
+        "settled_by_id": actor.staff_id,
+        "bill": ChargedBill(
+            priced=bill, tenders=tuple(Tender(t.type, t.amount_cents) for t in request.tenders),
+            change_cents=tenders.change_cents, stored_value_split=split, points_earned=earned, earn=earn,
+            member=snapshot).to_dict()})
     if order.table_id is not None:
         move_table(db.session.get(DiningTable, order.table_id), TableEvent.PAY, now)
         close_session(order, now)
