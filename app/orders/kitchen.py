@@ -11,6 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.actor import Actor
 from app.audit.service import record
@@ -94,7 +95,10 @@ def add_lines(order: Order, picks: Sequence[tuple[ItemRequest, str]], *,
     lines = [_line_from(order, item, added_by, honour_till) for item, added_by in picks]
     db.session.add_all(lines)
     db.session.flush()
-    db.session.expire(order, ["lines"])
+    if "lines" in sa.inspect(order).dict:  # loaded: the new lines join them, with no read back
+        set_committed_value(order, "lines", [*order.lines, *lines])
+    else:
+        db.session.expire(order, ["lines"])
     return lines
 
 
@@ -125,25 +129,25 @@ def create_order(store: Store, *, table_code: str | None, items: Sequence[ItemRe
             raise Unprocessable(gettext("This store has no such table."), error_code="unknown_table")
     order = Order(merchant_id=store.merchant_id, store_id=store.id, table_id=table.id if table else None,
                   table_code=table.code if table else "", idempotency_key=key, created_by_id=actor.staff_id,
-                  status=OrderStatus.OPEN, client_order_id=client_order_id)
+                  status=OrderStatus.OPEN, client_order_id=client_order_id, lines=[])
     if honour_till:
         order.created_at = now
     db.session.add(order)
     db.session.flush()
-    add_items(order, items, actor=actor, confirm=True, now=now, honour_till=honour_till)
+    add_items(order, items, actor=actor, confirm=True, now=now, honour_till=honour_till, first=True)
     return order
 
 
 def add_items(order: Order, items: Sequence[ItemRequest], *, actor: Actor, confirm: bool,
-              now: datetime, honour_till: bool = False) -> list[OrderLine]:
+              now: datetime, honour_till: bool = False, first: bool = False) -> list[OrderLine]:
     """More dishes on the order; `confirm` sends them to the kitchen at once, otherwise they wait
-    (submitted) for the waiter."""
+    (submitted) for the waiter. `first`: the order's first dishes (no ticket is an addition)."""
     require_open(order)
     if not items:
         raise Unprocessable(gettext("Pick at least one dish."), error_code="no_items")
     lines = add_lines(order, [(item, actor.name) for item in items], honour_till=honour_till)
     if confirm:
-        confirm_lines(order, lines, now=now)
+        confirm_lines(order, lines, now=now, first=first)
     else:
         announce_submitted(order, lines)
     refresh_subtotal(order)
@@ -167,26 +171,26 @@ def _line_move(line: OrderLine, event: LineEvent) -> None:
                        details={"line_id": line.id, "status": line.status.label, "event": str(event)}) from None
 
 
-def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime) -> list[KitchenTicket]:
-    """Send lines to the kitchen: one ticket per station, each announced on the event log."""
+def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime,
+                  first: bool = False) -> list[KitchenTicket]:
+    """Send lines to the kitchen: one ticket per station, each announced on the event log.
+    `first`: the order's first lines, so no ticket of it exists yet (no need to look)."""
     lines = list(lines)
     for line in lines:
         _line_move(line, LineEvent.CONFIRM)
-    is_addition = db.session.scalar(sa.select(KitchenTicket.id).where(KitchenTicket.order_id == order.id).limit(1))
+    is_addition = not first and db.session.scalar(
+        sa.select(KitchenTicket.id).where(KitchenTicket.order_id == order.id).limit(1)) is not None
     by_station: dict[str, list[OrderLine]] = defaultdict(list)
     for line in lines:
         by_station[line.station].append(line)
-    tickets = []
-    for station, station_lines in sorted(by_station.items()):
-        ticket = KitchenTicket(merchant_id=order.merchant_id, store_id=order.store_id, order_id=order.id,
-                               station=station, table_code=order.table_code, is_addition=is_addition is not None,
-                               status=TicketStatus.OPEN)
-        db.session.add(ticket)
-        db.session.flush()
-        for line in station_lines:
-            line.ticket_id = ticket.id
-        ticket.lines = station_lines
-        tickets.append(ticket)
+    # The tickets are made with their lines, then flushed at once: each line's new status and
+    # ticket go out in one UPDATE, and no ticket's (empty) lines are read back.
+    tickets = [KitchenTicket(merchant_id=order.merchant_id, store_id=order.store_id, order_id=order.id,
+                             station=station, table_code=order.table_code, is_addition=is_addition,
+                             status=TicketStatus.OPEN, lines=station_lines)
+               for station, station_lines in sorted(by_station.items())]
+    db.session.add_all(tickets)
+    db.session.flush()
     if order.table_id is not None:
         move_table(db.session.get(DiningTable, order.table_id), TableEvent.ORDER, now)
     # Last: the store event counter stays locked from here until commit (app/orders/access.py).
