@@ -327,3 +327,64 @@ def test_a_member_settle_with_stored_value_stays_within_its_statement_budget(sho
     budget = 15 if db.engine.dialect.name == "postgresql" else 20
     assert len(statements) <= budget, "\n".join(s.split("\n")[0] for s in statements)
     assert sum(s.lstrip().startswith("UPDATE member") for s in statements) == 1
+
+
+def _statements_of(db, call) -> tuple[object, list[str]]:
+    """What `call()` answers, and the SQL statements it sent (whitespace folded)."""
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        return call(), statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+
+
+def test_opening_an_order_stays_within_its_statement_budget(shop, db):
+    """A new order's first dishes: the lines are inserted, then each gets its confirmed status and
+    its ticket in ONE update; nothing looks for an earlier ticket of a new order, and the lines
+    are not read back for the subtotal. On PostgreSQL at most 14 statements for one dish."""
+    body = {"store_id": shop.tenant.store.id, "idempotency_key": key(),
+            "items": [{"dish_id": shop.fish["id"], "qty": 2}, {"dish_id": shop.beer["id"], "qty": 1}]}
+    answer, statements = _statements_of(db, lambda: shop.api.post("/orders", json=body))
+    assert answer.status_code == 201, answer.get_json()
+    assert [(i["name"], i["qty"], i["status"]) for i in answer.get_json()["items"]] == [
+        ("剁椒鱼头", 2, "confirmed"), ("青岛啤酒", 1, "confirmed")]
+    assert not [s for s in statements if s.startswith("SELECT") and " FROM order_line" in s]
+    assert not [s for s in statements if s.startswith("SELECT") and " FROM kitchen_ticket" in s]
+    assert sum(s.startswith("UPDATE order_line") for s in statements) == 1  # one executemany, both lines
+    order = shop.api.get(f"/orders/{answer.get_json()['id']}").get_json()
+    assert order == answer.get_json()  # what the answer showed is what was written
+
+    one_dish = {**body, "idempotency_key": key(), "items": body["items"][:1]}
+    answer, statements = _statements_of(db, lambda: shop.api.post("/orders", json=one_dish))
+    assert answer.status_code == 201, answer.get_json()
+    if db.engine.dialect.name == "postgresql":
+        assert len(statements) <= 14, "\n".join(statements)
+
+
+def test_a_dish_added_later_makes_an_addition_ticket(shop):
+    """The first dishes' tickets are not additions; a later dish's is (the kitchen prints 加菜)."""
+    order = shop.order((shop.fish, 1))
+    added = shop.api.post(f"/orders/{order['id']}/items", json={
+        "idempotency_key": key(), "items": [{"dish_id": shop.pork["id"], "qty": 1}]})
+    assert added.status_code in (200, 201), added.get_json()
+    tickets = shop.api.get(f"/stores/{shop.tenant.store.id}/tickets", query_string={"status": "open"}).get_json()
+    mine = sorted((t for t in tickets["tickets"] if t["order_id"] == order["id"]), key=lambda t: t["ticket_id"])
+    assert [t["mark"] for t in mine] == ["new", "add"]
+    assert added.get_json()["subtotal_cents"] == 12_800 + 6_800
+
+
+def test_the_bill_preview_reads_the_order_with_its_lines_and_store_at_once(shop, db):
+    member = shop.member(topup_cents=100_000)
+    order = shop.order((shop.fish, 1))
+    answer, statements = _statements_of(db, lambda: shop.api.get(
+        f"/orders/{order['id']}/bill", query_string={"member_id": member["id"]}))
+    assert answer.status_code == 200, answer.get_json()
+    assert not [s for s in statements if s.startswith("SELECT") and (" FROM order_line" in s or " FROM store " in s)]
+    assert not [s for s in statements if s.startswith("SELECT") and " FROM member_settings " in s]  # with the member
+    if db.engine.dialect.name == "postgresql":
+        assert len(statements) <= 4, "\n".join(statements)  # token, the URL's order, the order, the member
