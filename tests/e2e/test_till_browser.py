@@ -119,6 +119,8 @@ def till(make, app, db, browser, tmp_path):
             page.keyboard.press("Enter")
             page.wait_for_selector("#desk:not([hidden])")
             page.wait_for_selector("#conn.on")
+            # The floor drawn: a table code typed before the tables arrived would find no table.
+            page.wait_for_selector(".tile[data-table]")
             yield SimpleNamespace(page=page, agent=agent, server=server, front=front, kitchen=kitchen,
                                   reader=reader, owner=owner, member=member, coupon=coupon, manager=manager,
                                   store_id=store_id, password=make.PASSWORD)
