@@ -107,7 +107,7 @@ def post(member: Member, key: str, moves: Sequence[Move], refs: Refs = Refs(), *
         running[move.account] -= move.delta
     balances.reverse()
 
-    rows = []
+    rows, created_at = [], utcnow()
     seen: dict[tuple, int] = defaultdict(int)
     for move, balance_after in zip(moves, balances, strict=True):
         n = seen[(move.kind, move.account)]
@@ -118,7 +118,7 @@ def post(member: Member, key: str, moves: Sequence[Move], refs: Refs = Refs(), *
             "idempotency_key": f"{key}:{move.kind.label}:{move.account.label}" + (f":{n}" if n else ""),
             "order_id": refs.order_id, "payment_id": refs.payment_id, "ref_entry_id": move.ref_entry_id,
             "store_id": refs.store_id or actor.store_id, "staff_id": actor.staff_id, "device_id": actor.device_id,
-            "note": move.note, "created_at": utcnow()})
+            "note": move.note, "created_at": created_at})
     return list(db.session.scalars(_INSERT_ENTRIES, rows))
 
 

@@ -38,38 +38,34 @@ def lock_table(table: DiningTable) -> DiningTable:
                               .with_for_update(key_share=True).execution_options(populate_existing=True)).one()
 
 
-# The order, locked, with its lines and its store: one statement, the order's row locked —
-# after its table's, when it has one (the sub-select in WHERE takes the table's lock before the
-# order row itself is locked). Built once: every change of an order runs it.
+# The merchant's order with its lines and its store, in one statement built once (every read
+# and change of an order runs it).
+_FIND_ORDER = (sa.select(Order)
+               .where(Order.id == sa.bindparam("order_id"), Order.merchant_id == sa.bindparam("merchant_id"))
+               .options(joinedload(Order.lines), joinedload(Order.store)))
+# The same, the order's row locked — after its table's, when it has one (the sub-select in WHERE
+# takes the table's lock before the order row itself is locked).
 _LOCK_ORDER = (
-    sa.select(Order)
-    .where(Order.id == sa.bindparam("order_id"), Order.merchant_id == sa.bindparam("merchant_id"),
-           sa.or_(Order.table_id.is_(None),
-                  sa.select(DiningTable.id).where(DiningTable.id == Order.table_id)
-                  .with_for_update(key_share=True).correlate(Order).exists()))
-    .options(joinedload(Order.lines), joinedload(Order.store))
+    _FIND_ORDER.where(sa.or_(Order.table_id.is_(None),
+                             sa.select(DiningTable.id).where(DiningTable.id == Order.table_id)
+                             .with_for_update(key_share=True).correlate(Order).exists()))
     .with_for_update(of=Order).execution_options(populate_existing=True))
 
 
 def lock_order(order_id: int, actor: Actor) -> Order:
     """The order, locked until the transaction ends, with its lines and its store (every change
     reads them)."""
-    order = db.session.scalars(_LOCK_ORDER, {"order_id": order_id, "merchant_id": actor.merchant_id}
-                               ).unique().one_or_none()
-    if order is None:
-        raise NotFound("order")
-    return order
-
-
-_FIND_ORDER = (sa.select(Order)
-               .where(Order.id == sa.bindparam("order_id"), Order.merchant_id == sa.bindparam("merchant_id"))
-               .options(joinedload(Order.lines), joinedload(Order.store)))
+    return _the_order(_LOCK_ORDER, order_id, actor)
 
 
 def find_order(order_id: int, actor: Actor) -> Order:
     """The order with its lines and store, read without a lock (the bill preview and the checks
     before a payment provider is asked: they price the lines with the store's rounding)."""
-    order = db.session.scalars(_FIND_ORDER, {"order_id": order_id, "merchant_id": actor.merchant_id}
+    return _the_order(_FIND_ORDER, order_id, actor)
+
+
+def _the_order(statement: sa.Select, order_id: int, actor: Actor) -> Order:
+    order = db.session.scalars(statement, {"order_id": order_id, "merchant_id": actor.merchant_id}
                                ).unique().one_or_none()
     if order is None:
         raise NotFound("order")
