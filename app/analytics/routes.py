@@ -4,11 +4,11 @@ and the merchant's pyramid thresholds. Managers and owners only."""
 from __future__ import annotations
 
 from flask import Response, url_for
-from flask_smorest import Blueprint
 
 from app.analytics import sales, schemas, service
 from app.analytics.export import members_csv
 from app.analytics.labels import layer_name
+from app.api import Blueprint
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow

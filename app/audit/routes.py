@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from app.api import Blueprint
 from app.audit import service
 from app.auth import schemas
 from app.auth.guard import current_actor, requires

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import g, request
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
 from app.auth import schemas, service
 from app.auth.guard import current_actor, id_argument, public, requires
 from app.auth.models import Device, Staff

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from flask_smorest import Blueprint
-
+from app.api import Blueprint
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.campaigns import schemas, service

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.coupons import schemas, service
@@ -16,6 +16,7 @@ from app.members import service as members
 from app.members.models import Member
 
 blp = Blueprint("coupons", __name__, url_prefix="/api/v1", description="Coupon templates, issued coupons, transfer")
+_COUPON_OUT, _TRANSFER_OUT = schemas.CouponOut(), schemas.CouponTransferOut()  # built once (app.api.Blueprint)
 
 id_argument("coupon_template_id", CouponTemplate)
 id_argument("coupon_id", Coupon)
@@ -77,7 +78,7 @@ def issue_coupon(data, member_id):
     def work():
         coupon = service.issue_coupon(data["template_id"], member_id, key=data["idempotency_key"],
                                       source=CouponSource.MANUAL, now=utcnow(), actor=current_actor())
-        return schemas.CouponOut().dump(coupon), 201
+        return _COUPON_OUT.dump(coupon), 201
 
     return respond_once("coupon_issue", data["idempotency_key"], {"member_id": member_id, **data}, work)
 
@@ -133,6 +134,6 @@ def transfer_coupon(data, coupon_id):
                 raise NotFound("member")
         sent, received = service.transfer_coupon(coupon.id, coupon.member_id, receiver.id,
                                                  key=data["idempotency_key"], now=utcnow(), actor=actor)
-        return schemas.CouponTransferOut().dump({"sent": sent, "received": received}), 201
+        return _TRANSFER_OUT.dump({"sent": sent, "received": received}), 201
 
     return respond_once("coupon_transfer", data["idempotency_key"], {"coupon_id": coupon_id, **data}, work)

@@ -4,8 +4,8 @@ and the manager's tag rules."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.crm import schemas, service

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 from flask import Response, current_app, g, request
-from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, fields, validate
 
-from app.api import Schema
+from app.api import Blueprint, Schema
 from app.auth.guard import current_actor, require_store, requires, token_in_query
 from app.auth.permissions import Permission
 from app.db import db, utcnow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.crm import service as crm
@@ -21,6 +21,7 @@ from app.payments.schemas import IntentOut, intent_json
 from app.tenants.models import Store
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1", description="Members, cards, stored value and points")
+_TOPUP_OUT, _ENTRY_OUT = schemas.TopUpOut(), schemas.EntryOut()  # built once (app.api.Blueprint)
 
 id_argument("member_id", Member)
 id_argument("card_id", MemberCard)
@@ -142,7 +143,7 @@ def top_up(data, member_id):
 
     def answer(result: service.TopUpResult) -> tuple[dict, int]:
         member = db.session.get(Member, member_id)
-        body = schemas.TopUpOut().dump({
+        body = _TOPUP_OUT.dump({
             "topup_id": result.entries[0].id, "principal_cents": result.principal_cents,
             "bonus_cents": result.bonus_cents, "stored_value": _stored_value(member), "tier": member.tier})
         # The slip travels in the answer, so a replay of the key answers the same slip.
@@ -218,7 +219,7 @@ def adjust(data, member_id):
         entry = service.adjust(member_id, Account[data["account"].upper()], data["delta"],
                                key=data["idempotency_key"], reason=data["reason"], actor=current_actor(),
                                now=utcnow())
-        return schemas.EntryOut().dump(entry), 201
+        return _ENTRY_OUT.dump(entry), 201
 
     return respond_once("adjust", data["idempotency_key"], {"member_id": member_id, **data}, work)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask_babel import gettext
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from app.actor import Actor
-from app.api import Schema, json_response
+from app.api import Blueprint, Schema, json_response
 from app.auth.guard import current_actor, id_argument, public, require_store, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, scoped, utcnow
@@ -28,6 +27,7 @@ from app.tenants.models import Store
 from tablerules.tenders import TenderType
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders, bills, settlement, kitchen tickets")
+_ORDER_OUT, _SHIFT_OUT = schemas.OrderOut(), schemas.ShiftOut()  # built once (app.api.Blueprint)
 
 id_argument("order_id", Order)
 id_argument("line_id", OrderLine)
@@ -59,7 +59,7 @@ def create_order(data):
                                      items=_items(data["items"]), key=data["idempotency_key"],
                                      actor=current_actor(), now=utcnow())
         db.session.flush()
-        return schemas.OrderOut().dump(order), 201
+        return _ORDER_OUT.dump(order), 201
 
     return respond_once("order_create", data["idempotency_key"], data, work)
 
@@ -93,7 +93,7 @@ def add_items(data, order_id):
     def work():
         order = kitchen.add_to_order(order_id, _items(data["items"]), actor=current_actor(), now=utcnow())
         db.session.flush()
-        return schemas.OrderOut().dump(order), 201
+        return _ORDER_OUT.dump(order), 201
 
     return respond_once("order_items", data["idempotency_key"], {"order_id": order_id, **data}, work)
 
@@ -336,7 +336,7 @@ def move_table(data, table_id):
     def work():
         order = table_moves.move_to_table(table, data["to_table_id"], actor=current_actor(), now=utcnow())
         db.session.flush()
-        return schemas.OrderOut().dump(order), 200
+        return _ORDER_OUT.dump(order), 200
 
     return respond_once("table_move", data["idempotency_key"], {"table_id": table_id, **data}, work)
 
@@ -352,7 +352,7 @@ def merge_table(data, table_id):
     def work():
         order = table_moves.merge_into_table(table, data["into_table_id"], actor=current_actor(), now=utcnow())
         db.session.flush()
-        return schemas.OrderOut().dump(order), 200
+        return _ORDER_OUT.dump(order), 200
 
     return respond_once("table_merge", data["idempotency_key"], {"table_id": table_id, **data}, work)
 
@@ -432,6 +432,6 @@ def close_shift(data):
     def work():
         closing = shift.close_shift(current_actor(), opening_float_cents=data["opening_float_cents"],
                                     counted_cash_cents=data["counted_cash_cents"], now=utcnow())
-        return schemas.ShiftOut().dump(closing), 201
+        return _SHIFT_OUT.dump(closing), 201
 
     return respond_once("shift_close", data["idempotency_key"], data, work)

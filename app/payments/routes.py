@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from flask import Response, request
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
 from app.actor import Actor
-from app.api import json_response
+from app.api import Blueprint, json_response
 from app.auth.guard import current_actor, id_argument, public, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow

@@ -7,10 +7,9 @@ from datetime import UTC
 
 from flask import request
 from flask_babel import gettext
-from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.api import Id, QueryId, Schema, json_response
+from app.api import Blueprint, Id, QueryId, Schema, json_response
 from app.auth import service as auth_service
 from app.auth.guard import current_actor, require_store, requires
 from app.auth.models import Device

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
 from app.db import db, get_scoped_or_404, utcnow

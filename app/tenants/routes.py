@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from app.api import Blueprint
 from app.auth import schemas
 from app.auth.guard import current_actor, id_argument, requires
 from app.auth.permissions import Permission
