@@ -11,6 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.actor import Actor
@@ -22,7 +23,7 @@ from app.events.service import NewEvent
 from app.events.service import append as append_event
 from app.events.service import append_all as append_events
 from app.menu import service as menu
-from app.menu.models import Dish
+from app.menu.models import Dish, DishAvailability, OptionGroup
 from app.orders.access import lock_order, require_open
 from app.orders.documents import billable_lines, changed_ticket, line_json, ticket_json
 from app.orders.models import KitchenTicket, Order, OrderLine
@@ -49,29 +50,37 @@ class ItemRequest:
 
 def dish_for_sale(store_id: int, dish_id: int, merchant_id: int) -> Dish:
     """The merchant's dish, on the menu and not sold out at the store (404 / 409 otherwise)."""
-    dish = db.session.scalar(sa.select(Dish).where(Dish.id == dish_id, Dish.merchant_id == merchant_id))
-    if dish is None or not dish.is_active:
-        raise NotFound("dish", gettext("This dish is not on the menu."))
-    if menu.is_sold_out(store_id, dish_id):
-        raise Conflict(gettext("%(name)s is sold out.", name=dish.name), error_code="dish_sold_out",
-                       details={"dish_id": dish.id, "name": dish.name})
-    return dish
+    return dishes_of(store_id, merchant_id, [dish_id])[dish_id]
 
 
-def dish_as_sold(dish_id: int, merchant_id: int) -> Dish:
-    """The merchant's dish whatever its state now: a sale a till made offline is honoured even if
-    the dish was taken off the menu or sold out meanwhile (the sync flags it for the manager)."""
-    dish = db.session.scalar(sa.select(Dish).where(Dish.id == dish_id, Dish.merchant_id == merchant_id))
-    if dish is None:
-        raise NotFound("dish", gettext("This dish is not on the menu."))
-    return dish
+def dishes_of(store_id: int, merchant_id: int, dish_ids: Sequence[int], *, as_sold: bool = False) -> dict[int, Dish]:
+    """The merchant's dishes by id, with their option groups, in one read whatever their number.
+    Each must be on the menu and not sold out at the store (404 / 409 for the first, in the order
+    asked, that is not) — unless `as_sold`: a sale a till made offline is honoured even if the
+    dish was taken off the menu or sold out meanwhile (the sync flags it for the manager)."""
+    rows = db.session.execute(_DISHES_AT_STORE, {"store_id": store_id, "merchant_id": merchant_id,
+                                                 "dish_ids": list(set(dish_ids))})
+    found = {dish.id: (dish, bool(sold_out)) for dish, sold_out in rows}
+    for dish_id in dish_ids:
+        dish, sold_out = found.get(dish_id, (None, False))
+        if dish is None or not (as_sold or dish.is_active):
+            raise NotFound("dish", gettext("This dish is not on the menu."))
+        if sold_out and not as_sold:
+            raise Conflict(gettext("%(name)s is sold out.", name=dish.name), error_code="dish_sold_out",
+                           details={"dish_id": dish.id, "name": dish.name})
+    return {dish_id: dish for dish_id, (dish, _) in found.items()}
 
 
-def _line_from(order: Order, item: ItemRequest, added_by: str, honour_till: bool = False) -> OrderLine:
-    if honour_till:
-        dish = dish_as_sold(item.dish_id, order.merchant_id)
-    else:
-        dish = dish_for_sale(order.store_id, item.dish_id, order.merchant_id)
+_DISHES_AT_STORE = (
+    sa.select(Dish, DishAvailability.is_sold_out)
+    .outerjoin(DishAvailability, sa.and_(DishAvailability.dish_id == Dish.id,
+                                         DishAvailability.store_id == sa.bindparam("store_id")))
+    .where(Dish.id.in_(sa.bindparam("dish_ids", expanding=True)), Dish.merchant_id == sa.bindparam("merchant_id"))
+    .options(selectinload(Dish.option_groups).selectinload(OptionGroup.choices))
+)
+
+
+def _line_from(order: Order, dish: Dish, item: ItemRequest, added_by: str, honour_till: bool = False) -> OrderLine:
     try:
         chosen = choose_options(item.option_ids, menu.option_rules(dish))
     except OptionError as error:
@@ -92,7 +101,11 @@ def add_lines(order: Order, picks: Sequence[tuple[ItemRequest, str]], *,
               honour_till: bool = False) -> list[OrderLine]:
     """New submitted lines, each `(item, who added it)`; refused whole if one dish cannot be sold
     (unless `honour_till`: a till's offline sale, at the price it showed)."""
-    lines = [_line_from(order, item, added_by, honour_till) for item, added_by in picks]
+    dishes = dishes_of(order.store_id, order.merchant_id, [item.dish_id for item, _ in picks], as_sold=honour_till)
+    lines = [_line_from(order, dishes[item.dish_id], item, added_by, honour_till) for item, added_by in picks]
+    if order.id is None:  # a new order: its lines go in with it, at the next flush
+        order.lines.extend(lines)
+        return lines
     db.session.add_all(lines)
     db.session.flush()
     if "lines" in sa.inspect(order).dict:  # loaded: the new lines join them, with no read back
@@ -133,8 +146,10 @@ def create_order(store: Store, *, table_code: str | None, items: Sequence[ItemRe
     if honour_till:
         order.created_at = now
     db.session.add(order)
-    db.session.flush()
-    add_items(order, items, actor=actor, confirm=True, now=now, honour_till=honour_till, first=True)
+    # Not flushed before its tickets are: the order, its tickets and its lines go in together
+    # (confirm_lines), each line with its status and ticket, the order with its subtotal.
+    with db.session.no_autoflush:
+        add_items(order, items, actor=actor, confirm=True, now=now, honour_till=honour_till, first=True)
     return order
 
 
@@ -146,11 +161,11 @@ def add_items(order: Order, items: Sequence[ItemRequest], *, actor: Actor, confi
     if not items:
         raise Unprocessable(gettext("Pick at least one dish."), error_code="no_items")
     lines = add_lines(order, [(item, actor.name) for item in items], honour_till=honour_till)
+    refresh_subtotal(order)  # before the kitchen's flush, which then writes it
     if confirm:
         confirm_lines(order, lines, now=now, first=first)
     else:
         announce_submitted(order, lines)
-    refresh_subtotal(order)
     return lines
 
 
@@ -185,7 +200,7 @@ def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime,
         by_station[line.station].append(line)
     # The tickets are made with their lines, then flushed at once: each line's new status and
     # ticket go out in one UPDATE, and no ticket's (empty) lines are read back.
-    tickets = [KitchenTicket(merchant_id=order.merchant_id, store_id=order.store_id, order_id=order.id,
+    tickets = [KitchenTicket(merchant_id=order.merchant_id, store_id=order.store_id, order=order,
                              station=station, table_code=order.table_code, is_addition=is_addition,
                              status=TicketStatus.OPEN, lines=station_lines)
                for station, station_lines in sorted(by_station.items())]
@@ -194,8 +209,9 @@ def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime,
     if order.table_id is not None:
         move_table(db.session.get(DiningTable, order.table_id), TableEvent.ORDER, now)
     # Last: the store event counter stays locked from here until commit (app/orders/access.py).
+    names = menu.station_names(order.merchant_id)
     append_events(order.merchant_id, order.store_id,
-                  [NewEvent(EventKind.TICKET_NEW, ticket_json(ticket), order.id) for ticket in tickets])
+                  [NewEvent(EventKind.TICKET_NEW, ticket_json(ticket, names), order.id) for ticket in tickets])
     return tickets
 
 

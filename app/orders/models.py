@@ -150,6 +150,8 @@ class KitchenTicket(TenantMixin, TimestampMixin, db.Model):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.id")
+    # Set on a new order's first tickets, which go in with the order in one flush (orders/kitchen.py).
+    order: Mapped[Order] = relationship()
 
 
 class OrderRush(TenantMixin, db.Model):
