@@ -32,10 +32,11 @@ print it wrong.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -77,11 +78,22 @@ class _Contract:
     """``to_dict`` for every contract type: JSON-ready, tuples as lists, nested types as dicts."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        return {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+_SCALARS = (str, int, float, type(None))
 
 
 def _plain(value: Any) -> Any:
-    if is_dataclass(value) and isinstance(value, _Contract):
+    # Every settlement and kitchen ticket turns its document into JSON: the common cases first.
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, _Contract):
         return value.to_dict()
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
