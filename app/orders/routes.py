@@ -120,6 +120,18 @@ def void_line(data, order_id, line_id):
     return order
 
 
+@blp.route("/orders/<id:order_id>/cancel", methods=["POST"])
+@requires(Permission.ORDERS)
+@blp.arguments(schemas.VoidIn)
+@blp.response(200, schemas.OrderOut)
+def cancel_order(data, order_id):
+    """撤单: close an open order whose dishes are all voided (409 `order_not_empty` otherwise),
+    with a reason (audited); its table is free again."""
+    order = settlement.cancel_order(order_id, reason=data["reason"], actor=current_actor(), now=utcnow())
+    db.session.commit()
+    return order
+
+
 @blp.route("/orders/<id:order_id>/lines/<id:line_id>", methods=["PATCH"])
 @requires(Permission.ORDERS)
 @blp.arguments(schemas.LineReduce)

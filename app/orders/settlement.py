@@ -25,6 +25,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.actor import Actor
+from app.audit.service import record
 from app.coupons import service as coupons
 from app.db import db
 from app.errors import APIError, Conflict, NotFound, Unprocessable
@@ -39,10 +40,10 @@ from app.orders.access import find_order, lock_order, require_open
 from app.orders.cart import close_session
 from app.orders.documents import billable_lines, receipt_document
 from app.orders.models import BillSplit, Order, Payment, PaymentKind, SplitStatus
-from app.orders.state import ORDERS, OrderEvent
+from app.orders.state import ORDERS, OrderEvent, OrderStatus
 from app.tables.models import DiningTable
 from app.tables.service import move_table
-from app.tables.state import TableEvent
+from app.tables.state import TableEvent, TableState
 from app.tenants.models import Store
 from tablerules import money, pricing
 from tablerules import points as points_rules
@@ -246,7 +247,8 @@ def _member(member_id: int, actor: Actor, *, lock: bool) -> Member:
 def _plan(order: Order, member: Member | None, request: SettleRequest, *, now: datetime, lock: bool,
           wechat_rest: bool = False, asked_cents: int | None = None) -> Settlement:
     require_open(order)
-    _split_in_progress(order, request, set_aside=lock)
+    if not request.stored_value_collected:
+        _split_in_progress(order, set_aside=lock)
     if not billable_lines(order):
         raise Conflict(gettext("There is nothing on this order to pay for."), error_code="order_empty")
     uses_stored_value = any(t.type is TenderType.STORED_VALUE for t in request.tenders) \
@@ -295,11 +297,11 @@ def check_settlement(order_id: int, request: SettleRequest, *, actor: Actor, now
 
 # --- settling --------------------------------------------------------------------------------------
 
-def _split_in_progress(order: Order, request: SettleRequest, *, set_aside: bool) -> None:
+def _split_in_progress(order: Order, *, set_aside: bool) -> None:
     """A bill being paid in shares on the diners' phones is settled by its last share: another
     settlement would charge the shares already paid a second time. An open split with nothing
     paid yet is simply set aside."""
-    if request.stored_value_collected or order.table_id is None:  # splits are made at a table only
+    if order.table_id is None:  # splits are made at a table only
         return
     split = db.session.scalar(sa.select(BillSplit).where(BillSplit.order_id == order.id,
                                                          BillSplit.status == SplitStatus.OPEN))
@@ -322,6 +324,34 @@ def settle_order(order_id: int, request: SettleRequest, *, actor: Actor, key: st
     member = _member(request.member_id, actor, lock=True) if request.member_id is not None else None
     plan = _plan(order, member, request, now=now, lock=True)
     _apply(plan, request, actor=actor, key=key, now=now)
+    return order
+
+
+def cancel_order(order_id: int, *, reason: str, actor: Actor, now: datetime) -> Order:
+    """撤单: close an open order with nothing left on it to pay — every dish voided, each with its
+    reason (audited) — so that its table is free again. Refused (409 `order_not_empty`) while a
+    dish is still on it: a dish leaves an order only by 退菜, one by one."""
+    order = lock_order(order_id, actor)
+    require_open(order)
+    left = billable_lines(order)
+    if left:
+        raise Conflict(gettext("Dishes are still on this order: void them first."), error_code="order_not_empty",
+                       details={"lines": len(left)})
+    _split_in_progress(order, set_aside=True)
+    order.status = ORDERS.next(order.status, OrderEvent.VOID)
+    record("order.cancel", order, actor=actor, reason=reason, table=order.table_code)
+    if order.table_id is not None:
+        close_session(order, now)
+        table = db.session.get(DiningTable, order.table_id)
+        others = db.session.scalar(sa.select(Order.id).where(
+            Order.table_id == table.id, Order.status == OrderStatus.OPEN, Order.id != order.id).limit(1))
+        if others is None and table.state is not TableState.FREE:  # the party's last order: the table is free
+            move_table(table, TableEvent.CLEAR, now)
+        db.session.flush()
+        # Last: the store's event counter stays locked from here until commit.
+        append_events(order.merchant_id, order.store_id, [NewEvent(EventKind.TABLE_CHANGED, {
+            "action": "cancel", "from": table.code, "to": table.code, "from_table_id": table.id,
+            "to_table_id": table.id, "order_ids": [order.id]}, order.id)])
     return order
 
 

@@ -56,6 +56,7 @@ _ROUTES = {
     "refund": re.compile(rf"^/api/v1/orders/{_CID}/refund$"),
     "reprint": re.compile(rf"^/api/v1/orders/{_CID}/reprint$"),
     "void": re.compile(rf"^/api/v1/orders/{_CID}/void$"),
+    "cancel": re.compile(rf"^/api/v1/orders/{_CID}/cancel$"),
     "push": re.compile(rf"^/api/v1/orders/{_CID}/push-bill$"),
     "rush": re.compile(rf"^/api/v1/orders/{_CID}/rush$"),
 }
@@ -137,6 +138,8 @@ class TillDesk:
             return 201, self.join(body(), token)
         if match := _ROUTES["void"].match(path):
             return 200, self.void_line(match.group(1).lower(), body(), token)
+        if match := _ROUTES["cancel"].match(path):
+            return 200, self.cancel_order(match.group(1).lower(), body(), token)
         if match := _ROUTES["push"].match(path):
             body()
             return 200, self.push_bill(match.group(1).lower(), token)
@@ -371,6 +374,35 @@ class TillDesk:
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/lines/{line_id}/void", what,
                             body={"reason": reason.strip()})
         return self._keep_server_order(cid, order, answer)
+
+    def cancel_order(self, cid: str, data: Any, token: str | None) -> dict:
+        """撤单: an open order whose dishes are all voided is closed on the server with a reason
+        (audited there) and its table cleared here: the next party starts afresh. While a dish is
+        still on it the server refuses (409 ``order_not_empty``) and nothing changes. Answers the
+        table."""
+        if not isinstance(data, dict):
+            raise _invalid("body", "expected a JSON object")
+        reason = data.get("reason")
+        if not isinstance(reason, str) or not 2 <= len(reason.strip()) <= 200:
+            raise _invalid("reason", "2 to 200 characters")
+        order = self.local.till.get_order(cid)
+        if order["status"] != "open":
+            raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
+                            {"status": order["status"]})
+        what = ("撤单", "Cancelling an order")
+        if not order.get("server_id"):
+            raise needs_server(*what)
+        self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/cancel", what,
+                   body={"reason": reason.strip()})
+        code = order.get("table") or ""
+        body = {k: v for k, v in order.items() if k != "synced"} | {"status": "voided"}
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE orders SET status = 'voided', body = ? WHERE client_order_id = ?", (dumps(body), cid))
+            if code:
+                conn.execute("DELETE FROM till_tables WHERE code = ?", (code,))
+        with self._tables_lock:
+            self._server_tables = (0.0, {})  # the table's new state at the next look
+        return {"order": body, "table": self.table(code) if code else None}
 
     def push_bill(self, cid: str, token: str | None) -> dict:
         """The bill to the diners' WeChat at the table: the table shows 已推送账单, and 已结账 once

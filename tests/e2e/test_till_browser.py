@@ -388,3 +388,46 @@ def test_a_printer_in_trouble_shows_in_the_tills_header(till):
     kitchen.wait_for_jobs(1, timeout=30)
     page.wait_for_selector("#printers", state="hidden", timeout=30_000)
     assert sum(1 for t in _texts(kitchen) if "蛋炒饭" in t) == 1
+
+
+@pytest.mark.e2e
+def test_a_party_that_leaves_before_eating_frees_its_table(till):
+    """撤单: the dish voided with its reason, Alt+C asks for the reason of the cancellation and
+    frees the table; while a dish is on the order the table cannot be cleared."""
+    page, owner = till.page, till.owner
+    page.keyboard.press("F1")
+    page.keyboard.type("A02")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("dialog[open]")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".tile.ordering[data-table=A02]")
+    page.keyboard.press("F2")
+    page.keyboard.type("dcf")
+    page.keyboard.press("Enter")
+    page.keyboard.press("F6")
+    page.wait_for_selector(".tile.ordered[data-table=A02]")
+
+    page.keyboard.press("Alt+C")  # a dish is on the order: refused, nothing asked
+    page.wait_for_selector(".toast.error:has-text('未结账的订单')")
+    assert page.locator("dialog[open]").count() == 0
+    page.keyboard.press("Alt+D")
+    page.wait_for_selector("dialog[open] input[name=reason]")
+    page.keyboard.type("客人离开")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".toast:has-text('已退菜')")
+    assert page.locator("#lines li.sent").count() == 0
+
+    page.keyboard.press("Alt+C")
+    page.wait_for_selector("dialog[open] input[name=reason]")
+    assert page.locator("#dialog-title").inner_text() == "撤单并清台：A02"
+    assert "已全部退掉" in page.locator("#dialog-body").inner_text()
+    page.keyboard.type("客人离开")
+    page.screenshot(path=str(screenshots_dir() / "till-cancel.png"))
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".toast:has-text('已撤单')")
+    page.wait_for_selector(".tile.free[data-table=A02]")
+    voided = owner.get("/orders", query_string={"store_id": till.store_id, "status": "voided"}).get_json()["orders"]
+    assert [(o["table"], o["status"], o["subtotal_cents"]) for o in voided] == [("A02", "voided", 0)]
+    entries = owner.get("/audit", query_string={"object_type": "order"}).get_json()["entries"]
+    assert [e["details"] for e in entries if e["action"] == "order.cancel"] == [{"reason": "客人离开", "table": "A02"}]

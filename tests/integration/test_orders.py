@@ -399,3 +399,57 @@ def test_the_bill_preview_reads_the_order_with_its_lines_and_store_at_once(shop,
     assert not [s for s in statements if s.startswith("SELECT") and " FROM member_settings " in s]  # with the member
     if db.engine.dialect.name == "postgresql":
         assert len(statements) <= 4, "\n".join(statements)  # token, the URL's order, the order, the member
+
+
+def test_an_order_with_every_dish_voided_is_cancelled_and_its_table_freed(shop):
+    """撤单: a party leaves; each dish is voided with its reason, then the empty order is closed
+    and its table is free for the next party. Not while a dish is still on it."""
+    store_id = shop.tenant.store.id
+    table = shop.api.post(f"/stores/{store_id}/tables", json={"code": "T9", "seats": 4}).get_json()
+    order = shop.api.post("/orders", json={
+        "store_id": store_id, "table": "T9", "idempotency_key": key(),
+        "items": [{"dish_id": shop.fish["id"], "qty": 1}, {"dish_id": shop.beer["id"], "qty": 2}]}).get_json()
+    url = f"/orders/{order['id']}/cancel"
+    assert shop.api.get(f"/tables/{table['id']}").get_json()["state"] == "ordering"
+
+    refused = shop.api.post(url, json={"reason": "客人离开"})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "order_not_empty", refused.get_json()
+    assert refused.get_json()["error"]["details"] == {"lines": 2}
+    assert shop.api.post(url, json={"reason": "x"}).status_code == 422
+    void = shop.api.post(f"/orders/{order['id']}/lines/{order['items'][0]['id']}/void", json={"reason": "客人离开"})
+    assert void.status_code == 200
+    assert shop.api.post(url, json={"reason": "客人离开"}).get_json()["error"]["details"] == {"lines": 1}
+    assert shop.api.get(f"/orders/{order['id']}").get_json()["status"] == "open"  # refused: nothing changed
+
+    void = shop.api.post(f"/orders/{order['id']}/lines/{order['items'][1]['id']}/void", json={"reason": "客人离开"})
+    assert void.status_code == 200 and void.get_json()["subtotal_cents"] == 0
+    cancelled = shop.api.post(url, json={"reason": "客人离开"})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    assert cancelled.get_json()["status"] == "voided" and cancelled.get_json()["paid_cents"] == 0
+    assert shop.api.get(f"/tables/{table['id']}").get_json()["state"] == "free"
+    again = shop.api.post(url, json={"reason": "客人离开"})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "order_not_open"
+
+    entries = shop.api.get("/audit", query_string={"object_type": "order"}).get_json()["entries"]
+    assert [(e["action"], e["details"]) for e in entries if e["action"] == "order.cancel"] == [
+        ("order.cancel", {"reason": "客人离开", "table": "T9"})]
+    events = shop.api.get(f"/stores/{store_id}/events").get_json()["events"]
+    assert [e["payload"]["action"] for e in events if e["kind"] == "table_changed"] == ["cancel"]
+    # The next party at T9 has an order of its own.
+    second = shop.api.post("/orders", json={"store_id": store_id, "table": "T9", "idempotency_key": key(),
+                                            "items": [{"dish_id": shop.pork["id"], "qty": 1}]})
+    assert second.status_code == 201 and second.get_json()["id"] != order["id"]
+    assert second.get_json()["subtotal_cents"] == 6_800
+
+
+def test_cancelling_one_of_two_open_orders_leaves_the_table_taken(shop):
+    store_id = shop.tenant.store.id
+    table = shop.api.post(f"/stores/{store_id}/tables", json={"code": "T8", "seats": 4}).get_json()
+    first, second = (shop.api.post("/orders", json={
+        "store_id": store_id, "table": "T8", "idempotency_key": key(),
+        "items": [{"dish_id": shop.fish["id"], "qty": 1}]}).get_json() for _ in range(2))
+    assert shop.api.post(f"/orders/{first['id']}/lines/{first['items'][0]['id']}/void",
+                         json={"reason": "点重了"}).status_code == 200
+    assert shop.api.post(f"/orders/{first['id']}/cancel", json={"reason": "点重了"}).status_code == 200
+    assert shop.api.get(f"/tables/{table['id']}").get_json()["state"] == "ordering"  # the other order is still on
+    assert shop.api.get(f"/orders/{second['id']}").get_json()["status"] == "open"

@@ -343,6 +343,32 @@ def test_a_line_voided_with_a_reason(desk):
         ("辣椒炒肉", server["items"][0]["status"], ""), ("蛋炒饭", "cancelled", "点错了")]
 
 
+def test_an_order_with_every_dish_voided_is_cancelled_and_its_table_cleared(desk):
+    """撤单: a party leaves before eating; its dishes voided one by one, the empty order is
+    cancelled on the server and the table is free for the next party."""
+    agent, token = desk["agent"], desk["token"]
+    agent.call("POST", "/api/v1/tables/B01/seat", {"guests": 2}, token)
+    order = _order(agent, token, "B01", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    cid = order["client_order_id"]
+    url = f"/api/v1/orders/{cid}/cancel"
+    status, refused = agent.call("POST", url, {"reason": "客人离开"}, token)
+    assert status == 409 and refused["error"]["code"] == "order_not_empty", refused
+    assert agent.call("POST", url, {"reason": "x"}, token)[0] == 422
+    assert agent.call("POST", "/api/v1/tables/B01/clear", {}, token)[0] == 409  # an open order
+    assert agent.call("POST", f"/api/v1/orders/{cid}/void", {"index": 0, "reason": "客人离开"}, token)[0] == 200
+
+    status, cancelled = agent.call("POST", url, {"reason": "客人离开"}, token)
+    assert status == 200, cancelled
+    assert cancelled["order"]["status"] == "voided" and cancelled["table"]["state"] == "free", cancelled
+    assert desk["owner"].get(f"/orders/{order['server_id']}").get_json()["status"] == "voided"
+    status, again = agent.call("POST", url, {"reason": "客人离开"}, token)
+    assert status == 409 and again["error"]["code"] == "order_not_open"
+    tables = {t["code"]: t for t in agent.call("GET", "/api/v1/tables", token=token)[1]["tables"]}
+    assert tables["B01"]["state"] == "free" and tables["B01"]["order"] is None
+    second = _order(agent, token, "B01", [{"dish_id": desk["rice"]["id"], "qty": 1}])
+    assert second["server_id"] != order["server_id"]
+
+
 def test_a_session_without_the_servers_token_is_asked_to_log_in_again(desk):
     """A till session kept across a restart of the agent (or opened offline) has no server token:
     what needs one says so, and a fresh login online brings it back."""

@@ -33,7 +33,7 @@ window.TILL_KEYS = {
      "where_zh": "桌号框", "where_en": "table code"},
     {"action": "area", "keys": ["Alt+2", "Alt+3", "Alt+4", "Alt+6", "Alt+7", "Alt+8", "Alt+9"], "group": "tables",
      "zh": "切换区域（键在区域名旁）", "en": "Switch the area (the key shows on its tab)"},
-    {"action": "clear-table", "keys": ["Alt+C"], "group": "tables", "zh": "清台（已结账的桌）", "en": "Clear a paid table"},
+    {"action": "clear-table", "keys": ["Alt+C"], "group": "tables", "zh": "清台（已结账；菜已全退则撤单）", "en": "Clear a paid table, or cancel an emptied order"},
     {"action": "move-table", "keys": ["Alt+G"], "group": "tables", "zh": "转台：客人和订单转到一张空桌",
      "en": "Move: the party and its order to a free table"},
     {"action": "merge-table", "keys": ["Alt+H"], "group": "tables", "zh": "并台：这桌的订单并到另一桌，一张账单",

@@ -226,12 +226,23 @@
   }
   async function clearTable() {
     if (!state.table) { toast(t("no_table"), "error"); return; }
-    try {
-      await api("POST", `/api/v1/tables/${encodeURIComponent(state.table.code)}/clear`, {});
-      toast(t("cleared"));
-      state.member = null; state.order = null; state.bill = null; state.coupons = new Set(); renderMember();
-      await loadTables(); await selectTable(state.table.code);
-    } catch (e) { toast(errorText(e), "error"); }
+    const order = state.order;
+    if (order && order.status === "open" && order.client_order_id && !order.items.length) {
+      // 撤单: the party left and every dish was voided: the empty order is cancelled (with a
+      // reason, audited on the server), which frees the table.
+      const ok = await ask(t("cancel_title", { table: state.table.code }), [{ name: "reason", label: t("reason"), value: "" }],
+        el("p", { class: "warn" }, t("cancel_hint")),
+        async (v) => api("POST", `/api/v1/orders/${order.client_order_id}/cancel`, { reason: v.reason }));
+      if (!ok) return;
+      toast(t("order_cancelled"));
+    } else {
+      try {
+        await api("POST", `/api/v1/tables/${encodeURIComponent(state.table.code)}/clear`, {});
+        toast(t("cleared"));
+      } catch (e) { toast(errorText(e), "error"); return; }
+    }
+    state.member = null; state.order = null; state.bill = null; state.coupons = new Set(); renderMember();
+    await loadTables(); await selectTable(state.table.code);
   }
 
   // --- the menu and the order ------------------------------------------------------------------
