@@ -270,11 +270,6 @@ def sold_out_dish_ids(store_id: int) -> set[int]:
         DishAvailability.store_id == store_id, DishAvailability.is_sold_out.is_(True))))
 
 
-def is_sold_out(store_id: int, dish_id: int) -> bool:
-    return bool(db.session.scalar(sa.select(DishAvailability.is_sold_out).where(
-        DishAvailability.store_id == store_id, DishAvailability.dish_id == dish_id)))
-
-
 # --- the menu as a store sells it --------------------------------------------------------------
 
 @dataclass(frozen=True)

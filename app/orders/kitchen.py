@@ -199,7 +199,8 @@ def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime,
     for line in lines:
         by_station[line.station].append(line)
     # The tickets are made with their lines, then flushed at once: each line's new status and
-    # ticket go out in one UPDATE, and no ticket's (empty) lines are read back.
+    # ticket go out in one UPDATE (in its INSERT, on a new order), and no ticket's (empty) lines
+    # are read back.
     tickets = [KitchenTicket(merchant_id=order.merchant_id, store_id=order.store_id, order=order,
                              station=station, table_code=order.table_code, is_addition=is_addition,
                              status=TicketStatus.OPEN, lines=station_lines)
@@ -208,8 +209,8 @@ def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime,
     db.session.flush()
     if order.table_id is not None:
         move_table(db.session.get(DiningTable, order.table_id), TableEvent.ORDER, now)
-    # Last: the store event counter stays locked from here until commit (app/orders/access.py).
     names = menu.station_names(order.merchant_id)
+    # Last: the store event counter stays locked from here until commit (app/orders/access.py).
     append_events(order.merchant_id, order.store_id,
                   [NewEvent(EventKind.TICKET_NEW, ticket_json(ticket, names), order.id) for ticket in tickets])
     return tickets

@@ -153,7 +153,7 @@ def test_sold_out_shows_in_the_menu_at_once_and_only_for_that_store(make, db):
     assert _dishes(_menu(cashier, tenant.store.id))["口味虾"]["is_sold_out"] is True
     assert _dishes(_menu(cashier, second.id))["口味虾"]["is_sold_out"] is False
     assert cashier.get(f"/stores/{tenant.store.id}/sold-out").get_json()["dish_ids"] == [dish["id"]]
-    assert service.is_sold_out(tenant.store.id, dish["id"])
+    assert service.sold_out_dish_ids(tenant.store.id) == {dish["id"]}
 
     cashier.request("PUT", f"/stores/{tenant.store.id}/sold-out/{dish['id']}", json={"is_sold_out": False})
     assert _dishes(_menu(cashier, tenant.store.id))["口味虾"]["is_sold_out"] is False
