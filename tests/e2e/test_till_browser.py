@@ -417,6 +417,7 @@ def test_a_party_that_leaves_before_eating_frees_its_table(till):
     page.keyboard.press("Enter")
     page.wait_for_selector(".toast:has-text('已退菜')")
     assert page.locator("#lines li.sent").count() == 0
+    page.wait_for_selector("#settle:disabled")  # nothing left to collect
 
     page.keyboard.press("Alt+C")
     page.wait_for_selector("dialog[open] input[name=reason]")

@@ -465,7 +465,7 @@
     const tt = tenders();
     $("#change").textContent = yuan(tt.change);
     $("#short").textContent = yuan(tt.short);
-    $("#settle").disabled = !b;
+    $("#settle").disabled = !b || !b.subtotal_cents;  // nothing on the bill: nothing to collect (Alt+C 撤单)
   }
   function setCash(c) { $("#cash").value = (c / 100).toFixed(0); state.payKey = null; renderBill(); $("#cash").focus(); }
   function quickCash(kind) {
