@@ -385,13 +385,8 @@ class TillDesk:
         reason = data.get("reason")
         if not isinstance(reason, str) or not 2 <= len(reason.strip()) <= 200:
             raise _invalid("reason", "2 to 200 characters")
-        order = self.local.till.get_order(cid)
-        if order["status"] != "open":
-            raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
-                            {"status": order["status"]})
         what = ("撤单", "Cancelling an order")
-        if not order.get("server_id"):
-            raise needs_server(*what)
+        order = self._open_on_server(cid, what)
         self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/cancel", what,
                    body={"reason": reason.strip()})
         code = order.get("table") or ""
@@ -400,24 +395,31 @@ class TillDesk:
             conn.execute("UPDATE orders SET status = 'voided', body = ? WHERE client_order_id = ?", (dumps(body), cid))
             if code:
                 conn.execute("DELETE FROM till_tables WHERE code = ?", (code,))
-        with self._tables_lock:
-            self._server_tables = (0.0, {})  # the table's new state at the next look
+        self._forget_server_tables()
         return {"order": body, "table": self.table(code) if code else None}
 
-    def push_bill(self, cid: str, token: str | None) -> dict:
-        """The bill to the diners' WeChat at the table: the table shows 已推送账单, and 已结账 once
-        a diner pays it on the phone (the store event log tells this agent)."""
+    def _open_on_server(self, cid: str, what: tuple[str, str]) -> dict:
+        """The till's order `cid`, open and on the server (409 ``order_not_open``, ``needs_server``)."""
         order = self.local.till.get_order(cid)
         if order["status"] != "open":
             raise TillError(409, "order_not_open", "订单已结账 / This order is not open any more",
                             {"status": order["status"]})
-        what = ("推送账单", "Pushing the bill")
         if not order.get("server_id"):
             raise needs_server(*what)
+        return order
+
+    def _forget_server_tables(self) -> None:
+        with self._tables_lock:
+            self._server_tables = (0.0, {})  # the tables' new states at the next look
+
+    def push_bill(self, cid: str, token: str | None) -> dict:
+        """The bill to the diners' WeChat at the table: the table shows 已推送账单, and 已结账 once
+        a diner pays it on the phone (the store event log tells this agent)."""
+        what = ("推送账单", "Pushing the bill")
+        order = self._open_on_server(cid, what)
         answer = self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/push-bill",
                             what)
-        with self._tables_lock:
-            self._server_tables = (0.0, {})  # the table's new state at the next look
+        self._forget_server_tables()
         return answer
 
     def rush(self, cid: str, token: str | None) -> dict:

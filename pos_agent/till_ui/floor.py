@@ -136,8 +136,7 @@ class Floor:
         return orders
 
     def _forget_server_tables(self) -> None:
-        with self.desk._tables_lock:
-            self.desk._server_tables = (0.0, {})
+        self.desk._forget_server_tables()
         with self._lock:
             self._picks = (0.0, {})
 

@@ -129,6 +129,24 @@ def till(make, app, db, browser, tmp_path):
             server.stop()
 
 
+def _order_at(page, table: str, dishes: list[str], guests: str = "") -> None:
+    """By keyboard: open `table` (F1, its code; `guests`, else the dialog's default), the dishes
+    by their search text (F2), sent to the kitchen (F6)."""
+    page.keyboard.press("F1")
+    page.keyboard.type(table)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("dialog[open]")
+    page.keyboard.type(guests)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f".tile.ordering[data-table={table}]")
+    page.keyboard.press("F2")
+    for dish in dishes:
+        page.keyboard.type(dish)
+        page.keyboard.press("Enter")
+    page.keyboard.press("F6")
+    page.wait_for_selector(f".tile.ordered[data-table={table}]")
+
+
 @pytest.mark.e2e
 def test_a_whole_dinner_at_the_till(till, db):
     page, front, kitchen, reader, owner = till.page, till.front, till.kitchen, till.reader, till.owner
@@ -327,16 +345,7 @@ def test_the_same_dinner_with_the_server_away(till, db):
     till.server.stop()
     page.wait_for_selector("#conn.off", timeout=20_000)
 
-    page.keyboard.press("F1")
-    page.keyboard.type("A02")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("dialog[open]")
-    page.keyboard.press("Enter")
-    page.keyboard.press("F2")
-    page.keyboard.type("ljcr")
-    page.keyboard.press("Enter")
-    page.keyboard.press("F6")
-    page.wait_for_selector(".tile.ordered[data-table=A02]")
+    _order_at(page, "A02", ["ljcr"])
     assert page.locator("#conn").inner_text().startswith("离线")
     until(lambda: any("辣椒炒肉" in t for t in _texts(kitchen)), 20, "the ticket printed offline")
 
@@ -395,18 +404,7 @@ def test_a_party_that_leaves_before_eating_frees_its_table(till):
     """撤单: the dish voided with its reason, Alt+C asks for the reason of the cancellation and
     frees the table; while a dish is on the order the table cannot be cleared."""
     page, owner = till.page, till.owner
-    page.keyboard.press("F1")
-    page.keyboard.type("A02")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("dialog[open]")
-    page.keyboard.type("2")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".tile.ordering[data-table=A02]")
-    page.keyboard.press("F2")
-    page.keyboard.type("dcf")
-    page.keyboard.press("Enter")
-    page.keyboard.press("F6")
-    page.wait_for_selector(".tile.ordered[data-table=A02]")
+    _order_at(page, "A02", ["dcf"], guests="2")
 
     page.keyboard.press("Alt+C")  # a dish is on the order: refused, nothing asked
     page.wait_for_selector(".toast.error:has-text('未结账的订单')")
