@@ -41,6 +41,7 @@ from app.orders.cart import close_session
 from app.orders.documents import billable_lines, receipt_document
 from app.orders.models import BillSplit, Order, Payment, PaymentKind, SplitStatus
 from app.orders.state import ORDERS, OrderEvent, OrderStatus
+from app.orders.table_moves import PAYING_ELSEWHERE
 from app.tables.models import DiningTable
 from app.tables.service import move_table
 from app.tables.state import TableEvent, TableState
@@ -337,6 +338,9 @@ def cancel_order(order_id: int, *, reason: str, actor: Actor, now: datetime) -> 
     if left:
         raise Conflict(gettext("Dishes are still on this order: void them first."), error_code="order_not_empty",
                        details={"lines": len(left)})
+    if any(paying([order.id]) for paying in PAYING_ELSEWHERE):  # a diner may be paying the old bill
+        raise Conflict(gettext("This order is being paid by WeChat right now; it cannot be cancelled."),
+                       error_code="order_paying")
     _split_in_progress(order, set_aside=True)
     order.status = ORDERS.next(order.status, OrderEvent.VOID)
     record("order.cancel", order, actor=actor, reason=reason, table=order.table_code)

@@ -453,3 +453,25 @@ def test_cancelling_one_of_two_open_orders_leaves_the_table_taken(shop):
     assert shop.api.post(f"/orders/{first['id']}/cancel", json={"reason": "点重了"}).status_code == 200
     assert shop.api.get(f"/tables/{table['id']}").get_json()["state"] == "ordering"  # the other order is still on
     assert shop.api.get(f"/orders/{second['id']}").get_json()["status"] == "open"
+
+
+def test_an_order_a_diner_is_paying_by_wechat_is_not_cancelled(shop, db):
+    """A WeChat trade still waiting on the order (the bill pushed before its dishes were voided):
+    the diner may be paying it now, so the order stays as it is."""
+    from app.payments.models import IntentKind, PaymentIntent, TradeType
+
+    order = shop.order((shop.fish, 1))
+    db.session.add(PaymentIntent(merchant_id=shop.tenant.merchant.id, store_id=shop.tenant.store.id,
+                                 kind=IntentKind.ORDER, trade_type=TradeType.NATIVE, order_id=order["id"],
+                                 amount_cents=12_800, out_trade_no="TLO-cancel-paying-0001",
+                                 idempotency_key="cancel-paying-1", params={},
+                                 code_url="weixin://wxpay/bizpayurl?pr=test"))
+    db.session.commit()
+    for item in order["items"]:
+        assert shop.api.post(f"/orders/{order['id']}/lines/{item['id']}/void",
+                             json={"reason": "客人离开"}).status_code == 200
+    refused = shop.api.post(f"/orders/{order['id']}/cancel", json={"reason": "客人离开"})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "order_paying", refused.get_json()
+    assert "微信支付" in shop.api.post(f"/orders/{order['id']}/cancel", json={"reason": "客人离开"},
+                                      headers={"Accept-Language": "zh-CN"}).get_json()["error"]["message"]
+    assert shop.api.get(f"/orders/{order['id']}").get_json()["status"] == "open"
