@@ -73,3 +73,15 @@ def test_sqlite_connections_use_wal_and_foreign_keys(app, db):
 
 def test_testing_config_reads_test_database_url():
     assert TestingConfig.SQLALCHEMY_DATABASE_URI
+
+
+def test_every_api_blueprint_builds_its_argument_schemas_once(app):
+    """flask-smorest's own Blueprint hands webargs the schema class, which builds a schema (a deep
+    copy of its fields) on every request; app.api.Blueprint builds it once per route."""
+    import flask_smorest
+
+    from app.api import Blueprint
+
+    smorest = [bp for bp in app.blueprints.values() if isinstance(bp, flask_smorest.Blueprint)]
+    assert len(smorest) >= 15
+    assert [bp.name for bp in smorest if not isinstance(bp, Blueprint)] == []
