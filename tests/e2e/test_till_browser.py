@@ -144,7 +144,16 @@ def _order_at(page, table: str, dishes: list[str], guests: str = "") -> None:
         page.keyboard.type(dish)
         page.keyboard.press("Enter")
     page.keyboard.press("F6")
-    page.wait_for_selector(f".tile.ordered[data-table={table}]")
+    page.wait_for_selector(f".tile.ordered[data-table={table}]", timeout=20_000)
+
+
+def _void_chosen_line(page, reason: str) -> None:
+    """退菜 (Alt+D) of the chosen sent line (the last one unless one is chosen), with `reason`."""
+    page.keyboard.press("Alt+D")
+    page.wait_for_selector("dialog[open] input[name=reason]")
+    page.keyboard.type(reason)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".toast:has-text('已退菜')")
 
 
 @pytest.mark.e2e
@@ -184,11 +193,7 @@ def test_a_whole_dinner_at_the_till(till, db):
     page.keyboard.press("Enter")
     page.keyboard.press("F6")
     page.wait_for_selector("#lines li.sent >> nth=2")
-    page.keyboard.press("Alt+D")
-    page.wait_for_selector("dialog[open] input[name=reason]")
-    page.keyboard.type("点重了")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".toast:has-text('已退菜')")
+    _void_chosen_line(page, "点重了")
     assert page.locator("#lines li.sent").count() == 2
     page.wait_for_selector("#steps tr.payable")
     kitchen.wait_for_jobs(1, timeout=20)
@@ -409,11 +414,7 @@ def test_a_party_that_leaves_before_eating_frees_its_table(till):
     page.keyboard.press("Alt+C")  # a dish is on the order: refused, nothing asked
     page.wait_for_selector(".toast.error:has-text('未结账的订单')")
     assert page.locator("dialog[open]").count() == 0
-    page.keyboard.press("Alt+D")
-    page.wait_for_selector("dialog[open] input[name=reason]")
-    page.keyboard.type("客人离开")
-    page.keyboard.press("Enter")
-    page.wait_for_selector(".toast:has-text('已退菜')")
+    _void_chosen_line(page, "客人离开")
     assert page.locator("#lines li.sent").count() == 0
     page.wait_for_selector("#settle:disabled")  # nothing left to collect
 

@@ -9,31 +9,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.conftest import screenshots_dir
-from tests.e2e.test_till_browser import _texts, till
+from tests.e2e.test_till_browser import _order_at, _texts, till
 
 __all__ = ["till"]
-
-
-def _open_and_send(page, code: str, guests: str, dish: str) -> None:
-    page.keyboard.press("F1")
-    page.keyboard.type(code)
-    page.keyboard.press("Enter")
-    page.wait_for_selector("dialog[open]")
-    page.keyboard.type(guests)
-    page.keyboard.press("Enter")
-    page.wait_for_selector(f".tile.ordering[data-table={code}]")
-    page.keyboard.press("F2")
-    page.keyboard.type(dish)
-    page.keyboard.press("Enter")
-    page.keyboard.press("F6")
-    page.wait_for_selector(f".tile.ordered[data-table={code}]", timeout=20_000)
 
 
 @pytest.mark.e2e
 def test_a_table_moves_and_then_merges_at_the_till(till):
     page, kitchen = till.page, till.kitchen
-    _open_and_send(page, "A01", "2", "ljcr")
-    _open_and_send(page, "A02", "3", "dcf")
+    _order_at(page, "A01", ["ljcr"], guests="2")
+    _order_at(page, "A02", ["dcf"], guests="3")
     kitchen.wait_for_jobs(2, timeout=20)
 
     # 转台: A01's party to A03, by keys; the dialog names the free tables.
