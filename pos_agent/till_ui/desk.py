@@ -379,7 +379,7 @@ class TillDesk:
         """撤单: an open order whose dishes are all voided is closed on the server with a reason
         (audited there) and its table cleared here: the next party starts afresh. While a dish is
         still on it the server refuses (409 ``order_not_empty``) and nothing changes. Answers the
-        table."""
+        order as voided and its table (``None`` for an order at the counter)."""
         if not isinstance(data, dict):
             raise _invalid("body", "expected a JSON object")
         reason = data.get("reason")
