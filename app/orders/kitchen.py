@@ -11,7 +11,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext
-from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.actor import Actor
@@ -23,7 +22,7 @@ from app.events.service import NewEvent
 from app.events.service import append as append_event
 from app.events.service import append_all as append_events
 from app.menu import service as menu
-from app.menu.models import Dish, DishAvailability, OptionGroup
+from app.menu.models import Dish, DishAvailability
 from app.orders.access import lock_order, require_open
 from app.orders.documents import billable_lines, changed_ticket, line_json, ticket_json
 from app.orders.models import KitchenTicket, Order, OrderLine
@@ -76,7 +75,7 @@ _DISHES_AT_STORE = (
     .outerjoin(DishAvailability, sa.and_(DishAvailability.dish_id == Dish.id,
                                          DishAvailability.store_id == sa.bindparam("store_id")))
     .where(Dish.id.in_(sa.bindparam("dish_ids", expanding=True)), Dish.merchant_id == sa.bindparam("merchant_id"))
-    .options(selectinload(Dish.option_groups).selectinload(OptionGroup.choices))
+    .options(menu.WITH_OPTIONS)
 )
 
 

@@ -41,7 +41,7 @@ from app.orders.cart import close_session
 from app.orders.documents import billable_lines, receipt_document
 from app.orders.models import BillSplit, Order, Payment, PaymentKind, SplitStatus
 from app.orders.state import ORDERS, OrderEvent, OrderStatus
-from app.orders.table_moves import PAYING_ELSEWHERE
+from app.orders.table_moves import PAYING_ELSEWHERE, announce_table_change
 from app.tables.models import DiningTable
 from app.tables.service import move_table
 from app.tables.state import TableEvent, TableState
@@ -353,9 +353,7 @@ def cancel_order(order_id: int, *, reason: str, actor: Actor, now: datetime) -> 
             move_table(table, TableEvent.CLEAR, now)
         db.session.flush()
         # Last: the store's event counter stays locked from here until commit.
-        append_events(order.merchant_id, order.store_id, [NewEvent(EventKind.TABLE_CHANGED, {
-            "action": "cancel", "from": table.code, "to": table.code, "from_table_id": table.id,
-            "to_table_id": table.id, "order_ids": [order.id]}, order.id)])
+        announce_table_change(table, table, "cancel", [order.id])
     return order
 
 

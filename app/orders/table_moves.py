@@ -79,7 +79,8 @@ def _retable(order: Order, table: DiningTable) -> None:
                        .values(table_code=table.code))
 
 
-def _announce(source: DiningTable, target: DiningTable, action: str, order_ids: list[int]) -> None:
+def announce_table_change(source: DiningTable, target: DiningTable, action: str, order_ids: list[int]) -> None:
+    """`table_changed` on the store event log: the tills redraw both tables."""
     append_event(source.merchant_id, source.store_id, EventKind.TABLE_CHANGED,
                  {"action": action, "from": source.code, "to": target.code, "from_table_id": source.id,
                   "to_table_id": target.id, "order_ids": order_ids},
@@ -112,7 +113,7 @@ def move_to_table(table: DiningTable, target_id: int, *, actor: Actor, now: date
     db.session.flush()
     record("table.move", orders[-1], actor=actor, store_id=source.store_id, from_table=source.code,
            to_table=target.code, order_ids=[o.id for o in orders])
-    _announce(source, target, "move", [o.id for o in orders])
+    announce_table_change(source, target, "move", [o.id for o in orders])
     return orders[-1]
 
 
@@ -158,5 +159,5 @@ def merge_into_table(table: DiningTable, target_id: int, *, actor: Actor, now: d
     merged = [o.id for o in joining]
     record("table.merge", order, actor=actor, store_id=source.store_id, from_table=source.code,
            to_table=target.code, merged_order_ids=merged)
-    _announce(source, target, "merge", [order.id, *merged])
+    announce_table_change(source, target, "merge", [order.id, *merged])
     return order

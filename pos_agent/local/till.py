@@ -126,6 +126,14 @@ def option_groups(dish: dict) -> tuple[OptionGroup, ...]:
                  for g in dish.get("options") or [])
 
 
+def void_locally(conn: Any, order: dict, **marks: Any) -> dict:
+    """The till's copy of an order the server voided (撤单, or merged into another): its body as kept."""
+    body = {k: v for k, v in order.items() if k != "synced"} | {"status": "voided", **marks}
+    conn.execute("UPDATE orders SET status = 'voided', body = ? WHERE client_order_id = ?",
+                 (dumps(body), order["client_order_id"]))
+    return body
+
+
 def option_names(options: Any) -> list[str]:
     """The names of a line's options, from the server's ``[{"group","name",…}]`` or plain names."""
     return [o.get("name", "") if isinstance(o, dict) else str(o) for o in options or []]

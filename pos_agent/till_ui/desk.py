@@ -26,7 +26,7 @@ from ..codes import classify
 from ..local.db import dumps
 from ..local.errors import TillError, needs_server
 from ..local.sessions import server_token
-from ..local.till import option_names, parse_items
+from ..local.till import option_names, parse_items, void_locally
 from ..printing.spooler import PrintRequest
 from ..remote import Refused, ServerClient, Unreachable
 from .cards import CardCounter, card_json
@@ -390,9 +390,8 @@ class TillDesk:
         self._call(self._server(token, *what), "POST", f"/api/v1/orders/{order['server_id']}/cancel", what,
                    body={"reason": reason.strip()})
         code = order.get("table") or ""
-        body = {k: v for k, v in order.items() if k != "synced"} | {"status": "voided"}
         with self.db.transaction() as conn:
-            conn.execute("UPDATE orders SET status = 'voided', body = ? WHERE client_order_id = ?", (dumps(body), cid))
+            body = void_locally(conn, {**order, "client_order_id": cid})
             if code:
                 conn.execute("DELETE FROM till_tables WHERE code = ?", (code,))
         self._forget_server_tables()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..local.db import dumps
 from ..local.errors import TillError, needs_server
-from ..local.till import option_names
+from ..local.till import option_names, void_locally
 
 if TYPE_CHECKING:
     from .desk import TillDesk
@@ -213,10 +213,7 @@ class Floor:
                                  body={"into_table_id": target_id, "idempotency_key": key})
         with self.db.transaction() as conn:
             for order in joining:
-                body = {k: v for k, v in order.items() if k != "synced"} | {"status": "voided",
-                                                                           "merged_into": into}
-                conn.execute("UPDATE orders SET status = 'voided', body = ? WHERE client_order_id = ?",
-                             (dumps(body), order["client_order_id"]))
+                void_locally(conn, order, merged_into=into)
             guests = conn.execute("SELECT guests FROM till_tables WHERE code = ?", (code,)).fetchone()
             if guests:
                 conn.execute("UPDATE till_tables SET guests = MIN(99, guests + ?) WHERE code = ?", (guests[0], into))
