@@ -10,12 +10,14 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db import db, insert_unique, utcnow
 from app.events.models import EventKind, StoreEvent, StoreEventCounter
 
 _PENDING_KEY = "tableloop_rings"
+_EVENTS_KEY = "tableloop_events"  # appended, written at commit
+_WRITING_KEY = "tableloop_events_writing"  # the commit is writing them: write at once
 _MARKS_KEY = "tableloop_event_marks"
 # What an on-site agent puts on paper (see tablerules.documents.PRINTED_EVENTS).
 PRINTED_KINDS = frozenset({EventKind.TICKET_NEW, EventKind.TICKET_CHANGED, EventKind.TICKET_CANCELLED,
@@ -63,12 +65,15 @@ def append(merchant_id: int, store_id: int, kind: EventKind, payload: dict, *,
 
 
 def append_all(merchant_id: int, store_id: int, events: Sequence[NewEvent]) -> None:
-    """Append events in the caller's transaction, with the store's next sequence numbers in order.
+    """Append events to the store's log in the caller's transaction, in call order.
 
-    The numbers are taken under the store counter row's lock, which writers of one store then
-    hold until they commit: call this as late in the transaction as possible, and with every
-    event of the transaction at once. On PostgreSQL the counter update and the insert are one
-    statement (an UPDATE … RETURNING in a CTE feeding the INSERT).
+    They are written when the transaction commits, as its last statement: the store's sequence
+    numbers are taken under its counter row's lock, which every writer of the store then waits
+    for until this transaction ends — so it is held for that statement and the COMMIT alone,
+    not while the rest of the transaction (and the building of its answer) runs. Events
+    appended inside a savepoint that is rolled back are dropped with it. On PostgreSQL the
+    counter update and the insert are one statement (an UPDATE … RETURNING in a CTE feeding the
+    INSERT).
     """
     if not events:
         return
@@ -76,34 +81,94 @@ def append_all(merchant_id: int, store_id: int, events: Sequence[NewEvent]) -> N
     if marks:
         events = [NewEvent(e.kind, {**e.payload, **marks}, e.order_id) if e.kind in PRINTED_KINDS else e
                   for e in events]
+    session = db.session()
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(_EVENTS_KEY, []).append(_Pending(transaction, merchant_id, store_id, tuple(events)))
+    if session.info.get(_WRITING_KEY):  # appended by a later before-commit hook: write at once
+        _write_pending(session)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    transaction: SessionTransaction  # the (nested) transaction they were appended in
+    merchant_id: int
+    store_id: int
+    events: tuple[NewEvent, ...]
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its events wait for the real commit
+    # From here on an append is written at once: another before-commit hook may append after
+    # this one ran (app.sync.watch publishes the menu's and members' changes so).
+    session.info[_WRITING_KEY] = True
+    if session.info.get(_EVENTS_KEY):
+        session.flush()  # every other write first: the counter's lock is the transaction's last
+        _write_pending(session)
+
+
+def _write_pending(session: Session) -> None:
+    """The pending events, one statement per store, the stores in id order (the lock order)."""
+    by_store: dict[int, tuple[int, list[NewEvent]]] = {}
+    for pending in session.info.pop(_EVENTS_KEY, ()):
+        by_store.setdefault(pending.store_id, (pending.merchant_id, []))[1].extend(pending.events)
+    for store_id, (merchant_id, events) in sorted(by_store.items()):
+        _insert(session, merchant_id, store_id, events)
+
+
+def _insert(session: Session, merchant_id: int, store_id: int, events: list[NewEvent]) -> None:
     n = len(events)
     created_at = utcnow()
-    if db.session.get_bind().dialect.name == "postgresql":
-        inserted = db.session.execute(_APPEND_PG, {
+    if session.get_bind().dialect.name == "postgresql":
+        inserted = session.execute(_APPEND_PG, {
             "n": n, "merchant_id": merchant_id, "store_id": store_id, "created_at": created_at,
             "events": json.dumps([{"kind": int(e.kind), "order_id": e.order_id, "payload": e.payload} for e in events],
                                  ensure_ascii=False)}).all()
         if len(inserted) == n:
-            _ring_later(store_id)
+            _ring_later(session, store_id)
             return
     else:
-        last = db.session.execute(
+        last = session.execute(
             sa.update(StoreEventCounter).where(StoreEventCounter.store_id == store_id)
             .values(last_seq=StoreEventCounter.last_seq + n).returning(StoreEventCounter.last_seq)
         ).scalar_one_or_none()
         if last is not None:
-            db.session.add_all(StoreEvent(merchant_id=merchant_id, store_id=store_id, seq=last - n + i, kind=e.kind,
-                                          payload=e.payload, order_id=e.order_id, created_at=created_at)
-                               for i, e in enumerate(events, start=1))
-            _ring_later(store_id)
+            session.add_all(StoreEvent(merchant_id=merchant_id, store_id=store_id, seq=last - n + i, kind=e.kind,
+                                       payload=e.payload, order_id=e.order_id, created_at=created_at)
+                            for i, e in enumerate(events, start=1))
+            _ring_later(session, store_id)
             return
     # The store's first event: create its counter (a racing twin's insert simply loses), then again.
     insert_unique(StoreEventCounter(merchant_id=merchant_id, store_id=store_id, last_seq=0))
-    append_all(merchant_id, store_id, events)
+    _insert(session, merchant_id, store_id, events)
 
 
-def _ring_later(store_id: int) -> None:
-    db.session.info.setdefault(_PENDING_KEY, set()).add(store_id)
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A savepoint rolled back takes its events with it; the whole transaction, all of them."""
+    pending = session.info.get(_EVENTS_KEY)
+    if pending:
+        session.info[_EVENTS_KEY] = [p for p in pending if not _within(p.transaction, previous_transaction)]
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WRITING_KEY, None)
+        session.info.pop(_EVENTS_KEY, None)
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+def _ring_later(session: Session, store_id: int) -> None:
+    session.info.setdefault(_PENDING_KEY, set()).add(store_id)
 
 
 def read_after(store_id: int, after: int, kinds: Iterable[EventKind] | None = None,

@@ -24,7 +24,8 @@ from app.tables.models import DiningTable
 #   3. the table's session (app/orders/cart.py), then its cart lines
 #   4. the order (`lock_order`), its lines and kitchen tickets
 #   5. the member (settlement, ledger), then their coupons in id order
-#   6. the store event counter — always last: `append_all` once, after every other write
+#   6. the store event counter — always last: appended events are written at commit, as the
+#      transaction's last statement (app/events/service.py)
 #
 # Settlement closes the table's session after locking the order; that is safe because it holds
 # the table, and the only transactions that take a session without its table (cart adds and

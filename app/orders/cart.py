@@ -103,8 +103,6 @@ def _bump_version(session: TableSession) -> None:
 
 
 def _announce(session: TableSession) -> None:
-    # The store event counter is the last lock a transaction takes: call this after every
-    # other row of the change is written.
     append_event(session.merchant_id, session.store_id, EventKind.CART_CHANGED,
                  {"table_id": session.table_id, "session_id": session.id}, order_id=session.order_id)
 
@@ -150,7 +148,7 @@ def send_cart(table: DiningTable, *, actor: Actor, now: datetime) -> Order:
     send waits for the waiter when the store asks for confirmation; staff sends go straight on.
 
     Locks in the code base's order (app/orders/access.py): the table, its session, the order,
-    and the store event counter last (the ticket and cart events are appended at the end)."""
+    and the store event counter last (the events are written at commit)."""
     lock_table(table)
     session = _lock_open_session(table)
     if session is None or not session.cart:

@@ -209,7 +209,6 @@ def confirm_lines(order: Order, lines: Iterable[OrderLine], *, now: datetime,
     if order.table_id is not None:
         move_table(db.session.get(DiningTable, order.table_id), TableEvent.ORDER, now)
     names = menu.station_names(order.merchant_id)
-    # Last: the store event counter stays locked from here until commit (app/orders/access.py).
     append_events(order.merchant_id, order.store_id,
                   [NewEvent(EventKind.TICKET_NEW, ticket_json(ticket, names), order.id) for ticket in tickets])
     return tickets
@@ -274,7 +273,7 @@ def ticket_changes(order: Order, was: dict[int, int], *, reason: str) -> list[Ne
     """改单 / 退菜 for the kitchen: each ticket holding a line of `was` ({line_id: the quantity the
     kitchen had}) as its next version — ``ticket_changed`` while something is left on it,
     ``ticket_cancelled`` when nothing is. Lines not sent yet (no ticket) tell the kitchen nothing.
-    The caller appends the events last (the store event counter is the last lock)."""
+    The caller appends the events."""
     tickets: dict[int, KitchenTicket] = {}
     for line in order.lines:
         if line.id in was and line.ticket_id is not None and line.ticket_id not in tickets:

@@ -352,7 +352,6 @@ def cancel_order(order_id: int, *, reason: str, actor: Actor, now: datetime) -> 
         if others is None and table.state is not TableState.FREE:  # the party's last order: the table is free
             move_table(table, TableEvent.CLEAR, now)
         db.session.flush()
-        # Last: the store's event counter stays locked from here until commit.
         announce_table_change(table, table, "cancel", [order.id])
     return order
 
@@ -438,7 +437,6 @@ def _apply(plan: Settlement, request: SettleRequest, *, actor: Actor, key: str, 
     publish(order.merchant_id, DomainEvent.ORDER_PAID, str(order.id),
             {"order_id": order.id, "payer_openid": next((t.payer for t in request.tenders if t.payer), None)},
             now=now)
-    # Last: the store's event counter stays locked from here until commit.
     append_events(order.merchant_id, order.store_id, [
         NewEvent(EventKind.ORDER_PAID, {"order_id": order.id, "table": order.table_code,
                                         "payable_cents": order.payable_cents}, order.id),

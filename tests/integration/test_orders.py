@@ -475,3 +475,20 @@ def test_an_order_a_diner_is_paying_by_wechat_is_not_cancelled(shop, db):
     assert "微信支付" in shop.api.post(f"/orders/{order['id']}/cancel", json={"reason": "客人离开"},
                                       headers={"Accept-Language": "zh-CN"}).get_json()["error"]["message"]
     assert shop.api.get(f"/orders/{order['id']}").get_json()["status"] == "open"
+
+
+def test_a_settlement_takes_the_store_event_counter_as_its_last_statement(shop, db):
+    """The store's event counter is locked until the commit, and every writer of the store waits
+    for it: the settlement's events go in after its answer is recorded, just before the COMMIT."""
+    member = shop.member(topup_cents=100_000)
+    order = shop.order((shop.fish, 1))
+    payable = shop.api.get(f"/orders/{order['id']}/bill", query_string={"member_id": member["id"]}).get_json()
+    settled, statements = _statements_of(db, lambda: shop.settle(
+        order["id"], [{"type": "stored_value", "amount_cents": payable["payable_cents"]}], member_id=member["id"]))
+    assert settled.status_code == 200, settled.get_json()
+    counter = [i for i, s in enumerate(statements) if "store_event_counter" in s]
+    assert len(counter) == 1, statements
+    answer = next(i for i, s in enumerate(statements) if s.startswith("UPDATE idempotency_record"))
+    assert answer < counter[0]
+    # After it, only the events themselves (SQLite inserts them one by one).
+    assert all(s.startswith("INSERT INTO store_event ") for s in statements[counter[0] + 1:]), statements
