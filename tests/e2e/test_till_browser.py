@@ -210,9 +210,10 @@ def test_a_whole_dinner_at_the_till(till, db):
     payable = int(re.sub(r"[^\d]", "", payable_text))
     assert payable < 11_100
 
-    # The bill pushed to the diners' WeChat: the table shows 已推送账单.
+    # The bill pushed to the diners' WeChat: the table shows 已推送账单. Nobody at the table has
+    # scanned its code, so the cashier is told to have them scan it (not "sent to 0 diners").
     page.keyboard.press("Alt+B")
-    page.wait_for_selector(".toast:has-text('账单已推送')")
+    page.wait_for_selector(".toast.error:has-text('本桌还没有顾客扫码')")
     page.wait_for_selector(".tile.billed[data-table=A01]:has-text('已推送账单')")
 
     # Split: ¥50 of stored value, the rest in cash with the ¥100 quick key; change shown.

@@ -114,7 +114,7 @@ def test_the_keys_help_lists_every_key_by_group(till):
 @pytest.mark.e2e
 def test_an_area_tab_shows_only_a_key_that_switches_to_it(till):
     """Alt+1 and Alt+5 are cash keys: the first area's tab shows no key, the second shows Alt+2,
-    which switches to it."""
+    which switches to it. Alt+PageUp and Alt+PageDown step through every area, the first too."""
     page = till.page
     tabs = page.locator("#areas button")
     assert tabs.nth(0).inner_text().strip() == "大厅"
@@ -122,6 +122,16 @@ def test_an_area_tab_shows_only_a_key_that_switches_to_it(till):
     page.keyboard.press("Alt+2")
     page.wait_for_selector("#areas button.on:has-text('包间')")
     page.wait_for_selector(".tile[data-table=B01]")
+    page.keyboard.press("Alt+PageUp")  # back to the first area, which has no digit key
+    page.wait_for_selector("#areas button.on:has-text('大厅')")
+    page.keyboard.press("Alt+PageUp")  # round to the last
+    page.wait_for_selector(f"#areas button.on:has-text('{tabs.last.inner_text().split()[0]}')")
+    page.keyboard.press("Alt+PageDown")
+    page.wait_for_selector("#areas button.on:has-text('大厅')")
+    page.keyboard.press("F12")  # 快捷键一览 names them as the keycaps do
+    page.wait_for_selector("#keys-help[open]")
+    assert _row(page, "tables", "area-step").locator("kbd").all_inner_texts() == ["Alt+PgUp", "Alt+PgDn"]
+    page.keyboard.press("Escape")
 
 
 @pytest.mark.e2e

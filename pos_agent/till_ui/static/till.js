@@ -633,7 +633,9 @@
     if (!state.order || state.order.status !== "open") { toast(t("no_order"), "error"); return; }
     try {
       const pushed = await api("POST", `/api/v1/orders/${state.order.client_order_id}/push-bill`, {});
-      toast(t("pushed", { n: pushed.recipients }));
+      // Nobody to send it to yet: the bill waits on the table's page, the diners must scan.
+      if (pushed.recipients) toast(t("pushed", { n: pushed.recipients }));
+      else toast(t("pushed_none"), "error");
       await loadTables(); renderOrder();
     } catch (e) { toast(errorText(e), "error"); }
   }
@@ -1010,13 +1012,13 @@
   function bound(name, where) { return KEYS.find((k) => where(k) && k.keys.includes(name)); }
   function keysOf(action) { const k = KEYS.find((x) => x.action === action); return k ? k.keys : []; }
   function areaKey(i) { return keysOf("area").find((k) => k === `Alt+${i + 1}`) || null; }
-  const KEY_SIGNS = { ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc" };
+  const KEY_SIGNS = { ArrowUp: "↑", ArrowDown: "↓", ArrowLeft: "←", ArrowRight: "→", Escape: "Esc", PageUp: "PgUp", PageDown: "PgDn" };
   // An entry's keys in few signs: ["Alt+2…4/6…9"], ["Alt+J/K/N/U/V/Y"], ["1…9"], ["↓/→", "Tab"].
   function keysLabel(keys) {
     const parts = [];
-    for (const key of keys.map((k) => KEY_SIGNS[k] || k)) {
+    for (const key of keys) {
       const cut = key.lastIndexOf("+") + 1;
-      const prefix = key.slice(0, cut), base = key.slice(cut);
+      const prefix = key.slice(0, cut), base = KEY_SIGNS[key.slice(cut)] || key.slice(cut);
       const last = parts[parts.length - 1];
       if (last && last.prefix === prefix && base.length === 1 && last.bases[0].length === 1) last.bases.push(base);
       else parts.push({ prefix, bases: [base] });
@@ -1109,6 +1111,13 @@
     area: (name) => {
       const area = state.areas[parseInt(name.slice(-1), 10) - 1];
       if (area !== undefined) { state.area = area; renderTables(); }
+    },
+    "area-step": (name) => {
+      const n = state.areas.length;
+      if (n < 2) return;
+      const step = name === "Alt+PageUp" ? n - 1 : 1;
+      state.area = state.areas[(state.areas.indexOf(state.area) + step) % n];
+      renderTables();
     },
     coupon: (name) => {
       const c = state.member && state.member.coupons[keysOf("coupon").indexOf(name)];
