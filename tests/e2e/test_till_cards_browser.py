@@ -59,6 +59,18 @@ def test_cards_issued_lost_and_replaced_at_the_till(till, db):  # noqa: F811
     _present(page, reader, NEW_HEX)
     expect(page.locator("dialog input[name=card_no]")).to_have_value(_printed(NEW_HEX))
     page.screenshot(path=str(screenshots_dir() / "till-card-issue.png"))
+    # A keyboard-wedge reader's burst (the number and Enter, faster than anyone types) fills the
+    # dialog as the serial reader does, and waits: its Enter confirms nothing.
+    page.locator("dialog input[name=card_no]").fill("")
+    page.keyboard.type(_printed(SPARE_HEX))
+    page.keyboard.press("Enter")
+    expect(page.locator("dialog input[name=card_no]")).to_have_value(_printed(SPARE_HEX))
+    page.wait_for_selector(f"#dialog-error.waiting:has-text('{_printed(SPARE_HEX)}')")
+    page.wait_for_timeout(500)  # proving silence: nothing was sent
+    assert page.locator("dialog[open] input[name=card_no]").count() == 1
+    assert _statuses(db, member["id"]) == [(CARD_NO, "active")]
+    page.locator("dialog input[name=card_no]").fill(_printed(NEW_HEX))
+    page.wait_for_timeout(100)  # the cashier's Enter comes later than a reader's would
     page.keyboard.press("Enter")
     page.wait_for_selector(f".toast:has-text('已发卡 {_printed(NEW_HEX)}')", timeout=10_000)
     page.wait_for_selector(f"#member-cards [data-card='{_printed(NEW_HEX)}']")

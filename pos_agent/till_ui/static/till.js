@@ -978,9 +978,11 @@
   }
 
   // --- a keyboard-wedge scanner: a burst of keys ending in Enter, faster than anyone types -------
+  // Of the dialogs only the card dialogs (发卡 / 挂失 / 补卡) take a burst, as they take the serial
+  // reader's: the card fills the dialog and the cashier's own Enter confirms it.
   const wedge = { buffer: "", last: 0, target: null, before: "" };
   function wedgeKey(ev) {
-    if (!state.token || $("#dialog").open || ev.target.type === "password") return false;
+    if (!state.token || ev.target.type === "password" || ($("#dialog").open && !state.cardSwipe)) return false;
     const now = performance.now();
     if (ev.key.length === 1 && !ev.ctrlKey && !ev.altKey && !ev.metaKey) {
       if (now - wedge.last > 60) { wedge.buffer = ""; wedge.target = ev.target; wedge.before = ev.target && "value" in ev.target ? ev.target.value : ""; }
@@ -992,7 +994,7 @@
       wedge.buffer = "";
       if (wedge.target && "value" in wedge.target) wedge.target.value = wedge.before;
       ev.preventDefault(); ev.stopPropagation();
-      handleScan(code, null, null);
+      if ($("#dialog").open) state.cardSwipe(code, code); else handleScan(code, null, null);
       return true;
     }
     if (ev.key !== "Shift") wedge.buffer = "";
