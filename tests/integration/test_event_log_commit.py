@@ -4,11 +4,22 @@ order they were appended, and savepoints that roll back take their own events wi
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from app.db import begin_write
 from app.events.models import EventKind, StoreEvent
 from app.events.service import NewEvent, append_all, last_seq
+
+
+@pytest.fixture
+def store(make, db):
+    """A tenant, committed, and its store log's head before the test appends anything."""
+    tenant = make.tenant()
+    db.session.commit()
+    head = last_seq(tenant.store.id)
+    db.session.commit()
+    return tenant, head
 
 
 def _append(tenant, *tags: str) -> None:
@@ -22,12 +33,8 @@ def _log(db, tenant, after: int) -> list[tuple[int, str]]:
         .order_by(StoreEvent.seq))]
 
 
-def test_events_wait_for_the_commit_and_keep_the_order_they_were_appended_in(make, db):
-    tenant = make.tenant()
-    db.session.commit()
-    head = last_seq(tenant.store.id)
-    db.session.commit()
-
+def test_events_wait_for_the_commit_and_keep_the_order_they_were_appended_in(store, db):
+    tenant, head = store
     begin_write()
     _append(tenant, "a")
     _append(tenant, "b", "c")
@@ -39,12 +46,8 @@ def test_events_wait_for_the_commit_and_keep_the_order_they_were_appended_in(mak
     assert _log(db, tenant, head) == [(head + 1, "a"), (head + 2, "b"), (head + 3, "c")]
 
 
-def test_a_savepoint_rolled_back_drops_its_events_and_one_released_keeps_them(make, db):
-    tenant = make.tenant()
-    db.session.commit()
-    head = last_seq(tenant.store.id)
-    db.session.commit()
-
+def test_a_savepoint_rolled_back_drops_its_events_and_one_released_keeps_them(store, db):
+    tenant, head = store
     begin_write()
     _append(tenant, "before")
     dropped = db.session.begin_nested()
@@ -64,12 +67,8 @@ def test_a_savepoint_rolled_back_drops_its_events_and_one_released_keeps_them(ma
     assert [tag for _, tag in _log(db, tenant, head)] == ["before", "kept", "after"]
 
 
-def test_a_transaction_rolled_back_leaves_nothing_for_the_next(make, db):
-    tenant = make.tenant()
-    db.session.commit()
-    head = last_seq(tenant.store.id)
-    db.session.commit()
-
+def test_a_transaction_rolled_back_leaves_nothing_for_the_next(store, db):
+    tenant, head = store
     begin_write()
     _append(tenant, "rolled back")
     db.session.rollback()
