@@ -55,12 +55,14 @@ def _init_extensions(app: Flask) -> None:
     from app.auth.guard import IdConverter
     from app.extensions import babel, csrf, db, migrate
     from app.i18n import select_locale
+    from app.postgres import configure_postgres
     from app.sqlite import configure_sqlite
 
     app.url_map.converters["id"] = IdConverter
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
+        configure_postgres(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     babel.init_app(app, locale_selector=select_locale)
     from flask_babel import get_locale
