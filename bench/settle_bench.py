@@ -41,7 +41,8 @@ What one run does:
 Each timed window also gives the server's CPU per answered request (user + system time of the
 gunicorn processes, read from /proc before and after the window): a figure that depends far less
 on the machine's other load than the latencies do. A settle's includes the member settles' bill
-previews, and in the latency window any order opened there (printed).
+previews, and in the latency window any order opened there (printed). Beside it, the same of the
+PostgreSQL processes of this machine (meaningful when the database runs here, as by default).
 
 It prints the figures and a table of the targets with PASS/FAIL. It exits non-zero only when the
 bench itself fails (a crash, the server not starting), never because a target is missed.
@@ -344,28 +345,34 @@ SERVER: list[subprocess.Popen] = []  # the gunicorn master, whose process group 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _server_cpu() -> float:
-    """CPU seconds (user + system) used so far by the server's processes: the master and its
-    live workers (a worker that exited is not counted; none does during a run)."""
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by the server's processes — the master and its
+    live workers (a worker that exited is not counted; none does during a run) — and by the
+    PostgreSQL processes of this machine (every backend, the WAL writer, the checkpointer…)."""
     if not SERVER:
-        return 0.0
-    group, total = SERVER[0].pid, 0
+        return 0.0, 0.0
+    group, server, database = SERVER[0].pid, 0, 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                head, tail = f.read().rsplit(")", 1)
         except OSError:
             continue
+        fields = tail.split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
         if int(fields[2]) == group:  # pgrp
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
+            server += ticks
+        elif head.partition("(")[2] == "postgres":
+            database += ticks
+    return server / _TICKS, database / _TICKS
 
 
-def _cpu_window(result: dict, cpu_before: float, count: int) -> dict:
-    used = _server_cpu() - cpu_before
-    result["cpu_ms"] = used * 1000 / count if count else 0.0
+def _cpu_window(result: dict, cpu_before: tuple[float, float], count: int) -> dict:
+    server, database = (after - before for after, before in zip(_cpu(), cpu_before, strict=True))
+    result["cpu_ms"] = server * 1000 / count if count else 0.0
+    result["db_ms"] = database * 1000 / count if count else 0.0
     result["load"] = os.getloadavg()[0]
     return result
 
@@ -381,7 +388,7 @@ def _trivial(port: int, clients: int, seconds: float) -> dict:
             client.call("GET", "/healthz")
             latencies[i].append(time.perf_counter() - started)
 
-    cpu = _server_cpu()
+    cpu = _cpu()
     started = time.perf_counter()
     _parallel(clients, run)
     elapsed = time.perf_counter() - started
@@ -438,7 +445,7 @@ def _settle_throughput(port: int, seed: dict, pools: list[collections.deque], cl
             if latency is not None:
                 latencies[i].append(latency)
 
-    cpu = _server_cpu()
+    cpu = _cpu()
     started = time.perf_counter()
     _parallel(clients, run)
     elapsed = time.perf_counter() - started
@@ -473,7 +480,7 @@ def _settle_latency(port: int, seed: dict, pools: list[collections.deque], clien
             if latency is not None:
                 latencies[i].append(latency)
 
-    cpu = _server_cpu()
+    cpu = _cpu()
     started = time.perf_counter()
     _parallel(clients, run)
     elapsed = time.perf_counter() - started
@@ -642,14 +649,14 @@ def _report(env: dict, seed: dict, trivial: dict, prepared: int, prepare_errors:
     print(f"database {DB_URL.split('@')[-1]} · gunicorn {env['WEB_CONCURRENCY']} workers × {THREADS} threads "
           f"(gthread) · Redis doorbell: {redis} · {len(seed['stores'])} stores · {os.cpu_count()} CPUs")
     print(f"{'measure':<42}{'clients':>8}{'ops/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'n':>8}{'errors':>8}"
-          f"{'CPU ms':>8}{'load':>6}")
+          f"{'CPU ms':>8}{'DB ms':>7}{'load':>6}")
     rows = [("GET /healthz (trivial)", trivial),
             ("POST /orders/{id}/settle (throughput)", throughput),
             ("POST /orders/{id}/settle (latency)", latency)]
     for name, r in rows:
         print(f"{name:<42}{r['clients']:>8}{r['rate']:>9.0f}{_ms(r['latencies'], .5):>9}"
               f"{_ms(r['latencies'], .99):>9}{len(r['latencies']):>8}{r['errors'].total():>8}"
-              f"{r['cpu_ms']:>8.2f}{r['load']:>6.1f}")
+              f"{r['cpu_ms']:>8.2f}{r['db_ms']:>7.2f}{r['load']:>6.1f}")
     print(f"{'kitchen event commit -> SSE client':<42}{STREAMS:>8}{events['rate']:>9.0f}"
           f"{_ms(events['latencies'], .5):>9}{_ms(events['latencies'], .99):>9}{len(events['latencies']):>8}"
           f"{events['errors'].total() + events['lost']:>8}")
@@ -662,8 +669,9 @@ def _report(env: dict, seed: dict, trivial: dict, prepared: int, prepare_errors:
              f"latency run: {latency['opened_here']} orders opened during the run (when its store had none "
              "left over)",
              "CPU ms: the server's processes' CPU time (user + system, /proc) in the window per answered "
-             "request; a settle's includes the bill preview of the member settles (one in two); load: the "
-             "machine's 1-minute load average at the window's end",
+             "request; a settle's includes the bill preview of the member settles (one in two); DB ms: the "
+             "same of this machine's PostgreSQL processes; load: the machine's 1-minute load average at the "
+             "window's end",
              f"events: {events['orders']} orders at {events['rate']:.1f}/s (POST /orders p50 "
              f"{_ms(events['answer_times'], .5)} ms, p99 {_ms(events['answer_times'], .99)} ms), {events['lost']} "
              f"(order, client) pairs lost, {events['early']} read before the order's answer (counted as 0 ms)"]
