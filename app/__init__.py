@@ -73,9 +73,10 @@ def _init_extensions(app: Flask) -> None:
 
     app.extensions["tableloop_doorbell"] = make_doorbell(app.config["REDIS_URL"], app.config["EVENT_DOORBELL_UDP"],
                                                          app.config["EVENT_DOORBELL_LISTEN"])
-    from app.auth import throttle
+    from app.auth import throttle, token_cache
 
     throttle.init_app(app)
+    token_cache.init_app(app)
 
 
 def _register_api(app: Flask) -> None:

@@ -48,6 +48,11 @@ class Config:
     # Bearer tokens for staff using the API.
     API_TOKEN_TTL = timedelta(hours=int(_env("API_TOKEN_TTL_HOURS", "12")))  # type: ignore[arg-type]
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # With REDIS_URL set, each worker keeps a valid token's staff member this long at most; a
+    # change of staff or tokens reaches every worker at once through Redis (app/auth/token_cache.py).
+    # 0 reads every token from the database.
+    API_TOKEN_CACHE_SECONDS = int(_env("API_TOKEN_CACHE_SECONDS", "30"))  # type: ignore[arg-type]
+    API_TOKEN_CACHE_KEY = _env("API_TOKEN_CACHE_KEY", "tableloop:auth-generation")
 
     # Login throttling (API token and page login; app/auth/throttle.py): this many wrong
     # passwords for one username, or from one address, within the window lock it for the
@@ -140,6 +145,7 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = True
     # Each test run its own keys, should REDIS_URL be set for the tests.
     LOGIN_THROTTLE_PREFIX = f"tableloop:test:{os.getpid()}-{os.urandom(4).hex()}:login"
+    API_TOKEN_CACHE_KEY = f"tableloop:test:{os.getpid()}-{os.urandom(4).hex()}:auth-generation"
 
 
 class ProductionConfig(Config):

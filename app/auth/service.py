@@ -17,6 +17,8 @@ from app.actor import Actor
 from app.audit.service import record
 from app.auth.models import ApiToken, Device, Staff
 from app.auth.permissions import STORE_BOUND_ROLES, Role, can_manage_role
+from app.auth.token_cache import changed as token_changes
+from app.auth.token_cache import token_cache
 from app.db import begin_write, db, get_scoped_or_404, utcnow
 from app.errors import Conflict, Forbidden, Unauthorized, Unprocessable
 from app.tenants.models import Store
@@ -237,20 +239,31 @@ _TOKEN_WITH_STAFF = (sa.select(ApiToken).options(joinedload(ApiToken.staff))
 
 
 def staff_for_token(token: str, now: datetime | None = None) -> Staff | None:
+    """The active staff member of a valid token, or None. A worker may answer from what it read
+    a moment ago (`app.auth.token_cache`: with Redis, and only until anything changes)."""
     now = now or utcnow()
-    row = db.session.scalar(_TOKEN_WITH_STAFF, {"token_hash": hash_token(token)})
+    token_hash = hash_token(token)
+    cache = token_cache()
+    generation = cache.generation() if cache is not None else None  # read before the database
+    if generation is not None and (kept := cache.get(token_hash, generation, now)) is not None:
+        return db.session.merge(kept, load=False)
+    row = db.session.scalar(_TOKEN_WITH_STAFF, {"token_hash": token_hash})
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.staff.is_active:
         return None
+    if generation is not None:
+        cache.keep(token_hash, generation, row.staff, row.expires_at)
     return row.staff
 
 
 def revoke_token(token: str, *, now: datetime) -> None:
+    token_changes(db.session())
     db.session.execute(sa.update(ApiToken).where(ApiToken.token_hash == hash_token(token),
                                                  ApiToken.revoked_at.is_(None))
                        .values(revoked_at=now))
 
 
 def revoke_staff_tokens(staff: Staff, *, now: datetime) -> int:
+    token_changes(db.session())
     result = db.session.execute(sa.update(ApiToken).where(ApiToken.staff_id == staff.id,
                                                           ApiToken.revoked_at.is_(None))
                                 .values(revoked_at=now))
