@@ -16,8 +16,11 @@ What one run does:
 3. `GET /healthz` (no database, no auth) with BENCH_CLIENTS clients for BENCH_SECONDS/2.
 4. Settle throughput with BENCH_CLIENTS clients: client i works at store i mod BENCH_STORES with
    that store's cashier token and its own member. The orders are opened first, untimed, for
-   BENCH_OPEN_SECONDS, so the window holds settles only; each client alternates a cash settle
-   (cash = subtotal) and a member settle paid in stored value, whose amount is the payable of
+   BENCH_OPEN_SECONDS, so the window holds settles only; then the same clients settle, untimed,
+   for BENCH_WARM_SECONDS, so that the window measures warm workers, as a server that has been
+   running is: a pooled connection runs a statement five times before psycopg prepares it on
+   the server, and five more before PostgreSQL settles on its generic plan. Each client
+   alternates a cash settle (cash = subtotal) and a member settle paid in stored value, whose amount is the payable of
    `GET /orders/{id}/bill?member_id=` asked just before (the member's tier discount applies and
    stored value may not exceed the payable). The window ends after BENCH_SECONDS, or as soon as
    a store has no opened order left (printed; raise BENCH_OPEN_SECONDS for a longer window).
@@ -36,7 +39,8 @@ What one run does:
 7. After the server stopped: the SQL statements of one member settle paid in stored value,
    counted in-process (`create_app` against the same database and environment, `test_client()`,
    a `before_cursor_execute` listener on `db.engine` around exactly that one request, after one
-   untimed warm-up settle). BEGIN/COMMIT are not cursor statements and are not counted.
+   untimed warm-up settle; with Redis the token it used is then kept, as in a running worker).
+   BEGIN/COMMIT are not cursor statements and are not counted.
 
 Each timed window also gives the server's CPU per answered request (user + system time of the
 gunicorn processes, read from /proc before and after the window): a figure that depends far less
@@ -53,7 +57,9 @@ Environment knobs:
                            (default postgresql://postgres@127.0.0.1:5432/tl_bench)
     BENCH_SECONDS          settle window with BENCH_CLIENTS clients (20); the /healthz window and
                            the latency window are half of it
-    BENCH_OPEN_SECONDS     how long the settle clients open orders before the window (BENCH_SECONDS)
+    BENCH_OPEN_SECONDS     how long the settle clients open orders before the window
+                           (BENCH_SECONDS + BENCH_WARM_SECONDS)
+    BENCH_WARM_SECONDS     untimed settles before the throughput window (10)
     BENCH_CLIENTS          clients for /healthz and settle throughput (32)
     BENCH_LATENCY_CLIENTS  clients for the settle latency (8)
     BENCH_STORES           stores the settle clients are spread over (8)
@@ -91,7 +97,8 @@ sys.path.insert(0, str(ROOT))
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tl_bench")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
-OPEN_SECONDS = float(os.environ.get("BENCH_OPEN_SECONDS", str(SECONDS)))
+WARM_SECONDS = float(os.environ.get("BENCH_WARM_SECONDS", "10"))
+OPEN_SECONDS = float(os.environ.get("BENCH_OPEN_SECONDS", str(SECONDS + WARM_SECONDS)))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 LATENCY_CLIENTS = int(os.environ.get("BENCH_LATENCY_CLIENTS", "8"))
 STORES = int(os.environ.get("BENCH_STORES", "8"))
@@ -365,7 +372,8 @@ def _cpu() -> tuple[float, float]:
         if int(fields[2]) == group:  # pgrp
             server += ticks
         elif head.partition("(")[2] == "postgres":
-            database += ticks
+            # cutime and cstime: the backends that ended (only the postmaster has children)
+            database += ticks + int(fields[13]) + int(fields[14])
     return server / _TICKS, database / _TICKS
 
 
@@ -742,6 +750,8 @@ def main() -> None:
         seed = _seed(port, members=CLIENTS)
         trivial = _trivial(port, CLIENTS, SECONDS / 2)
         pools, prepare_errors = _open_orders(port, seed, CLIENTS, OPEN_SECONDS)
+        if WARM_SECONDS > 0:  # untimed: the pooled connections prepare the statements, plans settle
+            _settle_throughput(port, seed, pools, CLIENTS, WARM_SECONDS)
         prepared = sum(len(p) for p in pools)
         throughput = _settle_throughput(port, seed, pools, CLIENTS, SECONDS)
         latency = _settle_latency(port, seed, pools, LATENCY_CLIENTS, SECONDS / 2)
