@@ -55,10 +55,11 @@ def _init_extensions(app: Flask) -> None:
     from app.auth.guard import IdConverter
     from app.extensions import babel, csrf, db, migrate
     from app.i18n import select_locale
-    from app.postgres import configure_postgres
+    from app.postgres import configure_postgres, engine_options
     from app.sqlite import configure_sqlite
 
     app.url_map.converters["id"] = IdConverter
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)

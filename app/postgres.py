@@ -1,5 +1,5 @@
-"""PostgreSQL through psycopg: a transaction that changed nothing ends in COMMIT, so the
-connection keeps its prepared statements.
+"""PostgreSQL through psycopg: a pool of one connection per thread, and a transaction that
+changed nothing ends in COMMIT, so the connections keep their prepared statements.
 
 psycopg prepares a statement on the server once a connection has run it five times, and from
 then on PostgreSQL neither parses nor plans it again — for the order, member and token reads of
@@ -16,17 +16,31 @@ rolled back, it is committed instead, just before SQLAlchemy's rollback — whic
 connection idle and does nothing. A transaction that ran any other statement (an INSERT, an
 UPDATE, a `WITH` that might write, a savepoint, a driver-level command) or failed a statement
 is rolled back as before.
+
+The pool keeps DATABASE_POOL_SIZE connections (one per gunicorn thread): SQLAlchemy's default of
+five closes every further connection as it comes back, and a new one starts with PostgreSQL's
+caches and its prepared statements cold.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
 # Set on the connection's info when its transaction may have changed something or has failed:
 # only a ROLLBACK may end it then.
 _ROLL_BACK = "tableloop_must_roll_back"
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine's options: on PostgreSQL, a pool of DATABASE_POOL_SIZE connections."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        options.setdefault("pool_size", config["DATABASE_POOL_SIZE"])
+    return options
 
 
 def configure_postgres(engine: sa.Engine) -> None:

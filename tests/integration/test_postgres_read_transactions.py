@@ -85,3 +85,8 @@ def test_a_read_that_locked_rows_releases_them(db, make):
         first.rollback()
         assert second.execute(locked).one()
         second.rollback()
+
+
+@pytest.mark.postgres_only
+def test_a_process_keeps_one_connection_per_thread(app, db):
+    assert db.engine.pool.size() == app.config["DATABASE_POOL_SIZE"] == 16
