@@ -41,10 +41,11 @@ class Config:
         _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'tableloop.sqlite3'}")  # type: ignore[arg-type]
     )
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
-    # PostgreSQL: each web worker keeps one connection per thread (GUNICORN_THREADS, 16); a
-    # connection returned to a full pool is closed, and a new one starts with PostgreSQL's caches
-    # and its prepared statements cold. Up to 10 more are opened in a burst (app/postgres.py).
-    DATABASE_POOL_SIZE = int(_env("DATABASE_POOL_SIZE", "16"))  # type: ignore[arg-type]
+    # PostgreSQL: each web worker keeps one connection per thread (GUNICORN_THREADS, 16, unless
+    # set apart); a connection returned to a full pool is closed, and a new one starts with
+    # PostgreSQL's caches and its prepared statements cold. Up to 10 more are opened in a burst
+    # (app/postgres.py).
+    DATABASE_POOL_SIZE = int(_env("DATABASE_POOL_SIZE", _env("GUNICORN_THREADS", "16")))  # type: ignore[arg-type]
     REDIS_URL = _env("REDIS_URL")
     # Public base URL of this server, used in links sent to diners (QR codes, WeChat messages).
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")

@@ -135,7 +135,7 @@ def _row_changed(_mapper, _connection, target) -> None:
 
 def _after_commit(session: Session) -> None:
     if session.info.pop(_CHANGED, False):
-        cache = current_app.extensions.get(EXTENSION) if has_app_context() else None
+        cache = token_cache() if has_app_context() else None
         if cache is not None:
             cache.bump()
 
