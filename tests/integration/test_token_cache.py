@@ -60,11 +60,20 @@ def workers(app, db):
         worker.engine.dispose()
 
 
-def test_a_worker_answers_a_kept_token_without_reading_it_again(make, db, workers):
+def _signed_in(make, db, worker: Worker, role: str | None = None):
+    """A tenant committed, and a token from `worker` for its owner, or for new staff of `role`:
+    (tenant, staff, owner's token, staff's token)."""
     tenant = make.tenant()
+    staff = make.staff(tenant, role) if role else tenant.owner
     db.session.commit()
+    owner = worker.token(tenant.owner.username, make.PASSWORD)
+    token = worker.token(staff.username, make.PASSWORD) if role else owner
+    return tenant, staff, owner, token
+
+
+def test_a_worker_answers_a_kept_token_without_reading_it_again(make, db, workers):
     first, _ = workers
-    token = first.token(tenant.owner.username, make.PASSWORD)
+    tenant, _, _, token = _signed_in(make, db, first)
     answers = [first.call("GET", "/auth/me", token) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert {a.get_json()["username"] for a in answers} == {tenant.owner.username}
@@ -72,10 +81,8 @@ def test_a_worker_answers_a_kept_token_without_reading_it_again(make, db, worker
 
 
 def test_a_logout_in_one_worker_is_refused_at_once_by_the_other(make, db, workers):
-    tenant = make.tenant()
-    db.session.commit()
     first, second = workers
-    token = first.token(tenant.owner.username, make.PASSWORD)
+    _, _, _, token = _signed_in(make, db, first)
     assert second.call("GET", "/auth/me", token).status_code == 200
     assert second.call("GET", "/auth/me", token).status_code == 200
     assert second.token_reads == 1  # kept
@@ -86,24 +93,16 @@ def test_a_logout_in_one_worker_is_refused_at_once_by_the_other(make, db, worker
 
 
 def test_a_deactivation_in_one_worker_is_refused_at_once_by_the_other(make, db, workers):
-    tenant = make.tenant()
-    cashier = make.staff(tenant, "cashier")
-    db.session.commit()
     first, second = workers
-    owner = first.token(tenant.owner.username, make.PASSWORD)
-    token = first.token(cashier.username, make.PASSWORD)
+    _, cashier, owner, token = _signed_in(make, db, first, "cashier")
     assert second.call("GET", "/auth/me", token).status_code == 200
     assert first.call("DELETE", f"/staff/{cashier.id}", owner).status_code == 204
     assert second.call("GET", "/auth/me", token).status_code == 401
 
 
 def test_a_change_of_name_reaches_the_other_worker_at_once(make, db, workers):
-    tenant = make.tenant()
-    cashier = make.staff(tenant, "cashier")
-    db.session.commit()
     first, second = workers
-    owner = first.token(tenant.owner.username, make.PASSWORD)
-    token = first.token(cashier.username, make.PASSWORD)
+    _, cashier, owner, token = _signed_in(make, db, first, "cashier")
     assert second.call("GET", "/auth/me", token).get_json()["display_name"] != "新名字"
     assert first.call("PATCH", f"/staff/{cashier.id}", owner, json={"display_name": "新名字"}).status_code == 200
     assert second.call("GET", "/auth/me", token).get_json()["display_name"] == "新名字"
@@ -114,10 +113,8 @@ def test_a_kept_token_ends_with_its_expiry_and_its_age(make, db, workers):
     from app.auth.service import hash_token, staff_for_token
     from app.db import utcnow
 
-    tenant = make.tenant()
-    db.session.commit()
     first, _ = workers
-    token = first.token(tenant.owner.username, make.PASSWORD)
+    tenant, _, _, token = _signed_in(make, db, first)
     assert first.call("GET", "/auth/me", token).status_code == 200
     now = [1000.0]
     first.cache.clock = lambda: now[0]
