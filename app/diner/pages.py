@@ -44,7 +44,14 @@ from app.tables.models import DiningTable
 from app.tables.service import resolve_table_token
 from app.wechat import notify
 from app.wechat import service as wechat_service
-from app.wechat.pages import diner_at_table, diner_member, diner_nickname, diner_openid, oauth_redirect
+from app.wechat.pages import (
+    diner_at_table,
+    diner_member,
+    diner_nickname,
+    diner_openid,
+    oauth_redirect,
+    record_diner_here,
+)
 
 bp = Blueprint("diner", __name__)
 
@@ -197,6 +204,19 @@ def cart_json(token: str):
     body = _view(table)
     db.session.commit()
     return body, 200, {"Cache-Control": "no-store"}
+
+
+@bp.route("/t/<token>/here", methods=["POST"])
+def here(token: str):
+    """The page's first call: the diner is at the table (recorded, where WeChat knows them, so that
+    a pushed bill reaches their phone), answered with the table's cart and order. The page itself
+    is a GET and writes nothing."""
+    table = _table(token)
+    _signed_in(table)
+    _start_writing()
+    record_diner_here(table)
+    db.session.commit()
+    return _view(table), 200, {"Cache-Control": "no-store"}
 
 
 @bp.route("/t/<token>/cart/lines", methods=["POST"])

@@ -164,21 +164,26 @@ def oauth_callback():
 # --- the diner's way in: the table page records them -----------------------------------------------
 
 def diner_at_table(table: DiningTable, has_account: bool | None = None):
-    """For the table page: None when the diner may see it now (recorded at the table when WeChat
-    knows them), or the redirect that signs them in first. `has_account`: whether the merchant
-    has a WeChat account, when the caller read it already."""
+    """For the table page: None when the diner may see it now, or the redirect that signs them in
+    through WeChat first. `has_account`: whether the merchant has a WeChat account, when the
+    caller read it already. Reading only: the page's first call records the diner at the table
+    (`record_diner_here`)."""
     session[_TABLE] = table.id
     if has_account is None:
         has_account = notify.settings_for(table.merchant_id) is not None
     if not has_account:
         return None
-    openid = diner_openid(table.merchant_id)
-    if openid is None or _NICKNAME not in session:
+    if diner_openid(table.merchant_id) is None or _NICKNAME not in session:
         return oauth_redirect(table.merchant_id, _here(), profile=True)
-    _start_writing()
-    service.record_diner(table, openid, utcnow())
-    db.session.commit()
     return None
+
+
+def record_diner_here(table: DiningTable) -> None:
+    """The diner signed in through WeChat is at this table now (their phone gets the bill when it
+    is pushed); a diner WeChat does not know is nobody to record. In the caller's transaction."""
+    openid = diner_openid(table.merchant_id)
+    if openid is not None:
+        service.record_diner(table, openid, utcnow())
 
 
 def diner_member(table: DiningTable) -> Member | None:

@@ -20,7 +20,6 @@ Budgets (hypothesis examples per operation, in its random phase):
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import random
@@ -37,6 +36,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.sql_support import sql_writes
 
 # Each operation gets the coverage phase (boundary values of every parameter and field: the
 # largest id, the longest name, an empty list, ...) and then random requests (hypothesis), both
@@ -426,27 +427,6 @@ REVOKING = {("DELETE", "/api/v1/auth/token"), ("PATCH", "/api/v1/staff/{staff_id
             ("DELETE", "/api/v1/staff/{staff_id}"), ("DELETE", "/api/v1/devices/{device_id}")}
 
 
-@contextlib.contextmanager
-def _writes(app):
-    """The INSERT, UPDATE and DELETE statements run meanwhile, on any connection of the app's engine."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
-        if verb in {"INSERT", "UPDATE", "DELETE"} or (verb == "WITH" and "INSERT INTO" in statement.upper()):
-            seen.append(" ".join(statement.split())[:120])
-
-    from app.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
 @schema.parametrize()
 def test_api(case, world, app, fuzz_stats):
     if world.operation != case.operation.label:  # the first example of an operation
@@ -457,7 +437,7 @@ def test_api(case, world, app, fuzz_stats):
         kwargs["timeout"] = STREAM_SECONDS  # a live stream never ends by itself
     caller = CALLER.get(case.operation.path, "owner")
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {world.token(caller)}"}
-    with _writes(app) as writes:
+    with sql_writes(app) as writes:
         response = case.call(**kwargs)
     if case.method.upper() == "GET":  # reading never writes (the routes are thin; no write in a GET)
         assert writes == [], f"{case.operation.label} wrote: {writes[:3]}"

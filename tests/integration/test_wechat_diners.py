@@ -12,12 +12,14 @@ from app.members.models import Member
 from app.wechat.models import TableDiner
 from tests.factories import create_member, create_table
 from tests.integration.wechat_support import (
+    at_table,
     new_user,
     scan,
     scene_ticket,
     sign_in,
     wechat_picks,
 )
+from tests.sql_support import sql_writes
 
 
 def _table_path(table: dict) -> str:
@@ -53,13 +55,52 @@ def test_the_table_page_signs_the_diner_in_through_wechat_and_records_them_at_th
     with make.client.session_transaction() as session:
         assert (session["wechat_openid"], session["wechat_merchant_id"]) == (openid, oa.merchant_id)
         assert session["wechat_appid"] == oa.settings.appid
-    (diner,) = _diners(make.db)
+    (diner,) = _diners(make.db)  # recorded by the page's first call (sign_in makes it, as the page's script)
     assert (diner.openid, diner.merchant_id) == (openid, oa.merchant_id)
 
     # Back on the page later: no second trip to WeChat, no second record.
     again = make.client.get(_table_path(table))
     assert again.status_code == 200
+    assert at_table(make.client, again)["lines"] == []
     assert len(_diners(make.db)) == 1
+
+
+def test_opening_the_table_page_writes_nothing_its_first_call_records_the_diner(make, oa):
+    first, table = create_table(make, oa.tenant, code="A01"), create_table(make, oa.tenant, code="A02")
+    openid = new_user(oa.sim)
+    sign_in(make.client, oa.sim, _table_path(first), openid)
+    assert len(_diners(make.db)) == 1
+
+    # The diner moves to A02: opening its page (as a link preview or a prefetch would) reads only.
+    with sql_writes(make.client.application) as writes:
+        page = make.client.get(_table_path(table))
+    assert page.status_code == 200
+    assert writes == []
+    assert len(_diners(make.db)) == 1
+
+    view = at_table(make.client, page)
+    assert (view["lines"], view["order"]) == ([], None)  # the table's view, as /cart.json answers it
+    diners = _diners(make.db)
+    assert [d.openid for d in diners] == [openid, openid]
+    assert diners[0].table_session_id != diners[1].table_session_id  # one record at each table
+
+
+def test_the_first_call_needs_the_pages_csrf_token_and_the_wechat_sign_in(make, oa):
+    table = create_table(make, oa.tenant)
+    here = _table_path(table) + "/here"
+    openid = new_user(oa.sim)
+    page = sign_in(make.client, oa.sim, _table_path(table), openid)
+    csrf = re.search(r'data-csrf="([^"]+)"', page.get_data(as_text=True)).group(1)
+    make.db.session.execute(sa.delete(TableDiner))
+    make.db.session.commit()
+
+    assert make.client.post(here, json={}).status_code == 400  # without the page's CSRF token
+    with make.client.session_transaction() as session:  # the WeChat sign-in gone
+        del session["wechat_openid"]
+    refused = make.client.post(here, json={}, headers={"X-CSRFToken": csrf})
+    assert refused.status_code == 401
+    assert refused.get_json()["error"]["code"] == "not_signed_in"
+    assert _diners(make.db) == []
 
 
 def test_a_wrong_or_missing_oauth_state_is_refused_and_changes_nothing(make, oa):

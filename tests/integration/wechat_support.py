@@ -8,6 +8,7 @@ plugin; test modules import the helpers.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -162,7 +163,21 @@ def sign_in(client, sim, path: str, openid: str):
     authorize = response.headers["Location"]
     assert authorize.startswith(sim.url + "/connect/oauth2/authorize"), authorize
     back = wechat_picks(sim, authorize, openid)
-    return client.get(back, follow_redirects=True)
+    page = client.get(back, follow_redirects=True)
+    if page.status_code == 200 and urlsplit(path).path.startswith("/t/"):
+        at_table(client, page)
+    return page
+
+
+def at_table(client, page):
+    """What the table page's script does first: say the diner is here (recorded at the table, so
+    that a pushed bill reaches them). Returns the table view it answers."""
+    html = page.get_data(as_text=True)
+    base = re.search(r'data-base="([^"]+)"', html).group(1)
+    csrf = re.search(r'data-csrf="([^"]+)"', html).group(1)
+    answer = client.post(base + "/here", json={}, headers={"X-CSRFToken": csrf})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    return answer.get_json()
 
 
 def wechat_picks(sim, authorize_url: str, openid: str) -> str:

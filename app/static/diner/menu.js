@@ -344,5 +344,9 @@
     });
   });
   followCategories();
-  refresh().then(listen);
+  // The first call says the diner is here (a pushed bill then reaches their WeChat) and brings
+  // the table's view; the page itself only reads.
+  call('POST', '/here', {}).then(function (answer) {
+    if (answer.ok) { show(answer.body); } else { failed(answer); }
+  }).then(listen);
 }());
