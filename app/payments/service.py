@@ -426,17 +426,21 @@ class Cancelled:
     status: str
 
 
-def cancel_till_payment(order_id: int, *, key: str, actor: Actor, now: datetime) -> Cancelled:
-    """The cashier cancels the WeChat payment the till started with `key` on the order.
+def cancel_till_payment(order_id: int | None, *, key: str, actor: Actor, now: datetime,
+                        member_id: int | None = None) -> Cancelled:
+    """The cashier cancels the WeChat payment the till started with `key` on the order — or, with
+    `member_id` instead, on the member's top-up.
 
-    A payment code (MICROPAY) is reversed by the settle that is still polling it — the one place
-    that could otherwise apply it, so a reversal never races a settlement; a NATIVE trade is
-    closed at WeChat Pay, outside any transaction. A trade WeChat says is paid already is applied
-    as its notification would be: money taken always makes the sale."""
+    A payment code (MICROPAY) is reversed by the settle or top-up that is still polling it — the
+    one place that could otherwise apply it, so a reversal never races a settlement; a NATIVE
+    trade is closed at WeChat Pay, outside any transaction. A trade WeChat says is paid already
+    is applied as its notification would be: money taken always makes the sale (or the top-up)."""
     merchant_id = actor.merchant_id
+    paying = (PaymentIntent.order_id == order_id if order_id is not None
+              else sa.and_(PaymentIntent.kind == IntentKind.TOPUP, PaymentIntent.member_id == member_id))
     intent = db.session.scalar(sa.select(PaymentIntent).where(
         PaymentIntent.merchant_id == merchant_id, PaymentIntent.idempotency_key == key,
-        PaymentIntent.order_id == order_id).order_by(PaymentIntent.id.desc()).limit(1))
+        paying).order_by(PaymentIntent.id.desc()).limit(1))
     if intent is None:
         raise NotFound("payment", gettext("No WeChat payment was started with this key."))
     if intent.status is not IntentStatus.PENDING:

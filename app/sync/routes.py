@@ -147,10 +147,16 @@ def settle_by_wechat(data):
 
 
 class TillCancelIn(Schema):
-    client_order_id = fields.UUID(required=True, metadata={"description": "the till's id of the order"})
+    client_order_id = fields.UUID(load_default=None, metadata={"description": "the till's id of the order paid"})
+    member_id = Id(load_default=None, metadata={"description": "or the member whose top-up is paid"})
     staff_id = Id(required=True, metadata={"description": "the cashier who cancels"})
     idempotency_key = fields.String(required=True, validate=validate.Length(min=8, max=100),
                                     metadata={"description": "the key the WeChat payment was started with"})
+
+    @validates_schema
+    def _order_or_member(self, data, **kwargs):
+        if (data.get("client_order_id") is None) == (data.get("member_id") is None):
+            raise ValidationError({"client_order_id": ["Give the order's client_order_id or the top-up's member_id."]})
 
 
 @blp.route("/sync/wechat-cancel", methods=["POST"])
@@ -161,14 +167,19 @@ class TillCancelIn(Schema):
                                                             "intent_id": {"type": "integer"}}})
 def cancel_wechat(data):
     """The cashier cancels a WeChat payment still waiting (a payment code the diner has not
-    confirmed, a NATIVE QR not yet scanned): ``cancelling`` (the waiting settle reverses it
-    and answers 409 ``payment_cancelled``), ``closed`` — or ``paid`` when the diner paid first;
-    then the sale stands. Sent again, it answers where the payment stands."""
+    confirmed, a NATIVE QR not yet scanned) of an order's settlement, or of a member's top-up
+    (``member_id``): ``cancelling`` (the waiting settle or top-up reverses it and answers 409
+    ``payment_cancelled``), ``closed`` — or ``paid`` when the diner paid first; then the sale or
+    the top-up stands. Sent again, it answers where the payment stands."""
     device = _device()
+    actor = service.till_actor(data["staff_id"], device)
+    if data["member_id"] is not None:
+        cancelled = payments.cancel_till_payment(None, member_id=data["member_id"], key=data["idempotency_key"],
+                                                 actor=actor, now=utcnow())
+        return json_response({"status": cancelled.status, "intent_id": cancelled.intent.id}, 200)
     order = service.order_by_client_id(device.store_id, str(data["client_order_id"]))
     if order is None:
         raise NotFound("order", gettext("The order of this settlement is not on the server."))
-    actor = service.till_actor(data["staff_id"], device)
     cancelled = payments.cancel_till_payment(order.id, key=data["idempotency_key"], actor=actor, now=utcnow())
     return json_response({"status": cancelled.status, "intent_id": cancelled.intent.id,
                           "order_status": db.session.get(Order, order.id).status.label}, 200)

@@ -100,7 +100,7 @@ class TillDesk:
             return answer
         if (answer := self.cards.handle(method, path, body, token)) is not None:
             return answer
-        if (answer := self.topups.handle(method, path, body, token)) is not None:
+        if (answer := self.topups.handle(method, path, body, token, staff)) is not None:
             return answer
         if method == "GET":
             if path == "/api/v1/till/menu":

@@ -147,6 +147,14 @@ def _order_at(page, table: str, dishes: list[str], guests: str = "") -> None:
     page.wait_for_selector(f".tile.ordered[data-table={table}]", timeout=20_000)
 
 
+def identify_by_phone(page, phone: str, name: str) -> None:
+    """F3, the member's phone number, Enter: the member panel shows `name`."""
+    page.keyboard.press("F3")
+    page.keyboard.type(phone)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#member-name:has-text('{name}')")
+
+
 def _void_chosen_line(page, reason: str) -> None:
     """退菜 (Alt+D) of the chosen sent line (the last one unless one is chosen), with `reason`."""
     page.keyboard.press("Alt+D")
@@ -290,10 +298,7 @@ def test_a_whole_dinner_at_the_till(till, db):
     page.keyboard.type("韩梅梅")
     page.keyboard.press("Enter")
     page.wait_for_selector("#member-name:has-text('韩梅梅')")
-    page.keyboard.press("F3")
-    page.keyboard.type("13800001234")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#member-name:has-text('李雷')")
+    identify_by_phone(page, "13800001234", "李雷")
 
     # A top-up with the rule shown: 充500送50. Its slip (充值凭条) prints once on the front printer
     # with the member, the amount, the bonus and the new balance; the drawer opens once for the cash.

@@ -19,7 +19,7 @@ from tablerules.money import to_yuan
 from tablerules.tenders import TenderType
 from tests import wechat_pay_support as pay_support
 from tests.e2e.conftest import screenshots_dir
-from tests.e2e.test_till_browser import CARD_HEX, _texts, till  # noqa: F401 - the fixture
+from tests.e2e.test_till_browser import CARD_HEX, _texts, identify_by_phone, till  # noqa: F401 - the fixture
 from tests.integration.agent_support import until
 
 pay_sim, live_url, wechat = pay_support.pay_sim, pay_support.live_url, pay_support.wechat
@@ -51,6 +51,16 @@ def _sim_orders(sim, trade_type: str) -> list:
         return [o for o in sim.state.orders.values() if o.trade_type == trade_type]
 
 
+def _confirm_then_cancel_while_waiting(page, sim, cancelled: str) -> None:
+    """Enter takes the payment code; while the payer types the password, Esc cancels it."""
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#dialog-error.waiting:has-text('输入支付密码')")
+    until(lambda: any(o.state == "USERPAYING" for o in _sim_orders(sim, "MICROPAY")), 20, "the code charged")
+    page.keyboard.press("Escape")
+    page.wait_for_selector(f".toast:has-text('{cancelled}')", timeout=20_000)
+    assert not page.locator("#dialog").evaluate("d => d.open")
+
+
 @pytest.mark.e2e
 def test_cancel_a_wechat_wait_scan_to_pay_and_refund_by_line_then_by_a_managers_card(till, wechat, app, db):  # noqa: F811
     page, front, reader, owner, member = till.page, till.front, till.reader, till.owner, till.member
@@ -64,12 +74,7 @@ def test_cancel_a_wechat_wait_scan_to_pay_and_refund_by_line_then_by_a_managers_
     page.fill("#wx-code", pay_support.payment_code("0004"))
     page.keyboard.press("Enter")
     page.wait_for_selector("dialog[open] #confirm-wechat")
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#dialog-error.waiting:has-text('输入支付密码')")
-    until(lambda: any(o.state == "USERPAYING" for o in _sim_orders(wechat, "MICROPAY")), 20, "the code charged")
-    page.keyboard.press("Escape")
-    page.wait_for_selector(".toast:has-text('已取消微信收款，账单未付')", timeout=20_000)
-    assert not page.locator("#dialog").evaluate("d => d.open")
+    _confirm_then_cancel_while_waiting(page, wechat, "已取消微信收款，账单未付")
     (micropay,) = _sim_orders(wechat, "MICROPAY")
     assert micropay.state == "REVOKED"
     assert page.locator(".tile[data-table=A01]").get_attribute("class").split().count("ordered") == 1
@@ -145,3 +150,59 @@ def test_cancel_a_wechat_wait_scan_to_pay_and_refund_by_line_then_by_a_managers_
     assert final["stored_value"]["total_cents"] == 10_000 and final["points"] == 0
     db.session.rollback()
     assert db.session.get(Order, order.id).status.label == "refunded"
+
+
+def _scan_payment_code(page, code: str) -> None:
+    """A keyboard-wedge scanner: the code's digits in one burst, then Enter (a moment after the
+    cashier's own typing: a burst is keys faster than anyone types)."""
+    page.wait_for_timeout(150)
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+
+
+@pytest.mark.e2e
+def test_a_top_up_paid_by_the_members_wechat_payment_code_and_one_cancelled(till, wechat, app, db):  # noqa: F811
+    page, front, owner, member = till.page, till.front, till.owner, till.member
+    app.config.update(WECHAT_PAY_POLL_SECONDS=0.5, WECHAT_PAY_POLLS=60)  # a member slow to type the password
+    identify_by_phone(page, "13800001234", "李雷")
+    kicks = sum(job.data.count(b"\x1bp") for job in front.jobs)
+
+    # ¥200 by WeChat: the scanner's burst lands in the dialog's payment-code field, Enter takes it.
+    page.keyboard.press("Alt+T")
+    page.wait_for_selector("dialog[open] input[name=code]")
+    page.keyboard.type("200")
+    code = pay_support.payment_code("0001")
+    _scan_payment_code(page, code)
+    page.wait_for_selector("#dialog-error.waiting:has-text('已读到微信付款码')")
+    assert page.input_value("dialog input[name=code]") == code
+    assert page.input_value("dialog input[name=amount]") == "200"  # the burst did not touch the amount
+    page.screenshot(path=str(screenshots_dir() / "till-topup-wechat.png"))
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".toast:has-text('微信充值成功')", timeout=20_000)
+    assert "充值凭条已打印" in page.locator(".toast").inner_text()
+    page.wait_for_selector("#member-balance:has-text('¥300.00')")
+    (trade,) = _sim_orders(wechat, "MICROPAY")
+    assert trade.state == "SUCCESS" and trade.total_fee == 20_000
+    until(lambda: any("充值凭条 TOP-UP SLIP" in t for t in _texts(front)), 20, "the top-up slip")
+    (slip,) = [t for t in _texts(front) if "充值凭条 TOP-UP SLIP" in t]
+    assert "支付 Tender 微信支付 WeChat Pay" in [" ".join(row.split()) for row in slip.splitlines()]
+    assert sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks  # no cash, no drawer
+
+    # A code the member never confirms: Esc while waiting reverses it and tops up nothing.
+    page.keyboard.press("Alt+T")
+    page.wait_for_selector("dialog[open] input[name=code]")
+    page.keyboard.type("100")
+    _scan_payment_code(page, pay_support.payment_code("0004"))
+    page.wait_for_selector("#dialog-error.waiting:has-text('已读到微信付款码')")
+    _confirm_then_cancel_while_waiting(page, wechat, "已取消微信收款，未充值")
+    assert [o.state for o in _sim_orders(wechat, "MICROPAY")] == ["SUCCESS", "REVOKED"]
+    assert owner.get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 30_000
+
+    # Something else scanned into the dialog is refused there; the member stays chosen.
+    page.keyboard.press("Alt+T")
+    page.wait_for_selector("dialog[open] input[name=code]")
+    _scan_payment_code(page, "6901234567892")
+    page.wait_for_selector("#dialog-error.error:has-text('不是微信付款码')")
+    assert page.input_value("dialog input[name=code]") == ""
+    page.keyboard.press("Escape")
+    assert page.locator("#member-name").inner_text() == "李雷"

@@ -29,7 +29,7 @@ window.TILL_TEXT = {
     points_use: "积分抵扣", points_max: "最多 {n}",
     wx_code: "微信付款码（扫码）", wechat: "微信支付", wx_waiting: "等待顾客在手机上输入支付密码…请勿重复扫码",
     cannot_sell: "此账号不能收银（后厨请用后厨显示屏）", topup: "充值", topup_title: "充值 · {name}",
-    topup_amount: "充值金额（元，现金）", topup_rules: "充值优惠", no_rules: "暂无充值优惠",
+    topup_amount: "充值金额（元）", topup_rules: "充值优惠", no_rules: "暂无充值优惠",
     topped_up: "充值成功：本金 +{p}，赠送 +{b}，余额 {t}", no_member: "请先识别会员（F3）", reprint: "重打", shift: "交班", reprinted: "已重打小票（标注重打）", shift_title: "交班 · 点钞",
     opening_float: "备用金（元）", counted_cash: "实点现金（元）", sales_count: "结账单数",
     sales: "销售", refunds: "退款", topups: "充值", expected_cash: "钱箱应有现金",
@@ -77,7 +77,7 @@ window.TILL_TEXT = {
     wx_code: "WeChat payment code (scan)", wechat: "WeChat Pay",
     wx_waiting: "Waiting for the customer to enter the payment password… do not scan again",
     cannot_sell: "This account cannot use the till (kitchen staff: the kitchen display)", topup: "Top up",
-    topup_title: "Top up · {name}", topup_amount: "Amount (yuan, cash)", topup_rules: "Top-up offers",
+    topup_title: "Top up · {name}", topup_amount: "Amount (yuan)", topup_rules: "Top-up offers",
     no_rules: "No top-up offers", topped_up: "Topped up: principal +{p}, bonus +{b}, balance {t}",
     no_member: "Identify the member first (F3)", reprint: "Reprint",
     shift: "Close shift", reprinted: "Receipt reprinted (marked as a reprint)",
@@ -210,6 +210,20 @@ Object.assign(window.TILL_TEXT.en, {
   slip_error: "The top-up slip did not print; check the front printer, then Alt+P reprints it",
   slip_none: "No receipt printer: no top-up slip printed", slip_reprinted: "Top-up slip reprinted (marked as a reprint)",
   nothing_to_reprint: "No paid order is chosen and no top-up slip was printed here yet",
+});
+
+// 充值 by the member's WeChat payment code, scanned into the top-up dialog.
+Object.assign(window.TILL_TEXT.zh, {
+  topup_code: "微信付款码（扫顾客的付款码；收现金则留空）", topup_wx_read: "已读到微信付款码，按 Enter 收款",
+  topup_not_wx: "这不是微信付款码：请扫顾客微信里的付款码", wx_topup_cancelled: "已取消微信收款，未充值",
+  topped_up_wx: "微信充值成功：本金 +{p}，赠送 +{b}，余额 {t}",
+});
+Object.assign(window.TILL_TEXT.en, {
+  topup_code: "WeChat payment code (scan the member's code; empty for cash)",
+  topup_wx_read: "WeChat payment code read; Enter takes the payment",
+  topup_not_wx: "That is not a WeChat payment code: scan the code in the member's WeChat",
+  wx_topup_cancelled: "WeChat payment cancelled; nothing was topped up",
+  topped_up_wx: "Topped up by WeChat: principal +{p}, bonus +{b}, balance {t}",
 });
 
 // 快捷键一览 (F12, or the footer's button): the keys themselves and their words are in keys.js.

@@ -77,8 +77,8 @@ window.TILL_KEYS = {
      "where_zh": "会员框", "where_en": "member field"},
     {"action": "join", "keys": ["Alt+M"], "group": "member", "zh": "新会员入会（手机号和姓名）",
      "en": "Quick join: a new member by mobile number and name", "hint_zh": "新会员", "hint_en": "join"},
-    {"action": "topup", "keys": ["Alt+T"], "group": "member", "zh": "充值（现金），打印充值凭条",
-     "en": "Top up stored value in cash; the slip prints", "where_zh": "识别会员后", "where_en": "member identified"},
+    {"action": "topup", "keys": ["Alt+T"], "group": "member", "zh": "充值（现金，或扫顾客的微信付款码），打印充值凭条",
+     "en": "Top up stored value in cash or by the member's WeChat payment code; the slip prints", "where_zh": "识别会员后", "where_en": "member identified"},
 
     {"action": "pay", "keys": ["F4"], "group": "pay", "zh": "结账：到现金框", "en": "Pay: to the cash field",
      "hint_zh": "结账", "hint_en": "pay"},

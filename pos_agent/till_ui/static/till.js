@@ -13,7 +13,7 @@
     menu: [], categories: [], category: null, results: [], pick: 0,
     order: null, draft: [], draftLine: -1, sentLine: -1, sendKey: null,
     member: null, coupons: new Set(), points: 0, bill: null, payKey: null, busy: false, approval: null,
-    readCursor: null, picks: null, cardSwipe: null,
+    readCursor: null, picks: null, cardSwipe: null, codeScan: null,
   };
 
   // --- words and money ---------------------------------------------------------------------------
@@ -378,6 +378,7 @@
     if (!code) return;
     if (state.approval && kind === "card") { state.approval(code, extra); return; }  // a manager's card approves
     if (!kind && /^1[0-5]\d{16}$/.test(code)) kind = "wechat_pay";
+    if (state.codeScan) { state.codeScan(code, kind); return; }  // the top-up dialog takes the payment code
     if (kind === "wechat_pay" && state.bill) { $("#wx-code").value = code; state.payKey = null; renderBill(); $("#wx-code").focus(); return; }
     if (kind === "wechat_pay" || kind === "alipay") { toast(t("scan_payment"), "error"); return; }
     // 发卡 / 补卡: the card on the reader goes to the open card dialog, by its printed number.
@@ -601,24 +602,47 @@
     const r = ok.result;
     toast(t("shift_closed", { e: yuan(r.summary.expected_cash_cents), c: yuan(r.counted_cash_cents), d: yuan(r.difference_cents) }));
   }
+  // 充值 (Alt+T): cash, or the member's WeChat payment code scanned into the dialog (the scanner
+  // fills it; Esc while the member types the password cancels, and the trade is reversed).
   async function topUp() {
     if (!state.member) { toast(t("no_member"), "error"); return; }
     let rules = [];
     try { rules = (await api("GET", "/api/v1/till/topup-rules")).rules; } catch (e) { toast(errorText(e), "error"); return; }
     const list = el("ul", { class: "rules", id: "topup-rules" }, ...(rules.length
       ? rules.map((r) => el("li", {}, state.lang === "en" ? r.label_en : r.label)) : [el("li", { class: "muted" }, t("no_rules"))]));
-    const key = uuid();
+    const key = uuid();  // one key for this dialog: a retry (another code after a refusal) is applied once
     const memberId = state.member.id;
+    let wechat = false;
+    state.codeScan = (code, kind) => {
+      const box = $("#dialog-body").querySelector("input[name=code]");
+      if (kind !== "wechat_pay" || !box) { $("#dialog-error").className = "error"; $("#dialog-error").textContent = t("topup_not_wx"); return; }
+      box.value = code; $("#dialog-error").className = "waiting"; $("#dialog-error").textContent = t("topup_wx_read");
+      $("#dialog-ok").focus();
+    };
     const ok = await ask(t("topup_title", { name: state.member.name }), [
-      { name: "amount", label: t("topup_amount"), value: rules.length ? String(rules[0].min_cents / 100) : "", inputmode: "decimal" }],
+      { name: "amount", label: t("topup_amount"), value: rules.length ? String(rules[0].min_cents / 100) : "", inputmode: "decimal" },
+      { name: "code", label: t("topup_code"), value: "", inputmode: "numeric" }],
     el("div", {}, el("p", { class: "muted" }, t("topup_rules")), list), async (v) => {
       const amount = cents(v.amount);
       if (!amount) throw { code: "validation_error", message: "请输入充值金额 / Type the amount" };
-      return api("POST", `/api/v1/members/${memberId}/topups`, { amount_cents: amount, idempotency_key: key });
-    });
+      const code = v.code.replace(/\s+/g, "");
+      wechat = Boolean(code);
+      if (wechat && !/^1[0-5]\d{16}$/.test(code)) throw { code: "validation_error", message: t("topup_not_wx") };
+      const body = { amount_cents: amount, idempotency_key: key };
+      if (wechat) { body.auth_code = code; waiting(t("wx_waiting")); }
+      return api("POST", `/api/v1/members/${memberId}/topups`, body).catch((e) => {
+        if (e.code === "payment_cancelled") e.cancelledText = t("wx_topup_cancelled");
+        throw e;
+      });
+    }, () => {
+      if (!wechat) return;
+      waiting(t("wx_cancelling"));
+      api("POST", `/api/v1/members/${memberId}/topups/wechat-cancel`, { idempotency_key: key })
+        .catch((e) => { $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e); });
+    }).finally(() => { state.codeScan = null; });
     if (!ok) return;
     const r = ok.result;
-    toast(t("topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) })
+    toast(t(wechat ? "topped_up_wx" : "topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) })
       + " · " + t("slip_" + (r.slip || "error")), r.slip === "printed" ? "ok" : "error");
     await identify({ code: state.member.member_no }, true);
   }
@@ -928,7 +952,7 @@
         running = true; $("#dialog-ok").disabled = true;
         try { done({ values: values(), result: await action(values()) }); }
         catch (e) {
-          if (aborted) { done(null); toast(e.code === "payment_cancelled" ? t("wx_cancelled") : errorText(e), e.code === "payment_cancelled" ? "ok" : "error"); return; }
+          if (aborted) { done(null); toast(e.code === "payment_cancelled" ? e.cancelledText || t("wx_cancelled") : errorText(e), e.code === "payment_cancelled" ? "ok" : "error"); return; }
           $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e);
         }
         finally { running = false; aborted = false; $("#dialog-ok").disabled = false; }
@@ -978,11 +1002,11 @@
   }
 
   // --- a keyboard-wedge scanner: a burst of keys ending in Enter, faster than anyone types -------
-  // Of the dialogs only the card dialogs (发卡 / 挂失 / 补卡) take a burst, as they take the serial
-  // reader's: the card fills the dialog and the cashier's own Enter confirms it.
+  // Of the dialogs only the card dialogs (发卡 / 挂失 / 补卡) and the top-up's payment code take a
+  // burst, as they take the serial reader's: it fills the dialog and the cashier's own Enter confirms.
   const wedge = { buffer: "", last: 0, target: null, before: "" };
   function wedgeKey(ev) {
-    if (!state.token || ev.target.type === "password" || ($("#dialog").open && !state.cardSwipe)) return false;
+    if (!state.token || ev.target.type === "password" || ($("#dialog").open && !state.cardSwipe && !state.codeScan)) return false;
     const now = performance.now();
     if (ev.key.length === 1 && !ev.ctrlKey && !ev.altKey && !ev.metaKey) {
       if (now - wedge.last > 60) { wedge.buffer = ""; wedge.target = ev.target; wedge.before = ev.target && "value" in ev.target ? ev.target.value : ""; }
@@ -994,7 +1018,7 @@
       wedge.buffer = "";
       if (wedge.target && "value" in wedge.target) wedge.target.value = wedge.before;
       ev.preventDefault(); ev.stopPropagation();
-      if ($("#dialog").open) state.cardSwipe(code, code); else handleScan(code, null, null);
+      if ($("#dialog").open && state.cardSwipe) state.cardSwipe(code, code); else handleScan(code, null, null);
       return true;
     }
     if (ev.key !== "Shift") wedge.buffer = "";
