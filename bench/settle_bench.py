@@ -650,6 +650,17 @@ def _count_settle_statements(app, seed: dict) -> list[str]:
 
 # --- report ----------------------------------------------------------------------------------
 
+def _ceiling(trivial: dict, throughput: dict) -> float | None:
+    """The highest settle rate, as a share of /healthz's, that this machine allows with the run's
+    PostgreSQL CPU per settle: an estimate assuming both windows keep every CPU busy. One
+    /healthz answer costs the machine (server, clients, kernel) cpus / rate; a settle costs at
+    least 1.5 such answers (its bill preview one in two) plus what PostgreSQL spends on it."""
+    if not trivial["rate"] or not throughput["latencies"]:
+        return None
+    per_answer_ms = 1000 * (os.cpu_count() or 1) / trivial["rate"]
+    return per_answer_ms / (1.5 * per_answer_ms + throughput["db_ms"])
+
+
 def _report(env: dict, seed: dict, trivial: dict, prepared: int, prepare_errors: Errors, throughput: dict,
             latency: dict, events: dict, statements: list[str]) -> None:
     redis = "yes" if "REDIS_URL" in env else "no"
@@ -683,6 +694,12 @@ def _report(env: dict, seed: dict, trivial: dict, prepared: int, prepare_errors:
              f"events: {events['orders']} orders at {events['rate']:.1f}/s (POST /orders p50 "
              f"{_ms(events['answer_times'], .5)} ms, p99 {_ms(events['answer_times'], .99)} ms), {events['lost']} "
              f"(order, client) pairs lost, {events['early']} read before the order's answer (counted as 0 ms)"]
+    ceiling = _ceiling(trivial, throughput)
+    if ceiling is not None:
+        notes.append(f"ceiling: were the web process to spend on a settle no more than on /healthz per request "
+                     f"(1.5 requests: the settle and, one in two, its bill preview), this run's PostgreSQL CPU "
+                     f"per settle ({throughput['db_ms']:.2f} ms) would still hold the rate at {ceiling:.1%} of "
+                     f"/healthz on these {os.cpu_count()} CPUs")
     for what, errors in (("opening orders", prepare_errors), ("settle throughput", throughput["errors"]),
                          ("settle latency", latency["errors"]), ("event producer", events["errors"])):
         if errors.total():
