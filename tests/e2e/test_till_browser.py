@@ -327,8 +327,12 @@ def test_a_whole_dinner_at_the_till(till, db):
     assert sum(job.data.count(b"\x1bp") for job in front.jobs) == kicks + 1
     _paper_preview(page, front, "till-topup-slip.png")
 
+    # A toast showing when the language switches is said again in English (often why one switches).
+    page.keyboard.press("Alt+D")  # 退菜 with no order at the table
+    page.wait_for_selector(".toast.error:has-text('这张桌还没有订单')")
     page.keyboard.press("Alt+L")
     page.wait_for_selector("#conn:has-text('Online')")
+    assert page.locator("#toast").inner_text() == "This table has no order yet"
     assert page.locator("#h-tables").inner_text().endswith("Tables")
     # English words are longer: at 1366 px nothing is cut off or pushed out of its panel.
     overflow = page.evaluate("""() => {

@@ -59,13 +59,22 @@
     return node;
   }
   let toastTimer = null;
-  function toast(text, kind) {
+  // A toast is given its words as a function, so that switching the language (Alt+L) while it
+  // shows says it again in the other language: often the reason for switching.
+  let toastWords = null;
+  function toast(words, kind) {
     const box = $("#toast");
-    box.textContent = text;
+    toastWords = words;
+    box.textContent = words();
     box.className = "toast " + (kind || "ok");
     box.hidden = false;
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => { box.hidden = true; }, kind === "error" ? 6000 : 3000);
+  }
+  function retoast() {
+    const box = $("#toast");
+    if (box.hidden || !toastWords) return;
+    try { box.textContent = toastWords(); } catch (e) { box.hidden = true; }  // what it named is gone
   }
 
   // --- the local API -----------------------------------------------------------------------------
@@ -97,6 +106,7 @@
     $("#lang").lastChild.textContent = state.lang === "zh" ? " English" : " 中文";
     renderHints();
     renderAll();
+    retoast();
   }
 
   // --- connection state (always visible) --------------------------------------------------------
@@ -170,7 +180,7 @@
       // Paid elsewhere (a diner's WeChat Pay on a pushed bill): the order panel follows.
       if (state.table && before && before !== "paid" && state.table.state === "paid" && state.order
           && state.order.status === "open") { await selectTable(state.table.code); }
-    } catch (e) { if (e.status !== 401) toast(errorText(e), "error"); }
+    } catch (e) { if (e.status !== 401) toast(() => errorText(e), "error"); }
   }
   function renderTables() {
     const areas = $("#areas");
@@ -189,7 +199,7 @@
   }
   async function openTable(code) {
     const table = state.tables.find((x) => x.code.toUpperCase() === code.trim().toUpperCase());
-    if (!table) { toast(errorText({ message: "本店没有这张桌 / This store has no such table" }), "error"); return; }
+    if (!table) { toast(() => errorText({ message: "本店没有这张桌 / This store has no such table" }), "error"); return; }
     state.area = table.area;
     if (table.state === "free" || table.state === "paid") {
       const guests = await ask(t("seat_title", { code: table.code }), [
@@ -201,8 +211,8 @@
       $("#search").focus();
       try {
         state.table = await api("POST", `/api/v1/tables/${encodeURIComponent(table.code)}/seat`, { guests: parseInt(guests.guests, 10) || 0 });
-        toast(t("seated"));
-      } catch (e) { toast(errorText(e), "error"); return; }
+        toast(() => t("seated"));
+      } catch (e) { toast(() => errorText(e), "error"); return; }
       await loadTables();
     }
     await selectTable(table.code);
@@ -218,14 +228,14 @@
     // The same table again keeps the order it has (a table list read before that order was sent
     // does not know it yet): never a second order for one table by a race.
     if (state.table && state.table.order) {
-      try { state.order = await api("GET", `/api/v1/orders/${state.table.order.client_order_id}`); } catch (e) { toast(errorText(e), "error"); }
+      try { state.order = await api("GET", `/api/v1/orders/${state.table.order.client_order_id}`); } catch (e) { toast(() => errorText(e), "error"); }
     }
     await loadPicks();
     renderTables(); renderOrder();
     await loadBill();
   }
   async function clearTable() {
-    if (!state.table) { toast(t("no_table"), "error"); return; }
+    if (!state.table) { toast(() => t("no_table"), "error"); return; }
     const order = state.order;
     if (order && order.status === "open" && order.client_order_id && !order.items.length) {
       // 撤单: the party left and every dish was voided: the empty order is cancelled (with a
@@ -234,12 +244,12 @@
         el("p", { class: "warn" }, t("cancel_hint")),
         async (v) => api("POST", `/api/v1/orders/${order.client_order_id}/cancel`, { reason: v.reason }));
       if (!ok) return;
-      toast(t("order_cancelled"));
+      toast(() => t("order_cancelled"));
     } else {
       try {
         await api("POST", `/api/v1/tables/${encodeURIComponent(state.table.code)}/clear`, {});
-        toast(t("cleared"));
-      } catch (e) { toast(errorText(e), "error"); return; }
+        toast(() => t("cleared"));
+      } catch (e) { toast(() => errorText(e), "error"); return; }
     }
     state.member = null; state.order = null; state.bill = null; state.coupons = new Set(); renderMember();
     await loadTables(); await selectTable(state.table.code);
@@ -251,7 +261,7 @@
       const answer = await api("GET", "/api/v1/till/menu");
       state.menu = answer.dishes; state.categories = answer.categories;
       search();
-    } catch (e) { if (e.status !== 401) toast(errorText(e), "error"); }
+    } catch (e) { if (e.status !== 401) toast(() => errorText(e), "error"); }
   }
   function parseSearch() {
     const raw = $("#search").value.trim();
@@ -292,8 +302,8 @@
   async function addPicked() {
     const dish = state.results[state.pick];
     if (!dish) return;
-    if (dish.is_sold_out) { toast(`${dish.name} ${t("sold_out")}`, "error"); return; }
-    if (!state.table) { toast(t("no_table"), "error"); return; }
+    if (dish.is_sold_out) { toast(() => `${dish.name} ${t("sold_out")}`, "error"); return; }
+    if (!state.table) { toast(() => t("no_table"), "error"); return; }
     const { qty } = parseSearch();
     const note = $("#note").value.trim();
     // A dish with option groups (辣度, 份量 …): its options are chosen first (Esc adds nothing).
@@ -338,25 +348,25 @@
   }
   async function send() {
     if (state.busy) return;
-    if (!state.table) { toast(t("no_table"), "error"); return; }
-    if (!state.draft.length) { toast(t("no_lines"), "error"); return; }
+    if (!state.table) { toast(() => t("no_table"), "error"); return; }
+    if (!state.draft.length) { toast(() => t("no_lines"), "error"); return; }
     const items = state.draft.map((l) => ({ dish_id: l.dish_id, qty: l.qty, option_ids: l.option_ids && l.option_ids.length ? l.option_ids : undefined, note: l.note || undefined }));
     state.sendKey = state.sendKey || uuid();  // the same key again if this send is retried
     state.busy = true; $("#send").disabled = true;
     try {
       if (state.order && state.order.status === "open") {
         state.order = await api("POST", `/api/v1/orders/${state.order.client_order_id}/items`, { items, idempotency_key: state.sendKey });
-        toast(t("added"));
+        toast(() => t("added"));
       } else {
         state.order = await api("POST", "/api/v1/orders", { client_order_id: state.sendKey, table: state.table.code, items });
-        toast(t("sent"));
+        toast(() => t("sent"));
       }
       state.draft = []; state.draftLine = -1; state.sendKey = null;
       await loadTables();
       state.table = state.tables.find((x) => x.code === state.table.code) || state.table;
       renderOrder(); await loadBill();
     } catch (e) {
-      toast(errorText(e), "error");
+      toast(() => errorText(e), "error");
     } finally {
       state.busy = false; $("#send").disabled = false;
     }
@@ -367,9 +377,9 @@
     try {
       state.member = await api("GET", "/api/v1/members/identify?" + new URLSearchParams(params));
       state.coupons = new Set(); state.points = 0; state.payKey = null;
-      if (!quiet) toast(t("member_found", { name: state.member.name }));
+      if (!quiet) toast(() => t("member_found", { name: state.member.name }));
       renderMember(); await loadBill();
-    } catch (e) { toast(errorText(e), "error"); }
+    } catch (e) { toast(() => errorText(e), "error"); }
   }
   // Every read reaches this one handler: the serial card reader and scanner (through the agent's
   // read events) and a keyboard-wedge scanner typing into the page.
@@ -380,7 +390,7 @@
     if (!kind && /^1[0-5]\d{16}$/.test(code)) kind = "wechat_pay";
     if (state.codeScan) { state.codeScan(code, kind); return; }  // the top-up dialog takes the payment code
     if (kind === "wechat_pay" && state.bill) { $("#wx-code").value = code; state.payKey = null; renderBill(); $("#wx-code").focus(); return; }
-    if (kind === "wechat_pay" || kind === "alipay") { toast(t("scan_payment"), "error"); return; }
+    if (kind === "wechat_pay" || kind === "alipay") { toast(() => t("scan_payment"), "error"); return; }
     // 发卡 / 补卡: the card on the reader goes to the open card dialog, by its printed number.
     if (kind === "card" && state.cardSwipe) { state.cardSwipe((extra && extra.card_decimal) || code, code); return; }
     if (kind === "card") identify({ card: code, card_decimal: (extra && extra.card_decimal) || "" });
@@ -423,7 +433,7 @@
     async (v) => api("POST", "/api/v1/members", { phone: v.phone, name: v.name }));
     if (!values) return;
     state.member = values.result; state.coupons = new Set(); state.points = 0; state.payKey = null;
-    toast(t("joined", { name: state.member.name }));
+    toast(() => t("joined", { name: state.member.name }));
     renderMember(); await loadBill();
   }
   async function toggleCoupon(id, on) {
@@ -442,7 +452,7 @@
     try {
       state.bill = await api("GET", `/api/v1/orders/${state.order.client_order_id}/bill?${params}`);
     } catch (e) {
-      toast(errorText(e), "error");
+      toast(() => errorText(e), "error");
       if (state.coupons.size || state.points) { state.coupons = new Set(); state.points = 0; renderMember(); return loadBill(); }
       state.bill = null;
     }
@@ -483,9 +493,9 @@
   }
   async function pay() {
     if (state.busy) return;
-    if (!state.order || state.order.status !== "open" || !state.bill) { toast(t("no_order"), "error"); return; }
+    if (!state.order || state.order.status !== "open" || !state.bill) { toast(() => t("no_order"), "error"); return; }
     const tt = tenders();
-    if (tt.short > 0 || (tt.sv + tt.cash + tt.wechat) === 0) { toast(t("not_enough"), "error"); return; }
+    if (tt.short > 0 || (tt.sv + tt.cash + tt.wechat) === 0) { toast(() => t("not_enough"), "error"); return; }
     const list = [];
     if (tt.sv) list.push({ type: "stored_value", amount_cents: tt.sv });
     if (tt.cash) list.push({ type: "cash", amount_cents: tt.cash });
@@ -512,17 +522,17 @@
     if (!ok) return;
     const result = ok.result;
     state.payKey = null;
-    toast(t("paid_done", { change: yuan(result.change_cents) }) + (result.drawer === "with_receipt" ? " · " + t("drawer_open") : ""));
+    toast(() => t("paid_done", { change: yuan(result.change_cents) }) + (result.drawer === "with_receipt" ? " · " + t("drawer_open") : ""));
     $("#sv").value = ""; $("#cash").value = ""; $("#wx-code").value = "";
     if (state.member) await identify({ code: state.member.member_no }, true);  // the new balance
     await loadTables(); await selectTable(state.table.code);
   }
   async function refund() {
     const order = state.order && state.order.status === "paid" ? state.order : null;
-    if (!order) { toast(t("no_paid_order"), "error"); return; }
+    if (!order) { toast(() => t("no_paid_order"), "error"); return; }
     let quote;
     try { quote = await api("GET", `/api/v1/orders/${order.client_order_id}/refund-quote`); }
-    catch (e) { toast(errorText(e), "error"); return; }
+    catch (e) { toast(() => errorText(e), "error"); return; }
     const key = uuid();
     const open = quote.lines.filter((l) => l.refundable_qty > 0);
     const qtyInputs = open.map((l) => el("input", { type: "number", min: 0, max: l.refundable_qty, value: l.refundable_qty,
@@ -566,14 +576,14 @@
       return api("POST", `/api/v1/orders/${order.client_order_id}/refund`, body);
     }).finally(() => { state.approval = null; });
     if (!ok) return;
-    toast(t("refunded_amount", { amount: yuan(ok.result.refunded_cents) }) + " · " + t("approved_by", { name: ok.result.approved_by }));
+    toast(() => t("refunded_amount", { amount: yuan(ok.result.refunded_cents) }) + " · " + t("approved_by", { name: ok.result.approved_by }));
     await loadTables(); await selectTable(state.table.code);
   }
   async function reprint() {
     const order = state.order && state.order.status !== "open" ? state.order : null;
     if (!order) { await reprintTopUpSlip(); return; }
-    try { await api("POST", `/api/v1/orders/${order.client_order_id}/reprint`, {}); toast(t("reprinted")); }
-    catch (e) { toast(errorText(e), "error"); }
+    try { await api("POST", `/api/v1/orders/${order.client_order_id}/reprint`, {}); toast(() => t("reprinted")); }
+    catch (e) { toast(() => errorText(e), "error"); }
   }
   function byTender(map) {
     return Object.entries(map || {}).map(([k, v]) => `${t("tender_" + k)} ${yuan(v)}`).join(" · ") || "—";
@@ -581,7 +591,7 @@
   async function closeShift() {
     let current;
     try { current = await api("GET", "/api/v1/till/shift?opening_float_cents=0"); }
-    catch (e) { toast(errorText(e), "error"); return; }
+    catch (e) { toast(() => errorText(e), "error"); return; }
     const s = current.summary;
     const expected = el("dd", { id: "shift-expected" }, yuan(s.expected_cash_cents));
     const summary = el("dl", { class: "confirm" },
@@ -600,14 +610,14 @@
     const ok = await pending;
     if (!ok) return;
     const r = ok.result;
-    toast(t("shift_closed", { e: yuan(r.summary.expected_cash_cents), c: yuan(r.counted_cash_cents), d: yuan(r.difference_cents) }));
+    toast(() => t("shift_closed", { e: yuan(r.summary.expected_cash_cents), c: yuan(r.counted_cash_cents), d: yuan(r.difference_cents) }));
   }
   // 充值 (Alt+T): cash, or the member's WeChat payment code scanned into the dialog (the scanner
   // fills it; Esc while the member types the password cancels, and the trade is reversed).
   async function topUp() {
-    if (!state.member) { toast(t("no_member"), "error"); return; }
+    if (!state.member) { toast(() => t("no_member"), "error"); return; }
     let rules = [];
-    try { rules = (await api("GET", "/api/v1/till/topup-rules")).rules; } catch (e) { toast(errorText(e), "error"); return; }
+    try { rules = (await api("GET", "/api/v1/till/topup-rules")).rules; } catch (e) { toast(() => errorText(e), "error"); return; }
     const list = el("ul", { class: "rules", id: "topup-rules" }, ...(rules.length
       ? rules.map((r) => el("li", {}, state.lang === "en" ? r.label_en : r.label)) : [el("li", { class: "muted" }, t("no_rules"))]));
     const key = uuid();  // one key for this dialog: a retry (another code after a refusal) is applied once
@@ -642,7 +652,7 @@
     }).finally(() => { state.codeScan = null; });
     if (!ok) return;
     const r = ok.result;
-    toast(t(wechat ? "topped_up_wx" : "topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) })
+    toast(() => t(wechat ? "topped_up_wx" : "topped_up", { p: yuan(r.principal_cents), b: yuan(r.bonus_cents), t: yuan(r.stored_value.total_cents) })
       + " · " + t("slip_" + (r.slip || "error")), r.slip === "printed" ? "ok" : "error");
     await identify({ code: state.member.member_no }, true);
   }
@@ -650,21 +660,21 @@
   async function reprintTopUpSlip() {
     try {
       const r = await api("POST", "/api/v1/till/topups/reprint", {});
-      toast(t(r.slip === "printed" ? "slip_reprinted" : "slip_" + r.slip), r.slip === "printed" ? "ok" : "error");
-    } catch (e) { toast(e.code === "nothing_to_reprint" ? t("nothing_to_reprint") : errorText(e), "error"); }
+      toast(() => t(r.slip === "printed" ? "slip_reprinted" : "slip_" + r.slip), r.slip === "printed" ? "ok" : "error");
+    } catch (e) { toast(() => e.code === "nothing_to_reprint" ? t("nothing_to_reprint") : errorText(e), "error"); }
   }
   async function pushBill() {
-    if (!state.order || state.order.status !== "open") { toast(t("no_order"), "error"); return; }
+    if (!state.order || state.order.status !== "open") { toast(() => t("no_order"), "error"); return; }
     try {
       const pushed = await api("POST", `/api/v1/orders/${state.order.client_order_id}/push-bill`, {});
       // Nobody to send it to yet: the bill waits on the table's page, the diners must scan.
-      if (pushed.recipients) toast(t("pushed", { n: pushed.recipients }));
-      else toast(t("pushed_none"), "error");
+      if (pushed.recipients) toast(() => t("pushed", { n: pushed.recipients }));
+      else toast(() => t("pushed_none"), "error");
       await loadTables(); renderOrder();
-    } catch (e) { toast(errorText(e), "error"); }
+    } catch (e) { toast(() => errorText(e), "error"); }
   }
   async function voidLine() {
-    if (!state.order || state.order.status !== "open" || !state.order.items.length) { toast(t("no_order"), "error"); return; }
+    if (!state.order || state.order.status !== "open" || !state.order.items.length) { toast(() => t("no_order"), "error"); return; }
     const index = state.sentLine >= 0 && state.sentLine < state.order.items.length ? state.sentLine : state.order.items.length - 1;
     const line = state.order.items[index];
     const cid = state.order.client_order_id;
@@ -672,24 +682,24 @@
       async (v) => api("POST", `/api/v1/orders/${cid}/void`, line.line_id ? { line_id: line.line_id, reason: v.reason } : { index, reason: v.reason }));
     if (!ok) return;
     state.order = ok.result; state.sentLine = -1; state.payKey = null;
-    toast(t("voided"));
+    toast(() => t("voided"));
     renderOrder(); await loadTables(); await loadBill();
   }
   async function rushOrder() {  // 催菜: the kitchen prints a short slip; the display puts the order on top
-    if (!state.order || !state.order.client_order_id) { toast(t("no_order"), "error"); return; }
+    if (!state.order || !state.order.client_order_id) { toast(() => t("no_order"), "error"); return; }
     try {
       const rushed = await api("POST", `/api/v1/orders/${state.order.client_order_id}/rush`, {});
-      toast(t("rushed", { n: rushed.rush_no }));
-    } catch (e) { toast(errorText(e), "error"); }
+      toast(() => t("rushed", { n: rushed.rush_no }));
+    } catch (e) { toast(() => errorText(e), "error"); }
   }
   async function resync() {
-    try { await api("POST", "/api/v1/local-copy/resync", {}); toast(t("resynced")); await loadMenu(); await loadTables(); }
-    catch (e) { toast(errorText(e), "error"); }
+    try { await api("POST", "/api/v1/local-copy/resync", {}); toast(() => t("resynced")); await loadMenu(); await loadTables(); }
+    catch (e) { toast(() => errorText(e), "error"); }
   }
 
   // --- 转台 / 并台, and the diners' picks waiting for the waiter (待确认 → 确认下单) --------------
   async function moveTable(kind) {
-    if (!state.table) { toast(t("no_table"), "error"); return; }
+    if (!state.table) { toast(() => t("no_table"), "error"); return; }
     const from = state.table.code;
     const fits = state.tables.filter((x) => x.code !== from && (kind === "move" ? x.state === "free" : ["ordered", "ordering"].includes(x.state)));
     const chosen = await ask(t(kind + "_title", { code: from }), [{ name: "code", label: t("target_table") }],
@@ -700,14 +710,14 @@
     const ok = await ask(t(kind + "_confirm", { from, to }), [], el("p", { class: "muted" }, t(kind + "_note", { from })), async () =>
       api("POST", `/api/v1/tables/${encodeURIComponent(from)}/${kind}`, kind === "move" ? { to, idempotency_key: key } : { into: to, idempotency_key: key }));
     if (!ok) return;
-    toast(t(kind + "_done", { from, to: ok.result.to.code }));
+    toast(() => t(kind + "_done", { from, to: ok.result.to.code }));
     await loadTables(); await selectTable(ok.result.to.code);
   }
   async function loadPicks() {
     state.picks = null;
     if (!state.table || !state.table.pending) return;
     try { state.picks = await api("GET", `/api/v1/tables/${encodeURIComponent(state.table.code)}/picks`); }
-    catch (e) { toast(errorText(e), "error"); }
+    catch (e) { toast(() => errorText(e), "error"); }
   }
   function pickLines() {
     return (state.picks ? state.picks.lines : []).map((l) => el("li", { class: "picked", "data-pick": l.id },
@@ -715,14 +725,14 @@
       el("small", {}, [l.options.join(" / "), l.note, l.added_by].filter(Boolean).join(" · ")), el("b", {}, yuan(l.amount_cents))));
   }
   async function confirmPicks() {
-    if (!state.table || !state.picks || !state.picks.lines.length) { toast(t("no_picks"), "error"); return; }
+    if (!state.table || !state.picks || !state.picks.lines.length) { toast(() => t("no_picks"), "error"); return; }
     const code = state.table.code;
     const lines = state.picks.lines;
     const list = el("ul", { class: "rules", id: "picks-list" }, ...lines.map((l) => el("li", {}, `${l.qty} × ${l.name}${l.options.length ? " (" + l.options.join(" / ") + ")" : ""} · ${yuan(l.amount_cents)}`)));
     const ok = await ask(t("confirm_picks_title", { code }), [], list, async () =>
       api("POST", `/api/v1/tables/${encodeURIComponent(code)}/confirm`, { line_ids: lines.map((l) => l.id) }));
     if (!ok) return;
-    toast(t("picks_confirmed", { n: ok.result.confirmed }));
+    toast(() => t("picks_confirmed", { n: ok.result.confirmed }));
     await loadTables(); await selectTable(code);
   }
 
@@ -747,10 +757,10 @@
   }
   async function qrPay() {
     if (state.busy) return;
-    if (!state.order || state.order.status !== "open" || !state.bill) { toast(t("no_order"), "error"); return; }
+    if (!state.order || state.order.status !== "open" || !state.bill) { toast(() => t("no_order"), "error"); return; }
     const tt = tenders();
     const qr = tt.due - tt.cash;  // what stored value and cash leave
-    if (qr <= 0) { toast(t("qr_nothing"), "error"); return; }
+    if (qr <= 0) { toast(() => t("qr_nothing"), "error"); return; }
     const list = [];
     if (tt.sv) list.push({ type: "stored_value", amount_cents: tt.sv });
     if (tt.cash) list.push({ type: "cash", amount_cents: tt.cash });
@@ -773,7 +783,7 @@
     }, () => cancelWechat(cid, key, wait));
     state.payKey = null;
     if (!ok) return;
-    toast(t("qr_paid"));
+    toast(() => t("qr_paid"));
     $("#sv").value = ""; $("#cash").value = ""; $("#wx-code").value = "";
     if (state.member) await identify({ code: state.member.member_no }, true);
     await loadTables(); await selectTable(state.table.code);
@@ -793,15 +803,15 @@
         keyButton("card-replace", t("card_replace"))));
   }
   function cardMember() {
-    if (!state.member) { toast(t("no_member"), "error"); return null; }
-    if (state.member.source !== "server") { toast(errorText({ code: "needs_server" }), "error"); return null; }
+    if (!state.member) { toast(() => t("no_member"), "error"); return null; }
+    if (state.member.source !== "server") { toast(() => errorText({ code: "needs_server" }), "error"); return null; }
     return state.member;
   }
   async function reloadCards(memberId) {
     try {
       const answer = await api("GET", `/api/v1/members/${memberId}/cards`);
       if (state.member && state.member.id === memberId) { state.member.cards = answer.cards; renderMember(); }
-    } catch (e) { toast(errorText(e), "error"); }
+    } catch (e) { toast(() => errorText(e), "error"); }
   }
   function cardChoice(cards) {
     // One card is chosen; a swipe of one of them chooses it too.
@@ -831,14 +841,14 @@
     swipeInto($("#dialog-body input[name=card_no]"), null);
     const ok = await withSwipe(pending);
     if (!ok) return;
-    toast(t("card_issued", { no: ok.result.card_no, name: m.name }));
+    toast(() => t("card_issued", { no: ok.result.card_no, name: m.name }));
     await reloadCards(m.id);
   }
   async function reportLost() {
     const m = cardMember();
     if (!m) return;
     const cards = (m.cards || []).filter((c) => c.status === "active");
-    if (!cards.length) { toast(t("no_active_card"), "error"); return; }
+    if (!cards.length) { toast(() => t("no_active_card"), "error"); return; }
     const chooser = cardChoice(cards);
     const pending = ask(t("card_lose_title", { name: m.name }), [], el("div", {}, chooser,
       el("p", { class: "warn" }, t("card_lose_warning"))), async () =>
@@ -846,7 +856,7 @@
     swipeInto(null, chooser);
     const ok = await withSwipe(pending);
     if (!ok) return;
-    toast(t("card_lost_done", { no: ok.result.card_no }));
+    toast(() => t("card_lost_done", { no: ok.result.card_no }));
     await reloadCards(m.id);
   }
   async function replaceCard() {
@@ -854,7 +864,7 @@
     if (!m) return;
     // A lost card first; an active one (damaged) can be replaced too.
     const cards = (m.cards || []).filter((c) => c.status === "lost").concat((m.cards || []).filter((c) => c.status === "active"));
-    if (!cards.length) { toast(t("no_card_to_replace"), "error"); return; }
+    if (!cards.length) { toast(() => t("no_card_to_replace"), "error"); return; }
     const chooser = cardChoice(cards);
     const pending = ask(t("card_replace_title", { name: m.name }), [{ name: "card_no", label: t("card_no_swipe_new") }],
       el("div", {}, el("p", { class: "muted" }, t("card_replace_old")), chooser, el("p", { class: "muted" }, t("card_replace_hint"))),
@@ -865,7 +875,7 @@
     swipeInto($("#dialog-body input[name=card_no]"), chooser);
     const ok = await withSwipe(pending);
     if (!ok) return;
-    toast(t("card_replaced_done", { no: ok.result.card_no }));
+    toast(() => t("card_replaced_done", { no: ok.result.card_no }));
     await reloadCards(m.id);
   }
 
@@ -952,7 +962,7 @@
         running = true; $("#dialog-ok").disabled = true;
         try { done({ values: values(), result: await action(values()) }); }
         catch (e) {
-          if (aborted) { done(null); toast(e.code === "payment_cancelled" ? e.cancelledText || t("wx_cancelled") : errorText(e), e.code === "payment_cancelled" ? "ok" : "error"); return; }
+          if (aborted) { done(null); toast(() => e.code === "payment_cancelled" ? e.cancelledText || t("wx_cancelled") : errorText(e), e.code === "payment_cancelled" ? "ok" : "error"); return; }
           $("#dialog-error").className = "error"; $("#dialog-error").textContent = errorText(e);
         }
         finally { running = false; aborted = false; $("#dialog-ok").disabled = false; }
@@ -1105,7 +1115,7 @@
     "focus-table": () => { $("#table-code").focus(); $("#table-code").select(); },
     "focus-search": () => { $("#search").focus(); $("#search").select(); },
     "focus-member": () => { $("#member-query").focus(); $("#member-query").select(); },
-    pay: () => { if (!state.bill) { toast(t("no_order"), "error"); return; } $("#cash").focus(); $("#cash").select(); },
+    pay: () => { if (!state.bill) { toast(() => t("no_order"), "error"); return; } $("#cash").focus(); $("#cash").select(); },
     settle: () => pay(),
     send: () => send(),
     refund: () => refund(),
