@@ -58,7 +58,8 @@ def page_policy(path: str, nonce: str | None) -> str:
         "default-src 'self'",
         f"script-src 'self'{inline}",
         f"style-src {styles}",
-        "img-src 'self' data:",
+        # Dish photos live on the merchant's own image host (any https address, app.menu.schemas).
+        "img-src 'self' data: https:",
         "object-src 'none'",
         "base-uri 'self'",
         "form-action " + " ".join(f for f in forms if f),

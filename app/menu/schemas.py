@@ -7,8 +7,11 @@ STATION = validate.Regexp(r"^[a-z][a-z0-9_]{0,19}$", error="A station code is lo
 
 
 def _image_url(value: str) -> None:
+    """A dish photo: an https address (the pages allow images from any https host, and a plain
+    http one would be refused on the diner's https page), or a path on this site."""
     if value:
-        validate.URL(relative=True, require_tld=False, schemes={"http", "https"})(value)
+        validate.URL(relative=True, require_tld=False, schemes={"https"},
+                     error="A dish photo needs an https:// address, or a path on this site.")(value)
 
 
 # --- categories ------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ def test_the_category_is_named_and_created_once(make, db):
     {"name": "x", "price_cents": 100, "category": "热菜", "discountable": 1},
     {"name": "x", "price_cents": 100, "category": "热菜", "station": "Hot Wok!"},
     {"name": "x", "price_cents": 100, "category": "热菜", "image_url": "javascript:alert(1)"},
+    {"name": "x", "price_cents": 100, "category": "热菜", "image_url": "http://img.example.com/fish.jpg"},
     {"name": "x", "price_cents": 100, "category": "热菜", "colour": "red"},
 ])
 def test_bad_dishes_get_422_and_nothing_is_created(make, db, body):
