@@ -618,16 +618,20 @@ class TillDesk:
 
     def _settle_on_server(self, staff: dict, cid: str, data: dict, coupon_ids: list[int],
                           token: str | None, points: int = 0) -> tuple[int, dict]:
-        """Coupons, and a WeChat payment code scanned at the till (MICROPAY), are the server's:
-        settled there with the cashier's token. While the customer types the payment password the
-        server keeps asking WeChat Pay, and reverses the trade if it is not paid in time."""
+        """Coupons and points, and a WeChat payment code scanned at the till (MICROPAY), are the
+        server's: settled there with the cashier's token. While the customer types the payment
+        password the server keeps asking WeChat Pay, and reverses the trade if it is not paid in
+        time. 扫码支付 (NATIVE) with coupons or points answers 202 with the trade to print, as
+        without them; the order turns paid when WeChat Pay notifies the server."""
         key = data["idempotency_key"]
         tenders = data.get("tenders")
         member_id = data.get("member_id")
         if not isinstance(tenders, list) or not 1 <= len(tenders) <= 10 or not all(map(_plain_tender, tenders)):
-            raise _invalid("tenders", "cash, stored value or a WeChat payment code, each a positive amount")
+            raise _invalid("tenders", "cash, stored value, a WeChat payment code or a NATIVE QR, each a positive "
+                                      "amount")
         tenders = [{"type": t["type"], "amount_cents": t["amount_cents"]}
-                   | ({"auth_code": t["auth_code"]} if t["type"] == "wechat" else {}) for t in tenders]
+                   | ({k: t[k] for k in ("auth_code", "trade_type") if k in t} if t["type"] == "wechat" else {})
+                   for t in tenders]
         what = (("优惠券和积分抵扣", "Coupons and points") if coupon_ids or points
                 else ("微信付款码", "A WeChat payment code"))
         if member_id is not None and (isinstance(member_id, bool) or not isinstance(member_id, int)):
@@ -654,6 +658,10 @@ class TillDesk:
         answer = self._call(client, "POST", f"/api/v1/orders/{order['server_id']}/settle", what,
                             body={"member_id": member_id, "coupon_ids": coupon_ids, "points": points,
                                   "tenders": tenders, "idempotency_key": key}, timeout_s=60)
+        if answer.get("intent_id") is not None:  # NATIVE: waiting for the diner to scan and pay
+            return 202, {"client_order_id": cid, "order_no": order["order_no"], "status": "awaiting_payment",
+                         "intent_id": answer["intent_id"], "code_url": answer.get("code_url"),
+                         "amount_cents": answer.get("amount_cents"), "synced": True}
         body = {"client_order_id": cid, "order_no": order["order_no"], "server_id": order["server_id"],
                 "status": answer.get("status", "paid"), "payable_cents": answer["payable_cents"],
                 "paid_cents": answer["paid_cents"], "change_cents": answer["change_cents"], "member_id": member_id,
@@ -831,11 +839,14 @@ def _id_list(query: dict[str, list[str]], name: str) -> list[int]:
 
 def _plain_tender(tender: Any) -> bool:
     """Cash or stored value of a positive whole number of fen, or WeChat with the payment code
-    scanned at the till (what a settle on the server takes from the till)."""
+    scanned at the till or as a NATIVE QR to print (what a settle on the server takes from the
+    till)."""
     if not isinstance(tender, dict) or tender.get("type") not in ("cash", "stored_value", "wechat"):
         return False
     code = tender.get("auth_code")
-    if tender["type"] == "wechat" and not (isinstance(code, str) and re.fullmatch(r"1[0-5]\d{16}", code)):
+    if tender["type"] == "wechat" and not (
+            (isinstance(code, str) and re.fullmatch(r"1[0-5]\d{16}", code) and "trade_type" not in tender)
+            or (code is None and tender.get("trade_type") == "NATIVE")):
         return False
     amount = tender.get("amount_cents")
     return isinstance(amount, int) and not isinstance(amount, bool) and 0 < amount <= 10**10

@@ -51,6 +51,19 @@ def _sim_orders(sim, trade_type: str) -> list:
         return [o for o in sim.state.orders.values() if o.trade_type == trade_type]
 
 
+def _scan_to_pay(page, sim, front, amount: int):
+    """Alt+W, the QR's amount confirmed: the pre-bill with the trade's QR prints; the trade."""
+    page.keyboard.press("Alt+W")
+    page.wait_for_selector("dialog[open] #confirm-qr")
+    assert page.locator("#confirm-qr").inner_text() == f"¥{to_yuan(amount)}"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#dialog-error.waiting:has-text('等待顾客扫码支付')")
+    (native,) = _sim_orders(sim, "NATIVE")
+    assert native.total_fee == amount
+    until(lambda: any(native.code_url in job.decoded.qr_codes for job in front.printed_jobs), 20, "the pre-bill")
+    return native
+
+
 def _confirm_then_cancel_while_waiting(page, sim, cancelled: str) -> None:
     """Enter takes the payment code; while the payer types the password, Esc cancels it."""
     page.keyboard.press("Enter")
@@ -82,14 +95,7 @@ def test_cancel_a_wechat_wait_scan_to_pay_and_refund_by_line_then_by_a_managers_
     # 扫码支付: ¥50 of stored value, the rest by the QR printed on the pre-bill slip.
     page.fill("#wx-code", "")
     page.fill("#sv", "50")
-    page.keyboard.press("Alt+W")
-    page.wait_for_selector("dialog[open] #confirm-qr")
-    assert page.locator("#confirm-qr").inner_text() == f"¥{to_yuan(payable - 5_000)}"
-    page.keyboard.press("Enter")
-    page.wait_for_selector("#dialog-error.waiting:has-text('等待顾客扫码支付')")
-    (native,) = _sim_orders(wechat, "NATIVE")
-    assert native.total_fee == payable - 5_000
-    until(lambda: any(native.code_url in job.decoded.qr_codes for job in front.printed_jobs), 20, "the pre-bill")
+    native = _scan_to_pay(page, wechat, front, payable - 5_000)
     (slip,) = [job for job in front.printed_jobs if native.code_url in job.decoded.qr_codes]
     assert b"\x1d(k" in bytes(slip.data) and native.code_url.encode() in bytes(slip.data)
     assert "账单 BILL" in "\n".join(slip.decoded.lines)
@@ -206,3 +212,24 @@ def test_a_top_up_paid_by_the_members_wechat_payment_code_and_one_cancelled(till
     assert page.input_value("dialog input[name=code]") == ""
     page.keyboard.press("Escape")
     assert page.locator("#member-name").inner_text() == "李雷"
+
+
+@pytest.mark.e2e
+def test_scan_to_pay_with_the_members_coupon_prints_the_qr_for_what_it_leaves(till, wechat, db):  # noqa: F811
+    page, front, coupon = till.page, till.front, till.coupon
+    _open_a01_with_dinner(page)
+    identify_by_phone(page, "13800001234", "李雷")
+    page.keyboard.press("Alt+J")  # the member's 20-yuan voucher
+    page.wait_for_selector("#steps tr.coupon")
+    payable = int("".join(c for c in page.locator("#steps tr.payable td").last.inner_text() if c.isdigit()))
+
+    native = _scan_to_pay(page, wechat, front, payable)
+    paid = wechat.app.test_client().post("/_sim/orders/pay", json={
+        "code_url": native.code_url, "openid": wechat.state.create_user("扫码的会员").openid})
+    assert paid.status_code == 200, paid.get_json()
+    page.wait_for_selector(".toast:has-text('顾客已扫码支付')", timeout=20_000)
+    page.wait_for_selector(".tile.paid[data-table=A01]")
+    db.session.rollback()
+    order = db.session.scalar(sa.select(Order).where(Order.store_id == till.store_id, Order.table_code == "A01"))
+    assert order.status.label == "paid" and order.payable_cents == payable
+    assert order.charged_bill.coupon_ids_used == (coupon["id"],)

@@ -17,6 +17,7 @@ from app.payments.models import PaymentIntent
 from app.payments.state import IntentStatus
 from tablerules import points as points_rules
 from tests import wechat_pay_support as pay_support
+from tests.factories import issue_coupon
 from tests.integration.agent_support import until
 from tests.integration.test_till_desk import _order, desk  # noqa: F401 - the fixture
 
@@ -32,6 +33,15 @@ def _paper(front) -> list[str]:
 def _intent(db, key: str) -> PaymentIntent:
     db.session.rollback()
     return db.session.scalar(sa.select(PaymentIntent).where(PaymentIntent.idempotency_key == key))
+
+
+def _scanned_and_paid(sim, code_url: str, agent, token: str, cid: str) -> None:
+    """A diner scans the printed QR and pays in WeChat; the till's order turns paid."""
+    diner = sim.state.create_user("扫码的食客")
+    paid = sim.app.test_client().post("/_sim/orders/pay", json={"code_url": code_url, "openid": diner.openid})
+    assert paid.status_code == 200, paid.get_json()
+    until(lambda: agent.call("GET", f"/api/v1/orders/{cid}", token=token)[1]["status"] == "paid", 20,
+          "the order to turn paid")
 
 
 def test_scan_to_pay_prints_the_qr_on_a_pre_bill_and_turns_paid_when_the_diner_pays(desk, wechat, db):  # noqa: F811
@@ -58,17 +68,50 @@ def test_scan_to_pay_prints_the_qr_on_a_pre_bill_and_turns_paid_when_the_diner_p
     assert status == 202 and again["intent_id"] == opened["intent_id"]
     assert agent.call("GET", f"/api/v1/orders/{cid}", token=token)[1]["status"] == "open"
 
-    diner = wechat.state.create_user("扫码的食客")
-    paid = wechat.app.test_client().post("/_sim/orders/pay", json={"code_url": opened["code_url"],
-                                                                   "openid": diner.openid})
-    assert paid.status_code == 200, paid.get_json()
-    until(lambda: agent.call("GET", f"/api/v1/orders/{cid}", token=token)[1]["status"] == "paid", 20,
-          "the order to turn paid")
+    _scanned_and_paid(wechat, opened["code_url"], agent, token, cid)
     until(lambda: sum("结账单 RECEIPT" in p for p in _paper(front)) == 1, 20, "the receipt")
     assert _intent(db, key).status is IntentStatus.PAID
     assert sum("结账单 RECEIPT" in p for p in _paper(front)) == 1
     assert sum(opened["code_url"] in job.decoded.qr_codes
                for job in front.printed_jobs) == 1
+
+
+def test_scan_to_pay_takes_a_coupon_and_the_qr_asks_for_what_it_leaves(desk, wechat, db):  # noqa: F811
+    agent, token, front, member = desk["agent"], desk["token"], desk["front"], desk["member"]
+    coupon = issue_coupon(desk["make"], desk["tenant"], member["id"])  # 20 yuan off
+    order = _order(agent, token, "A01", [{"dish_id": desk["pork"]["id"], "qty": 1},
+                                         {"dish_id": desk["rice"]["id"], "qty": 2}])
+    cid = order["client_order_id"]
+    status, bill = agent.call("GET", f"/api/v1/orders/{cid}/bill?member_id={member['id']}"
+                                     f"&coupon_ids={coupon['id']}", token=token)
+    assert status == 200 and bill["payable_cents"] == 7_800 - 780 - 2_000, bill
+    key = uuid.uuid4().hex
+    body = {"member_id": member["id"], "coupon_ids": [coupon["id"]], "idempotency_key": key,
+            "tenders": [{"type": "stored_value", "amount_cents": 1_000},
+                        {"type": "wechat", "amount_cents": bill["payable_cents"] - 1_000, "trade_type": "NATIVE"}]}
+    for wechat_tender in ({"trade_type": "JSAPI"}, {"trade_type": "NATIVE", "auth_code": "130000000000000001"}):
+        bad = {**body, "tenders": [{"type": "wechat", "amount_cents": 4_020, **wechat_tender}]}
+        assert agent.call("POST", f"/api/v1/orders/{cid}/checkout", bad, token)[0] == 422, wechat_tender
+
+    status, opened = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)
+
+    assert status == 202, opened
+    assert (opened["status"], opened["amount_cents"], opened["prebill"]) == ("awaiting_payment", 4_020, "printed")
+    (slip,) = front.wait_for_jobs(1)
+    assert slip.decoded.qr_codes == [opened["code_url"]]
+    assert "¥40.20" in "\n".join(slip.decoded.lines).replace("￥", "¥")
+    status, again = agent.call("POST", f"/api/v1/orders/{cid}/checkout", body, token)  # a lost answer
+    assert status == 202 and again["intent_id"] == opened["intent_id"]
+    assert agent.call("GET", f"/api/v1/orders/{cid}", token=token)[1]["status"] == "open"
+
+    _scanned_and_paid(wechat, opened["code_url"], agent, token, cid)
+    assert _intent(db, key).status is IntentStatus.PAID
+    # The coupon is used, the stored value taken once: the coupon cannot pay another bill.
+    assert desk["owner"].get(f"/members/{member['id']}").get_json()["stored_value"]["total_cents"] == 9_000
+    other = _order(agent, token, "A02", [{"dish_id": desk["pork"]["id"], "qty": 1}])
+    status, refused = agent.call("GET", f"/api/v1/orders/{other['client_order_id']}/bill?member_id={member['id']}"
+                                        f"&coupon_ids={coupon['id']}", token=token)
+    assert (status, refused["error"]["code"]) == (422, "not_active"), refused
 
 
 def test_cancel_while_the_diner_types_the_password_reverses_the_payment_code(desk, wechat, app, db):  # noqa: F811

@@ -776,6 +776,8 @@
     const ok = await ask(t("qr_title"), [], summary, async () => {
       const body = { tenders: list, idempotency_key: key };
       if (state.member) body.member_id = state.member.id;
+      if (state.coupons.size) body.coupon_ids = Array.from(state.coupons);
+      if (state.points) body.points = state.points;
       const opened = await api("POST", `/api/v1/orders/${cid}/checkout`, body);
       if (opened.status !== "awaiting_payment") return opened;
       waiting(t("qr_waiting", { amount: yuan(opened.amount_cents) }) + (opened.prebill === "error" ? " · " + t("qr_not_printed") : ""));
