@@ -173,9 +173,11 @@ def _register_pages(app: Flask) -> None:
     from app.audit.pages import bp as audit_pages_bp
     from app.auth.staff_pages import bp as staff_pages_bp
     from app.menu.pages import bp as menu_pages_bp
+    from app.menu.pages import media_bp
 
     app.register_blueprint(dashboard_pages_bp)
     app.register_blueprint(menu_pages_bp)
+    app.register_blueprint(media_bp)
     app.register_blueprint(staff_pages_bp)
     app.register_blueprint(audit_pages_bp)
     app.register_blueprint(wechat_callback_bp)

@@ -122,6 +122,8 @@ class Config:
     # The kitchen display colours a ticket yellow after this many minutes, red after the second.
     KITCHEN_WARN_MINUTES = int(_env("KITCHEN_WARN_MINUTES", "10"))  # type: ignore[arg-type]
     KITCHEN_LATE_MINUTES = int(_env("KITCHEN_LATE_MINUTES", "20"))  # type: ignore[arg-type]
+    # The largest dish photo a manager may upload (kept in the database, app/menu/photos.py).
+    DISH_PHOTO_MAX_BYTES = int(_env("DISH_PHOTO_MAX_BYTES", str(2 * 1024 * 1024)))  # type: ignore[arg-type]
     # 催菜: an order can be rushed once in this many minutes (the till's and the diners' together).
     KITCHEN_RUSH_EVERY_MINUTES = float(_env("KITCHEN_RUSH_EVERY_MINUTES", "3"))  # type: ignore[arg-type]
     # Without Redis, a separate stream process on this host (config/gunicorn_streams.conf.py)

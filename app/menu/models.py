@@ -47,6 +47,20 @@ class Dish(TenantMixin, TimestampMixin, db.Model):
         back_populates="dish", order_by="[OptionGroup.sort_order, OptionGroup.id]", cascade="all, delete-orphan")
 
 
+class DishPhoto(TenantMixin, db.Model):
+    """A dish's photo as the manager uploaded it (JPEG, PNG or WebP), kept in the database so that
+    every web process serves it; the dish's `image_url` names it (`app.menu.photos`)."""
+
+    __tablename__ = "dish_photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dish_id: Mapped[int] = mapped_column(sa.ForeignKey("dish.id", ondelete="CASCADE"), unique=True)
+    content_type: Mapped[str] = mapped_column(sa.String(20))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OptionGroup(TenantMixin, db.Model):
     """A spec a diner picks for a dish, e.g. 辣度 (one of 不辣/微辣/中辣/特辣) or 加料 (up to 3)."""
 

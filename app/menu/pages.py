@@ -4,9 +4,10 @@ through `app.menu.service`, as the API's do; a refused change shows its reason o
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
@@ -14,13 +15,15 @@ from app.auth.guard import current_actor
 from app.auth.permissions import Permission
 from app.db import begin_write, db, get_scoped_or_404, utcnow
 from app.errors import APIError
-from app.menu import service
+from app.extensions import csrf
+from app.menu import photos, service
 from app.menu.models import Category, Dish
 from app.pages.auth import login_required
 from app.tenants.models import Store
 from tablerules.money import parse_yuan, to_yuan
 
 bp = Blueprint("menu_pages", __name__, url_prefix="/manage/menu")
+media_bp = Blueprint("media", __name__)  # the dishes' photos, for everyone (the diners' menu)
 
 STATION_CODE = Regexp(r"^[a-z][a-z0-9_]{0,19}$", message=lazy_gettext(
     "A station code is lower-case letters, digits and _, starting with a letter."))
@@ -58,6 +61,15 @@ class DishForm(FlaskForm):
                 "category": self.category.data, "price_cents": self.price_yuan.cents,
                 "unit": self.unit.data.strip(), "station": self.station.data,
                 "is_discountable": bool(self.is_discountable.data), "is_active": bool(self.is_active.data)}
+
+
+class PhotoForm(FlaskForm):
+    photo = FileField(lazy_gettext("Photo (JPEG, PNG or WebP)"))
+
+
+class PhotoRemoveForm(FlaskForm):
+    confirm = BooleanField(lazy_gettext("Yes, remove this photo: diners see the drawn plate again"),
+                           validators=[DataRequired(lazy_gettext("Tick the box to remove the photo."))])
 
 
 class OptionGroupForm(FlaskForm):
@@ -241,11 +253,27 @@ def _dish_form(dish: Dish | None = None, formdata: bool = True) -> DishForm:
     return form
 
 
-def render_dish(dish: Dish | None, form: DishForm, option_form: OptionGroupForm | None = None, status: int = 200):
+def render_dish(dish: Dish | None, form: DishForm, option_form: OptionGroupForm | None = None, status: int = 200,
+                photo_form: PhotoForm | None = None, remove_form: PhotoRemoveForm | None = None):
     stations = service.stations(g.staff.merchant_id)
     db.session.commit()
     return render_template("manage/menu/dish.html", dish=dish, form=form, stations=stations,
-                           option_form=option_form or OptionGroupForm(formdata=None)), status
+                           option_form=option_form or OptionGroupForm(formdata=None),
+                           photo_form=photo_form or PhotoForm(formdata=None),
+                           remove_form=remove_form or PhotoRemoveForm(formdata=None),
+                           photo_limit_mb=f"{current_app.config['DISH_PHOTO_MAX_BYTES'] / 1024 / 1024:g}"), status
+
+
+def _writing_dish(dish_id: int) -> Dish:
+    """The dish, read again in a writer's transaction for the change that follows."""
+    begin_write()
+    return get_scoped_or_404(Dish, dish_id, g.staff.merchant_id)
+
+
+def _refused(dish: Dish, status: int, **forms):
+    """The dish's page again, nothing changed, with the refused form's reasons."""
+    db.session.rollback()
+    return render_dish(dish, _dish_form(dish, formdata=False), status=status, **forms)
 
 
 @bp.route("/dishes/new", methods=["GET", "POST"])
@@ -297,8 +325,7 @@ def edit_dish(dish_id: int):
 @bp.route("/dishes/<id:dish_id>/options", methods=["POST"])
 @login_required(Permission.MENU_MANAGE)
 def add_options(dish_id: int):
-    begin_write()
-    dish = get_scoped_or_404(Dish, dish_id, g.staff.merchant_id)
+    dish = _writing_dish(dish_id)
     option_form = OptionGroupForm()
     choices = None
     if option_form.validate_on_submit():
@@ -307,8 +334,7 @@ def add_options(dish_id: int):
         except ValidationError as error:
             option_form.choices.errors = [*option_form.choices.errors, str(error)]
     if choices is None:
-        db.session.rollback()
-        return render_dish(dish, _dish_form(dish, formdata=False), option_form, 422)
+        return _refused(dish, 422, option_form=option_form)
     try:
         service.add_option_group(dish, actor=current_actor(), name=option_form.group_name.data.strip(),
                                  name_en=(option_form.group_name_en.data or "").strip(), choices=choices,
@@ -320,6 +346,62 @@ def add_options(dish_id: int):
     db.session.commit()
     flash(gettext("Options %(name)s added.", name=option_form.group_name.data.strip()))
     return redirect(url_for(".edit_dish", dish_id=dish.id))
+
+
+# --- the dish's photo ---------------------------------------------------------------------------
+
+@bp.route("/dishes/<id:dish_id>/photo", methods=["POST"])
+@csrf.exempt  # checked by the form below, after the size: a photo too large is not read at all
+@login_required(Permission.MENU_MANAGE)
+def upload_photo(dish_id: int):
+    """The dish's photo, uploaded (it replaces the one before); the diners' menu shows it at once."""
+    limit = current_app.config["DISH_PHOTO_MAX_BYTES"]
+    if (request.content_length or 0) > limit + 64 * 1024:  # not read at all: the form's other fields are small
+        dish = get_scoped_or_404(Dish, dish_id, g.staff.merchant_id)
+        form = PhotoForm(formdata=None)
+        form.photo.errors = [gettext("The photo is larger than %(size)s MB; make it smaller and try again.",
+                                     size=f"{limit / 1024 / 1024:g}")]
+        return render_dish(dish, _dish_form(dish, formdata=False), status=413, photo_form=form)
+    csrf.protect()  # as every other page's POST, once the size is known to be reasonable
+    dish = _writing_dish(dish_id)
+    form = PhotoForm()
+    if not form.validate_on_submit():
+        return _refused(dish, 400, photo_form=form)
+    upload = form.photo.data
+    data = upload.read(limit + 1) if upload else b""
+    try:
+        photos.set_photo(dish, data, actor=current_actor(), max_bytes=limit)
+    except APIError as error:
+        form.photo.errors = [str(error.description)]
+        return _refused(dish, error.code or 422, photo_form=form)
+    db.session.commit()
+    flash(gettext("Photo saved: diners see it on the menu now."))
+    return redirect(url_for(".edit_dish", dish_id=dish.id))
+
+
+@bp.route("/dishes/<id:dish_id>/photo/remove", methods=["POST"])
+@login_required(Permission.MENU_MANAGE)
+def remove_photo(dish_id: int):
+    """Back to the drawn plate, once the manager ticked the box."""
+    dish = _writing_dish(dish_id)
+    form = PhotoRemoveForm()
+    if not form.validate_on_submit():
+        return _refused(dish, 422, remove_form=form)
+    photos.remove_photo(dish, actor=current_actor())
+    db.session.commit()
+    flash(gettext("Photo removed."))
+    return redirect(url_for(".edit_dish", dish_id=dish.id))
+
+
+@media_bp.route("/media/dishes/<int:photo_id>-<digest>.<ext>")
+def dish_photo(photo_id: int, digest: str, ext: str):
+    """A dish's photo, for anyone (its address changes with the photo, so it is kept a year)."""
+    photo = photos.served(photo_id, digest)
+    db.session.commit()
+    if photo is None or photos.EXTENSIONS[photo.content_type] != ext:
+        abort(404)
+    return Response(photo.data, mimetype=photo.content_type,
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 # --- stations ----------------------------------------------------------------------------------
