@@ -393,7 +393,7 @@ def remove_photo(dish_id: int):
     return redirect(url_for(".edit_dish", dish_id=dish.id))
 
 
-@media_bp.route("/media/dishes/<int:photo_id>-<digest>.<ext>")
+@media_bp.route("/media/dishes/<id:photo_id>-<digest>.<ext>")
 def dish_photo(photo_id: int, digest: str, ext: str):
     """A dish's photo, for anyone (its address changes with the photo, so it is kept a year)."""
     photo = photos.served(photo_id, digest)

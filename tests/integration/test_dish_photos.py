@@ -124,3 +124,10 @@ def test_removing_needs_the_box_ticked_and_another_merchants_dish_is_404(dish, m
     assert make.client.get(url).status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DishPhoto)) == 0
     assert make.client.get("/media/dishes/1-zzz.png").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/media/dishes/99999999999999999999-0123456789ab.png",
+                                  "/media/dishes/0-0123456789ab.png", "/media/dishes/1-x.png",
+                                  "/media/dishes/1-0123456789ab.svg", "/media/dishes/abc.png"])
+def test_an_address_that_names_no_photo_is_404(client, db, path):
+    assert client.get(path).status_code == 404
