@@ -292,6 +292,15 @@ class TillDesk:
         self.local.connectivity.mark_online()
         return answer
 
+    def cancel_wechat(self, what: tuple[str, str], **paying: Any) -> dict:
+        """取消: the server gives up on the WeChat payment the till is waiting for — of an order
+        (``client_order_id``) or a top-up (``member_id``), with ``staff_id`` and the payment's
+        ``idempotency_key`` — asked with this agent's own token, online only."""
+        if not self.local.connectivity.online:
+            raise needs_server(*what)
+        return self._call(self.local.client, "POST", "/api/v1/sync/wechat-cancel", what, body=paying,
+                          timeout_s=self.agent.config.forward_timeout_s)
+
     def add_items(self, staff: dict, cid: str, data: Any, token: str | None) -> dict:
         """加菜: more dishes (with their options) on an open order. On an order the server has,
         through the server (its kitchen tickets print from the store event log; offline 409

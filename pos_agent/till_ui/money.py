@@ -22,7 +22,6 @@ from tablerules import money
 
 from ..local.errors import TillError, needs_server
 from ..printing.spooler import PrintRequest
-from ..remote import Refused, Unreachable
 
 if TYPE_CHECKING:
     from .desk import TillDesk
@@ -87,19 +86,9 @@ class TillMoney:
                             {"field": "idempotency_key"})
         order = self.local.till.get_order(cid)
         what = ("取消微信收款", "Cancelling a WeChat payment")
-        if not order.get("server_id") or not self.local.connectivity.online:
+        if not order.get("server_id"):
             raise needs_server(*what)
-        try:
-            answer = self.local.client.post("/api/v1/sync/wechat-cancel",
-                                            {"client_order_id": cid, "staff_id": staff["id"], "idempotency_key": key},
-                                            timeout_s=self.desk.agent.config.forward_timeout_s)
-        except Refused as refused:
-            self.local.connectivity.mark_online()
-            raise TillError(refused.status, refused.code, refused.message, refused.details) from None
-        except Unreachable:
-            self.local.connectivity.mark_offline()
-            raise needs_server(*what) from None
-        self.local.connectivity.mark_online()
+        answer = self.desk.cancel_wechat(what, client_order_id=cid, staff_id=staff["id"], idempotency_key=key)
         return {"client_order_id": cid, "status": answer.get("status"), "order_status": answer.get("order_status")}
 
     # --- refunds by line -------------------------------------------------------------------------

@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING, Any
 from tablerules import stored_value
 from tablerules.documents import DocumentError
 
-from ..local.errors import TillError, needs_server
+from ..local.errors import TillError
 from ..printing.adapter import PrinterError
 from ..printing.spooler import JobOutcome, PrintRequest
-from ..remote import Refused, Unreachable
 
 if TYPE_CHECKING:
     from .desk import TillDesk
@@ -132,21 +131,8 @@ class TopUpCounter:
         key = data.get("idempotency_key")
         if not isinstance(key, str) or not 8 <= len(key) <= 100:
             raise _invalid("idempotency_key", "8 to 100 characters")
-        what = ("取消微信收款", "Cancelling a WeChat payment")
-        connectivity = self.desk.local.connectivity
-        if not connectivity.online:
-            raise needs_server(*what)
-        try:
-            answer = self.desk.local.client.post(
-                "/api/v1/sync/wechat-cancel", {"member_id": member_id, "staff_id": staff["id"], "idempotency_key": key},
-                timeout_s=self.agent.config.forward_timeout_s)
-        except Refused as refused:
-            connectivity.mark_online()
-            raise TillError(refused.status, refused.code, refused.message, refused.details) from None
-        except Unreachable:
-            connectivity.mark_offline()
-            raise needs_server(*what) from None
-        connectivity.mark_online()
+        answer = self.desk.cancel_wechat(("取消微信收款", "Cancelling a WeChat payment"), member_id=member_id,
+                                         staff_id=staff["id"], idempotency_key=key)
         return {"member_id": member_id, "status": answer.get("status")}
 
     def _print(self, slip: Any) -> tuple[str, str | None]:
