@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -96,14 +97,23 @@ def _delete_all_rows(app) -> None:
     with app.app_context():
         db.session.remove()
         tables = [t for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in tables)
-                conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-            else:
-                conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")  # self-references, cycles
-                for table in tables:
-                    conn.execute(table.delete())
+        for attempt in range(5):
+            try:
+                with db.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        names = ", ".join(f'"{t.name}"' for t in tables)
+                        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                    else:
+                        conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")  # self-references, cycles
+                        for table in tables:
+                            conn.execute(table.delete())
+                return
+            except sa.exc.OperationalError as error:
+                # A thread or process a test started may still be reading while it winds down:
+                # PostgreSQL then picks the TRUNCATE, which locks every table, as a deadlock's victim.
+                if "deadlock detected" not in str(error.orig) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
 
 def pytest_runtest_setup(item):
