@@ -261,7 +261,7 @@ def render_dish(dish: Dish | None, form: DishForm, option_form: OptionGroupForm 
                            option_form=option_form or OptionGroupForm(formdata=None),
                            photo_form=photo_form or PhotoForm(formdata=None),
                            remove_form=remove_form or PhotoRemoveForm(formdata=None),
-                           photo_limit_mb=f"{current_app.config['DISH_PHOTO_MAX_BYTES'] / 1024 / 1024:g}"), status
+                           photo_limit_mb=photos.megabytes(current_app.config["DISH_PHOTO_MAX_BYTES"])), status
 
 
 def _writing_dish(dish_id: int) -> Dish:
@@ -359,8 +359,7 @@ def upload_photo(dish_id: int):
     if (request.content_length or 0) > limit + 64 * 1024:  # not read at all: the form's other fields are small
         dish = get_scoped_or_404(Dish, dish_id, g.staff.merchant_id)
         form = PhotoForm(formdata=None)
-        form.photo.errors = [gettext("The photo is larger than %(size)s MB; make it smaller and try again.",
-                                     size=f"{limit / 1024 / 1024:g}")]
+        form.photo.errors = [str(photos.too_large(limit).description)]
         return render_dish(dish, _dish_form(dish, formdata=False), status=413, photo_form=form)
     csrf.protect()  # as every other page's POST, once the size is known to be reasonable
     dish = _writing_dish(dish_id)

@@ -32,6 +32,17 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def megabytes(size: int) -> str:
+    """A byte limit as the pages say it ("2" for 2 MB)."""
+    return f"{size / 1024 / 1024:g}"
+
+
+def too_large(max_bytes: int) -> Unprocessable:
+    return Unprocessable(gettext("The photo is larger than %(size)s MB; make it smaller and try again.",
+                                 size=megabytes(max_bytes)),
+                         error_code="photo_too_large", details={"max_bytes": max_bytes})
+
+
 def photo_url(photo: DishPhoto) -> str:
     return f"{PREFIX}{photo.id}-{photo.sha256[:HASH_SHOWN]}.{EXTENSIONS[photo.content_type]}"
 
@@ -41,9 +52,7 @@ def set_photo(dish: Dish, data: bytes, *, actor: Actor, max_bytes: int) -> DishP
     if not data:
         raise Unprocessable(gettext("Choose a photo to upload."), error_code="photo_missing")
     if len(data) > max_bytes:
-        raise Unprocessable(gettext("The photo is larger than %(size)s MB; make it smaller and try again.",
-                                    size=f"{max_bytes / 1024 / 1024:g}"),
-                            error_code="photo_too_large", details={"max_bytes": max_bytes})
+        raise too_large(max_bytes)
     kind = sniff(data)
     if kind is None:
         raise Unprocessable(gettext("A photo must be a JPEG, PNG or WebP picture."), error_code="photo_type")
